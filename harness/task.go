@@ -1,0 +1,83 @@
+package harness
+
+import (
+	"context"
+	"math/rand/v2"
+)
+
+// TaskEnv is what a task learns about the run before it loads data.
+type TaskEnv struct {
+	// Variant is the part of the task name after the slash ("jargon" in
+	// "text/jargon"); empty when none was given.
+	Variant string
+	// DataFile is a local file given with -data (overrides Variant's corpus).
+	DataFile string
+	// DataDir is the dataset cache directory ($ARBENCH_DATA or ./data).
+	DataDir string
+	// Seed makes generated tasks and batch sampling deterministic.
+	Seed uint64
+}
+
+// TaskInfo describes a prepared task.
+type TaskInfo struct {
+	// Name is the full task name, e.g. "text/jargon".
+	Name string `json:"name"`
+	// Kind is "text", "synthetic", "seq2seq" or "image".
+	Kind string `json:"kind"`
+	// Vocab is the vocabulary size models must cover.
+	Vocab int `json:"vocab"`
+	// SeqLen is the window length used for training and evaluation.
+	SeqLen int `json:"seq_len"`
+	// HeadlineMetric names the metric tables lead with (e.g. "bits_per_byte").
+	HeadlineMetric string `json:"headline_metric"`
+}
+
+// DatasetRef identifies data a task read, for the manifest and reproduce.
+type DatasetRef struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Metric is one measured value.
+type Metric struct {
+	Name  string  `json:"metric"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Split is the data split ("test", "valid").
+	Split string `json:"split,omitempty"`
+	// Params records how the value was measured (window, stride, ...).
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// Sample is one per-sample record written to samples.jsonl.
+type Sample map[string]any
+
+// Evaluation is what a task's evaluation produces.
+type Evaluation struct {
+	Metrics []Metric
+	Samples []Sample
+}
+
+// Task is the interface every task family implements.
+type Task interface {
+	// Config returns a pointer to the task's typed configuration with defaults.
+	Config() Config
+	// Prepare loads or generates the data.
+	Prepare(ctx context.Context, env TaskEnv) error
+	// Info describes the prepared task.
+	Info() TaskInfo
+	// Datasets lists the files read, with checksums.
+	Datasets() []DatasetRef
+	// TrainBatch samples a training batch of the given size.
+	TrainBatch(rng *rand.Rand, batch int) Batch
+	// ValidLoss returns the mean nats/token on (a bounded part of) the
+	// validation split, for the validation curve.
+	ValidLoss(ctx context.Context, m Model) (float64, error)
+	// Evaluate measures the model on the test split.
+	Evaluate(ctx context.Context, m Model) (*Evaluation, error)
+}
+
+// TaskFactory returns a fresh, unconfigured task instance.
+type TaskFactory func() Task
