@@ -1,0 +1,45 @@
+# arbench — see README.md. Quick start: `make run`, `make test`.
+GO      ?= go
+BIN     := bin/arbench
+TAGS    ?=
+# Go test timeout for `make test`; CI allows 90 minutes, we aim for < 10.
+TEST_TIMEOUT ?= 9m
+
+.PHONY: all build run test bench datasets lint openblas clean
+
+all: build
+
+build:
+	$(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/arbench
+
+include datasets/datasets.mk
+
+# Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
+# on the CPU, print the table and write results/quick/{results.json,report.md}.
+run: datasets build
+	./$(BIN) run -config experiments/quick.yaml
+
+# Every test. The corpus is fetched first because the end-to-end tests run
+# the real CLI on it.
+test: datasets lint
+	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+
+# Go benchmarks (tokens/s via b.ReportMetric). Long measurements live here,
+# never in tests.
+bench: datasets
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 3x ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+# OpenBLAS through gonum's netlib: installs libopenblas-dev, builds with the
+# `openblas` tag. Use TAGS=openblas with the other targets afterwards.
+openblas:
+	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { apt-get update && apt-get install -y libopenblas-dev; }
+	$(MAKE) build TAGS=openblas
+
+clean:
+	rm -rf bin

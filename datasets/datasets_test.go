@@ -1,0 +1,245 @@
+package datasets
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const fakeText = "a tiny corpus for testing the cache\n"
+
+func gz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fakeCorpus is a table entry whose source returns payload (gzip-compressed)
+// and counts its calls; its checksum is that of want.
+func fakeCorpus(t *testing.T, want, payload string, calls *int) corpus {
+	z := gz(t, []byte(payload))
+	return corpus{
+		name:    "fake",
+		file:    "fake.txt",
+		sha256:  hexSHA256([]byte(want)),
+		gzipped: true,
+		fetch: func(ctx context.Context, tmp string, log io.Writer) ([]byte, error) {
+			*calls++
+			if _, err := os.Stat(tmp); err != nil {
+				t.Errorf("scratch dir: %v", err)
+			}
+			return z, nil
+		},
+	}
+}
+
+func TestDir(t *testing.T) {
+	t.Setenv(EnvDir, "")
+	if got := Dir(); got != "data" {
+		t.Errorf("Dir() = %q, want data", got)
+	}
+	t.Setenv(EnvDir, "/x/y")
+	if got := Dir(); got != "/x/y" {
+		t.Errorf("Dir() = %q, want /x/y", got)
+	}
+}
+
+func TestTable(t *testing.T) {
+	names := Names()
+	if len(names) == 0 || names[0] != "jargon" {
+		t.Fatalf("Names() = %v, want jargon among them", names)
+	}
+	if d := Describe("jargon"); !strings.Contains(d, "jargon-text") {
+		t.Errorf("Describe(jargon) = %q", d)
+	}
+	if d := Describe("nope"); d != "" {
+		t.Errorf("Describe(nope) = %q, want empty", d)
+	}
+	seen := map[string]bool{}
+	for _, c := range corpora() {
+		if seen[c.name] {
+			t.Errorf("duplicate corpus %s", c.name)
+		}
+		seen[c.name] = true
+		if len(c.sha256) != 64 || c.fetch == nil || c.file == "" {
+			t.Errorf("incomplete table entry %+v", c)
+		}
+	}
+	if _, _, err := Load("nope", t.TempDir()); err == nil || !strings.Contains(err.Error(), "jargon") {
+		t.Errorf("Load(nope) error = %v, want one listing built-in corpora", err)
+	}
+	if err := Fetch(context.Background(), "nope", t.TempDir(), nil); err == nil {
+		t.Error("Fetch(nope) succeeded")
+	}
+}
+
+func TestLoadMissingSaysHowToFetch(t *testing.T) {
+	_, _, err := Load("jargon", t.TempDir())
+	if err == nil {
+		t.Fatal("Load on an empty dir succeeded")
+	}
+	for _, want := range []string{"jargon", "make datasets", "arbench fetch jargon"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestFetchVerifyCacheLoad(t *testing.T) {
+	dir := t.TempDir()
+	calls := 0
+	c := fakeCorpus(t, fakeText, fakeText, &calls)
+	var log bytes.Buffer
+	if err := c.fetchTo(context.Background(), dir, &log); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("source called %d times, want 1", calls)
+	}
+	data, ref, err := c.load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != fakeText {
+		t.Errorf("loaded %q", data)
+	}
+	wantPath := filepath.Join(dir, "fake", "fake.txt")
+	if ref.Name != "fake" || ref.Path != wantPath || ref.SHA256 != c.sha256 || ref.Bytes != int64(len(fakeText)) {
+		t.Errorf("ref = %+v", ref)
+	}
+	// No temporary files are left next to the cached file.
+	entries, err := os.ReadDir(filepath.Join(dir, "fake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("cache dir holds %d entries, want 1", len(entries))
+	}
+	// Already cached and valid: no work.
+	if err := c.fetchTo(context.Background(), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("source called again for a valid cache (%d calls)", calls)
+	}
+}
+
+func TestFetchChecksumMismatchCachesNothing(t *testing.T) {
+	dir := t.TempDir()
+	calls := 0
+	c := fakeCorpus(t, fakeText, "something else entirely\n", &calls)
+	err := c.fetchTo(context.Background(), dir, nil)
+	if err == nil {
+		t.Fatal("fetch with a wrong checksum succeeded")
+	}
+	got := hexSHA256([]byte("something else entirely\n"))
+	for _, want := range []string{"fake", c.sha256, got} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fake")); !errors.Is(err, os.ErrNotExist) {
+		entries, _ := os.ReadDir(filepath.Join(dir, "fake"))
+		t.Errorf("something was cached after a mismatch: %v", entries)
+	}
+}
+
+func TestCorruptedCache(t *testing.T) {
+	dir := t.TempDir()
+	calls := 0
+	c := fakeCorpus(t, fakeText, fakeText, &calls)
+	if err := c.fetchTo(context.Background(), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "fake", "fake.txt")
+	if err := os.WriteFile(p, []byte("a tiny corpus for testing the cachE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := c.load(dir)
+	if err == nil {
+		t.Fatal("load of a corrupted cache succeeded")
+	}
+	for _, want := range []string{"fake", "corrupted", "make datasets", "arbench fetch fake"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// Fetch repairs it.
+	if err := c.fetchTo(context.Background(), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("source called %d times, want 2 (refetch after corruption)", calls)
+	}
+	if data, _, err := c.load(dir); err != nil || string(data) != fakeText {
+		t.Errorf("after refetch: %q, %v", data, err)
+	}
+}
+
+func TestSourceErrorIsWrapped(t *testing.T) {
+	boom := errors.New("boom")
+	c := corpus{name: "fake", file: "f", sha256: hexSHA256(nil),
+		fetch: func(context.Context, string, io.Writer) ([]byte, error) { return nil, boom }}
+	err := c.fetchTo(context.Background(), t.TempDir(), nil)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "fake") {
+		t.Errorf("error = %v, want wrapped boom naming the dataset", err)
+	}
+}
+
+func TestTarMember(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, typ byte, body string) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: typ, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("./usr/", tar.TypeDir, "")
+	add("./usr/share/doc/x/other.txt", tar.TypeReg, "no")
+	add("./usr/share/doc/x/want.txt.gz", tar.TypeReg, "yes")
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := tarMember(bytes.NewReader(buf.Bytes()), "usr/share/doc/x/want.txt.gz")
+	if err != nil || string(b) != "yes" {
+		t.Errorf("tarMember = %q, %v", b, err)
+	}
+	if _, err := tarMember(bytes.NewReader(buf.Bytes()), "usr/missing"); err == nil || !strings.Contains(err.Error(), "usr/missing") {
+		t.Errorf("missing member error = %v", err)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "corpus.txt")
+	if err := os.WriteFile(p, []byte(fakeText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, ref, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != fakeText || ref.Name != "corpus.txt" || ref.Path != p ||
+		ref.SHA256 != hexSHA256([]byte(fakeText)) || ref.Bytes != int64(len(fakeText)) {
+		t.Errorf("LoadFile = %q, %+v", data, ref)
+	}
+	if _, _, err := LoadFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("LoadFile of a missing file succeeded")
+	}
+}

@@ -1,0 +1,10 @@
+// Package all links every model plugin into a binary: import it for its
+// side effects (import _ "arbench/plugins/all").
+package all
+
+import (
+	// Model plugins register themselves in init.
+	_ "arbench/plugins/lstm"
+	_ "arbench/plugins/rnn"
+	_ "arbench/plugins/transformer"
+)

@@ -1,0 +1,224 @@
+// Package plugintest holds the checks every language-model plugin must pass:
+// agreement with PyTorch on the same weights, carried-state generation equal
+// to teacher forcing, learning, and determinism.
+package plugintest
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"arbench/harness"
+	"arbench/nn"
+	nngorgonia "arbench/nn/gorgonia"
+)
+
+// Backend returns the default CPU backend used by plugin tests.
+func Backend(t testing.TB) nn.Backend {
+	t.Helper()
+	return nngorgonia.New()
+}
+
+// Meta reads an integer from the reference file's metadata.
+func Meta(t testing.TB, dir, key string) int {
+	t.Helper()
+	meta, err := nn.ReadSafetensorsMetadata(filepath.Join(dir, "reference.io.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.Atoi(meta[key])
+	if err != nil {
+		t.Fatalf("reference metadata %q: %v", key, err)
+	}
+	return v
+}
+
+// CheckReference loads testdata/reference.weights.safetensors (a PyTorch
+// state_dict) into m, which must already have its config set to the sizes
+// in the metadata, and compares every next-token distribution with the
+// log-probabilities PyTorch computed, within tol.
+func CheckReference(t *testing.T, m harness.Model, dir string, tol float64) {
+	t.Helper()
+	io := filepath.Join(dir, "reference.io.safetensors")
+	vocab := Meta(t, dir, "vocab")
+	floats, err := nn.ReadSafetensorsFloats(io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := floats["logp"]
+	ids, err := nn.ReadSafetensorsInts(io, "ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	B, T := want.Shape[0], want.Shape[1]
+	if err := m.Setup(context.Background(), harness.Env{Backend: Backend(t), Vocab: vocab, SeqLen: T, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.LoadSafetensors(filepath.Join(dir, "reference.weights.safetensors"), m.Params()); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([][]int, B)
+	for b := range rows {
+		rows[b] = ids[b*T : (b+1)*T]
+	}
+	got, err := m.(harness.Distributioner).NextLogProbs(context.Background(), rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for b := range B {
+		for p := range T {
+			for v := range vocab {
+				w := float64(want.Data[(b*T+p)*vocab+v])
+				d := math.Abs(float64(got[b][p][v]) - w)
+				worst = max(worst, d)
+				if d > tol {
+					t.Fatalf("row %d position %d token %d: log p = %.7f, PyTorch %.7f", b, p, v, got[b][p][v], w)
+				}
+			}
+		}
+	}
+	t.Logf("max |Δ log p| vs PyTorch = %.2e", worst)
+
+	// Teacher-forced scoring of the realised next tokens agrees too.
+	targets := make([][]int, B)
+	for b := range targets {
+		targets[b] = make([]int, T)
+		for p := range T {
+			targets[b][p] = -1
+			if p+1 < T {
+				targets[b][p] = rows[b][p+1]
+			}
+		}
+	}
+	lp, err := m.(harness.Scorer).LogProbs(context.Background(), harness.Batch{Inputs: rows, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range B {
+		for p := range T - 1 {
+			if d := math.Abs(lp[b][p] - float64(got[b][p][targets[b][p]])); d > 1e-6 {
+				t.Fatalf("LogProbs row %d position %d differs from NextLogProbs by %g", b, p, d)
+			}
+		}
+		if lp[b][T-1] != 0 {
+			t.Fatalf("ignored target scored %g, want 0", lp[b][T-1])
+		}
+	}
+}
+
+// CheckStepper verifies that carried-state generation gives the same
+// next-token distributions as teacher forcing on the whole sequence.
+func CheckStepper(t *testing.T, m harness.Model, rows [][]int, prompt int, tol float64) {
+	t.Helper()
+	st, ok := m.(harness.Stepper)
+	if !ok {
+		t.Fatalf("%s does not implement harness.Stepper", m.Info().Family)
+	}
+	ctx := context.Background()
+	full, err := m.(harness.Distributioner).NextLogProbs(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := make([][]int, len(rows))
+	for i, r := range rows {
+		prompts[i] = r[:prompt]
+	}
+	s, logp, err := st.Start(ctx, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	T := len(rows[0])
+	for p := prompt - 1; ; p++ {
+		for b := range rows {
+			for v := range logp[b] {
+				if d := math.Abs(float64(logp[b][v] - full[b][p][v])); d > tol {
+					t.Fatalf("position %d row %d token %d: stepped %g, teacher-forced %g", p, b, v, logp[b][v], full[b][p][v])
+				}
+			}
+		}
+		if p+1 >= T {
+			break
+		}
+		if s.Len() != p+1 {
+			t.Fatalf("state length %d, want %d", s.Len(), p+1)
+		}
+		next := make([]int, len(rows))
+		for b := range rows {
+			next[b] = rows[b][p+1]
+		}
+		if logp, err = st.Step(ctx, s, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Pattern returns B rows of T tokens of a deterministic, learnable sequence.
+func Pattern(B, T, vocab int) harness.Batch {
+	var b harness.Batch
+	for i := range B {
+		in := make([]int, T)
+		tg := make([]int, T)
+		for p := range T {
+			in[p] = (i + p*3) % vocab
+			tg[p] = (i + (p+1)*3) % vocab
+		}
+		b.Inputs = append(b.Inputs, in)
+		b.Targets = append(b.Targets, tg)
+	}
+	return b
+}
+
+// Train runs steps of Adam on batch and returns the losses.
+func Train(t *testing.T, m harness.Model, b harness.Batch, steps int, lr float64) []float64 {
+	t.Helper()
+	cfg := nn.DefaultAdamConfig()
+	cfg.LR = lr
+	opt := nn.NewAdam(m.Params(), cfg)
+	var losses []float64
+	for s := range steps {
+		loss, err := m.(harness.Trainer).Gradients(context.Background(), b, uint64(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nn.ClipGradNorm(m.Params(), 1)
+		opt.Step()
+		losses = append(losses, loss)
+	}
+	return losses
+}
+
+// CheckLearns trains a freshly set-up model on a fixed pattern and requires
+// the loss to fall well below its starting value, and two runs with the same
+// seed to give identical losses and parameters.
+func CheckLearns(t *testing.T, newModel func() harness.Model, vocab, steps int, lr float64) {
+	t.Helper()
+	batch := Pattern(4, 12, vocab)
+	run := func() ([]float64, *nn.ParamSet) {
+		m := newModel()
+		if err := m.Setup(context.Background(), harness.Env{Backend: Backend(t), Vocab: vocab, SeqLen: 12, Seed: 7}); err != nil {
+			t.Fatal(err)
+		}
+		return Train(t, m, batch, steps, lr), m.Params()
+	}
+	l1, p1 := run()
+	if !(l1[len(l1)-1] < 0.5*l1[0]) {
+		t.Fatalf("loss went from %.4f to %.4f in %d steps; want it halved", l1[0], l1[len(l1)-1], steps)
+	}
+	l2, p2 := run()
+	for i := range l1 {
+		if l1[i] != l2[i] {
+			t.Fatalf("same seed, step %d: loss %v vs %v", i, l1[i], l2[i])
+		}
+	}
+	for i, p := range p1.List() {
+		q := p2.List()[i]
+		for j := range p.Data {
+			if p.Data[j] != q.Data[j] {
+				t.Fatalf("same seed, %s[%d] differs: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
+			}
+		}
+	}
+}

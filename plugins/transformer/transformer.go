@@ -1,0 +1,178 @@
+// Package transformer registers the survey's Transformer decoder: a
+// decoder-only stack with learned positions and a causal mask (Vaswani et
+// al. 2017; Radford et al. 2018), generating greedily or by sampling.
+//
+// The survey's TransformerDecoder uses nn.TransformerDecoderLayer with a
+// `memory` argument although a language model has no encoder output, and its
+// generate_text passes memory=None, which fails in PyTorch. A decoder-only
+// model is exactly a stack of encoder layers (self-attention + feed-forward)
+// under a causal mask, which is what this plugin implements. Its weights map
+// one to one onto this PyTorch module (names are identical):
+//
+//	class TransformerLM(nn.Module):
+//	    def __init__(self, V, d, heads, layers, ctx):
+//	        super().__init__()
+//	        self.embedding = nn.Embedding(V, d)
+//	        self.pos = nn.Embedding(ctx, d)
+//	        self.encoder = nn.TransformerEncoder(
+//	            nn.TransformerEncoderLayer(d, heads, 4*d, dropout=0, batch_first=True), layers)
+//	        self.fc = nn.Linear(d, V)
+//	    def forward(self, ids):                      # ids [B,T], T <= ctx
+//	        T = ids.shape[1]
+//	        x = self.embedding(ids) + self.pos(torch.arange(T))
+//	        mask = nn.Transformer.generate_square_subsequent_mask(T)
+//	        return self.fc(self.encoder(x, mask=mask))  # logits [B,T,V]
+//
+// state_dict names: embedding.weight, pos.weight,
+// encoder.layers.{i}.self_attn.{in_proj_weight,in_proj_bias,out_proj.weight,out_proj.bias},
+// encoder.layers.{i}.{linear1,linear2,norm1,norm2}.{weight,bias}, fc.weight, fc.bias.
+package transformer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"arbench/harness"
+	"arbench/nn"
+	"arbench/plugins/internal/lm"
+)
+
+func init() {
+	harness.RegisterModel("transformer", "decoder-only Transformer (causal self-attention, learned positions, post-norm)", New)
+}
+
+// Config is the transformer plugin's typed configuration.
+type Config struct {
+	// Dim is the model width d.
+	Dim int `yaml:"dim"`
+	// Heads is the number of attention heads; it must divide Dim.
+	Heads int `yaml:"heads"`
+	// Layers is the number of decoder blocks.
+	Layers int `yaml:"layers"`
+	// FF is the feed-forward width (0 means 4·Dim, PyTorch's usual choice).
+	FF int `yaml:"ff"`
+	// Context is the number of learned positions: the longest input.
+	Context int `yaml:"context"`
+	// Dropout is applied as in nn.TransformerEncoderLayer during training.
+	Dropout float64 `yaml:"dropout"`
+}
+
+// Validate reports every invalid field.
+func (c *Config) Validate() []error {
+	var errs []error
+	if c.Dim <= 0 {
+		errs = append(errs, fmt.Errorf("dim: must be positive, got %d", c.Dim))
+	}
+	if c.Heads <= 0 {
+		errs = append(errs, fmt.Errorf("heads: must be positive, got %d", c.Heads))
+	} else if c.Dim > 0 && c.Dim%c.Heads != 0 {
+		errs = append(errs, fmt.Errorf("heads: %d does not divide dim %d", c.Heads, c.Dim))
+	}
+	if c.Layers <= 0 {
+		errs = append(errs, fmt.Errorf("layers: must be positive, got %d", c.Layers))
+	}
+	if c.FF < 0 {
+		errs = append(errs, fmt.Errorf("ff: must be 0 (4·dim) or positive, got %d", c.FF))
+	}
+	if c.Context <= 0 {
+		errs = append(errs, fmt.Errorf("context: must be positive, got %d", c.Context))
+	}
+	if c.Dropout < 0 || c.Dropout >= 1 {
+		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", c.Dropout))
+	}
+	return errs
+}
+
+func (c *Config) ff() int {
+	if c.FF == 0 {
+		return 4 * c.Dim
+	}
+	return c.FF
+}
+
+// Model is the decoder-only Transformer language model.
+type Model struct {
+	*lm.Base
+	cfg Config
+
+	emb    *nn.Embedding
+	pos    *nn.Param
+	layers []*nn.TransformerEncoderLayer
+	fc     *nn.Linear
+}
+
+var (
+	_ harness.Model          = (*Model)(nil)
+	_ harness.Trainer        = (*Model)(nil)
+	_ harness.Scorer         = (*Model)(nil)
+	_ harness.Distributioner = (*Model)(nil)
+	_ harness.ContextLimiter = (*Model)(nil)
+)
+
+// New returns a fresh, unconfigured transformer.
+func New() harness.Model {
+	return &Model{cfg: Config{Dim: 128, Heads: 4, Layers: 2, Context: 128}}
+}
+
+// Config returns the configuration to decode into.
+func (m *Model) Config() harness.Config { return &m.cfg }
+
+// Info describes the model.
+func (m *Model) Info() harness.ModelInfo {
+	n := 0
+	if ps := m.Params(); ps != nil {
+		n = ps.Count()
+	}
+	return harness.ModelInfo{Family: "transformer", Params: n}
+}
+
+// MaxContext is the number of learned positions.
+func (m *Model) MaxContext() int { return m.cfg.Context }
+
+// Setup allocates parameters with PyTorch's default initialisation.
+func (m *Model) Setup(_ context.Context, env harness.Env) error {
+	if errs := m.cfg.Validate(); len(errs) > 0 {
+		return fmt.Errorf("transformer: config: %w", errors.Join(errs...))
+	}
+	if env.Vocab <= 0 || env.Backend == nil {
+		return errors.New("transformer: setup needs a vocabulary and a backend")
+	}
+	if env.SeqLen > m.cfg.Context {
+		return fmt.Errorf("transformer: config: context: %d positions are fewer than the task's sequence length %d", m.cfg.Context, env.SeqLen)
+	}
+	ps := nn.NewParamSet()
+	rng := nn.NewRNG(env.Seed)
+	m.emb = nn.NewEmbedding(ps, "embedding", env.Vocab, m.cfg.Dim)
+	m.emb.Init(rng)
+	pos := nn.NewEmbedding(ps, "pos", m.cfg.Context, m.cfg.Dim)
+	pos.Init(rng)
+	m.pos = pos.Weight
+	m.layers = nil
+	for i := range m.cfg.Layers {
+		l := nn.NewTransformerEncoderLayer(ps, fmt.Sprintf("encoder.layers.%d", i), m.cfg.Dim, m.cfg.Heads, m.cfg.ff(), float32(m.cfg.Dropout))
+		l.Init(rng)
+		m.layers = append(m.layers, l)
+	}
+	m.fc = nn.NewLinear(ps, "fc", m.cfg.Dim, env.Vocab)
+	m.fc.Init(rng)
+	m.Base = &lm.Base{}
+	m.Base.Init("transformer", env.Backend, ps, env.Vocab, m)
+	return nil
+}
+
+// Logits computes fc(Blocks(E[x] + P[0:T])) under the causal mask
+// softmax(QKᵀ/√d_k + M)V with M_ij = -∞ for j > i (Vaswani et al. 2017, eq. 1).
+func (m *Model) Logits(g nn.Graph, ids nn.Tensor, B, T int, train bool) nn.Tensor {
+	if T > m.cfg.Context {
+		panic(fmt.Sprintf("transformer: %d positions exceed the context %d", T, m.cfg.Context))
+	}
+	d := m.cfg.Dim
+	x := g.Reshape(m.emb.Forward(g, ids), B, T, d)
+	x = g.Add(x, g.Slice(g.Param(m.pos), 0, 0, T))
+	mask := g.Const(nn.CausalMask(T), T, T)
+	for _, l := range m.layers {
+		x = l.Forward(g, x, mask)
+	}
+	return m.fc.Forward(g, g.Reshape(x, B*T, d))
+}

@@ -1,0 +1,394 @@
+// Package text is arbench's byte-level language-modelling task: models read
+// a text corpus as a sequence of bytes (vocabulary 256) and are measured by
+// their cross-entropy on a held-out test split, reported in nats/token,
+// bits/byte and perplexity.
+//
+// The corpus is a built-in dataset named by the task variant ("text/jargon",
+// see package datasets) or any local file given with -data. It is split
+// contiguously, without shuffling, into train, valid and test parts (see
+// Split). Training batches are random windows of the train split.
+//
+// Evaluation scores the test split twice (see Evaluate): with disjoint
+// windows, and with a sliding window as in Hugging Face's "Perplexity of
+// fixed-length models" guide, which gives every target more context.
+package text
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"arbench/datasets"
+	"arbench/harness"
+)
+
+func init() {
+	harness.RegisterTask("text", "byte-level language modelling on a text corpus (text/jargon or -data FILE)", New)
+}
+
+// Vocab is the vocabulary size: one token per byte value.
+const Vocab = 256
+
+// Config is the text task's typed configuration.
+type Config struct {
+	// SeqLen is the training window length T and the longest evaluation
+	// window (shortened to the model's MaxContext when it has one).
+	SeqLen int `yaml:"seq_len"`
+	// EvalStride is the sliding-window stride S; 0 means SeqLen/2 (at least
+	// 1), filled in by Prepare. It must not exceed SeqLen.
+	EvalStride int `yaml:"eval_stride"`
+	// MaxEvalTokens bounds the number of test targets scored (the first
+	// MaxEvalTokens targets of the test split); 0 scores the whole split.
+	MaxEvalTokens int `yaml:"max_eval_tokens"`
+	// ValidTokens is the number of targets at the start of the valid split
+	// used by ValidLoss for the validation curve.
+	ValidTokens int `yaml:"valid_tokens"`
+	// EvalBatch is the number of windows per Scorer call.
+	EvalBatch int `yaml:"eval_batch"`
+}
+
+// DefaultConfig returns the defaults: seq_len 64, eval_stride seq_len/2,
+// the whole test split, 16384 validation tokens, 32 windows per batch.
+func DefaultConfig() Config {
+	return Config{SeqLen: 64, EvalStride: 0, MaxEvalTokens: 0, ValidTokens: 16384, EvalBatch: 32}
+}
+
+// Validate reports every invalid field at once.
+func (c *Config) Validate() []error {
+	var errs []error
+	if c.SeqLen <= 0 {
+		errs = append(errs, fmt.Errorf("seq_len: must be positive, got %d", c.SeqLen))
+	}
+	if c.EvalStride < 0 {
+		errs = append(errs, fmt.Errorf("eval_stride: must be positive (or 0 for seq_len/2), got %d", c.EvalStride))
+	} else if c.SeqLen > 0 && c.EvalStride > c.SeqLen {
+		errs = append(errs, fmt.Errorf("eval_stride: %d exceeds seq_len %d (targets between windows would never be scored)", c.EvalStride, c.SeqLen))
+	}
+	if c.MaxEvalTokens < 0 {
+		errs = append(errs, fmt.Errorf("max_eval_tokens: must be 0 (whole test split) or positive, got %d", c.MaxEvalTokens))
+	}
+	if c.ValidTokens <= 0 {
+		errs = append(errs, fmt.Errorf("valid_tokens: must be positive, got %d", c.ValidTokens))
+	}
+	if c.EvalBatch <= 0 {
+		errs = append(errs, fmt.Errorf("eval_batch: must be positive, got %d", c.EvalBatch))
+	}
+	return errs
+}
+
+// stride returns the effective sliding-window stride for SeqLen.
+func (c *Config) stride() int {
+	if c.EvalStride > 0 {
+		return c.EvalStride
+	}
+	return max(1, c.SeqLen/2)
+}
+
+// Task is the byte-level language-modelling task.
+type Task struct {
+	cfg  Config
+	name string
+	ref  harness.DatasetRef
+
+	train, valid, test []byte
+}
+
+var _ harness.Task = (*Task)(nil)
+
+// New returns an unprepared task with the default configuration.
+func New() harness.Task { return &Task{cfg: DefaultConfig(), name: "text"} }
+
+// Config returns the task's configuration, for strict decoding.
+func (t *Task) Config() harness.Config { return &t.cfg }
+
+// Split returns the sizes of the contiguous train, valid and test splits of
+// an n-byte corpus: train = floor(90·n/100), valid = floor(5·n/100) and test
+// the remaining n − train − valid bytes (so test gets the rounding
+// remainder). The splits are corpus[0:train], corpus[train:train+valid] and
+// corpus[train+valid:n].
+func Split(n int) (train, valid, test int) {
+	train = n * 90 / 100
+	valid = n * 5 / 100
+	return train, valid, n - train - valid
+}
+
+// Prepare validates the configuration and loads the corpus: env.DataFile if
+// set, else the built-in corpus env.Variant from env.DataDir (Dir() when
+// empty).
+func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
+	if errs := t.cfg.Validate(); len(errs) > 0 {
+		return fmt.Errorf("text: invalid config: %w", errors.Join(errs...))
+	}
+	t.cfg.EvalStride = t.cfg.stride()
+
+	var (
+		data []byte
+		err  error
+	)
+	switch {
+	case env.DataFile != "":
+		data, t.ref, err = datasets.LoadFile(env.DataFile)
+		t.name = "text"
+	case env.Variant != "":
+		dir := env.DataDir
+		if dir == "" {
+			dir = datasets.Dir()
+		}
+		data, t.ref, err = datasets.Load(env.Variant, dir)
+		t.name = "text/" + env.Variant
+	default:
+		return fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
+			strings.Join(datasets.Names(), ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("text: %w", err)
+	}
+
+	nTrain, nValid, nTest := Split(len(data))
+	T := t.cfg.SeqLen
+	if nTest < T+1 || nTrain < T+1 || nValid < 2 {
+		return fmt.Errorf("text: corpus %s is too short (%d bytes): splits train/valid/test = %d/%d/%d bytes, but train and test need at least seq_len+1 = %d and valid at least 2",
+			t.ref.Name, len(data), nTrain, nValid, nTest, T+1)
+	}
+	t.train = data[:nTrain]
+	t.valid = data[nTrain : nTrain+nValid]
+	t.test = data[nTrain+nValid:]
+	return nil
+}
+
+// Info describes the task. Name is "text/VARIANT" for a built-in corpus and
+// "text" for a file given with -data (Datasets names the file).
+func (t *Task) Info() harness.TaskInfo {
+	return harness.TaskInfo{
+		Name:           t.name,
+		Kind:           "text",
+		Vocab:          Vocab,
+		SeqLen:         t.cfg.SeqLen,
+		HeadlineMetric: "bits_per_byte",
+	}
+}
+
+// Datasets returns the corpus read by Prepare.
+func (t *Task) Datasets() []harness.DatasetRef {
+	if t.ref.SHA256 == "" {
+		return nil
+	}
+	return []harness.DatasetRef{t.ref}
+}
+
+// TrainBatch samples batch windows uniformly from the train split: for a
+// start i, Inputs = x[i:i+T] and Targets = x[i+1:i+T+1] with T = seq_len.
+func (t *Task) TrainBatch(rng *rand.Rand, batch int) harness.Batch {
+	T := t.cfg.SeqLen
+	if len(t.train) < T+1 {
+		panic("text: TrainBatch before a successful Prepare")
+	}
+	b := harness.Batch{Inputs: make([][]int, batch), Targets: make([][]int, batch)}
+	for r := range batch {
+		i := rng.IntN(len(t.train) - T)
+		in, tg := make([]int, T), make([]int, T)
+		for k := range T {
+			in[k] = int(t.train[i+k])
+			tg[k] = int(t.train[i+k+1])
+		}
+		b.Inputs[r], b.Targets[r] = in, tg
+	}
+	return b
+}
+
+// ValidLoss returns the mean nats/token over disjoint windows of the first
+// valid_tokens targets of the valid split.
+func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) {
+	sc, W, err := t.scorer(m)
+	if err != nil {
+		return 0, err
+	}
+	seq := t.valid[:min(len(t.valid), t.cfg.ValidTokens+1)]
+	nll, err := scoreWindows(ctx, sc, seq, disjointWindows(len(seq)-1, W), t.cfg.EvalBatch)
+	if err != nil {
+		return 0, fmt.Errorf("text: valid loss: %w", err)
+	}
+	return sum(nll) / float64(len(seq)-1), nil
+}
+
+// Evaluate scores the test split (its first max_eval_tokens targets when
+// that is set) with a window W = min(seq_len, MaxContext()) two ways:
+//
+//   - disjoint: consecutive non-overlapping windows of W inputs, each scoring
+//     all its targets, so the first target of a window is predicted from one
+//     token of context, the last from W;
+//   - sliding: windows of up to W inputs starting at 0, S, 2S, ... (stride S =
+//     min(eval_stride, W)); the first window scores all its targets, each
+//     later one only the targets not scored before (its last S when not cut
+//     off by the end of the text), so every target is scored exactly once
+//     with at least min(position, W−S+1) tokens of context.
+//
+// It reports nats_per_token, bits_per_byte (= nats_per_token / ln 2, since a
+// token is a byte) and perplexity (= exp(nats_per_token)), with suffix
+// "_sliding" for the sliding evaluation, and one sample per window.
+func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
+	sc, W, err := t.scorer(m)
+	if err != nil {
+		return nil, err
+	}
+	S := min(t.cfg.stride(), W)
+	seq := t.test
+	if t.cfg.MaxEvalTokens > 0 && t.cfg.MaxEvalTokens+1 < len(seq) {
+		seq = seq[:t.cfg.MaxEvalTokens+1]
+	}
+	N := len(seq) - 1
+
+	ev := &harness.Evaluation{}
+	for _, e := range []struct {
+		mode, suffix string
+		stride       int
+		wins         []window
+	}{
+		{"disjoint", "", W, disjointWindows(N, W)},
+		{"sliding", "_sliding", S, slidingWindows(N, W, S)},
+	} {
+		nll, err := scoreWindows(ctx, sc, seq, e.wins, t.cfg.EvalBatch)
+		if err != nil {
+			return nil, fmt.Errorf("text: evaluate (%s): %w", e.mode, err)
+		}
+		npt := sum(nll) / float64(N)
+		params := map[string]any{"eval": e.mode, "window": W, "stride": e.stride, "tokens": N}
+		ev.Metrics = append(ev.Metrics,
+			harness.Metric{Name: "nats_per_token" + e.suffix, Value: npt, Unit: "nats/token", Split: "test", Params: params},
+			harness.Metric{Name: "bits_per_byte" + e.suffix, Value: npt / math.Ln2, Unit: "bits/byte", Split: "test", Params: params},
+			harness.Metric{Name: "perplexity" + e.suffix, Value: math.Exp(npt), Unit: "", Split: "test", Params: params},
+		)
+		for k, w := range e.wins {
+			ev.Samples = append(ev.Samples, harness.Sample{
+				"eval": e.mode, "window": k, "start": w.start, "tokens": w.n - w.skip, "nats": nll[k],
+			})
+		}
+	}
+	return ev, nil
+}
+
+// scorer returns m's Scorer and the evaluation window min(seq_len, MaxContext()).
+func (t *Task) scorer(m harness.Model) (harness.Scorer, int, error) {
+	if len(t.test) == 0 {
+		panic("text: evaluation before a successful Prepare")
+	}
+	sc, ok := m.(harness.Scorer)
+	if !ok {
+		return nil, 0, fmt.Errorf("text: model %q cannot score text (it does not implement harness.Scorer)", m.Info().Family)
+	}
+	W := t.cfg.SeqLen
+	if cl, ok := m.(harness.ContextLimiter); ok {
+		mc := cl.MaxContext()
+		if mc <= 0 {
+			return nil, 0, fmt.Errorf("text: model %q reports MaxContext %d", m.Info().Family, mc)
+		}
+		W = min(W, mc)
+	}
+	return sc, W, nil
+}
+
+// window is one evaluation window over a sequence x: inputs x[start:start+n]
+// predicting targets x[start+1:start+n+1], of which the first skip are
+// context only and the last n−skip are scored.
+type window struct{ start, n, skip int }
+
+// disjointWindows covers targets 1..N of a sequence (N+1 tokens) with
+// consecutive non-overlapping windows of at most W inputs.
+func disjointWindows(N, W int) []window {
+	var ws []window
+	for b := 0; b < N; b += W {
+		ws = append(ws, window{start: b, n: min(W, N-b)})
+	}
+	return ws
+}
+
+// slidingWindows covers targets 1..N with windows of at most W inputs
+// starting every S tokens; each scores only the targets past the end of the
+// previous window (Hugging Face's perplexity-with-stride procedure). 1 ≤ S ≤ W.
+func slidingWindows(N, W, S int) []window {
+	if S < 1 || S > W {
+		panic(fmt.Sprintf("text: sliding window stride %d outside [1, %d]", S, W))
+	}
+	var ws []window
+	prevEnd := 0
+	for b := 0; prevEnd < N; b += S {
+		end := min(b+W, N)
+		ws = append(ws, window{start: b, n: end - b, skip: prevEnd - b})
+		prevEnd = end
+	}
+	return ws
+}
+
+// scoreWindows scores the windows over seq in batches of up to batch rows
+// (rows padded to the longest window of the batch, padding targets −1) and
+// returns each window's negative log-likelihood in nats.
+func scoreWindows(ctx context.Context, sc harness.Scorer, seq []byte, wins []window, batch int) ([]float64, error) {
+	nll := make([]float64, len(wins))
+	for lo := 0; lo < len(wins); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		group := wins[lo:min(lo+batch, len(wins))]
+		width := 0
+		for _, w := range group {
+			width = max(width, w.n)
+		}
+		b := harness.Batch{Inputs: make([][]int, len(group)), Targets: make([][]int, len(group))}
+		for r, w := range group {
+			in, tg := make([]int, width), make([]int, width)
+			for k := range width {
+				tg[k] = -1
+				if k < w.n {
+					in[k] = int(seq[w.start+k])
+					if k >= w.skip {
+						tg[k] = int(seq[w.start+k+1])
+					}
+				}
+			}
+			b.Inputs[r], b.Targets[r] = in, tg
+		}
+		lp, err := sc.LogProbs(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if len(lp) != len(group) {
+			return nil, fmt.Errorf("scorer returned %d rows for %d", len(lp), len(group))
+		}
+		for r, w := range group {
+			if len(lp[r]) != width {
+				return nil, fmt.Errorf("scorer returned %d positions for %d in row %d", len(lp[r]), width, r)
+			}
+			terms := make([]float64, 0, w.n-w.skip)
+			for k := w.skip; k < w.n; k++ {
+				if math.IsNaN(lp[r][k]) {
+					return nil, fmt.Errorf("scorer returned NaN at window offset %d, position %d", w.start, k)
+				}
+				terms = append(terms, -lp[r][k])
+			}
+			nll[lo+r] = sum(terms)
+		}
+	}
+	return nll, nil
+}
+
+// sum adds xs with Neumaier's compensated summation, so that long sums of
+// per-token losses do not accumulate rounding error.
+func sum(xs []float64) float64 {
+	var s, c float64
+	for _, x := range xs {
+		t := s + x
+		if math.Abs(s) >= math.Abs(x) {
+			c += (s - t) + x
+		} else {
+			c += (x - t) + s
+		}
+		s = t
+	}
+	if math.IsInf(s, 0) {
+		return s // a zero-probability target: c is NaN (Inf − Inf)
+	}
+	return s + c
+}
