@@ -1,0 +1,108 @@
+// Command arbench benchmarks generative sequence models.
+//
+//	arbench list                          models, tasks, backends, datasets
+//	arbench run -model rnn,lstm -task text/jargon [-steps N] ...
+//	arbench run -config experiments/quick.yaml [-steps N] ...
+//	arbench fetch NAME...                 download and verify datasets
+//	arbench generate -model M -load-weights FILE -prompt TEXT [...]
+//	arbench report DIR                    re-render DIR/report.md and the table
+//	arbench version
+//
+// Run `arbench help COMMAND` for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"arbench/harness"
+
+	// Backends, models and tasks register themselves in init.
+	_ "arbench/nn/gorgonia"
+	_ "arbench/plugins/all"
+	_ "arbench/tasks/text"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ce harness.ConfigErrors
+		switch {
+		case errors.Is(err, errUsage):
+			// The flag package (or usage) already explained.
+			os.Exit(2)
+		case errors.As(err, &ce):
+			fmt.Fprintf(os.Stderr, "arbench: invalid experiment (%d problem(s)):\n%v\n", len(ce), err)
+		default:
+			fmt.Fprintf(os.Stderr, "arbench: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage reports a command-line mistake that was already described on
+// stderr together with the usage.
+var errUsage = errors.New("usage error")
+
+const usage = `arbench benchmarks generative sequence models.
+
+Usage:
+  arbench list                      list models, tasks, backends and datasets
+  arbench run [flags]               train and evaluate models on tasks
+  arbench fetch NAME...             download and verify datasets into $ARBENCH_DATA (default ./data)
+  arbench generate [flags]          generate text with a trained model
+  arbench report DIR                re-render DIR/report.md and print the results table
+  arbench version                   print the version
+  arbench help [COMMAND]            show help (flags of COMMAND)
+`
+
+// run is the whole program; main only supplies the process's context,
+// arguments and streams.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "list":
+		return cmdList(rest, stdout, stderr)
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "fetch":
+		return cmdFetch(ctx, rest, stdout, stderr)
+	case "generate":
+		return cmdGenerate(ctx, rest, stdout, stderr)
+	case "report":
+		return cmdReport(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "-help", "--help":
+		return cmdHelp(rest, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "arbench: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+func cmdHelp(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fs, ok := flagSets(stdout)[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "arbench: no help for %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+	fs.SetOutput(stdout)
+	fs.Usage()
+	return nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"arbench/datasets"
+	"arbench/harness"
+	"arbench/reports"
+)
+
+// runFlags are the flags of `arbench run`.
+type runFlags struct {
+	fs                                *flag.FlagSet
+	config, name, models, tasks, data string
+	out, backend, device, seeds       string
+	saveWeights, loadWeights          string
+	steps, batch                      int
+	lr                                float64
+	seed                              uint64
+	quiet, resume                     bool
+}
+
+func newRunFlags(w io.Writer) *runFlags {
+	f := &runFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
+	fs := f.fs
+	fs.SetOutput(w)
+	fs.StringVar(&f.config, "config", "", "experiment `FILE` (YAML); other flags given explicitly override it")
+	fs.StringVar(&f.name, "name", "cli", "experiment `NAME` (without -config); the default output is results/NAME")
+	fs.StringVar(&f.models, "model", "", "comma-separated model `LIST`; with -config, selects entries by label or family")
+	fs.StringVar(&f.tasks, "task", "", "comma-separated task `LIST` (family/variant, e.g. text/jargon); with -config, selects tasks")
+	fs.StringVar(&f.data, "data", "", "local data `FILE` used by every task instead of its built-in corpus")
+	fs.IntVar(&f.steps, "steps", 0, "training steps `N` (0 evaluates without training)")
+	fs.IntVar(&f.batch, "batch", 0, "training batch size `N`")
+	fs.Float64Var(&f.lr, "lr", 0, "learning `RATE`")
+	fs.Uint64Var(&f.seed, "seed", 0, "run with the single seed `N`")
+	fs.StringVar(&f.seeds, "seeds", "", "run with each seed of the comma-separated `LIST`")
+	fs.StringVar(&f.out, "out", "", "output `DIR` (default results/NAME)")
+	fs.StringVar(&f.backend, "backend", "", "backend `NAME` (default "+harness.DefaultBackend+")")
+	fs.StringVar(&f.device, "device", "", "`DEVICE` to run on (default "+harness.DefaultDevice+")")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fs.StringVar(&f.saveWeights, "save-weights", "", "save each trained model to `DIR`/<task>-<model>-seed<N>.safetensors")
+	fs.StringVar(&f.loadWeights, "load-weights", "", "initialise models from `PATH`: a .safetensors file, or a directory holding "+
+		"<task>-<model>-seed<N>.safetensors or <model>.safetensors")
+	fs.BoolVar(&f.resume, "resume", false, "skip the runs already in OUT/results.json (their configuration must be unchanged)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: arbench run (-config FILE | -model LIST -task LIST) [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+// parseFlags parses args; -h prints the usage and is not an error.
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return true, errUsage
+	}
+	return false, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// experiment builds the experiment of `arbench run` from the flags.
+func (f *runFlags) experiment() (*harness.Experiment, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	var e *harness.Experiment
+	var err error
+	if f.config != "" {
+		if e, err = harness.LoadExperiment(f.config); err != nil {
+			return nil, err
+		}
+		if set["model"] {
+			if err := selectModels(e, f.config, splitList(f.models)); err != nil {
+				return nil, err
+			}
+		}
+		if set["task"] {
+			if err := selectTasks(e, f.config, splitList(f.tasks)); err != nil {
+				return nil, err
+			}
+		}
+		if set["data"] {
+			for i := range e.Tasks {
+				e.Tasks[i].Data = f.data
+			}
+		}
+		if set["name"] {
+			if e.Out == "results/"+e.Name {
+				e.Out = "results/" + f.name
+			}
+			e.Name = f.name
+		}
+	} else {
+		if f.models == "" || f.tasks == "" {
+			return nil, errors.New("run needs -config FILE, or -model LIST and -task LIST (see arbench help run)")
+		}
+		if e, err = harness.NewExperiment(f.name, splitList(f.tasks), splitList(f.models), f.data); err != nil {
+			return nil, err
+		}
+	}
+	if set["steps"] {
+		e.SetTrain(func(c *harness.TrainConfig) { c.Steps = f.steps })
+	}
+	if set["batch"] {
+		e.SetTrain(func(c *harness.TrainConfig) { c.Batch = f.batch })
+	}
+	if set["lr"] {
+		e.SetTrain(func(c *harness.TrainConfig) { c.LR = f.lr })
+	}
+	switch {
+	case set["seed"] && set["seeds"]:
+		return nil, errors.New("-seed and -seeds are mutually exclusive")
+	case set["seed"]:
+		e.Seeds = []uint64{f.seed}
+	case set["seeds"]:
+		e.Seeds = nil
+		for _, s := range splitList(f.seeds) {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("-seeds: %q is not a non-negative integer", s)
+			}
+			e.Seeds = append(e.Seeds, v)
+		}
+	}
+	if set["out"] {
+		e.Out = f.out
+	}
+	if set["backend"] {
+		e.Backend = f.backend
+	}
+	if set["device"] {
+		e.Device = f.device
+	}
+	if err := e.Check(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// selectModels keeps the entries named (by label, else by family).
+func selectModels(e *harness.Experiment, file string, names []string) error {
+	var keep []harness.ModelSpec
+	var have []string
+	for _, m := range e.Models {
+		have = append(have, m.Label)
+	}
+	for _, n := range names {
+		found := false
+		for _, m := range e.Models {
+			if m.Label == n {
+				keep, found = append(keep, m), true
+			}
+		}
+		if !found {
+			for _, m := range e.Models {
+				if m.Name == n {
+					keep, found = append(keep, m), true
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("-model: %q is not a model of %s (it has: %s)", n, file, strings.Join(have, ", "))
+		}
+	}
+	e.Models = keep
+	return nil
+}
+
+// selectTasks keeps the tasks named.
+func selectTasks(e *harness.Experiment, file string, names []string) error {
+	var keep []harness.TaskSpec
+	var have []string
+	for _, t := range e.Tasks {
+		have = append(have, t.Name)
+	}
+	for _, n := range names {
+		found := false
+		for _, t := range e.Tasks {
+			if t.Name == n {
+				keep, found = append(keep, t), true
+			}
+		}
+		if !found {
+			return fmt.Errorf("-task: %q is not a task of %s (it has: %s)", n, file, strings.Join(have, ", "))
+		}
+	}
+	e.Tasks = keep
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newRunFlags(stderr)
+	if done, err := parseFlags(f.fs, args); done {
+		return err
+	}
+	e, err := f.experiment()
+	if err != nil {
+		return err
+	}
+	opt := harness.RunOptions{
+		SaveWeights: f.saveWeights,
+		LoadWeights: f.loadWeights,
+		Resume:      f.resume,
+		DataDir:     datasets.Dir(),
+		Report:      reports.Markdown,
+		CommandLine: append([]string{"arbench", "run"}, args...),
+	}
+	if !f.quiet {
+		opt.Log = stderr
+		opt.Bars = isTerminal(stderr)
+	}
+	rf, err := harness.Run(ctx, e, opt)
+	if rf != nil {
+		if terr := reports.Table(stdout, rf, reports.TableOptions{}); terr != nil && err == nil {
+			err = terr
+		}
+		if !f.quiet {
+			fmt.Fprintf(stderr, "results: %s (report: %s)\n", filepath.Join(e.Out, harness.ResultsFileName),
+				filepath.Join(e.Out, harness.ReportFileName))
+		}
+	}
+	return err
+}
+
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	fs := reportFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	dir := fs.Arg(0)
+	rf, err := harness.LoadResults(dir)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	path := filepath.Join(dir, harness.ReportFileName)
+	if err := harness.WriteFileAtomic(path, func(w io.Writer) error { return reports.Markdown(w, rf) }); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := reports.Table(stdout, rf, reports.TableOptions{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", path)
+	return nil
+}
+
+func reportFlags(w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: arbench report DIR\n\nRe-renders DIR/report.md from DIR/results.json and prints the results table; nothing is run.\n")
+	}
+	return fs
+}

@@ -1,0 +1,322 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// GenOptions controls Generate.
+type GenOptions struct {
+	// MaxNew is the maximum number of tokens generated per row.
+	MaxNew int
+	// Temperature divides the log-probabilities before sampling; 0 selects
+	// greedy decoding (argmax, lowest token id on ties).
+	Temperature float64
+	// TopK keeps only the K most probable tokens; 0 keeps all.
+	TopK int
+	// TopP keeps the smallest set of most probable tokens whose probability
+	// mass is at least TopP (nucleus sampling, Holtzman et al. 2020, "The
+	// Curious Case of Neural Text Degeneration"); 0 or 1 keeps all.
+	TopP float64
+	// StopToken ends a row when generated (it is included in the row's
+	// output); -1 for none.
+	StopToken int
+	// Seed drives sampling. Row i uses its own generator seeded from
+	// (Seed, i), so a row's output does not depend on the other rows.
+	Seed uint64
+}
+
+// DefaultGenOptions returns greedy decoding of 200 tokens with no stop token.
+func DefaultGenOptions() GenOptions {
+	return GenOptions{MaxNew: 200, StopToken: -1}
+}
+
+func (o GenOptions) validate() error {
+	var errs []error
+	if o.MaxNew < 0 {
+		errs = append(errs, fmt.Errorf("max new tokens %d < 0", o.MaxNew))
+	}
+	if !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0) {
+		errs = append(errs, fmt.Errorf("temperature %v must be a finite number >= 0", o.Temperature))
+	}
+	if o.TopK < 0 {
+		errs = append(errs, fmt.Errorf("top-k %d < 0", o.TopK))
+	}
+	if !(o.TopP >= 0 && o.TopP <= 1) {
+		errs = append(errs, fmt.Errorf("top-p %v outside [0, 1]", o.TopP))
+	}
+	return errors.Join(errs...)
+}
+
+// Generate continues each prompt by up to opt.MaxNew tokens and returns the
+// generated tokens only (not the prompts).
+//
+// A model that implements Stepper carries its state (recurrent state or key/
+// value cache) from token to token. Otherwise a Distributioner re-reads the
+// whole prefix at every step, keeping only the last MaxContext tokens for a
+// ContextLimiter (a sliding window); a Stepper that is also a
+// ContextLimiter uses this path too when prompt plus continuation would
+// exceed its context. Prompts of different lengths are generated in groups
+// of equal length. Each row samples with its own generator (see
+// GenOptions.Seed), so results do not depend on batching or on the path.
+func Generate(ctx context.Context, m Model, prompts [][]int, opt GenOptions) ([][]int, error) {
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", i)
+		}
+	}
+	out := make([][]int, len(prompts))
+	rngs := make([]*rand.Rand, len(prompts))
+	for i := range prompts {
+		out[i] = []int{}
+		rngs[i] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
+	}
+	if opt.MaxNew == 0 || len(prompts) == 0 {
+		return out, nil
+	}
+	// Group rows by prompt length, in order of first appearance.
+	var order []int
+	groups := map[int][]int{}
+	for i, p := range prompts {
+		if _, ok := groups[len(p)]; !ok {
+			order = append(order, len(p))
+		}
+		groups[len(p)] = append(groups[len(p)], i)
+	}
+	for _, n := range order {
+		rows := groups[n]
+		if err := generateGroup(ctx, m, prompts, rows, opt, rngs, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// generateGroup generates for the given rows, whose prompts have equal length.
+func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
+	plen := len(prompts[rows[0]])
+	limit := 0
+	if cl, ok := m.(ContextLimiter); ok {
+		limit = cl.MaxContext()
+	}
+	st, isStepper := m.(Stepper)
+	d, isDist := m.(Distributioner)
+	useStepper := isStepper && (limit == 0 || plen+opt.MaxNew-1 <= limit || !isDist)
+	switch {
+	case useStepper:
+		if limit > 0 && plen+opt.MaxNew-1 > limit {
+			return fmt.Errorf("generate: model %s: %d prompt + %d new tokens exceed its context of %d and it cannot re-read a window (no Distributioner)",
+				m.Info().Family, plen, opt.MaxNew, limit)
+		}
+		return generateStepper(ctx, st, prompts, rows, opt, rngs, out)
+	case isDist:
+		return generateRefeed(ctx, d, limit, prompts, rows, opt, rngs, out)
+	}
+	return fmt.Errorf("generate: model %s supports neither Stepper nor Distributioner", m.Info().Family)
+}
+
+func generateStepper(ctx context.Context, s Stepper, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
+	batch := make([][]int, len(rows))
+	for j, i := range rows {
+		batch[j] = prompts[i]
+	}
+	state, logp, err := s.Start(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("generate: start: %w", err)
+	}
+	done := make([]bool, len(rows))
+	tokens := make([]int, len(rows))
+	var sc sampler
+	for step := 0; ; step++ {
+		if len(logp) != len(rows) {
+			return fmt.Errorf("generate: model returned %d distributions for %d rows", len(logp), len(rows))
+		}
+		active := 0
+		for j, i := range rows {
+			if done[j] {
+				continue // keep feeding the row's last token; its output is ignored
+			}
+			tok := sc.pick(logp[j], opt, rngs[i])
+			out[i] = append(out[i], tok)
+			tokens[j] = tok
+			if tok == opt.StopToken || len(out[i]) == opt.MaxNew {
+				done[j] = true
+			} else {
+				active++
+			}
+		}
+		if active == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		logp, err = s.Step(ctx, state, tokens)
+		if err != nil {
+			return fmt.Errorf("generate: step %d: %w", step+1, err)
+		}
+	}
+}
+
+func generateRefeed(ctx context.Context, d Distributioner, limit int, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
+	seqs := make([][]int, len(rows))
+	for j, i := range rows {
+		seqs[j] = append([]int(nil), prompts[i]...)
+	}
+	active := make([]int, len(rows)) // indices into rows
+	for j := range active {
+		active[j] = j
+	}
+	var sc sampler
+	for step := 0; len(active) > 0; step++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		inputs := make([][]int, len(active))
+		for a, j := range active {
+			s := seqs[j]
+			if limit > 0 && len(s) > limit {
+				s = s[len(s)-limit:]
+			}
+			inputs[a] = s
+		}
+		dists, err := d.NextLogProbs(ctx, inputs)
+		if err != nil {
+			return fmt.Errorf("generate: step %d: %w", step, err)
+		}
+		if len(dists) != len(active) {
+			return fmt.Errorf("generate: model returned %d rows for %d inputs", len(dists), len(active))
+		}
+		next := active[:0:0]
+		for a, j := range active {
+			pos := dists[a]
+			if len(pos) != len(inputs[a]) {
+				return fmt.Errorf("generate: model returned %d positions for %d inputs", len(pos), len(inputs[a]))
+			}
+			i := rows[j]
+			tok := sc.pick(pos[len(pos)-1], opt, rngs[i])
+			out[i] = append(out[i], tok)
+			seqs[j] = append(seqs[j], tok)
+			if tok != opt.StopToken && len(out[i]) < opt.MaxNew {
+				next = append(next, j)
+			}
+		}
+		active = next
+	}
+	return nil
+}
+
+// sampler picks tokens; it reuses its buffers between calls.
+type sampler struct {
+	ids   []int
+	probs []float64
+}
+
+// pick chooses the next token from log-probabilities: argmax when
+// opt.Temperature is 0, else a draw from the filtered distribution.
+func (s *sampler) pick(logp []float32, opt GenOptions, rng *rand.Rand) int {
+	if opt.Temperature == 0 {
+		return argmax(logp)
+	}
+	ids, probs := s.distribution(logp, opt)
+	u := rng.Float64()
+	var acc float64
+	for k, p := range probs {
+		acc += p
+		if u < acc {
+			return ids[k]
+		}
+	}
+	return ids[len(ids)-1] // rounding: acc fell just short of 1
+}
+
+// distribution returns the candidate tokens, most probable first (lower id
+// on ties), and their renormalised probabilities after temperature, top-k
+// and top-p filtering, in that order (as Hugging Face's generate applies
+// them).
+func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64) {
+	ids := s.ids[:0]
+	mx := math.Inf(-1)
+	for v, lp := range logp {
+		x := float64(lp)
+		if math.IsNaN(x) || math.IsInf(x, -1) {
+			continue
+		}
+		ids = append(ids, v)
+		mx = math.Max(mx, x/opt.Temperature)
+	}
+	if len(ids) == 0 {
+		// Nothing is possible; fall back to the argmax rule (token 0).
+		return append(ids, argmax(logp)), []float64{1}
+	}
+	probs := s.probs[:0]
+	for _, v := range ids {
+		probs = append(probs, math.Exp(float64(logp[v])/opt.Temperature-mx))
+	}
+	sort.Sort(byProb{ids, probs})
+	n := len(ids)
+	if opt.TopK > 0 && opt.TopK < n {
+		n = opt.TopK
+	}
+	var total float64
+	for _, p := range probs[:n] {
+		total += p
+	}
+	if opt.TopP > 0 && opt.TopP < 1 {
+		// The inputs are float32, so a mass within float32 rounding of p
+		// (relative 1e-6) counts as reaching it.
+		var cum float64
+		for k, p := range probs[:n] {
+			cum += p
+			if cum >= opt.TopP*total*(1-1e-6) {
+				n = k + 1
+				break
+			}
+		}
+		total = 0
+		for _, p := range probs[:n] {
+			total += p
+		}
+	}
+	ids, probs = ids[:n], probs[:n]
+	for k := range probs {
+		probs[k] /= total
+	}
+	s.ids, s.probs = ids, probs
+	return ids, probs
+}
+
+type byProb struct {
+	ids   []int
+	probs []float64
+}
+
+func (b byProb) Len() int { return len(b.ids) }
+func (b byProb) Less(i, j int) bool {
+	if b.probs[i] != b.probs[j] {
+		return b.probs[i] > b.probs[j]
+	}
+	return b.ids[i] < b.ids[j]
+}
+func (b byProb) Swap(i, j int) {
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+	b.probs[i], b.probs[j] = b.probs[j], b.probs[i]
+}
+
+// argmax returns the index of the largest value, the lowest on ties.
+func argmax(xs []float32) int {
+	best := 0
+	for i, x := range xs {
+		if x > xs[best] || (math.IsNaN(float64(xs[best])) && !math.IsNaN(float64(x))) {
+			best = i
+		}
+	}
+	return best
+}

@@ -1,0 +1,759 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"arbench/nn"
+)
+
+// RunOptions are the parts of a run that are not the experiment itself.
+type RunOptions struct {
+	// SaveWeights, when set, is a directory where each trained model is
+	// saved as <task>-<model>-seed<N>.safetensors (see WeightsFileName).
+	SaveWeights string
+	// LoadWeights, when set, initialises every model from weights before
+	// training: a .safetensors file used for every run, or a directory
+	// searched for <task>-<model>-seed<N>.safetensors, then
+	// <model>.safetensors. A run whose file is missing is an error found
+	// before any work starts.
+	LoadWeights string
+	// Resume skips the combinations already in OUT/results.json, after
+	// checking that their stored configuration is identical.
+	Resume bool
+	// DataDir is the dataset cache directory passed to tasks.
+	DataDir string
+	// Log receives progress (bars or lines); nil is silent.
+	Log io.Writer
+	// Bars draws a progress bar per run on Log (for terminals) instead of
+	// plain lines.
+	Bars bool
+	// Report renders OUT/report.md from the results after every run; nil
+	// writes no report. (Package reports provides one; harness cannot import
+	// it.)
+	Report func(w io.Writer, rf *ResultsFile) error
+	// CommandLine is recorded in the manifest; nil records os.Args.
+	CommandLine []string
+}
+
+// Random streams derived from a run's seed (the PCG's second word).
+const (
+	batchStream   = 0x62617463685f726e // "batch_rn"
+	dropoutStream = 0x64726f706f757421 // "dropout!"
+)
+
+// combo is one (task, model, seed) of the plan.
+type combo struct {
+	task      *TaskSpec
+	model     *ModelSpec
+	seed      uint64
+	key       RunKey
+	config    json.RawMessage
+	weightsIn string
+}
+
+// Run executes the experiment: for each task and seed it prepares the task
+// once, then for each model builds, optionally loads, trains and evaluates
+// it. After every finished (task, model, seed) it atomically rewrites
+// OUT/results.json, OUT/samples.jsonl and OUT/report.md, so an interrupted
+// run keeps what finished. Problems with the experiment, weights to load or
+// the stored results of a resumed run are reported before any work, and
+// then nothing is written.
+//
+// The returned ResultsFile holds every finished run, also when err is
+// non-nil (e.g. after ctx was cancelled); it is nil when nothing finished.
+func Run(ctx context.Context, e *Experiment, opt RunOptions) (*ResultsFile, error) {
+	if err := e.Check(); err != nil {
+		return nil, err
+	}
+	resolved, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("resolve experiment: %w", err)
+	}
+	backend, err := nn.OpenBackend(e.Backend, e.Device)
+	if err != nil {
+		return nil, fmt.Errorf("open backend: %w", err)
+	}
+	plan, err := makePlan(e, opt.LoadWeights)
+	if err != nil {
+		return nil, err
+	}
+	resultsPath := filepath.Join(e.Out, ResultsFileName)
+	var prev *ResultsFile
+	if opt.Resume {
+		prev, err = loadForResume(resultsPath, plan)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	r := &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: resultsPath}
+	r.rf = &ResultsFile{Manifest: collectManifest(ctx, e), Results: []Result{}, Curves: []Curve{}, Runs: []RunRecord{}}
+	r.rf.Manifest.Config = resolved
+	r.rf.Manifest.Start = time.Now().UTC()
+	if opt.CommandLine != nil {
+		r.rf.Manifest.CommandLine = append([]string(nil), opt.CommandLine...)
+	}
+	r.done = map[RunKey]bool{}
+	if prev != nil && len(prev.Runs) > 0 {
+		r.rf.Manifest.Start = prev.Manifest.Start
+		r.rf.Manifest.Resumed = true
+		r.rf.Manifest.Datasets = prev.Manifest.Datasets
+		r.rf.Results = append(r.rf.Results, prev.Results...)
+		r.rf.Curves = append(r.rf.Curves, prev.Curves...)
+		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
+		for _, run := range prev.Runs {
+			r.done[run.Key()] = true
+		}
+		r.resumedSamples = true
+	}
+	r.total = len(plan)
+	return r.run(ctx, plan)
+}
+
+type runner struct {
+	e           *Experiment
+	opt         RunOptions
+	backend     nn.Backend
+	prog        progress
+	rf          *ResultsFile
+	resultsPath string
+	done        map[RunKey]bool
+	// wrote says results were written by this invocation (samples.jsonl is
+	// then appended to instead of started afresh).
+	wrote bool
+	// resumedSamples says samples.jsonl holds lines of resumed runs to keep.
+	resumedSamples bool
+	total          int
+}
+
+func (r *runner) run(ctx context.Context, plan []combo) (*ResultsFile, error) {
+	kept := len(r.done)
+	if kept == r.total && kept > 0 {
+		r.logf("all %d runs of %s are already in %s; nothing to do", kept, r.e.Name, r.resultsPath)
+		return r.rf, nil
+	}
+	if kept > 0 {
+		r.logf("resuming %s: %d of %d runs already done", r.e.Name, kept, r.total)
+	}
+	// Group the plan by (task, seed): each task is prepared once per seed.
+	for i := 0; i < len(plan); {
+		j := i
+		for j < len(plan) && plan[j].task == plan[i].task && plan[j].seed == plan[i].seed {
+			j++
+		}
+		group := plan[i:j]
+		i = j
+		pending := group[:0:0]
+		for _, c := range group {
+			if !r.done[c.key] {
+				pending = append(pending, c)
+			}
+		}
+		if len(pending) == 0 {
+			continue
+		}
+		if err := r.runGroup(ctx, pending); err != nil {
+			return r.result(), r.failure(err)
+		}
+	}
+	return r.rf, nil
+}
+
+// result returns the results file when something is in it.
+func (r *runner) result() *ResultsFile {
+	if len(r.rf.Runs) == 0 {
+		return nil
+	}
+	return r.rf
+}
+
+// failure describes what an aborted run kept.
+func (r *runner) failure(err error) error {
+	n := len(r.rf.Runs)
+	var kept string
+	switch {
+	case n == 0:
+		kept = "no run finished; nothing was written"
+	case !r.wrote:
+		kept = fmt.Sprintf("%s is unchanged (%d runs)", r.resultsPath, n)
+	default:
+		kept = fmt.Sprintf("kept %d finished run(s) of %d in %s", n, r.total, r.resultsPath)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("interrupted: %w; %s", err, kept)
+	}
+	return fmt.Errorf("%w; %s", err, kept)
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.opt.Log != nil {
+		fmt.Fprintf(r.opt.Log, format+"\n", args...)
+	}
+}
+
+// runGroup prepares one task for one seed and runs the pending models on it.
+func (r *runner) runGroup(ctx context.Context, group []combo) error {
+	spec, seed := group[0].task, group[0].seed
+	task, variant, err := NewTask(spec.Name)
+	if err != nil {
+		return err
+	}
+	if err := copyConfig(task.Config(), spec.Config); err != nil {
+		return fmt.Errorf("task %s: %w", spec.Name, err)
+	}
+	if c, ok := task.(io.Closer); ok {
+		defer c.Close()
+	}
+	env := TaskEnv{Variant: variant, DataFile: spec.Data, DataDir: r.opt.DataDir, Seed: seed}
+	if err := task.Prepare(ctx, env); err != nil {
+		return fmt.Errorf("task %s seed %d: prepare: %w", spec.Name, seed, err)
+	}
+	info := task.Info()
+	for _, c := range group {
+		rec, results, curves, samples, err := r.runOne(ctx, c, task, info)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s discarded: %w", c.key, ctx.Err())
+			}
+			return fmt.Errorf("%s: %w", c.key, err)
+		}
+		if err := r.record(c, task, rec, results, curves, samples); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record adds a finished run and rewrites the output files.
+func (r *runner) record(c combo, task Task, rec RunRecord, results []Result, curves []Curve, samples []Sample) error {
+	lines, err := encodeSamples(c.key, samples)
+	if err != nil {
+		return err
+	}
+	r.rf.Runs = append(r.rf.Runs, rec)
+	r.rf.Results = append(r.rf.Results, results...)
+	r.rf.Curves = append(r.rf.Curves, curves...)
+	r.done[c.key] = true
+	r.rf.Manifest.Datasets = mergeDatasets(r.rf.Manifest.Datasets, task.Datasets())
+	r.rf.Manifest.End = time.Now().UTC()
+	r.rf.Manifest.Complete = len(r.done) == r.total
+
+	// samples.jsonl first: a crash before results.json is rewritten leaves
+	// extra lines that the next -resume drops, never missing ones.
+	if err := os.MkdirAll(r.e.Out, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	samplesPath := filepath.Join(r.e.Out, SamplesFileName)
+	var keep func(RunKey) bool
+	fresh := !r.wrote && !r.resumedSamples
+	if !r.wrote && r.resumedSamples {
+		stored := map[RunKey]bool{}
+		for _, run := range r.rf.Runs[:len(r.rf.Runs)-1] {
+			stored[run.Key()] = true
+		}
+		keep = func(k RunKey) bool { return stored[k] }
+	}
+	if err := appendSamples(samplesPath, fresh, keep, lines); err != nil {
+		return err
+	}
+	if err := r.rf.Write(r.resultsPath); err != nil {
+		return err
+	}
+	r.wrote = true
+	if r.opt.Report != nil {
+		if err := WriteFileAtomic(filepath.Join(r.e.Out, ReportFileName), func(w io.Writer) error {
+			return r.opt.Report(w, r.rf)
+		}); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	return nil
+}
+
+func mergeDatasets(have, add []DatasetRef) []DatasetRef {
+	for _, d := range add {
+		dup := false
+		for _, h := range have {
+			if h == d {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			have = append(have, d)
+		}
+	}
+	return have
+}
+
+// runOne builds, trains and evaluates one model.
+func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (rec RunRecord, results []Result, curves []Curve, samples []Sample, err error) {
+	ms := c.model
+	rec = RunRecord{Model: ms.Label, Task: c.task.Name, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
+	m, err := NewModel(ms.Name)
+	if err != nil {
+		return rec, nil, nil, nil, err
+	}
+	if cl, ok := m.(io.Closer); ok {
+		defer cl.Close()
+	}
+	if err := copyConfig(m.Config(), ms.Config); err != nil {
+		return rec, nil, nil, nil, fmt.Errorf("model %s: %w", ms.Name, err)
+	}
+	if err := m.Setup(ctx, Env{Backend: r.backend, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed}); err != nil {
+		return rec, nil, nil, nil, fmt.Errorf("setup: %w", err)
+	}
+	ps := m.Params()
+	if c.weightsIn != "" {
+		if ps == nil {
+			return rec, nil, nil, nil, fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
+		}
+		if err := nn.LoadSafetensors(c.weightsIn, ps); err != nil {
+			return rec, nil, nil, nil, fmt.Errorf("load weights %s: %w", c.weightsIn, err)
+		}
+		rec.WeightsIn = c.weightsIn
+	}
+	rec.Info = m.Info()
+	if ps != nil {
+		rec.Params = ps.Count()
+	}
+
+	tr, trainable := m.(Trainer)
+	steps := ms.Train.Steps
+	if !trainable {
+		steps = 0
+		rec.Note = "no Trainer: evaluated untrained"
+	}
+	evalUnits := 1
+	nValid := 0
+	if trainable {
+		nValid = validCount(ms.Train)
+	}
+	total := func() int { return steps + (nValid+1)*evalUnits }
+	desc := fmt.Sprintf("[%d/%d] %s", len(r.done)+1, r.total, c.key)
+	r.prog.begin(desc, total())
+	defer func() {
+		if err != nil {
+			if ctx.Err() != nil {
+				r.prog.end("interrupted; discarded")
+			} else {
+				r.prog.end("failed")
+			}
+		}
+	}()
+
+	var train, valid *Curve
+	var evalTime time.Duration
+	if trainable {
+		train = &Curve{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Name: CurveTrainLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
+		valid = &Curve{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Name: CurveValidLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
+		st := &trainState{r: r, ms: ms, seed: c.seed, m: m, tr: tr, task: task, train: train, valid: valid, total: total, evalUnits: &evalUnits}
+		err := st.loop(ctx, steps)
+		evalTime += st.evalTime
+		rec.Steps, rec.TrainTokens = st.step, st.tokens
+		rec.TrainSeconds = st.trainTime.Seconds()
+		if rec.TrainSeconds > 0 {
+			rec.TokensPerSec = float64(rec.TrainTokens) / rec.TrainSeconds
+		}
+		rec.Trained = st.step > 0 || c.weightsIn != ""
+		curves = append(curves, *train, *valid)
+		if err != nil {
+			var d *divergedError
+			if !errors.As(err, &d) {
+				return rec, nil, nil, nil, err
+			}
+			rec.Note = d.Error()
+			rec.EvalSeconds = evalTime.Seconds()
+			rec.Finished = time.Now().UTC()
+			r.prog.end(d.Error())
+			return rec, nil, curves, nil, nil
+		}
+	}
+
+	t0 := time.Now()
+	ev, err := task.Evaluate(ctx, m)
+	evalTime += time.Since(t0)
+	if err != nil {
+		return rec, nil, nil, nil, fmt.Errorf("evaluate: %w", err)
+	}
+	r.prog.add(evalUnits)
+	rec.EvalSeconds = evalTime.Seconds()
+	for _, mt := range ev.Metrics {
+		var params map[string]any
+		if mt.Params != nil {
+			params = sanitize(mt.Params).(map[string]any)
+		}
+		results = append(results, Result{Model: ms.Label, Task: c.task.Name, Metric: mt.Name, Value: Number(mt.Value),
+			Unit: mt.Unit, Seed: c.seed, Split: mt.Split, Params: params})
+	}
+
+	if r.opt.SaveWeights != "" && ps != nil {
+		path, err := r.saveWeights(c, m, info)
+		if err != nil {
+			return rec, nil, nil, nil, err
+		}
+		rec.WeightsOut = path
+	}
+	rec.Finished = time.Now().UTC()
+	r.prog.end(summary(info, results, rec))
+	return rec, results, curves, ev.Samples, nil
+}
+
+// validCount is the number of validation measurements of a training run.
+func validCount(c TrainConfig) int {
+	n := 1 // after the last step
+	if c.EvalEvery > 0 && c.Steps > 0 {
+		n += (c.Steps - 1) / c.EvalEvery
+	}
+	return n
+}
+
+func summary(info TaskInfo, results []Result, rec RunRecord) string {
+	var parts []string
+	for _, res := range results {
+		if res.Metric == info.HeadlineMetric {
+			parts = append(parts, fmt.Sprintf("%s %.4f", res.Metric, float64(res.Value)))
+			break
+		}
+	}
+	if rec.Steps > 0 {
+		parts = append(parts, fmt.Sprintf("trained %d steps in %.1fs (%.0f tok/s)", rec.Steps, rec.TrainSeconds, rec.TokensPerSec))
+	}
+	parts = append(parts, fmt.Sprintf("eval %.1fs", rec.EvalSeconds))
+	return "done: " + strings.Join(parts, ", ")
+}
+
+// saveWeights writes the model's parameters with metadata that `arbench
+// generate` reads back: the model family and label, the task, seed,
+// vocabulary size, window length and the run's resolved configuration.
+func (r *runner) saveWeights(c combo, m Model, info TaskInfo) (string, error) {
+	if err := os.MkdirAll(r.opt.SaveWeights, 0o755); err != nil {
+		return "", fmt.Errorf("save weights: %w", err)
+	}
+	path := filepath.Join(r.opt.SaveWeights, WeightsFileName(c.task.Name, c.model.Label, c.seed))
+	meta := map[string]string{
+		"arbench_version": Version,
+		"model":           c.model.Label,
+		"family":          c.model.Name,
+		"task":            c.task.Name,
+		"seed":            fmt.Sprint(c.seed),
+		"vocab":           fmt.Sprint(info.Vocab),
+		"seq_len":         fmt.Sprint(info.SeqLen),
+		"config":          string(c.config),
+	}
+	if err := nn.SaveSafetensors(path, m.Params(), meta); err != nil {
+		return "", fmt.Errorf("save weights %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// divergedError stops a run whose loss or gradient norm is not finite. The
+// run is recorded (with its curves and a note) but not evaluated.
+type divergedError struct {
+	step int
+	what string
+	v    float64
+}
+
+func (d *divergedError) Error() string {
+	return fmt.Sprintf("diverged at step %d (%s %v); not evaluated", d.step, d.what, d.v)
+}
+
+// trainState is one training loop.
+type trainState struct {
+	r         *runner
+	ms        *ModelSpec
+	seed      uint64
+	m         Model
+	tr        Trainer
+	task      Task
+	train     *Curve
+	valid     *Curve
+	total     func() int
+	evalUnits *int
+
+	step      int
+	tokens    int64
+	trainTime time.Duration
+	evalTime  time.Duration
+	validDone bool
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// loop runs steps optimiser steps: batch from the task's sampler, gradients
+// with a per-step dropout seed, global-norm clipping, Adam with warmup.
+func (s *trainState) loop(ctx context.Context, steps int) error {
+	cfg := s.ms.Train
+	ps := s.m.Params()
+	if steps > 0 && (ps == nil || len(ps.List()) == 0) {
+		return errors.New("train: model has no parameters")
+	}
+	batchRNG := rand.New(rand.NewPCG(s.seed, batchStream))
+	dropRNG := rand.New(rand.NewPCG(s.seed, dropoutStream))
+	var opt *nn.Adam
+	if steps > 0 {
+		opt = nn.NewAdam(ps, cfg.Adam())
+	}
+	var window float64
+	var inWindow int
+	for step := 1; step <= steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		b := s.task.TrainBatch(batchRNG, cfg.Batch)
+		loss, err := s.tr.Gradients(ctx, b, dropRNG.Uint64())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("train step %d: %w", step, err)
+		}
+		if !finite(loss) {
+			return &divergedError{step, "training loss", loss}
+		}
+		if cfg.Clip > 0 {
+			if norm := nn.ClipGradNorm(ps, cfg.Clip); !finite(norm) {
+				return &divergedError{step, "gradient norm", norm}
+			}
+		}
+		opt.SetLR(cfg.LRAt(step))
+		opt.Step()
+		s.trainTime += time.Since(t0)
+		s.step = step
+		s.tokens += int64(b.Tokens())
+		window += loss
+		inWindow++
+		if step%cfg.LogEvery == 0 || step == steps {
+			s.train.Steps = append(s.train.Steps, step)
+			s.train.Values = append(s.train.Values, Number(window/float64(inWindow)))
+			window, inWindow = 0, 0
+		}
+		s.r.prog.add(1)
+		if cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0 && step < steps {
+			if err := s.validate(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return s.validate(ctx)
+}
+
+// validate measures the validation loss at the current step.
+func (s *trainState) validate(ctx context.Context) error {
+	t0 := time.Now()
+	vl, err := s.task.ValidLoss(ctx, s.m)
+	d := time.Since(t0)
+	s.evalTime += d
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("validation loss at step %d: %w", s.step, err)
+	}
+	s.valid.Steps = append(s.valid.Steps, s.step)
+	s.valid.Values = append(s.valid.Values, Number(vl))
+	if !s.validDone && s.step > 0 {
+		// Re-estimate an evaluation's cost in steps from the first timing.
+		s.validDone = true
+		perStep := s.trainTime / time.Duration(s.step)
+		if perStep > 0 {
+			*s.evalUnits = max(1, int(d/perStep))
+			s.r.prog.setTotal(s.total())
+		}
+	}
+	s.r.prog.add(*s.evalUnits)
+	last := Number(math.NaN())
+	if n := len(s.train.Values); n > 0 {
+		last = s.train.Values[n-1]
+	}
+	s.r.prog.status("step %d/%d train %.4f valid %.4f nats/token", s.step, s.ms.Train.Steps, float64(last), vl)
+	if !finite(vl) {
+		return &divergedError{s.step, "validation loss", vl}
+	}
+	return nil
+}
+
+// WeightsFileName is the file name a run's weights are saved under:
+// <task>-<model>-seed<N>.safetensors, with the task name's characters other
+// than letters, digits, '.', '_' and '-' replaced by '_'.
+func WeightsFileName(task, model string, seed uint64) string {
+	return fmt.Sprintf("%s-%s-seed%d.safetensors", safeFileName(task), model, seed)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+func safeFileName(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+
+// makePlan lists the combinations in execution order (task, seed, model)
+// with their resolved configuration and weights to load.
+func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
+	var plan []combo
+	var errs ConfigErrors
+	var loadFile bool
+	if loadWeights != "" {
+		st, err := os.Stat(loadWeights)
+		if err != nil {
+			return nil, fmt.Errorf("load weights: %w", err)
+		}
+		loadFile = !st.IsDir()
+	}
+	for ti := range e.Tasks {
+		for _, seed := range e.Seeds {
+			for mi := range e.Models {
+				c := combo{task: &e.Tasks[ti], model: &e.Models[mi], seed: seed}
+				c.key = RunKey{Task: c.task.Name, Model: c.model.Label, Seed: seed}
+				if loadWeights != "" {
+					if loadFile {
+						c.weightsIn = loadWeights
+					} else {
+						cands := []string{
+							filepath.Join(loadWeights, WeightsFileName(c.task.Name, c.model.Label, seed)),
+							filepath.Join(loadWeights, c.model.Label+".safetensors"),
+						}
+						for _, p := range cands {
+							if _, err := os.Stat(p); err == nil {
+								c.weightsIn = p
+								break
+							}
+						}
+						if c.weightsIn == "" {
+							errs = append(errs, &ConfigError{Path: "-load-weights", Msg: fmt.Sprintf("no weights for %s: neither %s nor %s exists", c.key, cands[0], cands[1])})
+						}
+					}
+				}
+				cfg, err := json.Marshal(struct {
+					Task        TaskSpec  `json:"task"`
+					Model       ModelSpec `json:"model"`
+					Seed        uint64    `json:"seed"`
+					Backend     string    `json:"backend"`
+					Device      string    `json:"device"`
+					LoadWeights string    `json:"load_weights,omitempty"`
+				}{*c.task, *c.model, seed, e.Backend, e.Device, c.weightsIn})
+				if err != nil {
+					return nil, fmt.Errorf("resolve %s: %w", c.key, err)
+				}
+				c.config = cfg
+				plan = append(plan, c)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return plan, nil
+}
+
+// loadForResume reads the stored results and checks they belong to this
+// experiment: every stored run must be one of the plan's combinations with
+// an identical resolved configuration. A missing file resumes nothing.
+func loadForResume(path string, plan []combo) (*ResultsFile, error) {
+	rf, err := LoadResults(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	byKey := map[RunKey]combo{}
+	for _, c := range plan {
+		byKey[c.key] = c
+	}
+	var problems []string
+	for _, run := range rf.Runs {
+		c, ok := byKey[run.Key()]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s is stored but not part of this experiment", run.Key()))
+			continue
+		}
+		if diff, err := configDiff(run.Config, c.config); err != nil {
+			return nil, fmt.Errorf("resume: %s: %w", run.Key(), err)
+		} else if diff != "" {
+			problems = append(problems, fmt.Sprintf("%s was run with a different configuration (%s)", run.Key(), diff))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return nil, fmt.Errorf("cannot resume %s: %s; use another output directory or run without -resume to start over",
+			path, strings.Join(problems, "; "))
+	}
+	return rf, nil
+}
+
+// configDiff compares two JSON documents structurally and describes the
+// first difference ("" when identical).
+func configDiff(stored, current []byte) (string, error) {
+	dec := func(b []byte) (any, error) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return nil, fmt.Errorf("decode stored configuration: %w", err)
+		}
+		return v, nil
+	}
+	a, err := dec(stored)
+	if err != nil {
+		return "", err
+	}
+	b, err := dec(current)
+	if err != nil {
+		return "", err
+	}
+	return firstDiff(a, b, ""), nil
+}
+
+func firstDiff(a, b any, path string) string {
+	show := func(v any) string {
+		if v == nil {
+			return "absent"
+		}
+		s, _ := json.Marshal(v)
+		return string(s)
+	}
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := map[string]bool{}
+		for k := range am {
+			keys[k] = true
+		}
+		for k := range bm {
+			keys[k] = true
+		}
+		for _, k := range sortedKeys(keys) {
+			if d := firstDiff(am[k], bm[k], joinPath(path, k)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	if aok && bok && len(as) == len(bs) {
+		for i := range as {
+			if d := firstDiff(as[i], bs[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if show(a) == show(b) {
+		return ""
+	}
+	return fmt.Sprintf("%s: stored %s, now %s", path, show(a), show(b))
+}

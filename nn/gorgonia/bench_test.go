@@ -1,0 +1,114 @@
+package gorgonia
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"arbench/nn"
+	"arbench/nn/nntest"
+)
+
+// Benchmarks of one training step at the benchmark's reference size
+// (batch 32, 64 positions, width 128, 256 symbols), built from raw ops:
+//
+//	go test ./nn/gorgonia -run - -bench . [-tags openblas]
+const benchB, benchT, benchD, benchV = 32, 64, 128, 256
+
+func benchFeeds() nn.Feeds {
+	ids := make([]int, benchB*benchT)
+	tg := make([]int, benchB*benchT)
+	for i := range ids {
+		ids[i] = (i * 7) % benchV
+		tg[i] = (i * 13) % benchV
+	}
+	return nn.Feeds{Ints: map[string][]int{"ids": ids, "tg": tg}, Seed: 1}
+}
+
+func benchStep(b *testing.B, ps *nn.ParamSet, build nn.BuildFunc) {
+	exe, err := New().Compile(nn.Spec{Key: b.Name(), Params: ps, Train: true}, build)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exe.Close()
+	feeds := benchFeeds()
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := exe.Run(ctx, feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// lmLoss is the mean cross-entropy of logits [B·T,V] against targets.
+func lmLoss(g nn.Graph, logits nn.Tensor) nn.Tensor {
+	picked := g.Pick(g.LogSoftmax(logits), g.Ints("tg", benchB*benchT))
+	return g.Scale(g.Sum(picked), -1/float32(benchB*benchT))
+}
+
+// BenchmarkRNNTrainStep: embedding, an unrolled tanh RNN and a softmax head.
+func BenchmarkRNNTrainStep(b *testing.B) {
+	ps := nn.NewParamSet()
+	s := 1 / math.Sqrt(benchD)
+	emb := nntest.RandomParam(ps, "emb", 1, 1, benchV, benchD)
+	wx := nntest.RandomParam(ps, "wx", 2, s, benchD, benchD)
+	wh := nntest.RandomParam(ps, "wh", 3, s, benchD, benchD)
+	bias := nntest.RandomParam(ps, "b", 4, s, benchD)
+	out := nntest.RandomParam(ps, "out", 5, s, benchV, benchD)
+	benchStep(b, ps, func(g nn.Graph) error {
+		x := g.Gather(g.Param(emb), g.Ints("ids", benchB*benchT))
+		xt := g.Reshape(g.Transpose(g.Reshape(x, benchB, benchT, benchD), 1, 0, 2), benchT*benchB, benchD)
+		proj := g.Reshape(g.Add(g.MatMul(xt, g.Param(wx), false, true), g.Param(bias)), benchT, benchB, benchD)
+		h := g.Const(make([]float32, benchB*benchD), benchB, benchD)
+		steps := make([]nn.Tensor, benchT)
+		for t := range benchT {
+			xi := g.Reshape(g.Slice(proj, 0, t, t+1), benchB, benchD)
+			h = g.Tanh(g.Add(xi, g.MatMul(h, g.Param(wh), false, true)))
+			steps[t] = g.Reshape(h, benchB, 1, benchD)
+		}
+		hs := g.Reshape(g.Concat(1, steps...), benchB*benchT, benchD)
+		g.Loss(lmLoss(g, g.MatMul(hs, g.Param(out), false, true)))
+		return nil
+	})
+}
+
+// BenchmarkAttentionTrainStep: embedding, one causal self-attention block
+// with 4 heads, a ReLU feed-forward block, layer norms, dropout and a head.
+func BenchmarkAttentionTrainStep(b *testing.B) {
+	const heads, hd = 4, benchD / 4
+	ps := nn.NewParamSet()
+	s := 1 / math.Sqrt(benchD)
+	emb := nntest.RandomParam(ps, "emb", 1, 1, benchV, benchD)
+	qkv := nntest.RandomParam(ps, "qkv", 2, s, 3*benchD, benchD)
+	o := nntest.RandomParam(ps, "o", 3, s, benchD, benchD)
+	f1 := nntest.RandomParam(ps, "f1", 4, s, 4*benchD, benchD)
+	f2 := nntest.RandomParam(ps, "f2", 5, s/2, benchD, 4*benchD)
+	gamma, beta := ps.Add("gamma", benchD), ps.Add("beta", benchD)
+	nn.InitConst(gamma, 1)
+	out := nntest.RandomParam(ps, "out", 6, s, benchV, benchD)
+	mask := make([]float32, benchT*benchT)
+	for i := range benchT {
+		for j := i + 1; j < benchT; j++ {
+			mask[i*benchT+j] = -1e9
+		}
+	}
+	benchStep(b, ps, func(g nn.Graph) error {
+		n := benchB * benchT
+		x := g.Gather(g.Param(emb), g.Ints("ids", n)) // [N,D]
+		p := g.MatMul(x, g.Param(qkv), false, true)   // [N,3D]
+		split := func(i int) nn.Tensor {
+			part := g.Reshape(g.Slice(p, 1, i*benchD, (i+1)*benchD), benchB, benchT, heads, hd)
+			return g.Reshape(g.Transpose(part, 0, 2, 1, 3), benchB*heads, benchT, hd)
+		}
+		q, k, v := split(0), split(1), split(2)
+		scores := g.Add(g.BatchMatMul(g.Scale(q, float32(1/math.Sqrt(hd))), k, false, true), g.Const(mask, benchT, benchT))
+		att := g.BatchMatMul(g.Dropout(g.Softmax(scores), 0.1), v, false, false)
+		merged := g.Reshape(g.Transpose(g.Reshape(att, benchB, heads, benchT, hd), 0, 2, 1, 3), n, benchD)
+		x = g.LayerNorm(g.Add(x, g.Dropout(g.MatMul(merged, g.Param(o), false, true), 0.1)), g.Param(gamma), g.Param(beta), 1e-5)
+		ff := g.MatMul(g.ReLU(g.MatMul(x, g.Param(f1), false, true)), g.Param(f2), false, true)
+		x = g.LayerNorm(g.Add(x, g.Dropout(ff, 0.1)), g.Param(gamma), g.Param(beta), 1e-5)
+		g.Loss(lmLoss(g, g.MatMul(x, g.Param(out), false, true)))
+		return nil
+	})
+}

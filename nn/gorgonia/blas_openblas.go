@@ -1,0 +1,16 @@
+//go:build openblas
+
+package gorgonia
+
+// #cgo LDFLAGS: -lopenblas
+import "C"
+
+import (
+	"gonum.org/v1/netlib/blas/netlib"
+	G "gorgonia.org/gorgonia"
+)
+
+// With the openblas build tag every matrix product (and gorgonia/tensor's
+// BLAS calls) goes through OpenBLAS via gonum's netlib cgo bindings instead
+// of gonum's pure-Go BLAS. Building needs cgo and libopenblas-dev.
+func init() { G.Use(netlib.Implementation{}) }

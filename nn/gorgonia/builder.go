@@ -1,0 +1,352 @@
+package gorgonia
+
+import (
+	"fmt"
+	"slices"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"arbench/nn"
+)
+
+// tensorT is the nn.Tensor handle of this backend.
+type tensorT struct {
+	b     *builder
+	n     *G.Node
+	shape []int
+	size  int
+	isInt bool
+	// grad reports that the value depends differentiably on a Param of a
+	// training executable, i.e. that gradients must flow into it.
+	grad bool
+	// op is how the value was computed; nil for inputs.
+	op *opRec
+}
+
+// opRec records a node's operands and gradient rule for the backward pass.
+type opRec struct {
+	name string
+	ins  []*tensorT
+	need []bool // need[i]: gradients flow into ins[i]
+	back backwardFunc
+}
+
+func (t *tensorT) Shape() []int { return append([]int{}, t.shape...) }
+
+type paramInput struct {
+	p     *nn.Param
+	t     *tensorT
+	value *tensor.Dense // shares p.Data
+}
+
+type intInput struct {
+	name  string
+	t     *tensorT
+	value *tensor.Dense
+}
+
+type floatInput struct {
+	name  string
+	t     *tensorT
+	value *tensor.Dense
+}
+
+type dropInput struct {
+	k     int
+	p     float32
+	value *tensor.Dense
+}
+
+type output struct {
+	name string
+	t    *tensorT
+}
+
+// builder implements nn.Graph by adding nodes to a gorgonia ExprGraph.
+type builder struct {
+	spec nn.Spec
+	salt uint64
+	g    *G.ExprGraph
+	next uint64
+	done bool
+	// backward is set while gradient nodes are built: they are never
+	// differentiated themselves.
+	backward bool
+
+	params   []*paramInput
+	paramIdx map[*nn.Param]*tensorT
+	ints     []*intInput
+	floats   []*floatInput
+	names    map[string]bool
+	nconst   int
+	drops    []*dropInput
+	ndrop    int
+	outputs  []output
+	outNames map[string]bool
+	loss     *tensorT
+	// nodes lists every op output in creation (hence topological) order.
+	nodes []*tensorT
+}
+
+func newBuilder(spec nn.Spec, salt uint64) *builder {
+	return &builder{
+		spec:     spec,
+		salt:     salt,
+		g:        G.NewGraph(),
+		paramIdx: map[*nn.Param]*tensorT{},
+		names:    map[string]bool{},
+		outNames: map[string]bool{},
+	}
+}
+
+var _ nn.Graph = (*builder)(nil)
+
+func sizeOf(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// check validates the handles passed to the named operation.
+func (b *builder) check(op string, ts ...nn.Tensor) []*tensorT {
+	if b.done {
+		panic(fmt.Sprintf("gorgonia: %s called after the build function returned", op))
+	}
+	out := make([]*tensorT, len(ts))
+	for i, t := range ts {
+		h, ok := t.(*tensorT)
+		if !ok || h == nil {
+			panic(fmt.Sprintf("gorgonia: %s: operand %d is %T, not a tensor of this graph", op, i, t))
+		}
+		if h.b != b {
+			panic(fmt.Sprintf("gorgonia: %s: operand %d belongs to another graph", op, i))
+		}
+		out[i] = h
+	}
+	return out
+}
+
+func mustFloat(op string, ts ...*tensorT) {
+	for i, t := range ts {
+		if t.isInt {
+			panic(fmt.Sprintf("gorgonia: %s: operand %d (shape %v) is an integer tensor, want float", op, i, t.shape))
+		}
+	}
+}
+
+func mustInt(op string, t *tensorT) {
+	if !t.isInt {
+		panic(fmt.Sprintf("gorgonia: %s: ids (shape %v) must be an integer tensor", op, t.shape))
+	}
+}
+
+func checkDims(op string, shape []int) {
+	for _, d := range shape {
+		if d <= 0 {
+			panic(fmt.Sprintf("gorgonia: %s: non-positive dimension in shape %v", op, shape))
+		}
+	}
+}
+
+// inputName makes the gorgonia name of an input node. Gorgonia hashes input
+// nodes by name, so names are unique per kind and start with the salt: a
+// colliding hash (FNV-1a) stays colliding under any common suffix, so only a
+// prefix can break it.
+func (b *builder) inputName(kind, name string) string {
+	return fmt.Sprintf("%x/%s:%s", b.salt, kind, name)
+}
+
+func (b *builder) input(kind, name string, value *tensor.Dense, shape []int, isInt bool) *tensorT {
+	dt := tensor.Float32
+	if isInt {
+		dt = tensor.Int
+	}
+	n := G.NewVector(b.g, dt, G.WithShape(sizeOf(shape)), G.WithName(b.inputName(kind, name)), G.WithValue(value))
+	return &tensorT{b: b, n: n, shape: slices.Clone(shape), size: sizeOf(shape), isInt: isInt}
+}
+
+// forwardFunc computes a node's value into out from its inputs' values.
+type forwardFunc func(in []G.Value, out *tensor.Dense) error
+
+// backwardFunc returns the gradient of each input whose need flag is set
+// (the zero grad otherwise), given the op's output y and the gradient g
+// flowing into it.
+type backwardFunc func(y, g *tensorT, need []bool) []grad
+
+// grad is one gradient contribution to a tensor x: t has x's shape, or,
+// when win is set, t is the gradient of the window win of x (the rest of x
+// receives nothing from this contribution).
+type grad struct {
+	t   *tensorT
+	win *window
+}
+
+// window is the slice [start,end) of the middle axis of a tensor viewed as
+// [outer, n, inner].
+type window struct{ outer, n, inner, start, end int }
+
+func dense(t *tensorT) grad { return grad{t: t} }
+
+// apply adds a kernelOp node. Its value is computed by fwd into a buffer
+// owned by the op; back (nil for non-differentiable ops) builds gradients.
+func (b *builder) apply(name string, shape []int, outInt bool, ins []*tensorT, fwd forwardFunc, back backwardFunc) *tensorT {
+	n := sizeOf(shape)
+	var buf *tensor.Dense
+	if outInt {
+		buf = newIntVec(n)
+	} else {
+		buf = newF32Vec(n)
+	}
+	return b.applyDo(name, shape, outInt, ins, func(in []G.Value) (G.Value, error) {
+		if err := fwd(in, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}, back)
+}
+
+// applyDo is apply with a raw Do function (for views).
+func (b *builder) applyDo(name string, shape []int, outInt bool, ins []*tensorT, do func([]G.Value) (G.Value, error), back backwardFunc) *tensorT {
+	k := &kernelOp{
+		name:   name,
+		id:     b.next,
+		salt:   b.salt,
+		ins:    make([]bool, len(ins)),
+		outInt: outInt,
+		outLen: sizeOf(shape),
+		do:     do,
+	}
+	b.next++
+	children := make(G.Nodes, len(ins))
+	rec := &opRec{name: name, ins: ins, need: make([]bool, len(ins)), back: back}
+	anyGrad := false
+	for i, t := range ins {
+		children[i] = t.n
+		k.ins[i] = t.isInt
+		rec.need[i] = t.grad && back != nil && !b.backward
+		anyGrad = anyGrad || rec.need[i]
+	}
+	node, err := G.ApplyOp(k, children...)
+	if err != nil {
+		panic(fmt.Sprintf("gorgonia: %s: %v", name, err))
+	}
+	out := &tensorT{b: b, n: node, shape: slices.Clone(shape), size: k.outLen, isInt: outInt, grad: anyGrad}
+	if anyGrad {
+		out.op = rec
+	}
+	if !b.backward {
+		b.nodes = append(b.nodes, out)
+	}
+	return out
+}
+
+// view adds a node whose value is elements [off, off+size(shape)) of x's
+// value, sharing its memory. This is safe because no op ever writes into a
+// value other than its own output buffer.
+func (b *builder) view(name string, x *tensorT, off int, shape []int, back backwardFunc) *tensorT {
+	n := sizeOf(shape)
+	var last *tensor.Dense
+	return b.applyDo(name, shape, x.isInt, []*tensorT{x}, func(in []G.Value) (G.Value, error) {
+		src := in[0].(*tensor.Dense)
+		if last == nil || last.Uintptr() != src.Uintptr()+uintptr(off)*uintptr(src.Dtype().Size()) {
+			if x.isInt {
+				last = tensor.New(tensor.WithBacking(src.Ints()[off:off+n]), tensor.WithShape(n))
+			} else {
+				last = tensor.New(tensor.WithBacking(src.Float32s()[off:off+n]), tensor.WithShape(n))
+			}
+		}
+		return last, nil
+	}, back)
+}
+
+// ---- inputs ----
+
+func (b *builder) Param(p *nn.Param) nn.Tensor {
+	b.check("Param")
+	if p == nil {
+		panic("gorgonia: Param: nil parameter")
+	}
+	if t, ok := b.paramIdx[p]; ok {
+		return t
+	}
+	if b.spec.Params != nil && b.spec.Params.Get(p.Name) != p {
+		panic(fmt.Sprintf("gorgonia: Param: %q is not in the executable's ParamSet", p.Name))
+	}
+	checkDims("Param "+p.Name, p.Shape)
+	if sizeOf(p.Shape) != len(p.Data) {
+		panic(fmt.Sprintf("gorgonia: Param: %q has shape %v but %d values", p.Name, p.Shape, len(p.Data)))
+	}
+	value := tensor.New(tensor.WithBacking(p.Data), tensor.WithShape(len(p.Data)))
+	t := b.input("p", p.Name, value, p.Shape, false)
+	t.grad = b.spec.Train
+	b.paramIdx[p] = t
+	b.params = append(b.params, &paramInput{p: p, t: t, value: value})
+	return t
+}
+
+func (b *builder) Ints(name string, shape ...int) nn.Tensor {
+	b.check("Ints")
+	checkDims("Ints "+name, shape)
+	if b.names["i:"+name] {
+		panic(fmt.Sprintf("gorgonia: Ints: input %q declared twice", name))
+	}
+	b.names["i:"+name] = true
+	value := newIntVec(sizeOf(shape))
+	t := b.input("i", name, value, shape, true)
+	b.ints = append(b.ints, &intInput{name: name, t: t, value: value})
+	return t
+}
+
+func (b *builder) Floats(name string, shape ...int) nn.Tensor {
+	b.check("Floats")
+	checkDims("Floats "+name, shape)
+	if b.names["f:"+name] {
+		panic(fmt.Sprintf("gorgonia: Floats: input %q declared twice", name))
+	}
+	b.names["f:"+name] = true
+	value := newF32Vec(sizeOf(shape))
+	t := b.input("f", name, value, shape, false)
+	b.floats = append(b.floats, &floatInput{name: name, t: t, value: value})
+	return t
+}
+
+func (b *builder) Const(data []float32, shape ...int) nn.Tensor {
+	b.check("Const")
+	checkDims("Const", shape)
+	if len(data) != sizeOf(shape) {
+		panic(fmt.Sprintf("gorgonia: Const: %d values for shape %v", len(data), shape))
+	}
+	value := tensor.New(tensor.WithBacking(slices.Clone(data)), tensor.WithShape(len(data)))
+	t := b.input("c", fmt.Sprint(b.nconst), value, shape, false)
+	b.nconst++
+	return t
+}
+
+// ---- marks ----
+
+func (b *builder) Output(name string, x nn.Tensor) {
+	h := b.check("Output", x)
+	if h[0].isInt {
+		panic(fmt.Sprintf("gorgonia: Output %q: integer tensors cannot be returned", name))
+	}
+	if b.outNames[name] {
+		panic(fmt.Sprintf("gorgonia: Output %q marked twice", name))
+	}
+	b.outNames[name] = true
+	b.outputs = append(b.outputs, output{name: name, t: h[0]})
+}
+
+func (b *builder) Loss(x nn.Tensor) {
+	h := b.check("Loss", x)
+	mustFloat("Loss", h...)
+	if len(h[0].shape) != 0 {
+		panic(fmt.Sprintf("gorgonia: Loss: want a scalar (shape []), got shape %v", h[0].shape))
+	}
+	if b.loss != nil {
+		panic("gorgonia: Loss marked twice")
+	}
+	b.loss = h[0]
+}

@@ -1,0 +1,564 @@
+package gorgonia
+
+import (
+	"fmt"
+	"slices"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"arbench/nn"
+)
+
+// This file implements the operations of nn.Graph: shape checks, the
+// forward kernel of each node and its gradient rule.
+
+// ---- linear algebra ----
+
+func (b *builder) MatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
+	h := b.check("MatMul", a, c)
+	mustFloat("MatMul", h...)
+	if len(h[0].shape) != 2 || len(h[1].shape) != 2 {
+		panic(fmt.Sprintf("gorgonia: MatMul: want 2-D operands, got shapes %v and %v", h[0].shape, h[1].shape))
+	}
+	return b.matmul(h[0], h[1], transA, transB)
+}
+
+func (b *builder) BatchMatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
+	h := b.check("BatchMatMul", a, c)
+	mustFloat("BatchMatMul", h...)
+	if len(h[0].shape) != 3 || len(h[1].shape) != 3 || h[0].shape[0] != h[1].shape[0] {
+		panic(fmt.Sprintf("gorgonia: BatchMatMul: want 3-D operands with equal batch, got shapes %v and %v", h[0].shape, h[1].shape))
+	}
+	return b.matmul(h[0], h[1], transA, transB)
+}
+
+// matmul multiplies the last two axes of a and c (2-D, or 3-D batch by
+// batch): op(a)·op(c) with op a transpose when the flag is set.
+func (b *builder) matmul(a, c *tensorT, transA, transB bool) *tensorT {
+	name := "MatMul"
+	batch := 1
+	if len(a.shape) == 3 {
+		name, batch = "BatchMatMul", a.shape[0]
+	}
+	r := len(a.shape)
+	m, k := a.shape[r-2], a.shape[r-1]
+	if transA {
+		m, k = k, m
+	}
+	kb, n := c.shape[r-2], c.shape[r-1]
+	if transB {
+		kb, n = n, kb
+	}
+	if k != kb {
+		panic(fmt.Sprintf("gorgonia: %s: shapes %v and %v incompatible (transA=%t transB=%t)", name, a.shape, c.shape, transA, transB))
+	}
+	shape := []int{m, n}
+	if r == 3 {
+		shape = []int{batch, m, n}
+	}
+	sa, sc, so := m*k, k*n, m*n
+	return b.apply(name, shape, false, []*tensorT{a, c},
+		func(in []G.Value, out *tensor.Dense) error {
+			ad, cd, od := f32(in[0]), f32(in[1]), out.Float32s()
+			for i := 0; i < batch; i++ {
+				gemm(transA, transB, m, n, k, ad[i*sa:(i+1)*sa], cd[i*sc:(i+1)*sc], od[i*so:(i+1)*so])
+			}
+			return nil
+		},
+		func(_, g *tensorT, need []bool) []grad {
+			// C = op(A)·op(B); e.g. Giles 2008, "Collected matrix derivative results".
+			gs := make([]grad, 2)
+			mm := func(x, y *tensorT, tx, ty bool) grad { return dense(b.matmul(x, y, tx, ty)) }
+			switch {
+			case !transA && !transB:
+				if need[0] {
+					gs[0] = mm(g, c, false, true) // G·Bᵀ
+				}
+				if need[1] {
+					gs[1] = mm(a, g, true, false) // Aᵀ·G
+				}
+			case transA && !transB:
+				if need[0] {
+					gs[0] = mm(c, g, false, true) // B·Gᵀ
+				}
+				if need[1] {
+					gs[1] = mm(a, g, false, false) // A·G
+				}
+			case !transA && transB:
+				if need[0] {
+					gs[0] = mm(g, c, false, false) // G·B
+				}
+				if need[1] {
+					gs[1] = mm(g, a, true, false) // Gᵀ·A
+				}
+			default:
+				if need[0] {
+					gs[0] = mm(c, g, true, true) // Bᵀ·Gᵀ
+				}
+				if need[1] {
+					gs[1] = mm(g, a, true, true) // Gᵀ·Aᵀ
+				}
+			}
+			return gs
+		})
+}
+
+// ---- element-wise ----
+
+func (b *builder) Add(a, c nn.Tensor) nn.Tensor {
+	h := b.check("Add", a, c)
+	return b.binary("Add", '+', h[0], h[1])
+}
+
+func (b *builder) Sub(a, c nn.Tensor) nn.Tensor {
+	h := b.check("Sub", a, c)
+	return b.binary("Sub", '-', h[0], h[1])
+}
+
+func (b *builder) Mul(a, c nn.Tensor) nn.Tensor {
+	h := b.check("Mul", a, c)
+	return b.binary("Mul", '*', h[0], h[1])
+}
+
+// broadcastable reports whether c's shape is a trailing suffix of a's.
+func broadcastable(a, c []int) bool {
+	return len(c) <= len(a) && slices.Equal(a[len(a)-len(c):], c)
+}
+
+// binary computes a (op) c where c has a's shape or a trailing suffix of it
+// and is repeated over a's leading axes.
+func (b *builder) binary(name string, kind byte, a, c *tensorT) *tensorT {
+	mustFloat(name, a, c)
+	if !broadcastable(a.shape, c.shape) {
+		panic(fmt.Sprintf("gorgonia: %s: shapes %v and %v: the second must equal the first or a trailing suffix of it", name, a.shape, c.shape))
+	}
+	same := a.size == c.size
+	return b.apply(name, a.shape, false, []*tensorT{a, c},
+		func(in []G.Value, out *tensor.Dense) error {
+			binary(kind, f32(in[0]), f32(in[1]), out.Float32s())
+			return nil
+		},
+		func(_, g *tensorT, need []bool) []grad {
+			gs := make([]grad, 2)
+			switch kind {
+			case '+', '-':
+				if need[0] {
+					gs[0] = dense(g)
+				}
+				if need[1] {
+					switch {
+					case same && kind == '+':
+						gs[1] = dense(g)
+					case kind == '+':
+						gs[1] = dense(b.reduceLeading(g, c.shape, 1))
+					default:
+						gs[1] = dense(b.reduceLeading(g, c.shape, -1))
+					}
+				}
+			case '*':
+				if need[0] {
+					gs[0] = dense(b.binary("MulGrad", '*', g, c))
+				}
+				if need[1] {
+					if same {
+						gs[1] = dense(b.binary("MulGrad", '*', g, a))
+					} else {
+						gs[1] = dense(b.apply("MulReduceGrad", c.shape, false, []*tensorT{g, a},
+							func(in []G.Value, out *tensor.Dense) error {
+								mulReduce(f32(in[0]), f32(in[1]), out.Float32s())
+								return nil
+							}, nil))
+					}
+				}
+			}
+			return gs
+		})
+}
+
+// reduceLeading sums g over the axes in front of shape, times scale.
+func (b *builder) reduceLeading(g *tensorT, shape []int, scale float32) *tensorT {
+	return b.apply("ReduceLeading", shape, false, []*tensorT{g},
+		func(in []G.Value, out *tensor.Dense) error {
+			reduceLeading(f32(in[0]), out.Float32s(), scale)
+			return nil
+		}, nil)
+}
+
+func (b *builder) Scale(x nn.Tensor, s float32) nn.Tensor {
+	h := b.check("Scale", x)
+	mustFloat("Scale", h...)
+	return b.scale(h[0], s)
+}
+
+func (b *builder) scale(x *tensorT, s float32) *tensorT {
+	return b.apply("Scale", x.shape, false, []*tensorT{x},
+		func(in []G.Value, out *tensor.Dense) error {
+			scaleInto(f32(in[0]), out.Float32s(), s)
+			return nil
+		},
+		func(_, g *tensorT, _ []bool) []grad { return []grad{dense(b.scale(g, s))} })
+}
+
+// unary adds an element-wise function whose derivative is expressed in
+// terms of its output y: dx = dfun(y, g).
+func (b *builder) unary(name string, x nn.Tensor, fun func(x, out []float32), dfun func(y, g, out []float32)) nn.Tensor {
+	h := b.check(name, x)
+	mustFloat(name, h...)
+	return b.apply(name, h[0].shape, false, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			fun(f32(in[0]), out.Float32s())
+			return nil
+		},
+		func(y, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
+				func(in []G.Value, out *tensor.Dense) error {
+					dfun(f32(in[0]), f32(in[1]), out.Float32s())
+					return nil
+				}, nil))}
+		})
+}
+
+func (b *builder) Tanh(x nn.Tensor) nn.Tensor {
+	return b.unary("Tanh", x, tanhInto, tanhGrad)
+}
+
+func (b *builder) Sigmoid(x nn.Tensor) nn.Tensor {
+	return b.unary("Sigmoid", x, sigmoidInto, sigmoidGrad)
+}
+
+func (b *builder) ReLU(x nn.Tensor) nn.Tensor {
+	return b.unary("ReLU", x, reluInto, reluGrad)
+}
+
+// ---- shape manipulation ----
+
+func (b *builder) Reshape(x nn.Tensor, shape ...int) nn.Tensor {
+	h := b.check("Reshape", x)
+	checkDims("Reshape", shape)
+	if sizeOf(shape) != h[0].size {
+		panic(fmt.Sprintf("gorgonia: Reshape: cannot reshape %v to %v", h[0].shape, shape))
+	}
+	return b.reshape(h[0], shape)
+}
+
+// reshape is a view: the element order is unchanged.
+func (b *builder) reshape(x *tensorT, shape []int) *tensorT {
+	return b.view("Reshape", x, 0, shape, func(_, g *tensorT, _ []bool) []grad {
+		return []grad{dense(b.reshape(g, x.shape))}
+	})
+}
+
+func (b *builder) Transpose(x nn.Tensor, perm ...int) nn.Tensor {
+	h := b.check("Transpose", x)
+	r := len(h[0].shape)
+	seen := make([]bool, r)
+	ok := len(perm) == r
+	for _, p := range perm {
+		if !ok || p < 0 || p >= r || seen[p] {
+			ok = false
+			break
+		}
+		seen[p] = true
+	}
+	if !ok {
+		panic(fmt.Sprintf("gorgonia: Transpose: %v is not a permutation of the axes of shape %v", perm, h[0].shape))
+	}
+	return b.transpose(h[0], slices.Clone(perm))
+}
+
+func (b *builder) transpose(x *tensorT, perm []int) *tensorT {
+	shape := make([]int, len(perm))
+	inv := make([]int, len(perm))
+	for d, p := range perm {
+		shape[d] = x.shape[p]
+		inv[p] = d
+	}
+	var back backwardFunc
+	if !x.isInt {
+		back = func(_, g *tensorT, _ []bool) []grad { return []grad{dense(b.transpose(g, inv))} }
+	}
+	return b.apply("Transpose", shape, x.isInt, []*tensorT{x},
+		func(in []G.Value, out *tensor.Dense) error {
+			if x.isInt {
+				transposeInto(ints(in[0]), out.Ints(), x.shape, perm)
+			} else {
+				transposeInto(f32(in[0]), out.Float32s(), x.shape, perm)
+			}
+			return nil
+		}, back)
+}
+
+// axisView describes a tensor as [outer, shape[axis], inner].
+func axisView(shape []int, axis int) (outer, n, inner int) {
+	return sizeOf(shape[:axis]), shape[axis], sizeOf(shape[axis+1:])
+}
+
+func (b *builder) Slice(x nn.Tensor, axis, start, end int) nn.Tensor {
+	h := b.check("Slice", x)
+	s := h[0].shape
+	if axis < 0 || axis >= len(s) || start < 0 || end > s[axis] || start >= end {
+		panic(fmt.Sprintf("gorgonia: Slice: axis %d range [%d,%d) invalid for shape %v", axis, start, end, s))
+	}
+	return b.slice(h[0], axis, start, end)
+}
+
+// slice keeps [start,end) of axis. A slice that is contiguous in memory
+// (all leading dimensions 1) is a view, others copy. The gradient is a
+// window contribution, so the gradients of many slices of one tensor are
+// summed by a single pass (see accumulate).
+func (b *builder) slice(x *tensorT, axis, start, end int) *tensorT {
+	shape := slices.Clone(x.shape)
+	shape[axis] = end - start
+	outer, n, inner := axisView(x.shape, axis)
+	win := &window{outer: outer, n: n, inner: inner, start: start, end: end}
+	var back backwardFunc
+	if !x.isInt {
+		back = func(_, g *tensorT, _ []bool) []grad { return []grad{{t: g, win: win}} }
+	}
+	if outer == 1 {
+		return b.view("Slice", x, start*inner, shape, back)
+	}
+	return b.apply("Slice", shape, x.isInt, []*tensorT{x},
+		func(in []G.Value, out *tensor.Dense) error {
+			if x.isInt {
+				sliceInto(ints(in[0]), out.Ints(), outer, n, inner, start, end)
+			} else {
+				sliceInto(f32(in[0]), out.Float32s(), outer, n, inner, start, end)
+			}
+			return nil
+		}, back)
+}
+
+func (b *builder) Concat(axis int, xs ...nn.Tensor) nn.Tensor {
+	h := b.check("Concat", xs...)
+	if len(h) == 0 {
+		panic("gorgonia: Concat: no operands")
+	}
+	first := h[0].shape
+	if axis < 0 || axis >= len(first) {
+		panic(fmt.Sprintf("gorgonia: Concat: axis %d invalid for shape %v", axis, first))
+	}
+	shape := slices.Clone(first)
+	shape[axis] = 0
+	ns := make([]int, len(h))
+	for i, t := range h {
+		bad := t.isInt != h[0].isInt || len(t.shape) != len(first)
+		for d := range first {
+			if !bad && d != axis && t.shape[d] != first[d] {
+				bad = true
+			}
+		}
+		if bad {
+			all := make([][]int, len(h))
+			for j, u := range h {
+				all[j] = u.shape
+			}
+			panic(fmt.Sprintf("gorgonia: Concat: shapes %v disagree outside axis %d (or mix integer and float)", all, axis))
+		}
+		ns[i] = t.shape[axis]
+		shape[axis] += ns[i]
+	}
+	outer, _, inner := axisView(shape, axis)
+	isInt := h[0].isInt
+	var back backwardFunc
+	if !isInt {
+		back = func(_, g *tensorT, need []bool) []grad {
+			gs := make([]grad, len(h))
+			off := 0
+			for i, n := range ns {
+				if need[i] {
+					gs[i] = dense(b.slice(g, axis, off, off+n))
+				}
+				off += n
+			}
+			return gs
+		}
+	}
+	return b.apply("Concat", shape, isInt, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			if isInt {
+				srcs := make([][]int, len(in))
+				for i, v := range in {
+					srcs[i] = ints(v)
+				}
+				concatInto(srcs, out.Ints(), outer, ns, inner)
+			} else {
+				srcs := make([][]float32, len(in))
+				for i, v := range in {
+					srcs[i] = f32(v)
+				}
+				concatInto(srcs, out.Float32s(), outer, ns, inner)
+			}
+			return nil
+		}, back)
+}
+
+// ---- indexing ----
+
+func (b *builder) Gather(table, ids nn.Tensor) nn.Tensor {
+	h := b.check("Gather", table, ids)
+	t, id := h[0], h[1]
+	mustFloat("Gather", t)
+	mustInt("Gather", id)
+	if len(t.shape) != 2 || len(id.shape) != 1 {
+		panic(fmt.Sprintf("gorgonia: Gather: want table [V,D] and ids [N], got shapes %v and %v", t.shape, id.shape))
+	}
+	vocab, d, n := t.shape[0], t.shape[1], id.shape[0]
+	return b.apply("Gather", []int{n, d}, false, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			return gatherInto(f32(in[0]), ints(in[1]), out.Float32s(), vocab, d)
+		},
+		func(_, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.apply("GatherGrad", t.shape, false, []*tensorT{g, id},
+				func(in []G.Value, out *tensor.Dense) error {
+					gatherGrad(f32(in[0]), ints(in[1]), out.Float32s(), d)
+					return nil
+				}, nil)), {}}
+		})
+}
+
+func (b *builder) Pick(x, ids nn.Tensor) nn.Tensor {
+	h := b.check("Pick", x, ids)
+	t, id := h[0], h[1]
+	mustFloat("Pick", t)
+	mustInt("Pick", id)
+	if len(t.shape) != 2 || len(id.shape) != 1 || id.shape[0] != t.shape[0] {
+		panic(fmt.Sprintf("gorgonia: Pick: want x [N,V] and ids [N], got shapes %v and %v", t.shape, id.shape))
+	}
+	v := t.shape[1]
+	return b.apply("Pick", []int{t.shape[0]}, false, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			return pickInto(f32(in[0]), ints(in[1]), out.Float32s(), v)
+		},
+		func(_, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.apply("PickGrad", t.shape, false, []*tensorT{g, id},
+				func(in []G.Value, out *tensor.Dense) error {
+					pickGrad(f32(in[0]), ints(in[1]), out.Float32s(), v)
+					return nil
+				}, nil)), {}}
+		})
+}
+
+// ---- normalisation ----
+
+func (b *builder) lastAxis(op string, x nn.Tensor) *tensorT {
+	h := b.check(op, x)
+	mustFloat(op, h...)
+	if len(h[0].shape) == 0 {
+		panic(fmt.Sprintf("gorgonia: %s: shape %v has no last axis", op, h[0].shape))
+	}
+	return h[0]
+}
+
+// rowwise adds a last-axis normalisation whose gradient is a function of
+// its output y and the incoming gradient.
+func (b *builder) rowwise(name string, x *tensorT, fun func(x, out []float32, d int), dfun func(y, g, out []float32, d int)) *tensorT {
+	d := x.shape[len(x.shape)-1]
+	return b.apply(name, x.shape, false, []*tensorT{x},
+		func(in []G.Value, out *tensor.Dense) error {
+			fun(f32(in[0]), out.Float32s(), d)
+			return nil
+		},
+		func(y, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
+				func(in []G.Value, out *tensor.Dense) error {
+					dfun(f32(in[0]), f32(in[1]), out.Float32s(), d)
+					return nil
+				}, nil))}
+		})
+}
+
+func (b *builder) Softmax(x nn.Tensor) nn.Tensor {
+	return b.rowwise("Softmax", b.lastAxis("Softmax", x), softmaxInto, softmaxGrad)
+}
+
+func (b *builder) LogSoftmax(x nn.Tensor) nn.Tensor {
+	return b.rowwise("LogSoftmax", b.lastAxis("LogSoftmax", x), logSoftmaxInto, logSoftmaxGrad)
+}
+
+func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
+	h := b.check("LayerNorm", x, gamma, beta)
+	mustFloat("LayerNorm", h...)
+	xs, gs, bs := h[0].shape, h[1].shape, h[2].shape
+	if len(xs) == 0 || len(gs) != 1 || !slices.Equal(gs, bs) || gs[0] != xs[len(xs)-1] {
+		panic(fmt.Sprintf("gorgonia: LayerNorm: x %v needs gamma and beta of shape [last axis of x], got %v and %v", xs, gs, bs))
+	}
+	if !(eps > 0) {
+		panic(fmt.Sprintf("gorgonia: LayerNorm: eps %g must be positive", eps))
+	}
+	xt, gt := h[0], h[1]
+	return b.apply("LayerNorm", xs, false, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			layerNormInto(f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s(), eps)
+			return nil
+		},
+		func(_, g *tensorT, need []bool) []grad {
+			grads := make([]grad, 3)
+			if need[0] {
+				grads[0] = dense(b.apply("LayerNormGradX", xs, false, []*tensorT{xt, gt, g},
+					func(in []G.Value, out *tensor.Dense) error {
+						layerNormGradX(f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s(), eps)
+						return nil
+					}, nil))
+			}
+			if need[1] {
+				grads[1] = dense(b.apply("LayerNormGradGamma", gs, false, []*tensorT{xt, g},
+					func(in []G.Value, out *tensor.Dense) error {
+						layerNormGradGamma(f32(in[0]), f32(in[1]), out.Float32s(), eps)
+						return nil
+					}, nil))
+			}
+			if need[2] {
+				grads[2] = dense(b.reduceLeading(g, bs, 1))
+			}
+			return grads
+		})
+}
+
+// ---- reduction, dropout ----
+
+func (b *builder) Sum(x nn.Tensor) nn.Tensor {
+	h := b.check("Sum", x)
+	mustFloat("Sum", h...)
+	xt := h[0]
+	return b.apply("Sum", nil, false, h,
+		func(in []G.Value, out *tensor.Dense) error {
+			out.Float32s()[0] = sumOf(f32(in[0]))
+			return nil
+		},
+		func(_, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.apply("SumGrad", xt.shape, false, []*tensorT{g},
+				func(in []G.Value, out *tensor.Dense) error {
+					fill(out.Float32s(), f32(in[0])[0])
+					return nil
+				}, nil))}
+		})
+}
+
+// Dropout multiplies x by the k-th mask of the run, an input fed from
+// nn.DropoutMask(feeds.Seed, k, size, p) on every Run.
+func (b *builder) Dropout(x nn.Tensor, p float32) nn.Tensor {
+	h := b.check("Dropout", x)
+	mustFloat("Dropout", h...)
+	if !(p >= 0 && p < 1) {
+		panic(fmt.Sprintf("gorgonia: Dropout: probability %g not in [0,1)", p))
+	}
+	k := b.ndrop
+	b.ndrop++
+	if !b.spec.Train || p == 0 {
+		return h[0]
+	}
+	xt := h[0]
+	value := newF32Vec(xt.size)
+	mask := b.input("dropout", fmt.Sprint(k), value, xt.shape, false)
+	b.drops = append(b.drops, &dropInput{k: k, p: p, value: value})
+	return b.apply("Dropout", xt.shape, false, []*tensorT{xt, mask},
+		func(in []G.Value, out *tensor.Dense) error {
+			binary('*', f32(in[0]), f32(in[1]), out.Float32s())
+			return nil
+		},
+		func(_, g *tensorT, _ []bool) []grad {
+			return []grad{dense(b.binary("DropoutGrad", '*', g, mask)), {}}
+		})
+}
