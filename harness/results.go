@@ -30,10 +30,20 @@ const (
 
 // ResultsFile is the content of DIR/results.json.
 type ResultsFile struct {
-	Manifest Manifest    `json:"manifest"`
-	Results  []Result    `json:"results"`
-	Curves   []Curve     `json:"curves"`
-	Runs     []RunRecord `json:"runs"`
+	Manifest Manifest `json:"manifest"`
+	Results  []Result `json:"results"`
+	Curves   []Curve  `json:"curves"`
+	// Series holds the curves tasks measure during evaluation.
+	Series []SeriesRecord `json:"series,omitempty"`
+	Runs   []RunRecord    `json:"runs"`
+}
+
+// SeriesRecord is a task's Series for one (task, model, seed) run.
+type SeriesRecord struct {
+	Model string `json:"model"`
+	Task  string `json:"task"`
+	Seed  uint64 `json:"seed"`
+	Series
 }
 
 // Manifest records what was run, where and with which code and data.

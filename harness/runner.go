@@ -113,6 +113,7 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (*ResultsFile, erro
 		r.rf.Manifest.Datasets = prev.Manifest.Datasets
 		r.rf.Results = append(r.rf.Results, prev.Results...)
 		r.rf.Curves = append(r.rf.Curves, prev.Curves...)
+		r.rf.Series = append(r.rf.Series, prev.Series...)
 		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
 		for _, run := range prev.Runs {
 			r.done[run.Key()] = true
@@ -223,14 +224,14 @@ func (r *runner) runGroup(ctx context.Context, group []combo) error {
 	}
 	info := task.Info()
 	for _, c := range group {
-		rec, results, curves, samples, err := r.runOne(ctx, c, task, info)
+		rec, results, curves, series, samples, err := r.runOne(ctx, c, task, info)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s discarded: %w", c.key, ctx.Err())
 			}
 			return fmt.Errorf("%s: %w", c.key, err)
 		}
-		if err := r.record(c, task, rec, results, curves, samples); err != nil {
+		if err := r.record(c, task, rec, results, curves, series, samples); err != nil {
 			return err
 		}
 	}
@@ -238,7 +239,7 @@ func (r *runner) runGroup(ctx context.Context, group []combo) error {
 }
 
 // record adds a finished run and rewrites the output files.
-func (r *runner) record(c combo, task Task, rec RunRecord, results []Result, curves []Curve, samples []Sample) error {
+func (r *runner) record(c combo, task Task, rec RunRecord, results []Result, curves []Curve, series []SeriesRecord, samples []Sample) error {
 	lines, err := encodeSamples(c.key, samples)
 	if err != nil {
 		return err
@@ -246,6 +247,7 @@ func (r *runner) record(c combo, task Task, rec RunRecord, results []Result, cur
 	r.rf.Runs = append(r.rf.Runs, rec)
 	r.rf.Results = append(r.rf.Results, results...)
 	r.rf.Curves = append(r.rf.Curves, curves...)
+	r.rf.Series = append(r.rf.Series, series...)
 	r.done[c.key] = true
 	r.rf.Manifest.Datasets = mergeDatasets(r.rf.Manifest.Datasets, task.Datasets())
 	r.rf.Manifest.End = time.Now().UTC()
@@ -300,29 +302,29 @@ func mergeDatasets(have, add []DatasetRef) []DatasetRef {
 }
 
 // runOne builds, trains and evaluates one model.
-func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (rec RunRecord, results []Result, curves []Curve, samples []Sample, err error) {
+func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (rec RunRecord, results []Result, curves []Curve, series []SeriesRecord, samples []Sample, err error) {
 	ms := c.model
 	rec = RunRecord{Model: ms.Label, Task: c.task.Name, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
 	m, err := NewModel(ms.Name)
 	if err != nil {
-		return rec, nil, nil, nil, err
+		return rec, nil, nil, nil, nil, err
 	}
 	if cl, ok := m.(io.Closer); ok {
 		defer cl.Close()
 	}
 	if err := copyConfig(m.Config(), ms.Config); err != nil {
-		return rec, nil, nil, nil, fmt.Errorf("model %s: %w", ms.Name, err)
+		return rec, nil, nil, nil, nil, fmt.Errorf("model %s: %w", ms.Name, err)
 	}
 	if err := m.Setup(ctx, Env{Backend: r.backend, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed}); err != nil {
-		return rec, nil, nil, nil, fmt.Errorf("setup: %w", err)
+		return rec, nil, nil, nil, nil, fmt.Errorf("setup: %w", err)
 	}
 	ps := m.Params()
 	if c.weightsIn != "" {
 		if ps == nil {
-			return rec, nil, nil, nil, fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
+			return rec, nil, nil, nil, nil, fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
 		}
 		if err := nn.LoadSafetensors(c.weightsIn, ps); err != nil {
-			return rec, nil, nil, nil, fmt.Errorf("load weights %s: %w", c.weightsIn, err)
+			return rec, nil, nil, nil, nil, fmt.Errorf("load weights %s: %w", c.weightsIn, err)
 		}
 		rec.WeightsIn = c.weightsIn
 	}
@@ -373,13 +375,13 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 		if err != nil {
 			var d *divergedError
 			if !errors.As(err, &d) {
-				return rec, nil, nil, nil, err
+				return rec, nil, nil, nil, nil, err
 			}
 			rec.Note = d.Error()
 			rec.EvalSeconds = evalTime.Seconds()
 			rec.Finished = time.Now().UTC()
 			r.prog.end(d.Error())
-			return rec, nil, curves, nil, nil
+			return rec, nil, curves, nil, nil, nil
 		}
 	}
 
@@ -387,7 +389,7 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	ev, err := task.Evaluate(ctx, m)
 	evalTime += time.Since(t0)
 	if err != nil {
-		return rec, nil, nil, nil, fmt.Errorf("evaluate: %w", err)
+		return rec, nil, nil, nil, nil, fmt.Errorf("evaluate: %w", err)
 	}
 	r.prog.add(evalUnits)
 	rec.EvalSeconds = evalTime.Seconds()
@@ -403,13 +405,19 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	if r.opt.SaveWeights != "" && ps != nil {
 		path, err := r.saveWeights(c, m, info)
 		if err != nil {
-			return rec, nil, nil, nil, err
+			return rec, nil, nil, nil, nil, err
 		}
 		rec.WeightsOut = path
 	}
+	for _, sr := range ev.Series {
+		if sr.Params != nil {
+			sr.Params = sanitize(sr.Params).(map[string]any)
+		}
+		series = append(series, SeriesRecord{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Series: sr})
+	}
 	rec.Finished = time.Now().UTC()
 	r.prog.end(summary(info, results, rec))
-	return rec, results, curves, ev.Samples, nil
+	return rec, results, curves, series, ev.Samples, nil
 }
 
 // validCount is the number of validation measurements of a training run.

@@ -54,10 +54,37 @@ type Metric struct {
 // Sample is one per-sample record written to samples.jsonl.
 type Sample map[string]any
 
+// Series is a curve a task measures over an axis other than the training
+// step: error rate versus position, accuracy versus dependency distance,
+// loss versus context size. Reports plot every series with the same Name in
+// one chart, one line per model (and per Label).
+type Series struct {
+	// Name identifies the chart, e.g. "token_error_vs_position".
+	Name string `json:"name"`
+	// Label distinguishes variants within a chart for one model, e.g.
+	// "teacher_forced" and "free_running"; empty when there is one.
+	Label string `json:"label,omitempty"`
+	// XName and XUnit describe the x axis ("position", "distance", "context").
+	XName string `json:"x_name"`
+	XUnit string `json:"x_unit,omitempty"`
+	// Unit is the unit of the y values.
+	Unit string `json:"unit"`
+	// Split is the data split measured ("test").
+	Split string `json:"split,omitempty"`
+	// X and Y are the points, X increasing; N optionally gives the number of
+	// observations behind each point (for confidence intervals).
+	X []float64 `json:"x"`
+	Y []float64 `json:"y"`
+	N []int     `json:"n,omitempty"`
+	// Params records how the series was measured.
+	Params map[string]any `json:"params,omitempty"`
+}
+
 // Evaluation is what a task's evaluation produces.
 type Evaluation struct {
 	Metrics []Metric
 	Samples []Sample
+	Series  []Series
 }
 
 // Task is the interface every task family implements.

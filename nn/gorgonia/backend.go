@@ -237,11 +237,12 @@ type executable struct {
 	m       G.VM
 	params  []*paramInput
 	grads   []gradOut
-	ints    []*intInput
-	floats  []*floatInput
+	ints    []*feedInput
+	floats  []*feedInput
 	drops   []*dropInput
 	outputs []output
 	loss    *tensorT
+	failed  *error
 }
 
 func newExecutable(b *builder, m G.VM, grads map[*nn.Param]*G.Node) *executable {
@@ -254,6 +255,7 @@ func newExecutable(b *builder, m G.VM, grads map[*nn.Param]*G.Node) *executable 
 		drops:   b.drops,
 		outputs: b.outputs,
 		loss:    b.loss,
+		failed:  &b.failed,
 	}
 	if b.spec.Train {
 		// Every parameter's gradient is overwritten, including those the
@@ -294,7 +296,11 @@ func (e *executable) Run(ctx context.Context, feeds nn.Feeds) (*nn.Result, error
 		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
 	e.m.Reset()
+	*e.failed = nil
 	if err := e.m.RunAll(); err != nil {
+		if *e.failed != nil {
+			err = *e.failed // the op's own error, without the machine's decoration
+		}
 		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
 	res := &nn.Result{Outputs: make(map[string]nn.Value, len(e.outputs))}
@@ -390,7 +396,7 @@ func (e *executable) Close() error {
 	}
 	err := e.m.Close()
 	e.m = nil
-	e.params, e.grads, e.ints, e.floats, e.drops, e.outputs, e.loss = nil, nil, nil, nil, nil, nil, nil
+	e.params, e.grads, e.ints, e.floats, e.drops, e.outputs, e.loss, e.failed = nil, nil, nil, nil, nil, nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("gorgonia: close %s: %w", e.key, err)
 	}

@@ -112,3 +112,29 @@ func BenchmarkAttentionTrainStep(b *testing.B) {
 		return nil
 	})
 }
+
+// BenchmarkRunOverhead measures a run of a tiny inference graph (one
+// generation step of a small recurrent cell), i.e. the per-Run cost.
+func BenchmarkRunOverhead(b *testing.B) {
+	ps := nn.NewParamSet()
+	w := nntest.RandomParam(ps, "w", 1, 0.1, 16, 16)
+	exe, err := New().Compile(nn.Spec{Key: "tiny", Params: ps}, func(g nn.Graph) error {
+		h := g.Tanh(g.MatMul(g.Floats("h", 1, 16), g.Param(w), false, true))
+		g.Output("h", h)
+		g.Output("p", g.LogSoftmax(h))
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exe.Close()
+	feeds := nn.Feeds{Floats: map[string][]float32{"h": make([]float32, 16)}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := exe.Run(ctx, feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -40,13 +40,8 @@ type paramInput struct {
 	value *tensor.Dense // shares p.Data
 }
 
-type intInput struct {
-	name  string
-	t     *tensorT
-	value *tensor.Dense
-}
-
-type floatInput struct {
+// feedInput is an Ints or Floats input; Run copies the feed into value.
+type feedInput struct {
 	name  string
 	t     *tensorT
 	value *tensor.Dense
@@ -76,8 +71,8 @@ type builder struct {
 
 	params   []*paramInput
 	paramIdx map[*nn.Param]*tensorT
-	ints     []*intInput
-	floats   []*floatInput
+	ints     []*feedInput
+	floats   []*feedInput
 	names    map[string]bool
 	nconst   int
 	drops    []*dropInput
@@ -87,6 +82,8 @@ type builder struct {
 	loss     *tensorT
 	// nodes lists every op output in creation (hence topological) order.
 	nodes []*tensorT
+	// failed holds the error of the op that failed during a run.
+	failed error
 }
 
 func newBuilder(spec nn.Spec, salt uint64) *builder {
@@ -218,6 +215,7 @@ func (b *builder) applyDo(name string, shape []int, outInt bool, ins []*tensorT,
 		outInt: outInt,
 		outLen: sizeOf(shape),
 		do:     do,
+		failed: &b.failed,
 	}
 	b.next++
 	children := make(G.Nodes, len(ins))
@@ -296,7 +294,7 @@ func (b *builder) Ints(name string, shape ...int) nn.Tensor {
 	b.names["i:"+name] = true
 	value := newIntVec(sizeOf(shape))
 	t := b.input("i", name, value, shape, true)
-	b.ints = append(b.ints, &intInput{name: name, t: t, value: value})
+	b.ints = append(b.ints, &feedInput{name: name, t: t, value: value})
 	return t
 }
 
@@ -309,7 +307,7 @@ func (b *builder) Floats(name string, shape ...int) nn.Tensor {
 	b.names["f:"+name] = true
 	value := newF32Vec(sizeOf(shape))
 	t := b.input("f", name, value, shape, false)
-	b.floats = append(b.floats, &floatInput{name: name, t: t, value: value})
+	b.floats = append(b.floats, &feedInput{name: name, t: t, value: value})
 	return t
 }
 

@@ -49,6 +49,9 @@ type kernelOp struct {
 	outInt   bool
 	outLen   int
 	do       func(in []G.Value) (G.Value, error)
+	// failed receives the op's error so Run can report it without the tape
+	// machine's decoration.
+	failed *error
 }
 
 var _ G.Op = (*kernelOp)(nil)
@@ -73,7 +76,9 @@ func (k *kernelOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (k *kernelOp) Do(in ...G.Value) (G.Value, error) {
 	v, err := k.do(in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.name, err)
+		err = fmt.Errorf("%s: %w", k.name, err)
+		*k.failed = err
+		return nil, err
 	}
 	return v, nil
 }

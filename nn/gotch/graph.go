@@ -55,6 +55,7 @@ type graph struct {
 	done   bool
 
 	params   map[*nn.Param]*tensor
+	bound    []*nn.Param // in binding order
 	leaves   []leaf
 	names    map[string]bool
 	decls    []decl
@@ -182,6 +183,7 @@ func (g *graph) Param(p *nn.Param) nn.Tensor {
 		return l
 	})
 	g.params[p] = t
+	g.bound = append(g.bound, p)
 	return t
 }
 

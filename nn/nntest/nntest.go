@@ -53,6 +53,11 @@ func (o Options) withDefaults() Options {
 // relative and the absolute tolerance (see Options); pass 0 for the
 // defaults. Feeds (including Seed, so dropout masks stay fixed) are reused
 // for every evaluation. Parameter values are restored afterwards.
+//
+// It also checks the Run contract: every Param.Grad of ps is poisoned with
+// NaN first, so a backend must overwrite all of them (with zeros for
+// parameters the Loss does not depend on), and the Loss must be the same
+// on two identical runs.
 func CheckGradients(t testing.TB, b nn.Backend, ps *nn.ParamSet, feeds nn.Feeds, build nn.BuildFunc, tol float64) {
 	t.Helper()
 	CheckGradientsWith(t, b, ps, feeds, build, Options{RelTol: tol, AbsTol: tol})
