@@ -166,4 +166,3 @@ func TestMissingCorpusSaysHowToFetch(t *testing.T) {
 		t.Errorf("results written for a failed run: %v", err)
 	}
 }
-
