@@ -46,6 +46,9 @@ type Experiment struct {
 	Train  TrainConfig `json:"train"`
 	Tasks  []TaskSpec  `json:"tasks"`
 	Models []ModelSpec `json:"models"`
+	// Bench is the optional `bench:` section (see BenchConfig), with
+	// defaults for the fields it omits; nil when the file has none.
+	Bench *BenchConfig `json:"bench,omitempty"`
 }
 
 // TrainConfig holds the optimisation settings of a run. The optimiser is
@@ -264,6 +267,7 @@ type fileExperiment struct {
 	Train   TrainConfig `yaml:"train"`
 	Tasks   []fileTask  `yaml:"tasks"`
 	Models  []fileModel `yaml:"models"`
+	Bench   yaml.Node   `yaml:"bench"`
 }
 
 type fileTask struct {
@@ -368,6 +372,10 @@ func ParseExperiment(file string, data []byte) (*Experiment, error) {
 		}
 		w.decodeSection(&fm.Train, &spec.Train, path+".train")
 		e.Models = append(e.Models, spec)
+	}
+	if fe.Bench.Kind != 0 {
+		e.Bench = DefaultBench()
+		w.decodeSection(&fe.Bench, e.Bench, "bench")
 	}
 	e.fillDefaults()
 	w.errs = append(w.errs, e.check(file, w.lineOf)...)
@@ -495,6 +503,11 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 	}
 	if len(e.Models) == 0 {
 		add("models", "at least one model is required")
+	}
+	if e.Bench != nil {
+		for _, err := range e.Bench.Validate() {
+			add("bench", "%v", err)
+		}
 	}
 	labelSeen := map[string]int{}
 	global := map[fieldProblem]bool{}

@@ -1,5 +1,12 @@
-// Package reports renders saved arbench results (harness.ResultsFile) as
-// terminal tables and as the Markdown report written to DIR/report.md.
+// Package reports renders saved arbench results (harness.ResultsFile)
+// without rerunning anything: terminal tables and report.md (Table,
+// Markdown), a self-contained report.html (HTML), CSV files and figures
+// drawn with gonum/plot as PNG and SVG (Figures, Render), all written by
+// WriteReport. Values over seeds are summarised as mean ± half-width of the
+// 95% confidence interval of the mean (Student t with n-1 degrees of
+// freedom, exact quantiles: TQuantile, Summarize); single runs are shown
+// without an interval. CompareResults, CompareTable and Benchstat compare
+// two results files; DriftTable shows what `arbench reproduce` found.
 // Rendering depends only on the results file, so `arbench report DIR`
 // reproduces the output of the run that wrote it.
 package reports
@@ -7,7 +14,6 @@ package reports
 import (
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,33 +146,23 @@ func (t *taskTable) columns(opts TableOptions) []metricCol {
 	return cols
 }
 
-// meanStd returns the mean and the sample standard deviation (0 for one value).
-func meanStd(xs []float64) (mean, std float64) {
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= float64(len(xs))
-	if len(xs) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(xs)-1))
-}
-
-// formatValues renders one cell: "mean" or "mean ± std" over seeds.
-func formatValues(xs []float64, prec int) string {
+// formatValues renders one metric cell: the mean over seeds, "± h" with h
+// the half-width of its 95% confidence interval (Student t) when there are
+// at least two values, and "(n=k)" when the cell has fewer values than the
+// row has runs (some runs diverged). A single value gets no interval.
+func formatValues(xs []float64, runs, prec int) string {
 	if len(xs) == 0 {
 		return "-"
 	}
-	mean, std := meanStd(xs)
-	s := strconv.FormatFloat(mean, 'f', prec, 64)
-	if len(xs) > 1 {
-		s += " ± " + strconv.FormatFloat(std, 'f', prec, 64)
+	s := Summarize(xs)
+	out := strconv.FormatFloat(s.Mean, 'f', prec, 64)
+	if s.HasCI() {
+		out += " ± " + strconv.FormatFloat(s.HalfWidth, 'f', prec, 64)
 	}
-	return s
+	if s.N != runs {
+		out += fmt.Sprintf(" (n=%d)", s.N)
+	}
+	return out
 }
 
 // formatCount writes n with thousands separators.
@@ -208,16 +204,14 @@ func (r *modelRow) trainCell() string {
 		}
 		return "untrained"
 	}
-	mean, _ := meanStd(r.train)
-	return strconv.FormatFloat(mean, 'f', 1, 64) + "s"
+	return strconv.FormatFloat(Summarize(r.train).Mean, 'f', 1, 64) + "s"
 }
 
 func (r *modelRow) tokpsCell() string {
 	if r.trained == 0 {
 		return "-"
 	}
-	mean, _ := meanStd(r.tokps)
-	return strconv.FormatFloat(mean, 'f', 0, 64)
+	return strconv.FormatFloat(Summarize(r.tokps).Mean, 'f', 0, 64)
 }
 
 func (r *modelRow) seedsCell() string {
@@ -228,6 +222,26 @@ func (r *modelRow) seedsCell() string {
 	return strings.Join(parts, ",")
 }
 
+// caption explains the values of the table's metric cells.
+func (t *taskTable) caption() string {
+	single, multi := 0, 0
+	for _, r := range t.rows {
+		if len(r.seeds) > 1 {
+			multi++
+		} else {
+			single++
+		}
+	}
+	const ci = "mean ± half-width of the 95% confidence interval of the mean (Student t, n-1 degrees of freedom) over n seeds"
+	switch {
+	case multi == 0:
+		return "Single seed (n=1): each value is one run; no confidence interval."
+	case single == 0:
+		return "Values: " + ci + "."
+	}
+	return "Values: " + ci + "; rows with n=1 are single runs, shown without an interval."
+}
+
 // header and cells of one task table.
 func (t *taskTable) grid(opts TableOptions) (header []string, rows [][]string) {
 	cols := t.columns(opts)
@@ -235,7 +249,7 @@ func (t *taskTable) grid(opts TableOptions) (header []string, rows [][]string) {
 	for _, r := range t.rows {
 		hasNotes = hasNotes || len(r.notes) > 0
 	}
-	header = []string{"model", "seeds"}
+	header = []string{"model", "n", "seeds"}
 	for _, c := range cols {
 		h := c.name
 		if c.unit != "" {
@@ -248,9 +262,9 @@ func (t *taskTable) grid(opts TableOptions) (header []string, rows [][]string) {
 		header = append(header, "note")
 	}
 	for _, r := range t.rows {
-		cells := []string{r.model, r.seedsCell()}
+		cells := []string{r.model, strconv.Itoa(len(r.seeds)), r.seedsCell()}
 		for _, c := range cols {
-			cells = append(cells, formatValues(r.values[c.name], opts.precision()))
+			cells = append(cells, formatValues(r.values[c.name], len(r.seeds), opts.precision()))
 		}
 		cells = append(cells, r.paramsCell(), r.trainCell(), r.tokpsCell())
 		if hasNotes {
@@ -261,9 +275,10 @@ func (t *taskTable) grid(opts TableOptions) (header []string, rows [][]string) {
 	return header, rows
 }
 
-// Table writes one terminal table per task: a row per model with its metric
-// values (mean ± sample standard deviation over seeds, headline metric
-// first), parameter count, mean training time and throughput.
+// Table writes one terminal table per task: a row per model with its number
+// of runs n, its metric values (mean ± half-width of the 95% confidence
+// interval over seeds, Student t; single runs without an interval; headline
+// metric first), parameter count, mean training time and throughput.
 func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 	tables := aggregate(rf)
 	if len(tables) == 0 {
@@ -276,7 +291,7 @@ func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 				return err
 			}
 		}
-		if _, err := fmt.Fprintf(w, "%s (headline: %s)\n", t.task, orDash(t.headline)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s (headline: %s)\n%s\n", t.task, orDash(t.headline), t.caption()); err != nil {
 			return err
 		}
 		header, rows := t.grid(opts)
@@ -355,15 +370,16 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Markdown writes the report: a manifest summary, one results table per
-// task, the final points of the loss curves, the datasets and every run.
-func Markdown(w io.Writer, rf *harness.ResultsFile) error {
-	ew := &errWriter{w: w}
-	m := rf.Manifest
-	fmt.Fprintf(ew, "# arbench report: %s\n\n", mdCell(orDash(m.Name)))
-	if !m.Complete {
-		fmt.Fprintf(ew, "**Incomplete:** %d run(s) finished; the experiment was interrupted or is still running.\n\n", len(rf.Runs))
-	}
+// simpleTable is a titled table shared by the Markdown and HTML reports.
+type simpleTable struct {
+	header []string
+	rows   [][]string
+	// right says which columns are right-aligned (numbers).
+	right func(col int) bool
+}
+
+// manifestTable describes where and how the results were produced.
+func manifestTable(m harness.Manifest) simpleTable {
 	git := m.GitSHA
 	if m.GitDirty {
 		git += " (dirty)"
@@ -376,72 +392,84 @@ func Markdown(w io.Writer, rf *harness.ResultsFile) error {
 	if !m.Start.IsZero() && !m.End.IsZero() {
 		dur = m.End.Sub(m.Start).Round(1e9).String()
 	}
-	info := [][]string{
-		{"arbench", m.Version},
-		{"git", git},
-		{"go", fmt.Sprintf("%s %s/%s", m.GoVersion, m.GOOS, m.GOARCH)},
-		{"backend", fmt.Sprintf("%s (%s)", m.Backend, m.Device)},
-		{"cpu", fmt.Sprintf("%s, %d CPUs, GOMAXPROCS %d", m.CPU, m.NumCPU, m.GOMAXPROCS)},
-		{"seeds", strings.Join(seeds, ", ")},
-		{"start", m.Start.UTC().Format("2006-01-02 15:04:05 MST")},
-		{"duration", dur},
-		{"command", "`" + strings.Join(m.CommandLine, " ") + "`"},
+	return simpleTable{
+		header: []string{"", ""},
+		rows: [][]string{
+			{"arbench", m.Version},
+			{"git", git},
+			{"go", fmt.Sprintf("%s %s/%s", m.GoVersion, m.GOOS, m.GOARCH)},
+			{"backend", fmt.Sprintf("%s (%s)", m.Backend, m.Device)},
+			{"cpu", fmt.Sprintf("%s, %d CPUs, GOMAXPROCS %d", m.CPU, m.NumCPU, m.GOMAXPROCS)},
+			{"seeds", strings.Join(seeds, ", ")},
+			{"start", m.Start.UTC().Format("2006-01-02 15:04:05 MST")},
+			{"duration", dur},
+			{"command", strings.Join(m.CommandLine, " ")},
+		},
+		right: func(int) bool { return false },
 	}
-	mdTable(ew, []string{"", ""}, info, func(int) bool { return false })
+}
 
-	for _, t := range aggregate(rf) {
-		fmt.Fprintf(ew, "\n## %s\n\nHeadline metric: %s. Values are means over seeds (± sample standard deviation).\n\n", mdCell(t.task), orDash(t.headline))
-		header, rows := t.grid(TableOptions{})
-		last := len(header) - 1
-		mdTable(ew, header, rows, func(i int) bool { return i > 0 && !(i == last && header[i] == "note") })
+// taskSimpleTable is the results table of one task.
+func (t *taskTable) simple() simpleTable {
+	header, rows := t.grid(TableOptions{})
+	last := len(header) - 1
+	return simpleTable{header, rows, func(i int) bool { return i > 0 && !(i == last && header[i] == "note") }}
+}
+
+// lossTable lists, per run, the final training and validation loss and the
+// best validation loss; ok is false when no curves were recorded.
+func lossTable(rf *harness.ResultsFile) (simpleTable, bool) {
+	if len(rf.Curves) == 0 {
+		return simpleTable{}, false
 	}
-
-	if len(rf.Curves) > 0 {
-		fmt.Fprintf(ew, "\n## Loss curves\n\nFinal training loss (mean over the last logging window) and validation loss, in nats/token.\n\n")
-		type key struct {
-			task, model string
-			seed        uint64
+	type key struct {
+		task, model string
+		seed        uint64
+	}
+	var order []key
+	curves := map[key]map[string]harness.Curve{}
+	for _, c := range rf.Curves {
+		k := key{c.Task, c.Model, c.Seed}
+		if curves[k] == nil {
+			curves[k] = map[string]harness.Curve{}
+			order = append(order, k)
 		}
-		var order []key
-		curves := map[key]map[string]harness.Curve{}
-		for _, c := range rf.Curves {
-			k := key{c.Task, c.Model, c.Seed}
-			if curves[k] == nil {
-				curves[k] = map[string]harness.Curve{}
-				order = append(order, k)
-			}
-			curves[k][c.Name] = c
-		}
-		var rows [][]string
-		for _, k := range order {
-			tr, va := curves[k][harness.CurveTrainLoss], curves[k][harness.CurveValidLoss]
-			best := "-"
-			if len(va.Values) > 0 {
-				bi := 0
-				for i, v := range va.Values {
-					if float64(v) < float64(va.Values[bi]) {
-						bi = i
-					}
+		curves[k][c.Name] = c
+	}
+	var rows [][]string
+	for _, k := range order {
+		tr, va := curves[k][harness.CurveTrainLoss], curves[k][harness.CurveValidLoss]
+		best := "-"
+		if len(va.Values) > 0 && len(va.Steps) == len(va.Values) {
+			bi := 0
+			for i, v := range va.Values {
+				if float64(v) < float64(va.Values[bi]) {
+					bi = i
 				}
-				best = fmt.Sprintf("%.4f (step %d)", float64(va.Values[bi]), va.Steps[bi])
 			}
-			rows = append(rows, []string{k.task, k.model, strconv.FormatUint(k.seed, 10),
-				lastPoint(tr), lastPoint(va), best})
+			best = fmt.Sprintf("%.4f (step %d)", float64(va.Values[bi]), va.Steps[bi])
 		}
-		mdTable(ew, []string{"task", "model", "seed", "final train loss", "final valid loss", "best valid loss"}, rows,
-			func(i int) bool { return i >= 2 })
+		rows = append(rows, []string{k.task, k.model, strconv.FormatUint(k.seed, 10),
+			lastPoint(tr), lastPoint(va), best})
 	}
+	return simpleTable{[]string{"task", "model", "seed", "final train loss", "final valid loss", "best valid loss"}, rows,
+		func(i int) bool { return i >= 2 }}, true
+}
 
-	if len(m.Datasets) > 0 {
-		fmt.Fprintf(ew, "\n## Datasets\n\n")
-		var rows [][]string
-		for _, d := range m.Datasets {
-			rows = append(rows, []string{d.Name, "`" + d.Path + "`", formatCount(int(d.Bytes)), "`" + d.SHA256 + "`"})
-		}
-		mdTable(ew, []string{"name", "path", "bytes", "sha256"}, rows, func(i int) bool { return i == 2 })
+// datasetTable lists the datasets of the manifest; ok is false when none.
+func datasetTable(m harness.Manifest) (simpleTable, bool) {
+	if len(m.Datasets) == 0 {
+		return simpleTable{}, false
 	}
+	var rows [][]string
+	for _, d := range m.Datasets {
+		rows = append(rows, []string{d.Name, d.Path, formatCount(int(d.Bytes)), d.SHA256})
+	}
+	return simpleTable{[]string{"name", "path", "bytes", "sha256"}, rows, func(i int) bool { return i == 2 }}, true
+}
 
-	fmt.Fprintf(ew, "\n## Runs\n\n")
+// runTable lists every run.
+func runTable(rf *harness.ResultsFile) simpleTable {
 	var rows [][]string
 	for _, r := range rf.Runs {
 		weights := r.WeightsIn
@@ -453,13 +481,91 @@ func Markdown(w io.Writer, rf *harness.ResultsFile) error {
 			strconv.FormatFloat(r.TokensPerSec, 'f', 0, 64), strconv.FormatFloat(r.EvalSeconds, 'f', 1, 64),
 			weights, orDash(r.Note)})
 	}
-	mdTable(ew, []string{"task", "model", "seed", "params", "steps", "train s", "tok/s", "eval s", "loaded weights", "note"}, rows,
-		func(i int) bool { return i >= 2 && i <= 7 })
+	return simpleTable{[]string{"task", "model", "seed", "params", "steps", "train s", "tok/s", "eval s", "loaded weights", "note"}, rows,
+		func(i int) bool { return i >= 2 && i <= 7 }}
+}
+
+// code wraps s in Markdown backticks.
+func code(s string) string { return "`" + s + "`" }
+
+// Markdown writes the report: a manifest summary, one results table per
+// task, the final points of the loss curves, the datasets and every run.
+func Markdown(w io.Writer, rf *harness.ResultsFile) error {
+	return markdown(w, rf, nil, "")
+}
+
+// markdown writes the report with the figures of each task after its table,
+// linked as plotsDir/NAME.png and .svg.
+func markdown(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) error {
+	ew := &errWriter{w: w}
+	m := rf.Manifest
+	fmt.Fprintf(ew, "# arbench report: %s\n\n", mdCell(orDash(m.Name)))
+	if !m.Complete {
+		fmt.Fprintf(ew, "**Incomplete:** %d run(s) finished; the experiment was interrupted or is still running.\n\n", len(rf.Runs))
+	}
+	mt := manifestTable(m)
+	mt.rows[len(mt.rows)-1][1] = code(mt.rows[len(mt.rows)-1][1])
+	mdTable(ew, mt.header, mt.rows, mt.right)
+
+	tables := aggregate(rf)
+	tasks := map[string]bool{}
+	for _, t := range tables {
+		tasks[t.task] = true
+		fmt.Fprintf(ew, "\n## %s\n\nHeadline metric: %s. %s\n\n", mdCell(t.task), orDash(t.headline), t.caption())
+		st := t.simple()
+		mdTable(ew, st.header, st.rows, st.right)
+		mdFigures(ew, figs, t.task, plotsDir)
+	}
+	for _, task := range taskOrder(rf) { // tasks with curves or series only
+		if !tasks[task] && hasFigures(figs, task) {
+			fmt.Fprintf(ew, "\n## %s\n", mdCell(task))
+			mdFigures(ew, figs, task, plotsDir)
+		}
+	}
+
+	if lt, ok := lossTable(rf); ok {
+		fmt.Fprintf(ew, "\n## Loss curves\n\nFinal training loss (mean over the last logging window) and validation loss, in nats/token.\n\n")
+		mdTable(ew, lt.header, lt.rows, lt.right)
+	}
+	if dt, ok := datasetTable(m); ok {
+		fmt.Fprintf(ew, "\n## Datasets\n\n")
+		for _, r := range dt.rows {
+			r[1], r[3] = code(r[1]), code(r[3])
+		}
+		mdTable(ew, dt.header, dt.rows, dt.right)
+	}
+	fmt.Fprintf(ew, "\n## Runs\n\n")
+	rt := runTable(rf)
+	mdTable(ew, rt.header, rt.rows, rt.right)
 	return ew.err
 }
 
+func hasFigures(figs []Figure, task string) bool {
+	for _, f := range figs {
+		if f.Task == task {
+			return true
+		}
+	}
+	return false
+}
+
+// mdFigures writes the figures of task as images linking their SVG.
+func mdFigures(w io.Writer, figs []Figure, task, plotsDir string) {
+	for _, f := range figs {
+		if f.Task != task {
+			continue
+		}
+		if f.Err != nil {
+			fmt.Fprintf(w, "\n**%s: not drawn:** %s\n", mdCell(f.Title), mdCell(f.Err.Error()))
+			continue
+		}
+		png, svg := plotsDir+"/"+f.Name+".png", plotsDir+"/"+f.Name+".svg"
+		fmt.Fprintf(w, "\n![%s](%s)\n\n*%s* ([SVG](%s))\n", mdCell(f.Title), png, mdCell(f.Caption), svg)
+	}
+}
+
 func lastPoint(c harness.Curve) string {
-	if len(c.Values) == 0 {
+	if len(c.Values) == 0 || len(c.Steps) != len(c.Values) {
 		return "-"
 	}
 	return fmt.Sprintf("%.4f (step %d)", float64(c.Values[len(c.Values)-1]), c.Steps[len(c.Steps)-1])

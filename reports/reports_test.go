@@ -74,13 +74,22 @@ func TestEmptyTable(t *testing.T) {
 	}
 }
 
-func TestMeanStd(t *testing.T) {
-	m, s := meanStd([]float64{1, 2, 3, 4})
-	if m != 2.5 || s < 1.2909944 || s > 1.2909945 {
-		t.Errorf("meanStd = %v, %v; want 2.5, 1.2909944...", m, s)
-	}
-	if got := formatValues([]float64{1.5, 1.6}, 3); got != "1.550 ± 0.071" {
-		t.Errorf("formatValues = %q", got)
+func TestFormatting(t *testing.T) {
+	// n=2: t_{0.975,1} = 12.7062047361747, s = 0.0707107, h = t·s/√2 = 0.6353.
+	for _, c := range []struct {
+		xs   []float64
+		runs int
+		want string
+	}{
+		{[]float64{1.5, 1.6}, 2, "1.550 ± 0.635"},
+		{[]float64{1.5}, 1, "1.500"},
+		{[]float64{1.5}, 3, "1.500 (n=1)"},
+		{[]float64{1, 2, 3, 4}, 5, "2.500 ± 2.054 (n=4)"},
+		{nil, 1, "-"},
+	} {
+		if got := formatValues(c.xs, c.runs, 3); got != c.want {
+			t.Errorf("formatValues(%v, %d) = %q, want %q", c.xs, c.runs, got, c.want)
+		}
 	}
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
 		if got := formatCount(n); got != want {

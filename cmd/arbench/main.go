@@ -5,7 +5,9 @@
 //	arbench run -config experiments/quick.yaml [-steps N] ...
 //	arbench fetch NAME...                 download and verify datasets
 //	arbench generate -model M -load-weights FILE -prompt TEXT [...]
-//	arbench report DIR                    re-render DIR/report.md and the table
+//	arbench report DIR                    tables, report.md/.html, CSVs and plots from DIR/results.json
+//	arbench reproduce DIR                 rerun DIR's experiment and compare every metric
+//	arbench compare DIR_A DIR_B           shared metrics side by side (and for benchstat)
 //	arbench version
 //
 // Run `arbench help COMMAND` for a command's flags.
@@ -58,7 +60,9 @@ Usage:
   arbench run [flags]               train and evaluate models on tasks
   arbench fetch NAME...             download and verify datasets into $ARBENCH_DATA (default ./data)
   arbench generate [flags]          generate text with a trained model
-  arbench report DIR                re-render DIR/report.md and print the results table
+  arbench report DIR                print the tables; write report.md, report.html, CSVs and plots into DIR
+  arbench reproduce DIR             rerun DIR's experiment from its manifest and compare every metric
+  arbench compare DIR_A DIR_B       compare the metrics of two results directories (-benchstat FILE)
   arbench version                   print the version
   arbench help [COMMAND]            show help (flags of COMMAND)
 `
@@ -80,8 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdFetch(ctx, rest, stdout, stderr)
 	case "generate":
 		return cmdGenerate(ctx, rest, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	case "report":
 		return cmdReport(rest, stdout, stderr)
+	case "reproduce":
+		return cmdReproduce(ctx, rest, stdout, stderr)
+	case "compare":
+		return cmdCompare(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -29,12 +29,14 @@ func flagSets(w io.Writer) map[string]*flag.FlagSet {
 		return fs
 	}
 	return map[string]*flag.FlagSet{
-		"run":      newRunFlags(w).fs,
-		"generate": newGenFlags(w).fs,
-		"report":   reportFlags(w),
-		"list":     simple("list", "Usage: arbench list\n\nLists the registered models, tasks and backends and the built-in datasets.\n"),
-		"fetch":    fetchFlags(w),
-		"version":  simple("version", "Usage: arbench version\n"),
+		"run":       newRunFlags(w).fs,
+		"generate":  newGenFlags(w).fs,
+		"report":    reportFlags(w),
+		"reproduce": newReproduceFlags(w).fs,
+		"compare":   compareFlagSet(w),
+		"list":      simple("list", "Usage: arbench list\n\nLists the registered models, tasks and backends and the built-in datasets.\n"),
+		"fetch":     fetchFlags(w),
+		"version":   simple("version", "Usage: arbench version\n"),
 	}
 }
 

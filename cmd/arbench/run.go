@@ -246,50 +246,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if terr := reports.Table(stdout, rf, reports.TableOptions{}); terr != nil && err == nil {
 			err = terr
 		}
+		// The full report, as `arbench report` renders it: figures,
+		// report.html and the CSVs besides report.md.
+		if _, rerr := reports.WriteReport(e.Out, rf); rerr != nil && err == nil {
+			err = rerr
+		}
 		if !f.quiet {
-			fmt.Fprintf(stderr, "results: %s (report: %s)\n", filepath.Join(e.Out, harness.ResultsFileName),
-				filepath.Join(e.Out, harness.ReportFileName))
+			fmt.Fprintf(stderr, "results: %s (report: %s, %s)\n", filepath.Join(e.Out, harness.ResultsFileName),
+				filepath.Join(e.Out, harness.ReportFileName), filepath.Join(e.Out, reports.HTMLFileName))
 		}
 	}
 	return err
-}
-
-func cmdReport(args []string, stdout, stderr io.Writer) error {
-	fs := reportFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	dir := fs.Arg(0)
-	rf, err := harness.LoadResults(dir)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-		dir = filepath.Dir(dir)
-	}
-	path := filepath.Join(dir, harness.ReportFileName)
-	if err := harness.WriteFileAtomic(path, func(w io.Writer) error { return reports.Markdown(w, rf) }); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := reports.Table(stdout, rf, reports.TableOptions{}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "wrote %s\n", path)
-	return nil
-}
-
-func reportFlags(w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: arbench report DIR\n\nRe-renders DIR/report.md from DIR/results.json and prints the results table; nothing is run.\n")
-	}
-	return fs
 }

@@ -59,13 +59,15 @@ func WithNaNCheck() Option { return func(b *Backend) { b.nanCheck = true } }
 // Backend is the gorgonia nn.Backend.
 type Backend struct {
 	nanCheck bool
+	// par runs the parallel parts of every executable's kernels.
+	par *workerPool
 }
 
 var _ nn.Backend = (*Backend)(nil)
 
 // New returns a gorgonia backend.
 func New(opts ...Option) *Backend {
-	b := &Backend{}
+	b := &Backend{par: &workerPool{}}
 	for _, o := range opts {
 		o(b)
 	}
@@ -94,7 +96,7 @@ func (be *Backend) Compile(spec nn.Spec, build nn.BuildFunc) (nn.Executable, err
 		return nil, fmt.Errorf("gorgonia: compile %s: nil build function", spec.Key)
 	}
 	for attempt := range compileAttempts {
-		b := newBuilder(spec, uint64(attempt))
+		b := newBuilder(spec, uint64(attempt), be.par)
 		if err := build(b); err != nil {
 			return nil, fmt.Errorf("gorgonia: compile %s: build: %w", spec.Key, err)
 		}

@@ -14,3 +14,6 @@ import (
 // BLAS calls) goes through OpenBLAS via gonum's netlib cgo bindings instead
 // of gonum's pure-Go BLAS. Building needs cgo and libopenblas-dev.
 func init() { G.Use(netlib.Implementation{}) }
+
+// externalBLAS routes the backend's matrix products to G.WhichBLAS.
+const externalBLAS = true

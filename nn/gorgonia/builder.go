@@ -84,16 +84,23 @@ type builder struct {
 	nodes []*tensorT
 	// failed holds the error of the op that failed during a run.
 	failed error
+	// gemm holds the matrix-multiply workspaces of the executable's ops
+	// (they run one at a time).
+	gemm *gemmPool
+	// par runs the kernels' parallel parts (the backend's pool).
+	par *workerPool
 }
 
-func newBuilder(spec nn.Spec, salt uint64) *builder {
+func newBuilder(spec nn.Spec, salt uint64, par *workerPool) *builder {
 	return &builder{
+		par:      par,
 		spec:     spec,
 		salt:     salt,
 		g:        G.NewGraph(),
 		paramIdx: map[*nn.Param]*tensorT{},
 		names:    map[string]bool{},
 		outNames: map[string]bool{},
+		gemm:     &gemmPool{par: par},
 	}
 }
 

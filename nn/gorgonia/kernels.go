@@ -12,10 +12,14 @@ import (
 // owned output completely (never accumulate into stale contents) and never
 // write into their inputs.
 
-// gemm computes c = op(a)·op(b) for row-major a, b, c with c [m,n] through
-// the BLAS gorgonia is configured with (gonum's pure-Go implementation by
-// default, OpenBLAS with the openblas build tag).
-func gemm(transA, transB bool, m, n, k int, a, b, c []float32) {
+// gemm computes c = op(a)·op(b) for dense row-major operands, batch
+// products at a time (a, b, c hold batch consecutive matrices), with this
+// package's GEMM (sgemm.go) or, with the openblas build tag, OpenBLAS.
+func gemm(pool *gemmPool, transA, transB bool, batch, m, n, k int, a, b, c []float32) {
+	if !externalBLAS {
+		pool.sgemmBatch(transA, transB, batch, m, n, k, a, b, c)
+		return
+	}
 	ta, tb := blas.NoTrans, blas.NoTrans
 	lda, ldb := k, n
 	if transA {
@@ -24,8 +28,22 @@ func gemm(transA, transB bool, m, n, k int, a, b, c []float32) {
 	if transB {
 		tb, ldb = blas.Trans, k
 	}
-	G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+	sa, sb, sc := m*k, k*n, m*n
+	for i := range batch {
+		G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, 0, c[i*sc:(i+1)*sc], n)
+	}
 }
+
+// Estimated single-core costs, in nanoseconds per element, used to decide
+// whether an element-wise or row-wise kernel is split across goroutines.
+const (
+	costCheap = 0.5 // add, multiply, copy-like
+	costMath  = 8   // exp, tanh
+	// serialWorkNS is the work below which a kernel runs on one goroutine;
+	// workPerWorkerNS is the least work worth handing to another one.
+	serialWorkNS    = 40_000
+	workPerWorkerNS = 20_000
+)
 
 // binary applies a (op) b where b repeats every len(b) elements of a.
 func binary(kind byte, a, b, out []float32) {

@@ -57,13 +57,10 @@ func (b *builder) matmul(a, c *tensorT, transA, transB bool) *tensorT {
 	if r == 3 {
 		shape = []int{batch, m, n}
 	}
-	sa, sc, so := m*k, k*n, m*n
+	pool := b.gemm
 	return b.apply(name, shape, false, []*tensorT{a, c},
 		func(in []G.Value, out *tensor.Dense) error {
-			ad, cd, od := f32(in[0]), f32(in[1]), out.Float32s()
-			for i := 0; i < batch; i++ {
-				gemm(transA, transB, m, n, k, ad[i*sa:(i+1)*sa], cd[i*sc:(i+1)*sc], od[i*so:(i+1)*so])
-			}
+			gemm(pool, transA, transB, batch, m, n, k, f32(in[0]), f32(in[1]), out.Float32s())
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
@@ -136,7 +133,7 @@ func (b *builder) binary(name string, kind byte, a, c *tensorT) *tensorT {
 	same := a.size == c.size
 	return b.apply(name, a.shape, false, []*tensorT{a, c},
 		func(in []G.Value, out *tensor.Dense) error {
-			binary(kind, f32(in[0]), f32(in[1]), out.Float32s())
+			b.par.binary(kind, f32(in[0]), f32(in[1]), out.Float32s())
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
@@ -202,33 +199,36 @@ func (b *builder) scale(x *tensorT, s float32) *tensorT {
 
 // unary adds an element-wise function whose derivative is expressed in
 // terms of its output y: dx = dfun(y, g).
-func (b *builder) unary(name string, x nn.Tensor, fun func(x, out []float32), dfun func(y, g, out []float32)) nn.Tensor {
+// cost estimates fun's nanoseconds per element (see splitRange).
+func (b *builder) unary(name string, x nn.Tensor, cost float64, fun func(x, out []float32), dfun func(y, g, out []float32)) nn.Tensor {
 	h := b.check(name, x)
 	mustFloat(name, h...)
 	return b.apply(name, h[0].shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
-			fun(f32(in[0]), out.Float32s())
+			x, o := f32(in[0]), out.Float32s()
+			b.par.splitRange(len(x), 1, cost, func(lo, hi int) { fun(x[lo:hi], o[lo:hi]) })
 			return nil
 		},
 		func(y, g *tensorT, _ []bool) []grad {
 			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
 				func(in []G.Value, out *tensor.Dense) error {
-					dfun(f32(in[0]), f32(in[1]), out.Float32s())
+					y, g, o := f32(in[0]), f32(in[1]), out.Float32s()
+					b.par.splitRange(len(y), 1, costCheap, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi]) })
 					return nil
 				}, nil))}
 		})
 }
 
 func (b *builder) Tanh(x nn.Tensor) nn.Tensor {
-	return b.unary("Tanh", x, tanhInto, tanhGrad)
+	return b.unary("Tanh", x, costMath, tanhInto, tanhGrad)
 }
 
 func (b *builder) Sigmoid(x nn.Tensor) nn.Tensor {
-	return b.unary("Sigmoid", x, sigmoidInto, sigmoidGrad)
+	return b.unary("Sigmoid", x, costMath, sigmoidInto, sigmoidGrad)
 }
 
 func (b *builder) ReLU(x nn.Tensor) nn.Tensor {
-	return b.unary("ReLU", x, reluInto, reluGrad)
+	return b.unary("ReLU", x, costCheap, reluInto, reluGrad)
 }
 
 // ---- shape manipulation ----
@@ -457,13 +457,15 @@ func (b *builder) rowwise(name string, x *tensorT, fun func(x, out []float32, d 
 	d := x.shape[len(x.shape)-1]
 	return b.apply(name, x.shape, false, []*tensorT{x},
 		func(in []G.Value, out *tensor.Dense) error {
-			fun(f32(in[0]), out.Float32s(), d)
+			x, o := f32(in[0]), out.Float32s()
+			b.par.splitRange(len(x), d, costMath, func(lo, hi int) { fun(x[lo:hi], o[lo:hi], d) })
 			return nil
 		},
 		func(y, g *tensorT, _ []bool) []grad {
 			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
 				func(in []G.Value, out *tensor.Dense) error {
-					dfun(f32(in[0]), f32(in[1]), out.Float32s(), d)
+					y, g, o := f32(in[0]), f32(in[1]), out.Float32s()
+					b.par.splitRange(len(y), d, costMath, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi], d) })
 					return nil
 				}, nil))}
 		})
@@ -490,7 +492,8 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 	xt, gt := h[0], h[1]
 	return b.apply("LayerNorm", xs, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
-			layerNormInto(f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s(), eps)
+			x, gm, bt, o := f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s()
+			b.par.splitRange(len(x), len(gm), 4*costCheap, func(lo, hi int) { layerNormInto(x[lo:hi], gm, bt, o[lo:hi], eps) })
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
@@ -498,7 +501,8 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 			if need[0] {
 				grads[0] = dense(b.apply("LayerNormGradX", xs, false, []*tensorT{xt, gt, g},
 					func(in []G.Value, out *tensor.Dense) error {
-						layerNormGradX(f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s(), eps)
+						x, gm, g, o := f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s()
+						b.par.splitRange(len(x), len(gm), 6*costCheap, func(lo, hi int) { layerNormGradX(x[lo:hi], gm, g[lo:hi], o[lo:hi], eps) })
 						return nil
 					}, nil))
 			}
@@ -555,7 +559,7 @@ func (b *builder) Dropout(x nn.Tensor, p float32) nn.Tensor {
 	b.drops = append(b.drops, &dropInput{k: k, p: p, value: value})
 	return b.apply("Dropout", xt.shape, false, []*tensorT{xt, mask},
 		func(in []G.Value, out *tensor.Dense) error {
-			binary('*', f32(in[0]), f32(in[1]), out.Float32s())
+			b.par.binary('*', f32(in[0]), f32(in[1]), out.Float32s())
 			return nil
 		},
 		func(_, g *tensorT, _ []bool) []grad {

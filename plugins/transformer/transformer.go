@@ -56,6 +56,11 @@ type Config struct {
 	Context int `yaml:"context"`
 	// Dropout is applied as in nn.TransformerEncoderLayer during training.
 	Dropout float64 `yaml:"dropout"`
+	// KVCache makes generation incremental: each new token attends to
+	// cached keys and values and costs one position (default true). False
+	// selects the survey's re-feeding loop, which reruns the model over
+	// the whole sequence for every token (see kvcache.go).
+	KVCache bool `yaml:"kv_cache"`
 }
 
 // Validate reports every invalid field.
@@ -100,6 +105,9 @@ type Model struct {
 	pos    *nn.Param
 	layers []*nn.TransformerEncoderLayer
 	fc     *nn.Linear
+	// kv holds the parameters decoding executables bind the key/value
+	// caches to, by (batch, capacity); see kvcache.go.
+	kv map[[2]int][]*nn.Param
 }
 
 var (
@@ -108,11 +116,12 @@ var (
 	_ harness.Scorer         = (*Model)(nil)
 	_ harness.Distributioner = (*Model)(nil)
 	_ harness.ContextLimiter = (*Model)(nil)
+	_ harness.Stepper        = (*Model)(nil)
 )
 
 // New returns a fresh, unconfigured transformer.
 func New() harness.Model {
-	return &Model{cfg: Config{Dim: 128, Heads: 4, Layers: 2, Context: 128}}
+	return &Model{cfg: Config{Dim: 128, Heads: 4, Layers: 2, Context: 128, KVCache: true}}
 }
 
 // Config returns the configuration to decode into.
@@ -156,6 +165,7 @@ func (m *Model) Setup(_ context.Context, env harness.Env) error {
 	}
 	m.fc = nn.NewLinear(ps, "fc", m.cfg.Dim, env.Vocab)
 	m.fc.Init(rng)
+	m.kv = nil
 	m.Base = &lm.Base{}
 	m.Base.Init("transformer", env.Backend, ps, env.Vocab, m)
 	return nil

@@ -48,10 +48,17 @@ type Config struct {
 	ValidTokens int `yaml:"valid_tokens"`
 	// EvalBatch is the number of windows per Scorer call.
 	EvalBatch int `yaml:"eval_batch"`
+	// AblationContexts lists the context sizes k of the context-ablation
+	// curve (see contextAblation); empty, the default, skips it.
+	AblationContexts []int `yaml:"ablation_contexts"`
+	// AblationTargets is the number of test targets the ablation scores
+	// with every context; 0 means 512.
+	AblationTargets int `yaml:"ablation_targets"`
 }
 
 // DefaultConfig returns the defaults: seq_len 64, eval_stride seq_len/2,
-// the whole test split, 16384 validation tokens, 32 windows per batch.
+// the whole test split, 16384 validation tokens, 32 windows per batch, no
+// context ablation.
 func DefaultConfig() Config {
 	return Config{SeqLen: 64, EvalStride: 0, MaxEvalTokens: 0, ValidTokens: 16384, EvalBatch: 32}
 }
@@ -76,6 +83,14 @@ func (c *Config) Validate() []error {
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Errorf("eval_batch: must be positive, got %d", c.EvalBatch))
 	}
+	for _, k := range c.AblationContexts {
+		if k <= 0 || (c.SeqLen > 0 && k > c.SeqLen) {
+			errs = append(errs, fmt.Errorf("ablation_contexts: %d outside [1, seq_len %d]", k, c.SeqLen))
+		}
+	}
+	if c.AblationTargets < 0 {
+		errs = append(errs, fmt.Errorf("ablation_targets: must be positive (or 0 for 512), got %d", c.AblationTargets))
+	}
 	return errs
 }
 
@@ -94,6 +109,8 @@ type Task struct {
 	ref  harness.DatasetRef
 
 	train, valid, test []byte
+	// seed drives the context ablation's shuffles.
+	seed uint64
 }
 
 var _ harness.Task = (*Task)(nil)
@@ -123,6 +140,7 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 		return fmt.Errorf("text: invalid config: %w", errors.Join(errs...))
 	}
 	t.cfg.EvalStride = t.cfg.stride()
+	t.seed = env.Seed
 
 	var (
 		data []byte
@@ -228,7 +246,8 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 //
 // It reports nats_per_token, bits_per_byte (= nats_per_token / ln 2, since a
 // token is a byte) and perplexity (= exp(nats_per_token)), with suffix
-// "_sliding" for the sliding evaluation, and one sample per window.
+// "_sliding" for the sliding evaluation, and one sample per window; with
+// ablation_contexts, also the context-ablation curve (see contextAblation).
 func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
 	sc, W, err := t.scorer(m)
 	if err != nil {
@@ -265,6 +284,11 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 			ev.Samples = append(ev.Samples, harness.Sample{
 				"eval": e.mode, "window": k, "start": w.start, "tokens": w.n - w.skip, "nats": nll[k],
 			})
+		}
+	}
+	if len(t.cfg.AblationContexts) > 0 {
+		if err := t.contextAblation(ctx, sc, t.test, W, ev); err != nil {
+			return nil, err
 		}
 	}
 	return ev, nil

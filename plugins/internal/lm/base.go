@@ -62,6 +62,19 @@ func (m *Base) Exec(key string, train bool, build nn.BuildFunc) (nn.Executable, 
 	return e, nil
 }
 
+// ExecUnbound returns the cached inference executable for key, compiled
+// without the parameter set (see Cache.GetUnbound).
+func (m *Base) ExecUnbound(key string, build nn.BuildFunc) (nn.Executable, error) {
+	if m.cache == nil {
+		return nil, fmt.Errorf("%s: model used before Setup", m.family)
+	}
+	e, err := m.cache.GetUnbound(key, build)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.family, err)
+	}
+	return e, nil
+}
+
 // Close releases compiled executables.
 func (m *Base) Close() error {
 	if m.cache == nil {

@@ -19,28 +19,78 @@ const (
 	OutLogProbs = "logp"    // float [B*T, V] next-token log-probabilities
 )
 
-// Cache compiles each shape signature once per backend and keeps the result.
+// DefaultCacheSize is the number of executables a Cache keeps.
+const DefaultCacheSize = 64
+
+// Cache compiles each shape signature once per backend and keeps the most
+// recently used executables. Generation creates a shape per prompt length
+// (and, re-feeding the prefix, per sequence length), so without a bound
+// the compiled graphs of a long generation would accumulate; the least
+// recently used one is closed when a new one would exceed the limit.
 type Cache struct {
 	backend nn.Backend
 	params  *nn.ParamSet
-	execs   map[string]nn.Executable
+	execs   map[string]*cacheEntry
+	limit   int
+	clock   uint64
 }
 
-// NewCache returns an empty cache over a backend and parameter set.
+type cacheEntry struct {
+	exec    nn.Executable
+	lastUse uint64
+}
+
+// NewCache returns an empty cache over a backend and parameter set that
+// keeps DefaultCacheSize executables.
 func NewCache(b nn.Backend, ps *nn.ParamSet) *Cache {
-	return &Cache{backend: b, params: ps, execs: map[string]nn.Executable{}}
+	return &Cache{backend: b, params: ps, execs: map[string]*cacheEntry{}, limit: DefaultCacheSize}
 }
 
-// Get returns the executable for key, compiling it with build on first use.
+// SetLimit changes how many executables the cache keeps (at least 1).
+func (c *Cache) SetLimit(n int) { c.limit = max(n, 1) }
+
+// Len returns the number of cached executables.
+func (c *Cache) Len() int { return len(c.execs) }
+
+// Get returns the executable for key, compiling it with build on first use
+// (and closing the least recently used one when the cache is full).
 func (c *Cache) Get(key string, train bool, build nn.BuildFunc) (nn.Executable, error) {
+	return c.get(nn.Spec{Key: key, Params: c.params, Train: train}, build)
+}
+
+// GetUnbound is Get for an inference executable compiled without the
+// parameter set (nn.Spec.Params nil), so that its build function may also
+// bind parameters outside it, such as a key/value cache the caller owns.
+func (c *Cache) GetUnbound(key string, build nn.BuildFunc) (nn.Executable, error) {
+	return c.get(nn.Spec{Key: key}, build)
+}
+
+func (c *Cache) get(spec nn.Spec, build nn.BuildFunc) (nn.Executable, error) {
+	key := spec.Key
+	c.clock++
 	if e, ok := c.execs[key]; ok {
-		return e, nil
+		e.lastUse = c.clock
+		return e.exec, nil
 	}
-	e, err := c.backend.Compile(nn.Spec{Key: key, Params: c.params, Train: train}, build)
+	e, err := c.backend.Compile(spec, build)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", key, err)
 	}
-	c.execs[key] = e
+	for len(c.execs) >= c.limit {
+		oldest := ""
+		for k, v := range c.execs {
+			if oldest == "" || v.lastUse < c.execs[oldest].lastUse {
+				oldest = k
+			}
+		}
+		err := c.execs[oldest].exec.Close()
+		delete(c.execs, oldest)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("evict %s: %w", oldest, err)
+		}
+	}
+	c.execs[key] = &cacheEntry{exec: e, lastUse: c.clock}
 	return e, nil
 }
 
@@ -48,7 +98,7 @@ func (c *Cache) Get(key string, train bool, build nn.BuildFunc) (nn.Executable, 
 func (c *Cache) Close() error {
 	var first error
 	for k, e := range c.execs {
-		if err := e.Close(); err != nil && first == nil {
+		if err := e.exec.Close(); err != nil && first == nil {
 			first = err
 		}
 		delete(c.execs, k)

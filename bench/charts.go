@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"arbench/harness"
+	"arbench/reports"
+)
+
+// chartLine is one line of a chart before rendering.
+type chartLine struct {
+	model, variant string
+	color, style   int
+	x, y, lo, hi   []float64
+}
+
+type chart struct {
+	title, xlabel, xname, xunit, ylabel, unit string
+	lines                                     []*chartLine
+}
+
+// collect builds a chart's lines: for every point keep(p) accepts, the
+// line named by (model, variant) gets the point (x, y) and optional band.
+func collect(r *Report, keep func(p Point) (variant string, style int, ok bool), xy func(p Point) (x, y, lo, hi float64)) []*chartLine {
+	colors := map[string]int{}
+	for i, m := range r.Models {
+		colors[m.Label] = i
+	}
+	var lines []*chartLine
+	index := map[[2]string]*chartLine{}
+	for _, p := range r.Points {
+		if p.Skipped != "" {
+			continue
+		}
+		variant, style, ok := keep(p)
+		if !ok {
+			continue
+		}
+		k := [2]string{p.Model, variant}
+		l := index[k]
+		if l == nil {
+			l = &chartLine{model: p.Model, variant: variant, color: colors[p.Model], style: style}
+			index[k] = l
+			lines = append(lines, l)
+		}
+		x, y, lo, hi := xy(p)
+		l.x, l.y, l.lo, l.hi = append(l.x, x), append(l.y, y), append(l.lo, lo), append(l.hi, hi)
+	}
+	for _, l := range lines {
+		sort.Sort(byX{l})
+	}
+	return lines
+}
+
+type byX struct{ l *chartLine }
+
+func (s byX) Len() int           { return len(s.l.x) }
+func (s byX) Less(i, j int) bool { return s.l.x[i] < s.l.x[j] }
+func (s byX) Swap(i, j int) {
+	l := s.l
+	l.x[i], l.x[j] = l.x[j], l.x[i]
+	l.y[i], l.y[j] = l.y[j], l.y[i]
+	l.lo[i], l.lo[j] = l.lo[j], l.lo[i]
+	l.hi[i], l.hi[j] = l.hi[j], l.hi[i]
+}
+
+// charts defines the report's figures by file name (without extension):
+// tokens/s against sequence length per model (training and scoring, with
+// the IQR band), per-token latency against output length for each
+// generation batch size (cached and re-feeding), and peak RSS against
+// length (training sequence length; prompt plus output for generation).
+func charts(r *Report) map[string]*chart {
+	c := r.Config
+	out := map[string]*chart{}
+	add := func(name string, ch *chart) {
+		if len(ch.lines) > 0 {
+			out[name] = ch
+		}
+	}
+	add("throughput_vs_seq_len", &chart{
+		title:  fmt.Sprintf("Throughput vs sequence length (training batch %d, scoring batch %d)", c.Train.Batch, c.Score.Batch),
+		xlabel: "sequence length (tokens per row)", xname: "seq_len", xunit: "tokens",
+		ylabel: "tokens/s (median, IQR band)", unit: "tokens/s",
+		lines: collect(r, func(p Point) (string, int, bool) {
+			switch {
+			case p.Kind == KindTrain && p.Batch == c.Train.Batch:
+				return "training", 0, true
+			case p.Kind == KindScore && p.Batch == c.Score.Batch:
+				return "scoring", 1, true
+			}
+			return "", 0, false
+		}, func(p Point) (float64, float64, float64, float64) {
+			return float64(p.SeqLen), p.TokensPerSec.Median, p.TokensPerSec.Q1, p.TokensPerSec.Q3
+		}),
+	})
+	batches := map[int]bool{}
+	for _, p := range r.Points {
+		if p.Kind == KindGenerate {
+			batches[p.Batch] = true
+		}
+	}
+	maxBatch := 0
+	for b := range batches {
+		maxBatch = max(maxBatch, b)
+		add(fmt.Sprintf("latency_vs_length_b%d", b), &chart{
+			title:  fmt.Sprintf("Per-token generation latency vs output length (batch %d)", b),
+			xlabel: "generated tokens per row", xname: "length", xunit: "tokens",
+			ylabel: "median latency per step (ms)", unit: "ms",
+			lines: collect(r, func(p Point) (string, int, bool) {
+				if p.Kind != KindGenerate || p.Batch != b || p.Latency.N == 0 {
+					return "", 0, false
+				}
+				if p.Mode == ModeRefeed {
+					return "re-feeding", 1, true
+				}
+				return "cached", 0, true
+			}, func(p Point) (float64, float64, float64, float64) {
+				y := 1e3 * p.Latency.P50
+				return float64(p.Length), y, y, y
+			}),
+		})
+	}
+	add("memory_vs_length", &chart{
+		title:  fmt.Sprintf("Peak memory vs length (training batch %d, generation batch %d)", c.Train.Batch, maxBatch),
+		xlabel: "tokens per row (training: sequence; generation: prompt + output)", xname: "length", xunit: "tokens",
+		ylabel: "peak RSS (MiB)", unit: "MiB",
+		lines: collect(r, func(p Point) (string, int, bool) {
+			switch {
+			case p.Kind == KindTrain && p.Batch == c.Train.Batch:
+				return "training", 0, true
+			case p.Kind == KindGenerate && p.Batch == maxBatch && p.Mode == ModeCached:
+				return "generation", 1, true
+			}
+			return "", 0, false
+		}, func(p Point) (float64, float64, float64, float64) {
+			x := float64(p.SeqLen)
+			if p.Kind == KindGenerate {
+				x = float64(p.Prompt + p.Length)
+			}
+			y := float64(p.Memory.PeakRSS) / mib
+			return x, y, y, y
+		}),
+	})
+	return out
+}
+
+// Charts returns the report's charts by file name, as line charts of
+// package reports.
+func Charts(r *Report) map[string]*reports.LineChart {
+	out := map[string]*reports.LineChart{}
+	for name, ch := range charts(r) {
+		lc := &reports.LineChart{Title: ch.title, XLabel: ch.xlabel, YLabel: ch.ylabel, XScale: reports.ScaleLog}
+		for _, l := range ch.lines {
+			line := reports.Line{Group: l.model, Color: l.color, Variant: l.variant, Style: l.style, X: l.x, Y: l.y}
+			if name == "throughput_vs_seq_len" {
+				line.Lo, line.Hi = l.lo, l.hi
+			}
+			lc.Lines = append(lc.Lines, line)
+		}
+		out[name] = lc
+	}
+	return out
+}
+
+// SeriesOf returns the charts' data as harness series (one per line,
+// named by chart, labelled model/variant), for generic report renderers.
+func SeriesOf(r *Report) []harness.SeriesRecord {
+	cs := charts(r)
+	names := make([]string, 0, len(cs))
+	for n := range cs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []harness.SeriesRecord
+	for _, n := range names {
+		ch := cs[n]
+		for _, l := range ch.lines {
+			out = append(out, harness.SeriesRecord{Model: l.model, Task: "bench", Series: harness.Series{
+				Name: n, Label: l.variant, XName: ch.xname, XUnit: ch.xunit, Unit: ch.unit,
+				X: l.x, Y: l.y, Params: map[string]any{"backend": r.Backend, "device": r.Device},
+			}})
+		}
+	}
+	return out
+}
+
+func renderChart(w io.Writer, c *reports.LineChart, format string) error {
+	return reports.Render(w, c, format)
+}

@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Output file names, inside the output directory.
+const (
+	JSONFileName      = "bench.json"
+	MarkdownFileName  = "bench.md"
+	BenchstatFileName = "bench.txt"
+	ChartsDir         = "charts"
+)
+
+// cpuName returns the processor's model name (Linux), else "".
+func cpuName() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+const mib = 1 << 20
+
+// summaryLine is the progress line of a point.
+func summaryLine(p Point) string {
+	head := fmt.Sprintf("%-12s %s", p.Model, describe(p))
+	if p.Skipped != "" {
+		return head + ": skipped (" + p.Skipped + ")"
+	}
+	s := fmt.Sprintf("%s: %s tokens/s (IQR %s)", head, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR))
+	if p.Latency != nil {
+		s += fmt.Sprintf(", TTFT %.2f ms, p50 %.3f ms/token", 1e3*p.TTFT.Median, 1e3*p.Latency.P50)
+	}
+	return s + fmt.Sprintf(", %.1f GFLOP/s (%.0f%% of ceiling), peak RSS %.0f MiB",
+		p.GFLOPS, 100*p.CeilingFraction, float64(p.Memory.PeakRSS)/mib)
+}
+
+// num formats a rate with three significant digits and no exponent.
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "—"
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// WriteMarkdown writes the report's tables.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Throughput: %s\n\n", r.Name)
+	fmt.Fprintf(&b, "Backend %s on %s; %s, %d CPUs, GOMAXPROCS %d; %s %s/%s. ", r.Backend, r.Device, r.CPU, r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.GOOS, r.GOARCH)
+	fmt.Fprintf(&b, "Warm-up %d, %d repeats per point: medians with the interquartile range (IQR).\n\n", r.Config.Warmup, r.Config.Repeats)
+	fmt.Fprintf(&b, "Matrix-multiply ceiling (%d×%d by %d×%d on this backend): **%.1f GFLOP/s** best, %.1f median.\n",
+		r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.Best, r.Ceiling.GFLOPS.Median)
+
+	var tr, gen []Point
+	var skipped []Point
+	for _, p := range r.Points {
+		switch {
+		case p.Skipped != "":
+			skipped = append(skipped, p)
+		case p.Kind == KindGenerate:
+			gen = append(gen, p)
+		default:
+			tr = append(tr, p)
+		}
+	}
+	if len(tr) > 0 {
+		b.WriteString("\n## Training and scoring\n\n")
+		b.WriteString("Training includes gradient clipping and the Adam update. FLOPs are the matrix products executed per token.\n\n")
+		b.WriteString("| model | kind | batch | seq len | tokens/s | IQR | ms/step | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB | peak heap MiB |\n")
+		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, p := range tr {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.1f | %.2f | %.1f | %.0f%% | %.0f | %.0f |\n",
+				p.Model, p.Kind, p.Batch, p.SeqLen, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
+				1e3*p.StepSeconds.Median, p.FLOPsPerToken/1e6, p.GFLOPS, 100*p.CeilingFraction,
+				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
+		}
+	}
+	if len(gen) > 0 {
+		b.WriteString("\n## Generation\n\n")
+		b.WriteString("Greedy decoding after a random prompt; tokens/s counts the generated tokens of all rows over the whole loop, ")
+		b.WriteString("TTFT is the prompt's pass, p50/p90/p99 the latency of each later step (all rows).\n\n")
+		b.WriteString("| model | mode | batch | length | tokens/s | IQR | TTFT ms | p50 ms | p90 ms | p99 ms | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB | peak heap MiB |\n")
+		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, p := range gen {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.3f | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.0f | %.0f |\n",
+				p.Model, p.Mode, p.Batch, p.Length, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
+				1e3*p.TTFT.Median, 1e3*p.Latency.P50, 1e3*p.Latency.P90, 1e3*p.Latency.P99,
+				p.FLOPsPerToken/1e6, p.GFLOPS, 100*p.CeilingFraction,
+				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
+		}
+		if sp := speedups(gen); len(sp) > 0 {
+			b.WriteString("\n### Cached vs re-feeding generation\n\n")
+			b.WriteString("| model | batch | length | cached tokens/s | re-feeding tokens/s | speed-up |\n|---|--:|--:|--:|--:|--:|\n")
+			for _, s := range sp {
+				fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %.1f× |\n", s.model, s.batch, s.length, num(s.cached), num(s.refeed), s.cached/s.refeed)
+			}
+		}
+	}
+	if len(skipped) > 0 {
+		b.WriteString("\n## Not measured\n\n")
+		for _, p := range skipped {
+			fmt.Fprintf(&b, "- %s %s: %s\n", p.Model, describe(p), p.Skipped)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type speedup struct {
+	model          string
+	batch, length  int
+	cached, refeed float64
+}
+
+// speedups pairs cached and re-feeding generation at the same point.
+func speedups(gen []Point) []speedup {
+	type key struct {
+		model         string
+		batch, length int
+	}
+	cached := map[key]float64{}
+	for _, p := range gen {
+		if p.Mode == ModeCached {
+			cached[key{p.Model, p.Batch, p.Length}] = p.TokensPerSec.Median
+		}
+	}
+	var out []speedup
+	for _, p := range gen {
+		k := key{p.Model, p.Batch, p.Length}
+		if c, ok := cached[k]; ok && p.Mode == ModeRefeed && p.TokensPerSec.Median > 0 {
+			out = append(out, speedup{p.Model, p.Batch, p.Length, c, p.TokensPerSec.Median})
+		}
+	}
+	return out
+}
+
+// benchName is a point's name in Go benchmark format (sub-benchmark keys
+// that benchstat groups by).
+func benchName(p Point, procs int) string {
+	if p.Kind == KindGenerate {
+		return fmt.Sprintf("BenchmarkGenerate/model=%s/mode=%s/batch=%d/len=%d-%d", p.Model, p.Mode, p.Batch, p.Length, procs)
+	}
+	kind := "Train"
+	if p.Kind == KindScore {
+		kind = "Score"
+	}
+	return fmt.Sprintf("Benchmark%s/model=%s/batch=%d/seq=%d-%d", kind, p.Model, p.Batch, p.SeqLen, procs)
+}
+
+// WriteBenchstat writes every repeat of every point as a Go benchmark
+// result line, so `benchstat old.txt new.txt` compares two runs. An op is
+// one training or scoring step, or one generated token (all rows).
+func WriteBenchstat(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: arbench/bench\n", r.GOOS, r.GOARCH)
+	if r.CPU != "" {
+		fmt.Fprintf(&b, "cpu: %s\n", r.CPU)
+	}
+	fmt.Fprintf(&b, "backend: %s\ndevice: %s\n", r.Backend, r.Device)
+	for _, v := range r.Ceiling.GFLOPS.Values {
+		n := float64(r.Ceiling.N)
+		fmt.Fprintf(&b, "BenchmarkMatmulCeiling/n=%d-%d\t1\t%.0f ns/op\t%.2f GFLOP/s\n", r.Ceiling.N, r.GOMAXPROCS, 2*n*n*n/v, v)
+	}
+	for _, p := range r.Points {
+		if p.Skipped != "" {
+			continue
+		}
+		mem := fmt.Sprintf("\t%d peak-RSS-B\t%d peak-heap-B", p.Memory.PeakRSS, p.Memory.PeakHeap)
+		for i, rate := range p.TokensPerSec.Values {
+			gf := p.FLOPsPerToken * rate / 1e9
+			if p.Kind == KindGenerate {
+				lat := p.LatencyRepeats[i]
+				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.0f ttft-ns\t%.0f p50-ns\t%.0f p90-ns\t%.0f p99-ns\t%.3f GFLOP/s%s\n",
+					benchName(p, r.GOMAXPROCS), 1e9/rate, rate, 1e9*p.TTFT.Values[i], 1e9*lat.P50, 1e9*lat.P90, 1e9*lat.P99, gf, mem)
+				continue
+			}
+			fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.3f GFLOP/s%s\n",
+				benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], rate, gf, mem)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Write writes bench.json, bench.md, bench.txt and the charts (PNG and SVG)
+// into dir and returns the paths written.
+func Write(dir string, r *Report) ([]string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, ChartsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	var written []string
+	put := func(name string, render func(io.Writer) error) error {
+		var buf bytes.Buffer
+		if err := render(&buf); err != nil {
+			return fmt.Errorf("bench: %s: %w", name, err)
+		}
+		path := filepath.Join(dir, name)
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		written = append(written, path)
+		return nil
+	}
+	if err := put(JSONFileName, func(w io.Writer) error {
+		out := struct {
+			*Report
+			Series any `json:"series"`
+		}{r, SeriesOf(r)}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}); err != nil {
+		return written, err
+	}
+	if err := put(MarkdownFileName, func(w io.Writer) error { return WriteMarkdown(w, r) }); err != nil {
+		return written, err
+	}
+	if err := put(BenchstatFileName, func(w io.Writer) error { return WriteBenchstat(w, r) }); err != nil {
+		return written, err
+	}
+	charts := Charts(r)
+	names := make([]string, 0, len(charts))
+	for name := range charts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, format := range []string{"png", "svg"} {
+			c := charts[name]
+			if err := put(filepath.Join(ChartsDir, name+"."+format), func(w io.Writer) error { return renderChart(w, c, format) }); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}

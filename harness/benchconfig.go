@@ -1,0 +1,105 @@
+package harness
+
+import "fmt"
+
+// BenchConfig is the optional `bench:` section of an experiment: what
+// `arbench bench` measures for each of the experiment's models (package
+// bench). The models are fed uniformly random token ids, so the section
+// needs no data; the experiment's tasks are not used by `arbench bench`.
+//
+//	bench:
+//	  vocab: 256               # token ids are drawn from [0, vocab)
+//	  warmup: 1                # untimed runs before each point (compilation, caches)
+//	  repeats: 5               # timed repeats per point: median and IQR
+//	  min_seconds: 0.2         # each training/scoring repeat runs steps for at least this long
+//	  ceiling_size: 512        # n of the n×n·n×n product timed as the matmul ceiling
+//	  train: {batch: 32, seq_len: 64, seq_lens: [32, 64, 128], batches: [8, 32, 64]}
+//	  score: {batch: 32, seq_len: 64, seq_lens: [64, 256]}
+//	  generate:
+//	    prompt: 16
+//	    batches: [1, 32]
+//	    lengths: [64, 256, 1024]
+//	    refeed_batches: [1]        # also time the re-feeding loop (models
+//	    refeed_lengths: [64, 256]  # with a key/value cache) at these points
+type BenchConfig struct {
+	Vocab       int     `yaml:"vocab" json:"vocab"`
+	Warmup      int     `yaml:"warmup" json:"warmup"`
+	Repeats     int     `yaml:"repeats" json:"repeats"`
+	MinSeconds  float64 `yaml:"min_seconds" json:"min_seconds"`
+	CeilingSize int     `yaml:"ceiling_size" json:"ceiling_size"`
+	// Train and Score are swept over SeqLens at batch Batch and over
+	// Batches at sequence length SeqLen; empty lists skip that sweep.
+	Train    BenchSweep    `yaml:"train" json:"train"`
+	Score    BenchSweep    `yaml:"score" json:"score"`
+	Generate BenchGenerate `yaml:"generate" json:"generate"`
+}
+
+// BenchSweep is a pair of one-dimensional sweeps through (Batch, SeqLen).
+type BenchSweep struct {
+	Batch   int   `yaml:"batch" json:"batch"`
+	SeqLen  int   `yaml:"seq_len" json:"seq_len"`
+	SeqLens []int `yaml:"seq_lens" json:"seq_lens"`
+	Batches []int `yaml:"batches" json:"batches"`
+}
+
+// BenchGenerate is the generation sweep: every batch size with every
+// output length, greedy, after a random prompt of Prompt tokens. Models
+// with a switchable key/value cache are also timed with the re-feeding
+// loop at RefeedBatches × RefeedLengths.
+type BenchGenerate struct {
+	Prompt        int   `yaml:"prompt" json:"prompt"`
+	Batches       []int `yaml:"batches" json:"batches"`
+	Lengths       []int `yaml:"lengths" json:"lengths"`
+	RefeedBatches []int `yaml:"refeed_batches" json:"refeed_batches"`
+	RefeedLengths []int `yaml:"refeed_lengths" json:"refeed_lengths"`
+}
+
+// DefaultBench returns the defaults a `bench:` section starts from (and
+// `arbench bench` uses without one).
+func DefaultBench() *BenchConfig {
+	return &BenchConfig{
+		Vocab: 256, Warmup: 1, Repeats: 5, MinSeconds: 0.2, CeilingSize: 512,
+		Train: BenchSweep{Batch: 32, SeqLen: 64, SeqLens: []int{32, 64, 128}, Batches: []int{8, 32, 64}},
+		Score: BenchSweep{Batch: 32, SeqLen: 64, SeqLens: []int{64, 256}},
+		Generate: BenchGenerate{
+			Prompt: 16, Batches: []int{1, 32}, Lengths: []int{64, 256},
+			RefeedBatches: []int{1}, RefeedLengths: []int{64},
+		},
+	}
+}
+
+// Validate reports every invalid field.
+func (c *BenchConfig) Validate() []error {
+	var errs []error
+	add := func(bad bool, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	add(c.Vocab < 2, "vocab: must be >= 2, got %d", c.Vocab)
+	add(c.Warmup < 0, "warmup: must be >= 0, got %d", c.Warmup)
+	add(c.Repeats < 1, "repeats: must be >= 1, got %d", c.Repeats)
+	add(!(c.MinSeconds >= 0) || c.MinSeconds > 600, "min_seconds: must be in [0, 600], got %v", c.MinSeconds)
+	add(c.CeilingSize < 16, "ceiling_size: must be >= 16, got %d", c.CeilingSize)
+	positive := func(field string, xs []int) {
+		for i, x := range xs {
+			add(x < 1, "%s[%d]: must be >= 1, got %d", field, i, x)
+		}
+	}
+	for _, s := range []struct {
+		name string
+		sw   BenchSweep
+	}{{"train", c.Train}, {"score", c.Score}} {
+		add(s.sw.Batch < 1, "%s.batch: must be >= 1, got %d", s.name, s.sw.Batch)
+		add(s.sw.SeqLen < 1, "%s.seq_len: must be >= 1, got %d", s.name, s.sw.SeqLen)
+		positive(s.name+".seq_lens", s.sw.SeqLens)
+		positive(s.name+".batches", s.sw.Batches)
+	}
+	g := c.Generate
+	add(g.Prompt < 1, "generate.prompt: must be >= 1, got %d", g.Prompt)
+	positive("generate.batches", g.Batches)
+	positive("generate.lengths", g.Lengths)
+	positive("generate.refeed_batches", g.RefeedBatches)
+	positive("generate.refeed_lengths", g.RefeedLengths)
+	return errs
+}

@@ -1,0 +1,21 @@
+//go:build amd64 && !purego
+
+package gorgonia
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX2FMA selects the assembly micro-kernel (sgemm_amd64.s).
+var haveAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kernelAVX2 is implemented in sgemm_amd64.s; see microKernel.
+//
+//go:noescape
+func kernelAVX2(k int, a, b, c *float32, ldc int, load bool)
+
+// dot4x3AVX2 and dot1x8AVX2 are implemented in sgemm_amd64.s; see dotNT.
+//
+//go:noescape
+func dot4x3AVX2(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
+
+//go:noescape
+func dot1x8AVX2(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)

@@ -1,0 +1,399 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func kernelAVX2(k int, a, b, c *float32, ldc int, load bool)
+//
+// The 6×16 float32 micro-kernel of the packed GEMM (the register blocking
+// of BLIS's Haswell sgemm kernel, Van Zee & van de Geijn 2015): twelve YMM
+// accumulators hold the tile C[0:6, 0:16]; every k step broadcasts the six
+// values of one column of the packed A panel (a[6p:6p+6]) and multiplies
+// them into the sixteen values of one row of the packed B panel
+// (b[16p:16p+16]) with fused multiply-adds. The tile starts from C (load)
+// or from zero and is stored back with row stride ldc (elements), so every
+// element of C is one FMA chain over k in order.
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-41
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVBQZX load+40(FP), AX
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	TESTQ AX, AX
+	JZ    start
+	MOVQ  DX, R9
+	VMOVUPS (R9), Y4
+	VMOVUPS 32(R9), Y5
+	ADDQ  R8, R9
+	VMOVUPS (R9), Y6
+	VMOVUPS 32(R9), Y7
+	ADDQ  R8, R9
+	VMOVUPS (R9), Y8
+	VMOVUPS 32(R9), Y9
+	ADDQ  R8, R9
+	VMOVUPS (R9), Y10
+	VMOVUPS 32(R9), Y11
+	ADDQ  R8, R9
+	VMOVUPS (R9), Y12
+	VMOVUPS 32(R9), Y13
+	ADDQ  R8, R9
+	VMOVUPS (R9), Y14
+	VMOVUPS 32(R9), Y15
+
+start:
+	CMPQ CX, $4
+	JL   tail
+
+loop4:
+	// k step 0
+	VMOVUPS      (DI), Y0
+	VMOVUPS      32(DI), Y1
+	VBROADCASTSS (SI), Y2
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS  Y0, Y2, Y4
+	VFMADD231PS  Y1, Y2, Y5
+	VFMADD231PS  Y0, Y3, Y6
+	VFMADD231PS  Y1, Y3, Y7
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	VFMADD231PS  Y0, Y2, Y8
+	VFMADD231PS  Y1, Y2, Y9
+	VFMADD231PS  Y0, Y3, Y10
+	VFMADD231PS  Y1, Y3, Y11
+	VBROADCASTSS 16(SI), Y2
+	VBROADCASTSS 20(SI), Y3
+	VFMADD231PS  Y0, Y2, Y12
+	VFMADD231PS  Y1, Y2, Y13
+	VFMADD231PS  Y0, Y3, Y14
+	VFMADD231PS  Y1, Y3, Y15
+
+	// k step 1
+	VMOVUPS      64(DI), Y0
+	VMOVUPS      96(DI), Y1
+	VBROADCASTSS 24(SI), Y2
+	VBROADCASTSS 28(SI), Y3
+	VFMADD231PS  Y0, Y2, Y4
+	VFMADD231PS  Y1, Y2, Y5
+	VFMADD231PS  Y0, Y3, Y6
+	VFMADD231PS  Y1, Y3, Y7
+	VBROADCASTSS 32(SI), Y2
+	VBROADCASTSS 36(SI), Y3
+	VFMADD231PS  Y0, Y2, Y8
+	VFMADD231PS  Y1, Y2, Y9
+	VFMADD231PS  Y0, Y3, Y10
+	VFMADD231PS  Y1, Y3, Y11
+	VBROADCASTSS 40(SI), Y2
+	VBROADCASTSS 44(SI), Y3
+	VFMADD231PS  Y0, Y2, Y12
+	VFMADD231PS  Y1, Y2, Y13
+	VFMADD231PS  Y0, Y3, Y14
+	VFMADD231PS  Y1, Y3, Y15
+
+	// k step 2
+	VMOVUPS      128(DI), Y0
+	VMOVUPS      160(DI), Y1
+	VBROADCASTSS 48(SI), Y2
+	VBROADCASTSS 52(SI), Y3
+	VFMADD231PS  Y0, Y2, Y4
+	VFMADD231PS  Y1, Y2, Y5
+	VFMADD231PS  Y0, Y3, Y6
+	VFMADD231PS  Y1, Y3, Y7
+	VBROADCASTSS 56(SI), Y2
+	VBROADCASTSS 60(SI), Y3
+	VFMADD231PS  Y0, Y2, Y8
+	VFMADD231PS  Y1, Y2, Y9
+	VFMADD231PS  Y0, Y3, Y10
+	VFMADD231PS  Y1, Y3, Y11
+	VBROADCASTSS 64(SI), Y2
+	VBROADCASTSS 68(SI), Y3
+	VFMADD231PS  Y0, Y2, Y12
+	VFMADD231PS  Y1, Y2, Y13
+	VFMADD231PS  Y0, Y3, Y14
+	VFMADD231PS  Y1, Y3, Y15
+
+	// k step 3
+	VMOVUPS      192(DI), Y0
+	VMOVUPS      224(DI), Y1
+	VBROADCASTSS 72(SI), Y2
+	VBROADCASTSS 76(SI), Y3
+	VFMADD231PS  Y0, Y2, Y4
+	VFMADD231PS  Y1, Y2, Y5
+	VFMADD231PS  Y0, Y3, Y6
+	VFMADD231PS  Y1, Y3, Y7
+	VBROADCASTSS 80(SI), Y2
+	VBROADCASTSS 84(SI), Y3
+	VFMADD231PS  Y0, Y2, Y8
+	VFMADD231PS  Y1, Y2, Y9
+	VFMADD231PS  Y0, Y3, Y10
+	VFMADD231PS  Y1, Y3, Y11
+	VBROADCASTSS 88(SI), Y2
+	VBROADCASTSS 92(SI), Y3
+	VFMADD231PS  Y0, Y2, Y12
+	VFMADD231PS  Y1, Y2, Y13
+	VFMADD231PS  Y0, Y3, Y14
+	VFMADD231PS  Y1, Y3, Y15
+
+	ADDQ $96, SI
+	ADDQ $256, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  loop4
+
+tail:
+	TESTQ CX, CX
+	JZ    store
+
+loop1:
+	VMOVUPS      (DI), Y0
+	VMOVUPS      32(DI), Y1
+	VBROADCASTSS (SI), Y2
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS  Y0, Y2, Y4
+	VFMADD231PS  Y1, Y2, Y5
+	VFMADD231PS  Y0, Y3, Y6
+	VFMADD231PS  Y1, Y3, Y7
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	VFMADD231PS  Y0, Y2, Y8
+	VFMADD231PS  Y1, Y2, Y9
+	VFMADD231PS  Y0, Y3, Y10
+	VFMADD231PS  Y1, Y3, Y11
+	VBROADCASTSS 16(SI), Y2
+	VBROADCASTSS 20(SI), Y3
+	VFMADD231PS  Y0, Y2, Y12
+	VFMADD231PS  Y1, Y2, Y13
+	VFMADD231PS  Y0, Y3, Y14
+	VFMADD231PS  Y1, Y3, Y15
+	ADDQ         $24, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          loop1
+
+store:
+	MOVQ    DX, R9
+	VMOVUPS Y4, (R9)
+	VMOVUPS Y5, 32(R9)
+	ADDQ    R8, R9
+	VMOVUPS Y6, (R9)
+	VMOVUPS Y7, 32(R9)
+	ADDQ    R8, R9
+	VMOVUPS Y8, (R9)
+	VMOVUPS Y9, 32(R9)
+	ADDQ    R8, R9
+	VMOVUPS Y10, (R9)
+	VMOVUPS Y11, 32(R9)
+	ADDQ    R8, R9
+	VMOVUPS Y12, (R9)
+	VMOVUPS Y13, 32(R9)
+	ADDQ    R8, R9
+	VMOVUPS Y14, (R9)
+	VMOVUPS Y15, 32(R9)
+	VZEROUPPER
+	RET
+
+// Horizontal sum of the eight lanes of Y (x0..x7) into the low float of
+// X, in the fixed order ((x0+x4)+(x2+x6)) + ((x1+x5)+(x3+x7)); T and U
+// are scratch registers (X form).
+#define HSUM(Y, X, T, U) \
+	VEXTRACTF128 $1, Y, T; \
+	VADDPS       T, X, T;  \
+	VMOVHLPS     T, T, U;  \
+	VADDPS       U, T, T;  \
+	VMOVSHDUP    T, U;     \
+	VADDSS       U, T, X
+
+// func dot4x3AVX2(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
+//
+// For g < groups, the dot products of 4 rows of a (row stride lda
+// elements) with rows 3g..3g+2 of b (stride ldb) over their first 8·n8
+// elements: c[r·ldc + 3g + s] = a_r·b_{3g+s}. Each product accumulates
+// eight lane-wise partial sums with FMAs in order of the element index and
+// then adds the lanes in the fixed order of HSUM, so its value does not
+// depend on which tile computed it.
+TEXT ·dot4x3AVX2(SB), NOSPLIT, $0-64
+	MOVQ n8+0(FP), R13
+	MOVQ a+8(FP), R14
+	MOVQ lda+16(FP), R8
+	SHLQ $2, R8
+	MOVQ b+24(FP), DI
+	MOVQ ldb+32(FP), R9
+	SHLQ $2, R9
+	MOVQ groups+40(FP), BX
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $2, R11
+	LEAQ (R8)(R8*2), R10
+	LEAQ (R11)(R11*2), R12
+
+dot43group:
+	TESTQ BX, BX
+	JZ    dot43end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   R14, SI
+	MOVQ   DI, AX
+	MOVQ   R13, CX
+	TESTQ  CX, CX
+	JZ     dot43sum
+
+dot43loop:
+	VMOVUPS     (AX), Y12
+	VMOVUPS     (AX)(R9*1), Y13
+	VMOVUPS     (AX)(R9*2), Y14
+	VMOVUPS     (SI), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     (SI)(R8*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     (SI)(R8*2), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     (SI)(R10*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $32, SI
+	ADDQ        $32, AX
+	DECQ        CX
+	JNZ         dot43loop
+
+dot43sum:
+	HSUM(Y0, X0, X12, X13)
+	VMOVSS X0, 0(DX)
+	HSUM(Y1, X1, X12, X13)
+	VMOVSS X1, 4(DX)
+	HSUM(Y2, X2, X12, X13)
+	VMOVSS X2, 8(DX)
+	HSUM(Y3, X3, X12, X13)
+	VMOVSS X3, (DX)(R11*1)
+	HSUM(Y4, X4, X12, X13)
+	VMOVSS X4, 4(DX)(R11*1)
+	HSUM(Y5, X5, X12, X13)
+	VMOVSS X5, 8(DX)(R11*1)
+	HSUM(Y6, X6, X12, X13)
+	VMOVSS X6, (DX)(R11*2)
+	HSUM(Y7, X7, X12, X13)
+	VMOVSS X7, 4(DX)(R11*2)
+	HSUM(Y8, X8, X12, X13)
+	VMOVSS X8, 8(DX)(R11*2)
+	HSUM(Y9, X9, X12, X13)
+	VMOVSS X9, (DX)(R12*1)
+	HSUM(Y10, X10, X12, X13)
+	VMOVSS X10, 4(DX)(R12*1)
+	HSUM(Y11, X11, X12, X13)
+	VMOVSS X11, 8(DX)(R12*1)
+
+	ADDQ $12, DX
+	LEAQ (DI)(R9*2), DI
+	ADDQ R9, DI
+	DECQ BX
+	JMP  dot43group
+
+dot43end:
+	VZEROUPPER
+	RET
+
+// func dot1x8AVX2(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
+//
+// For g < groups, the dot products of one row a with rows 8g..8g+7 of b
+// (stride ldb elements) over their first 8·n8 elements, into c[8g+s], with
+// the arithmetic of dot4x3AVX2.
+TEXT ·dot1x8AVX2(SB), NOSPLIT, $0-48
+	MOVQ n8+0(FP), R13
+	MOVQ a+8(FP), R14
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R9
+	SHLQ $2, R9
+	MOVQ groups+32(FP), BX
+	MOVQ c+40(FP), DX
+	LEAQ (R9)(R9*2), R10
+
+dot18group:
+	TESTQ BX, BX
+	JZ    dot18end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   R14, SI
+	MOVQ   DI, AX
+	LEAQ   (DI)(R9*4), R11
+	MOVQ   R13, CX
+	TESTQ  CX, CX
+	JZ     dot18sum
+
+dot18loop:
+	VMOVUPS     (SI), Y15
+	VFMADD231PS (AX), Y15, Y0
+	VFMADD231PS (AX)(R9*1), Y15, Y1
+	VFMADD231PS (AX)(R9*2), Y15, Y2
+	VFMADD231PS (AX)(R10*1), Y15, Y3
+	VFMADD231PS (R11), Y15, Y4
+	VFMADD231PS (R11)(R9*1), Y15, Y5
+	VFMADD231PS (R11)(R9*2), Y15, Y6
+	VFMADD231PS (R11)(R10*1), Y15, Y7
+	ADDQ        $32, SI
+	ADDQ        $32, AX
+	ADDQ        $32, R11
+	DECQ        CX
+	JNZ         dot18loop
+
+dot18sum:
+	HSUM(Y0, X0, X12, X13)
+	VMOVSS X0, 0(DX)
+	HSUM(Y1, X1, X12, X13)
+	VMOVSS X1, 4(DX)
+	HSUM(Y2, X2, X12, X13)
+	VMOVSS X2, 8(DX)
+	HSUM(Y3, X3, X12, X13)
+	VMOVSS X3, 12(DX)
+	HSUM(Y4, X4, X12, X13)
+	VMOVSS X4, 16(DX)
+	HSUM(Y5, X5, X12, X13)
+	VMOVSS X5, 20(DX)
+	HSUM(Y6, X6, X12, X13)
+	VMOVSS X6, 24(DX)
+	HSUM(Y7, X7, X12, X13)
+	VMOVSS X7, 28(DX)
+
+	ADDQ $32, DX
+	LEAQ (DI)(R9*8), DI
+	DECQ BX
+	JMP  dot18group
+
+dot18end:
+	VZEROUPPER
+	RET

@@ -1,0 +1,204 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+
+	"arbench/harness"
+)
+
+type htmlCell struct {
+	Lines []string
+	Num   bool
+}
+
+type htmlTable struct {
+	Class string
+	// Head says the header row is shown.
+	Head   bool
+	Header []htmlCell
+	Rows   [][]htmlCell
+}
+
+func toHTMLTable(t simpleTable) *htmlTable {
+	ht := &htmlTable{}
+	for i, h := range t.header {
+		ht.Head = ht.Head || h != ""
+		ht.Header = append(ht.Header, htmlCell{Lines: strings.Split(h, "\n"), Num: t.right(i)})
+	}
+	for _, r := range t.rows {
+		var row []htmlCell
+		for i, c := range r {
+			row = append(row, htmlCell{Lines: strings.Split(c, "\n"), Num: t.right(i)})
+		}
+		ht.Rows = append(ht.Rows, row)
+	}
+	return ht
+}
+
+type htmlFigure struct {
+	ID, Title, Caption, Err, SVG string
+	PNG                          template.URL
+}
+
+type htmlSection struct {
+	ID, Title, Caption string
+	Table              *htmlTable
+	Figures            []htmlFigure
+}
+
+type htmlPage struct {
+	Title      string
+	Incomplete string
+	Manifest   *htmlTable
+	Config     string
+	Sections   []htmlSection
+	Loss       *htmlTable
+	Datasets   *htmlTable
+	Runs       *htmlTable
+	PlotsDir   string
+}
+
+const pageTemplate = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="arbench">
+<title>{{.Title}}</title>
+<style>
+body { font-family: "Liberation Sans", "DejaVu Sans", Arial, Helvetica, sans-serif; color: #1a1a1a; background: #fff;
+       max-width: 1180px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45; }
+h1 { font-size: 1.8em; margin-bottom: 0.3em; }
+h2 { font-size: 1.35em; margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #c8c8c8; padding: 0.3em 0.6em; vertical-align: top; }
+th { background: #f0f3f7; font-weight: 600; text-align: center; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #fafafa; }
+table.manifest td:first-child { font-weight: 600; background: #f6f6f6; }
+code, pre { font-family: "Liberation Mono", "DejaVu Sans Mono", monospace; font-size: 0.9em; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
+figcaption { font-size: 0.92em; color: #333; max-width: 960px; }
+.warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 0.6em 1em; }
+.error { background: #fdecea; border-left: 4px solid #d55e00; padding: 0.6em 1em; }
+nav ul { columns: 2; }
+</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+{{with .Incomplete}}<p class="warn"><strong>Incomplete:</strong> {{.}}</p>{{end}}
+{{template "table" .Manifest}}
+{{with .Config}}<details><summary>Resolved configuration (manifest.config)</summary><pre>{{.}}</pre></details>{{end}}
+<nav><ul>
+{{range .Sections}}<li><a href="#{{.ID}}">{{.Title}}</a></li>
+{{end}}{{if .Loss}}<li><a href="#loss-curves">Loss curves</a></li>{{end}}
+{{if .Datasets}}<li><a href="#datasets">Datasets</a></li>{{end}}
+<li><a href="#runs">Runs</a></li>
+</ul></nav>
+{{range .Sections}}
+<section id="{{.ID}}">
+<h2>{{.Title}}</h2>
+{{with .Caption}}<p>{{.}}</p>{{end}}
+{{with .Table}}{{template "table" .}}{{end}}
+{{range .Figures}}
+<figure id="{{.ID}}">
+{{if .Err}}<p class="error"><strong>{{.Title}}: not drawn:</strong> {{.Err}}</p>
+{{else}}<img src="{{.PNG}}" alt="{{.Title}}" width="960" height="600">
+<figcaption><strong>{{.Title}}.</strong> {{.Caption}} {{with .SVG}}(Vector version: <code>{{.}}</code>){{end}}</figcaption>
+{{end}}</figure>
+{{end}}
+</section>
+{{end}}
+{{with .Loss}}<section id="loss-curves"><h2>Loss curves</h2>
+<p>Final training loss (mean over the last logging window) and validation loss, in nats/token.</p>
+{{template "table" .}}</section>{{end}}
+{{with .Datasets}}<section id="datasets"><h2>Datasets</h2>{{template "table" .}}</section>{{end}}
+<section id="runs"><h2>Runs</h2>{{template "table" .Runs}}</section>
+</body>
+</html>
+{{define "table"}}<table{{with .Class}} class="{{.}}"{{end}}>
+{{if .Head}}<thead><tr>{{range .Header}}<th>{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}</th>{{end}}</tr></thead>{{end}}
+<tbody>
+{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>{{end}}
+`
+
+// HTML writes the report as one self-contained HTML page: the manifest, its
+// resolved configuration, every table and every figure (PNG embedded as a
+// data URI; figures must have been rendered, see Figure.Render). plotsDir
+// names where the SVG versions were written, for the captions ("" omits
+// the mention).
+func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) error {
+	tmpl, err := template.New("page").Parse(pageTemplate)
+	if err != nil {
+		return fmt.Errorf("html report: %w", err)
+	}
+	m := rf.Manifest
+	page := htmlPage{Title: "arbench report: " + orDash(m.Name), Manifest: toHTMLTable(manifestTable(m)), Runs: toHTMLTable(runTable(rf))}
+	page.Manifest.Class = "manifest"
+	if !m.Complete {
+		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted or is still running.", len(rf.Runs))
+	}
+	if len(m.Config) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, m.Config, "", "  ") == nil {
+			page.Config = buf.String()
+		}
+	}
+	figures := func(task string) []htmlFigure {
+		var out []htmlFigure
+		for _, f := range figs {
+			if f.Task != task {
+				continue
+			}
+			hf := htmlFigure{ID: "fig-" + f.Name, Title: f.Title, Caption: f.Caption}
+			switch {
+			case f.Err != nil:
+				hf.Err = f.Err.Error()
+			case len(f.PNG) == 0:
+				hf.Err = "not rendered"
+			default:
+				hf.PNG = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))
+				if plotsDir != "" {
+					hf.SVG = plotsDir + "/" + f.Name + ".svg"
+				}
+			}
+			out = append(out, hf)
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for _, t := range aggregate(rf) {
+		seen[t.task] = true
+		page.Sections = append(page.Sections, htmlSection{
+			ID: "task-" + slug(t.task), Title: t.task,
+			Caption: fmt.Sprintf("Headline metric: %s. %s", orDash(t.headline), t.caption()),
+			Table:   toHTMLTable(t.simple()), Figures: figures(t.task),
+		})
+	}
+	for _, task := range taskOrder(rf) {
+		if !seen[task] && hasFigures(figs, task) {
+			page.Sections = append(page.Sections, htmlSection{ID: "task-" + slug(task), Title: task, Figures: figures(task)})
+		}
+	}
+	if lt, ok := lossTable(rf); ok {
+		page.Loss = toHTMLTable(lt)
+	}
+	if dt, ok := datasetTable(m); ok {
+		page.Datasets = toHTMLTable(dt)
+	}
+	ew := &errWriter{w: w}
+	if err := tmpl.Execute(ew, page); err != nil {
+		return fmt.Errorf("html report: %w", err)
+	}
+	return ew.err
+}

@@ -1,0 +1,10 @@
+// Package all registers every arbench task family; import it for its side
+// effects:
+//
+//	import _ "arbench/tasks/all"
+package all
+
+import (
+	_ "arbench/tasks/synthetic" // synthetic/{copy,selective-copy,assoc-recall,needle,dyck,oracle}
+	_ "arbench/tasks/text"      // text/NAME and -data FILE
+)
