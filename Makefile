@@ -13,6 +13,7 @@ build:
 	$(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/arbench
 
 include datasets/datasets.mk
+include reports/reports.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
 # on the CPU, print the table and write results/quick/{results.json,report.md}.
@@ -20,8 +21,8 @@ run: datasets build
 	./$(BIN) run -config experiments/quick.yaml
 
 # Every test. The corpus is fetched first because the end-to-end tests run
-# the real CLI on it.
-test: datasets lint
+# the real CLI on it; Chromium renders report.html in the browser test.
+test: datasets chromium lint
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
 
 # Go benchmarks (tokens/s via b.ReportMetric). Long measurements live here,
