@@ -73,6 +73,19 @@ func (b Batch) Tokens() int {
 	return n
 }
 
+// Positions returns the number of token positions the batch feeds a model
+// (source plus input rows), the unit of training throughput.
+func (b Batch) Positions() int {
+	n := 0
+	for _, row := range b.Source {
+		n += len(row)
+	}
+	for _, row := range b.Inputs {
+		n += len(row)
+	}
+	return n
+}
+
 // Trainer is a model that can be trained by gradient descent.
 type Trainer interface {
 	// Gradients computes the mean cross-entropy (nats/token) of the batch and

@@ -38,12 +38,48 @@ type ResultsFile struct {
 	Runs   []RunRecord    `json:"runs"`
 }
 
-// SeriesRecord is a task's Series for one (task, model, seed) run.
+// SeriesRecord is a task's Series for one (task, model, seed) run. In JSON
+// the series' fields sit beside model, task and seed.
 type SeriesRecord struct {
 	Model string `json:"model"`
 	Task  string `json:"task"`
 	Seed  uint64 `json:"seed"`
 	Series
+}
+
+type seriesRecordKey struct {
+	Model string `json:"model"`
+	Task  string `json:"task"`
+	Seed  uint64 `json:"seed"`
+}
+
+// MarshalJSON merges the record's key with the series' own encoding (an
+// embedded Series would otherwise promote its MarshalJSON and drop the key).
+func (r SeriesRecord) MarshalJSON() ([]byte, error) {
+	key, err := json.Marshal(seriesRecordKey{r.Model, r.Task, r.Seed})
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(r.Series)
+	if err != nil {
+		return nil, err
+	}
+	// {"model":...,"seed":N} + {"name":...} -> {"model":...,"seed":N,"name":...}
+	return append(append(key[:len(key)-1:len(key)-1], ','), body[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *SeriesRecord) UnmarshalJSON(b []byte) error {
+	var key seriesRecordKey
+	if err := json.Unmarshal(b, &key); err != nil {
+		return err
+	}
+	var s Series
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*r = SeriesRecord{Model: key.Model, Task: key.Task, Seed: key.Seed, Series: s}
+	return nil
 }
 
 // Manifest records what was run, where and with which code and data.
@@ -157,7 +193,8 @@ type RunRecord struct {
 	// and for zero-step runs.
 	Trained bool `json:"trained"`
 	Steps   int  `json:"steps"`
-	// TrainTokens is the number of scored training targets processed.
+	// TrainTokens is the number of token positions processed in training
+	// (source and input positions, scored or not; see Batch.Positions).
 	TrainTokens  int64   `json:"train_tokens"`
 	TrainSeconds float64 `json:"train_seconds"`
 	// TokensPerSec is TrainTokens/TrainSeconds (training throughput,

@@ -543,7 +543,7 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 		opt.Step()
 		s.trainTime += time.Since(t0)
 		s.step = step
-		s.tokens += int64(b.Tokens())
+		s.tokens += int64(b.Positions())
 		window += loss
 		inWindow++
 		if step%cfg.LogEvery == 0 || step == steps {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 )
 
@@ -78,6 +79,51 @@ type Series struct {
 	N []int     `json:"n,omitempty"`
 	// Params records how the series was measured.
 	Params map[string]any `json:"params,omitempty"`
+}
+
+// seriesJSON is Series with NaN/±Inf-safe numbers.
+type seriesJSON struct {
+	Name   string         `json:"name"`
+	Label  string         `json:"label,omitempty"`
+	XName  string         `json:"x_name"`
+	XUnit  string         `json:"x_unit,omitempty"`
+	Unit   string         `json:"unit"`
+	Split  string         `json:"split,omitempty"`
+	X      []Number       `json:"x"`
+	Y      []Number       `json:"y"`
+	N      []int          `json:"n,omitempty"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+func toNumbers(v []float64) []Number {
+	out := make([]Number, len(v))
+	for i, x := range v {
+		out[i] = Number(x)
+	}
+	return out
+}
+
+func fromNumbers(v []Number) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// MarshalJSON writes non-finite values as the strings Number uses.
+func (s Series) MarshalJSON() ([]byte, error) {
+	return json.Marshal(seriesJSON{s.Name, s.Label, s.XName, s.XUnit, s.Unit, s.Split, toNumbers(s.X), toNumbers(s.Y), s.N, s.Params})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Series) UnmarshalJSON(b []byte) error {
+	var j seriesJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Series{j.Name, j.Label, j.XName, j.XUnit, j.Unit, j.Split, fromNumbers(j.X), fromNumbers(j.Y), j.N, j.Params}
+	return nil
 }
 
 // Evaluation is what a task's evaluation produces.

@@ -27,7 +27,7 @@ import (
 	// Backends, models and tasks register themselves in init.
 	_ "arbench/nn/gorgonia"
 	_ "arbench/plugins/all"
-	_ "arbench/tasks/text"
+	_ "arbench/tasks/all"
 )
 
 func main() {

@@ -1,0 +1,35 @@
+package harness
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestSeriesRecordJSON checks that a series with non-finite values survives a
+// JSON round trip next to its model, task and seed.
+func TestSeriesRecordJSON(t *testing.T) {
+	in := []SeriesRecord{{Model: "rnn", Task: "synthetic/copy", Seed: 3, Series: Series{
+		Name: "kl_vs_position", Label: "free_running", XName: "position", Unit: "nats",
+		X: []float64{1, 2, 3}, Y: []float64{0.5, math.Inf(1), math.NaN()}, N: []int{4, 4, 4},
+	}}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`"model":"rnn"`, `"task":"synthetic/copy"`, `"seed":3`, `"name":"kl_vs_position"`, `"+Inf"`, `"NaN"`} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("%s lacks %s", b, s)
+		}
+	}
+	var out []SeriesRecord
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out[0]
+	if got.Model != "rnn" || got.Task != "synthetic/copy" || got.Seed != 3 || got.Label != "free_running" ||
+		got.Y[0] != 0.5 || !math.IsInf(got.Y[1], 1) || !math.IsNaN(got.Y[2]) || got.N[2] != 4 {
+		t.Fatalf("round trip: %+v", got)
+	}
+}
