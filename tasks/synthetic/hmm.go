@@ -34,8 +34,10 @@ func NewHMM(rng *rand.Rand, states, symbols int, alpha float64) *HMM {
 	return m
 }
 
-// States returns H, Symbols K.
-func (m *HMM) States() int  { return len(m.Init) }
+// States returns the number of hidden states H.
+func (m *HMM) States() int { return len(m.Init) }
+
+// Symbols returns the number of emitted symbols K.
 func (m *HMM) Symbols() int { return len(m.Emit[0]) }
 
 // Belief is the forward variable P(h_t = · | x_<t): the distribution of the

@@ -181,15 +181,24 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
-// variantFields lists, per variant, the fields it reads besides the common
-// ones (symbols is listed where it applies).
-var variantFields = map[string][]string{
-	"copy":           {"symbols", "lengths", "free_running", "usable_accuracy"},
-	"selective-copy": {"symbols", "lengths", "marked", "free_running", "usable_accuracy"},
-	"assoc-recall":   {"symbols", "pairs", "queries", "keys", "free_running", "usable_accuracy"},
-	"needle":         {"symbols", "distances", "fillers", "max_prefix", "usable_accuracy"},
-	"dyck":           {"lengths", "types", "max_depth"},
-	"oracle":         {"symbols", "lengths", "states", "concentration", "free_running"},
+// variantFields lists the fields variant reads besides the common ones
+// (eval_rows, valid_rows, eval_batch); ok is false for an unknown variant.
+func variantFields(variant string) (fields []string, ok bool) {
+	switch variant {
+	case "copy":
+		return []string{"symbols", "lengths", "free_running", "usable_accuracy"}, true
+	case "selective-copy":
+		return []string{"symbols", "lengths", "marked", "free_running", "usable_accuracy"}, true
+	case "assoc-recall":
+		return []string{"symbols", "pairs", "queries", "keys", "free_running", "usable_accuracy"}, true
+	case "needle":
+		return []string{"symbols", "distances", "fillers", "max_prefix", "usable_accuracy"}, true
+	case "dyck":
+		return []string{"lengths", "types", "max_depth"}, true
+	case "oracle":
+		return []string{"symbols", "lengths", "states", "concentration", "free_running"}, true
+	}
+	return nil, false
 }
 
 // changed lists the variant-specific fields whose value differs from the
@@ -223,7 +232,7 @@ func (c *Config) changed() []string {
 // resolve checks the configuration against the variant and returns the
 // sweep values (sorted), filling the variant's defaults.
 func (c *Config) resolve(variant string) ([]int, error) {
-	fields, ok := variantFields[variant]
+	fields, ok := variantFields(variant)
 	if !ok {
 		if variant == "" {
 			return nil, fmt.Errorf("no variant: name one as synthetic/VARIANT (%s)", strings.Join(Variants(), ", "))

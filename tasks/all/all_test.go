@@ -1,0 +1,19 @@
+package all
+
+import (
+	"testing"
+
+	"arbench/harness"
+)
+
+func TestRegistersEveryTaskFamily(t *testing.T) {
+	have := map[string]bool{}
+	for _, r := range harness.Tasks() {
+		have[r.Name] = true
+	}
+	for _, name := range []string{"synthetic", "text"} {
+		if !have[name] {
+			t.Errorf("task family %q is not registered (have %v)", name, have)
+		}
+	}
+}
