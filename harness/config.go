@@ -496,8 +496,15 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 		}
 		taskSeen[t.Name] = i
 		if t.Config != nil {
-			for _, err := range t.Config.Validate() {
+			errs := t.Config.Validate()
+			for _, err := range errs {
 				add(path+".config", "%v", err)
+			}
+			if vv, ok := t.Config.(VariantValidator); ok && len(errs) == 0 {
+				_, variant, _ := strings.Cut(t.Name, "/")
+				for _, err := range vv.ValidateVariant(variant) {
+					add(path+".config", "%v", err)
+				}
 			}
 		}
 	}

@@ -152,5 +152,12 @@ type Task interface {
 	Evaluate(ctx context.Context, m Model) (*Evaluation, error)
 }
 
+// VariantValidator is a task Config whose validity depends on the variant
+// named after the slash ("copy" in "synthetic/copy"). Experiments check it
+// with the rest of the configuration, before any work starts.
+type VariantValidator interface {
+	ValidateVariant(variant string) []error
+}
+
 // TaskFactory returns a fresh, unconfigured task instance.
 type TaskFactory func() Task

@@ -229,6 +229,20 @@ func (c *Config) changed() []string {
 	return out
 }
 
+// ValidateVariant reports the problems resolve would find for variant
+// (unknown variant, fields that do not apply to it, sizes that do not fit).
+func (c *Config) ValidateVariant(variant string) []error {
+	if _, err := c.resolve(variant); err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+		return []error{err}
+	}
+	return nil
+}
+
+var _ harness.VariantValidator = (*Config)(nil)
+
 // resolve checks the configuration against the variant and returns the
 // sweep values (sorted), filling the variant's defaults.
 func (c *Config) resolve(variant string) ([]int, error) {
