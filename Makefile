@@ -14,6 +14,7 @@ build:
 
 include datasets/datasets.mk
 include reports/reports.mk
+include torch.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
 # on the CPU, print the table and write results/quick/{results.json,report.md}.

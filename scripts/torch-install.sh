@@ -59,7 +59,7 @@ trap 'log "failed (line $LINENO): $BASH_COMMAND"' ERR
 # the CPython 3.11 wheel makes the download independent of the local Python
 # (the platform is still this machine's: Linux x86-64).
 pipdl() {
-	"$PY" -m pip download --quiet --no-deps --only-binary=:all: \
+	"$PY" -m pip download --quiet --no-cache-dir --no-deps --only-binary=:all: \
 		--python-version 3.11 --implementation cp --abi cp311 \
 		-d "$TORCH_WHEELS" "$@"
 }
