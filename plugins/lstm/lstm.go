@@ -7,10 +7,11 @@ import (
 	"arbench/plugins/internal/recurrent"
 )
 
-
 func init() {
 	harness.RegisterModel("lstm", "LSTM language model (embedding → nn.LSTM → linear), carried-state generation", New)
 }
 
 // New returns a fresh, unconfigured lstm model.
-func New() harness.Model { return recurrent.New("lstm", recurrent.Config{Embed: 64, Hidden: 256, Layers: 1}) }
+func New() harness.Model {
+	return recurrent.New("lstm", recurrent.Config{Embed: 64, Hidden: 256, Layers: 1})
+}

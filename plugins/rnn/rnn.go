@@ -8,10 +8,11 @@ import (
 	"arbench/plugins/internal/recurrent"
 )
 
-
 func init() {
 	harness.RegisterModel("rnn", "Elman tanh RNN language model (embedding → nn.RNN → linear), carried-state generation", New)
 }
 
 // New returns a fresh, unconfigured rnn model.
-func New() harness.Model { return recurrent.New("rnn", recurrent.Config{Embed: 64, Hidden: 256, Layers: 1}) }
+func New() harness.Model {
+	return recurrent.New("rnn", recurrent.Config{Embed: 64, Hidden: 256, Layers: 1})
+}
