@@ -15,6 +15,7 @@ build:
 include datasets/datasets.mk
 include reports/reports.mk
 include torch.mk
+include bench/bench.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
 # on the CPU, print the table and write results/quick/{results.json,report.md}.
@@ -26,10 +27,10 @@ run: datasets build
 test: datasets chromium lint
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
 
-# Go benchmarks (tokens/s via b.ReportMetric). Long measurements live here,
-# never in tests.
-bench: datasets
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 3x ./...
+# Go benchmarks (tokens/s via b.ReportMetric) and the default `arbench bench`
+# suite (experiments/throughput.yaml) into results/throughput/. Long
+# measurements live here, never in tests.
+bench: datasets bench-go bench-suite
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

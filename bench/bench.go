@@ -14,7 +14,9 @@
 // the same backend at startup.
 //
 // Models are fed uniformly random token ids: the speed of these models
-// does not depend on the data.
+// does not depend on the data. Everything goes through nn.Backend, so the
+// same sweep runs on any backend (`-backend gotch`); memory is the host
+// process's (a GPU backend's device memory is not measured).
 package bench
 
 import (
@@ -152,7 +154,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	defer func() { rep.End = time.Now().UTC() }()
 	c := opt.Config
 	logf(opt.Log, "matmul ceiling: %d×%d·%d×%d on %s/%s", c.CeilingSize, c.CeilingSize, c.CeilingSize, c.CeilingSize, rep.Backend, rep.Device)
-	ceil, err := MeasureCeiling(ctx, opt.Backend, c.CeilingSize, max(c.Warmup, 1), c.Repeats, c.MinSeconds)
+	// The ceiling is the reference of every point: at least 3 repeats of
+	// at least 0.1 s each, whatever the points use.
+	ceil, err := MeasureCeiling(ctx, opt.Backend, c.CeilingSize, max(c.Warmup, 1), max(c.Repeats, 3), max(c.MinSeconds, 0.1))
 	if err != nil {
 		return rep, err
 	}

@@ -80,7 +80,7 @@ func charts(r *Report) map[string]*chart {
 		}
 	}
 	add("throughput_vs_seq_len", &chart{
-		title:  fmt.Sprintf("Throughput vs sequence length (training batch %d, scoring batch %d)", c.Train.Batch, c.Score.Batch),
+		title:  fmt.Sprintf("Tokens/s vs sequence length (batch %s)", batchLabel(c.Train.Batch, c.Score.Batch)),
 		xlabel: "sequence length (tokens per row)", xname: "seq_len", xunit: "tokens",
 		ylabel: "tokens/s (median, IQR band)", unit: "tokens/s",
 		lines: collect(r, func(p Point) (string, int, bool) {
@@ -105,7 +105,7 @@ func charts(r *Report) map[string]*chart {
 	for b := range batches {
 		maxBatch = max(maxBatch, b)
 		add(fmt.Sprintf("latency_vs_length_b%d", b), &chart{
-			title:  fmt.Sprintf("Per-token generation latency vs output length (batch %d)", b),
+			title:  fmt.Sprintf("Per-token latency vs output length (batch %d)", b),
 			xlabel: "generated tokens per row", xname: "length", xunit: "tokens",
 			ylabel: "median latency per step (ms)", unit: "ms",
 			lines: collect(r, func(p Point) (string, int, bool) {
@@ -123,7 +123,7 @@ func charts(r *Report) map[string]*chart {
 		})
 	}
 	add("memory_vs_length", &chart{
-		title:  fmt.Sprintf("Peak memory vs length (training batch %d, generation batch %d)", c.Train.Batch, maxBatch),
+		title:  fmt.Sprintf("Peak memory vs length (batch %s)", batchLabel(c.Train.Batch, maxBatch)),
 		xlabel: "tokens per row (training: sequence; generation: prompt + output)", xname: "length", xunit: "tokens",
 		ylabel: "peak RSS (MiB)", unit: "MiB",
 		lines: collect(r, func(p Point) (string, int, bool) {
@@ -144,6 +144,14 @@ func charts(r *Report) map[string]*chart {
 		}),
 	})
 	return out
+}
+
+// batchLabel names the batch sizes of a chart's two variants.
+func batchLabel(a, b int) string {
+	if a == b || b == 0 {
+		return fmt.Sprint(a)
+	}
+	return fmt.Sprintf("%d / %d", a, b)
 }
 
 // Charts returns the report's charts by file name, as line charts of

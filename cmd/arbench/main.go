@@ -8,6 +8,7 @@
 //	arbench report DIR                    tables, report.md/.html, CSVs and plots from DIR/results.json
 //	arbench reproduce DIR                 rerun DIR's experiment and compare every metric
 //	arbench compare DIR_A DIR_B           shared metrics side by side (and for benchstat)
+//	arbench bench [flags]                 throughput, latency, memory and FLOPs
 //	arbench version
 //
 // Run `arbench help COMMAND` for a command's flags.
@@ -63,6 +64,7 @@ Usage:
   arbench report DIR                print the tables; write report.md, report.html, CSVs and plots into DIR
   arbench reproduce DIR             rerun DIR's experiment from its manifest and compare every metric
   arbench compare DIR_A DIR_B       compare the metrics of two results directories (-benchstat FILE)
+  arbench bench [flags]             measure throughput, latency, memory and FLOPs (-config FILE)
   arbench version                   print the version
   arbench help [COMMAND]            show help (flags of COMMAND)
 `

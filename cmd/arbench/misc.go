@@ -32,6 +32,7 @@ func flagSets(w io.Writer) map[string]*flag.FlagSet {
 		"run":       newRunFlags(w).fs,
 		"generate":  newGenFlags(w).fs,
 		"report":    reportFlags(w),
+		"bench":     newBenchFlags(w).fs,
 		"reproduce": newReproduceFlags(w).fs,
 		"compare":   compareFlagSet(w),
 		"list":      simple("list", "Usage: arbench list\n\nLists the registered models, tasks and backends and the built-in datasets.\n"),

@@ -3,9 +3,10 @@
 //
 // Compile calls the build function once to construct a gorgonia ExprGraph,
 // adds (for training executables) the nodes computing the gradient of the
-// Loss with respect to every Param that influences it, and compiles the
-// whole graph into one gorgonia TapeMachine. Run copies the feeds into the
-// input buffers and reruns the machine; nothing is rebuilt or recompiled.
+// Loss with respect to every Param that influences it, and keeps the ops the
+// outputs, the Loss and the gradients need in creation (topological) order.
+// Run copies the feeds into the input buffers and runs those ops; nothing
+// is rebuilt or recompiled.
 //
 // Parameters are input nodes whose values share each Param's Data slice
 // (tensor.WithBacking), so in-place optimiser updates are seen by every
@@ -21,11 +22,14 @@
 // (2) G.Grad sums the gradients of k slices of a tensor with k dense
 // full-size Adds (O(T²) for the per-step slices of a recurrent model),
 // (3) built-ins allocate a fresh output on every run, and (4) their
-// broadcasting and axis semantics differ from nn.Graph's. Matrix products go
-// through gorgonia's configured BLAS (G.WhichBLAS: gonum's pure-Go BLAS by
-// default, OpenBLAS with the openblas build tag). Gorgonia provides the
-// graph, type and shape inference, compilation (ordering, register
-// allocation) and the tape machine that executes it.
+// broadcasting and axis semantics differ from nn.Graph's. Matrix products use
+// this package's packed GEMM with AVX2 micro-kernels (sgemm.go; pure Go on
+// other machines), or OpenBLAS through G.WhichBLAS with the openblas build
+// tag; exponentials (softmax, sigmoid, tanh) an eight-lane kernel. Large
+// kernels are split across GOMAXPROCS goroutines. Gorgonia provides the
+// graph and its type and shape inference; the ops are executed by Run
+// itself rather than a gorgonia TapeMachine, whose per-run goroutine and
+// thread locking dominated small graphs (see executable.Run).
 package gorgonia
 
 import (
@@ -59,15 +63,13 @@ func WithNaNCheck() Option { return func(b *Backend) { b.nanCheck = true } }
 // Backend is the gorgonia nn.Backend.
 type Backend struct {
 	nanCheck bool
-	// par runs the parallel parts of every executable's kernels.
-	par *workerPool
 }
 
 var _ nn.Backend = (*Backend)(nil)
 
 // New returns a gorgonia backend.
 func New(opts ...Option) *Backend {
-	b := &Backend{par: &workerPool{}}
+	b := &Backend{}
 	for _, o := range opts {
 		o(b)
 	}
@@ -96,7 +98,7 @@ func (be *Backend) Compile(spec nn.Spec, build nn.BuildFunc) (nn.Executable, err
 		return nil, fmt.Errorf("gorgonia: compile %s: nil build function", spec.Key)
 	}
 	for attempt := range compileAttempts {
-		b := newBuilder(spec, uint64(attempt), be.par)
+		b := newBuilder(spec, uint64(attempt))
 		if err := build(b); err != nil {
 			return nil, fmt.Errorf("gorgonia: compile %s: build: %w", spec.Key, err)
 		}
@@ -114,26 +116,9 @@ func (be *Backend) Compile(spec nn.Spec, build nn.BuildFunc) (nn.Executable, err
 		if b.hashCollision() {
 			continue
 		}
-		var opts []G.VMOpt
-		if be.nanCheck {
-			opts = append(opts, G.WithNaNWatch())
-		}
-		m, err := newMachine(b.g, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("gorgonia: compile %s: %w", spec.Key, err)
-		}
-		return newExecutable(b, m, grads), nil
+		return newExecutable(b, grads, be.nanCheck), nil
 	}
 	return nil, fmt.Errorf("gorgonia: compile %s: node hash collisions in %d attempts", spec.Key, compileAttempts)
-}
-
-func newMachine(g *G.ExprGraph, opts ...G.VMOpt) (m G.VM, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("tape machine: %v", r)
-		}
-	}()
-	return G.NewTapeMachine(g, opts...), nil
 }
 
 // differentiate adds the gradient nodes of the Loss with respect to every
@@ -147,7 +132,7 @@ func newMachine(g *G.ExprGraph, opts ...G.VMOpt) (m G.VM, err error) {
 // in-place Adds, which for the typical per-time-step slices of a sequence
 // model costs O(T²) and would write into buffers this package's views
 // share. accumulate sums all contributions to a node in one op instead.
-func (b *builder) differentiate() (grads map[*nn.Param]*G.Node, err error) {
+func (b *builder) differentiate() (grads map[*nn.Param]*tensorT, err error) {
 	if !b.spec.Train || !b.loss.grad {
 		return nil, nil
 	}
@@ -172,25 +157,31 @@ func (b *builder) differentiate() (grads map[*nn.Param]*G.Node, err error) {
 			if !t.op.need[j] {
 				continue
 			}
-			if back[j].t == nil {
+			if back[j].t == nil && back[j].mm == nil {
 				panic(fmt.Sprintf("gorgonia: %s: no gradient for operand %d", t.op.name, j))
 			}
 			pending[in] = append(pending[in], back[j])
 		}
 	}
-	grads = map[*nn.Param]*G.Node{}
+	grads = map[*nn.Param]*tensorT{}
 	for _, pi := range b.params {
 		if gs := pending[pi.t]; len(gs) > 0 {
-			grads[pi.p] = b.accumulate(pi.t, gs).n
+			grads[pi.p] = b.accumulate(pi.t, gs)
 		}
 	}
 	return grads, nil
 }
 
 // accumulate returns the sum of the gradient contributions gs to x, in one
-// op when there are several (or a window).
+// op when there are several (or a window, or a deferred product).
 func (b *builder) accumulate(x *tensorT, gs []grad) *tensorT {
 	for _, g := range gs {
+		if g.mm != nil {
+			if g.mm.m*g.mm.n != x.size {
+				panic(fmt.Sprintf("gorgonia: gradient product of %d×%d for a tensor of shape %v", g.mm.m, g.mm.n, x.shape))
+			}
+			continue
+		}
 		want := x.size
 		if w := g.win; w != nil {
 			want = w.outer * (w.end - w.start) * w.inner
@@ -199,17 +190,35 @@ func (b *builder) accumulate(x *tensorT, gs []grad) *tensorT {
 			panic(fmt.Sprintf("gorgonia: gradient of shape %v for a tensor of shape %v", g.t.shape, x.shape))
 		}
 	}
-	if len(gs) == 1 && gs[0].win == nil {
+	if len(gs) == 1 && gs[0].win == nil && gs[0].mm == nil {
 		return gs[0].t
 	}
-	ins := make([]*tensorT, len(gs))
-	wins := make([]*window, len(gs))
-	for i, g := range gs {
-		ins[i], wins[i] = g.t, g.win
+	var ins []*tensorT
+	var wins []*window
+	var mms []*mmTerm
+	for _, g := range gs {
+		if g.mm != nil {
+			mms = append(mms, g.mm)
+			continue
+		}
+		ins, wins = append(ins, g.t), append(wins, g.win)
 	}
+	nt := len(ins)
+	for _, mm := range mms {
+		ins = append(ins, mm.a, mm.b)
+	}
+	pool := b.gemm
 	return b.apply("GradSum", x.shape, false, ins,
 		func(in []G.Value, out *tensor.Dense) error {
-			sumGrads(in, wins, out.Float32s())
+			o := out.Float32s()
+			acc := nt > 0
+			if acc {
+				sumGrads(in[:nt], wins, o)
+			}
+			for i, mm := range mms {
+				gemm(pool, mm.transA, mm.transB, 1, mm.m, mm.n, mm.k, f32(in[nt+2*i]), f32(in[nt+2*i+1]), o, acc)
+				acc = true
+			}
 			return nil
 		}, nil)
 }
@@ -229,35 +238,47 @@ func (b *builder) hashCollision() bool {
 }
 
 type gradOut struct {
-	p    *nn.Param
-	node *G.Node // nil: the Loss does not depend on p, its gradient is zero
+	p *nn.Param
+	t *tensorT // nil: the Loss does not depend on p, its gradient is zero
 }
 
 type executable struct {
-	mu      sync.Mutex
-	key     string
-	m       G.VM
-	params  []*paramInput
-	grads   []gradOut
-	ints    []*feedInput
-	floats  []*feedInput
-	drops   []*dropInput
-	outputs []output
-	loss    *tensorT
-	failed  *error
+	mu     sync.Mutex
+	key    string
+	closed bool
+	// prog is the ops to run, in creation (hence topological) order,
+	// pruned to those the outputs, the Loss and the gradients need.
+	prog     []*tensorT
+	args     [][]G.Value // args[i] receives the operand values of prog[i]
+	nanCheck bool
+	params   []*paramInput
+	grads    []gradOut
+	ints     []*feedInput
+	floats   []*feedInput
+	drops    []*dropInput
+	outputs  []output
+	loss     *tensorT
+	failed   *error
 }
 
-func newExecutable(b *builder, m G.VM, grads map[*nn.Param]*G.Node) *executable {
+func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *executable {
 	e := &executable{
-		key:     b.spec.Key,
-		m:       m,
-		params:  b.params,
-		ints:    b.ints,
-		floats:  b.floats,
-		drops:   b.drops,
-		outputs: b.outputs,
-		loss:    b.loss,
-		failed:  &b.failed,
+		key:      b.spec.Key,
+		nanCheck: nanCheck,
+		params:   b.params,
+		ints:     b.ints,
+		floats:   b.floats,
+		drops:    b.drops,
+		outputs:  b.outputs,
+		loss:     b.loss,
+		failed:   &b.failed,
+	}
+	var roots []*tensorT
+	for _, o := range b.outputs {
+		roots = append(roots, o.t)
+	}
+	if b.loss != nil {
+		roots = append(roots, b.loss)
 	}
 	if b.spec.Train {
 		// Every parameter's gradient is overwritten, including those the
@@ -266,7 +287,10 @@ func newExecutable(b *builder, m G.VM, grads map[*nn.Param]*G.Node) *executable 
 		add := func(p *nn.Param) {
 			if !seen[p] {
 				seen[p] = true
-				e.grads = append(e.grads, gradOut{p: p, node: grads[p]})
+				e.grads = append(e.grads, gradOut{p: p, t: grads[p]})
+				if grads[p] != nil {
+					roots = append(roots, grads[p])
+				}
 			}
 		}
 		if b.spec.Params != nil {
@@ -278,63 +302,92 @@ func newExecutable(b *builder, m G.VM, grads map[*nn.Param]*G.Node) *executable 
 			add(pi.p)
 		}
 	}
+	needed := map[*tensorT]bool{}
+	for len(roots) > 0 {
+		t := roots[len(roots)-1]
+		roots = roots[:len(roots)-1]
+		if needed[t] {
+			continue
+		}
+		needed[t] = true
+		roots = append(roots, t.args...)
+	}
+	for _, t := range b.prog {
+		if needed[t] {
+			e.prog = append(e.prog, t)
+			e.args = append(e.args, make([]G.Value, len(t.args)))
+		}
+	}
 	return e
 }
 
 // errClosed is returned by Run after Close.
 var errClosed = errors.New("executable is closed")
 
-// Run feeds the inputs and reruns the tape machine.
+// Run feeds the inputs and runs the ops in order.
+//
+// The ops are executed here rather than by gorgonia's TapeMachine: its
+// RunAll locks the calling goroutine to its thread and runs the program on
+// a new goroutine every time, a hand-over between threads (two futex
+// calls) and a fresh stack per run that profiling showed to be the largest
+// cost of a generation step, which runs small graphs once per token. Every
+// node is a kernelOp with its own output buffer and no op writes into its
+// operands (see kernelOp), so executing them in creation order is all the
+// tape machine did for these graphs.
 func (e *executable) Run(ctx context.Context, feeds nn.Feeds) (*nn.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.m == nil {
+	if e.closed {
 		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, errClosed)
 	}
 	if err := e.feed(feeds); err != nil {
 		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
-	e.m.Reset()
 	*e.failed = nil
-	if err := e.m.RunAll(); err != nil {
-		if *e.failed != nil {
-			err = *e.failed // the op's own error, without the machine's decoration
+	for i, t := range e.prog {
+		args := e.args[i]
+		for j, a := range t.args {
+			args[j] = a.val
 		}
-		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
+		v, err := t.kop.Do(args...)
+		if err != nil {
+			return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
+		}
+		t.val = v
+		if e.nanCheck && !t.isInt && hasNaN(f32(v)) {
+			return nil, fmt.Errorf("gorgonia: run %s: %s (node %d, shape %v) produced NaN", e.key, t.kop.name, t.kop.id, t.shape)
+		}
 	}
 	res := &nn.Result{Outputs: make(map[string]nn.Value, len(e.outputs))}
 	for _, o := range e.outputs {
-		d, err := nodeData(o.t.n)
-		if err != nil {
-			return nil, fmt.Errorf("gorgonia: run %s: output %q: %w", e.key, o.name, err)
-		}
-		res.Outputs[o.name] = nn.Value{Shape: o.t.Shape(), Data: append([]float32(nil), d...)}
+		res.Outputs[o.name] = nn.Value{Shape: o.t.Shape(), Data: append([]float32(nil), f32(o.t.val)...)}
 	}
 	if e.loss != nil {
-		d, err := nodeData(e.loss.n)
-		if err != nil {
-			return nil, fmt.Errorf("gorgonia: run %s: loss: %w", e.key, err)
-		}
-		res.Loss = float64(d[0])
+		res.Loss = float64(f32(e.loss.val)[0])
 	}
 	for _, g := range e.grads {
 		if len(g.p.Grad) != len(g.p.Data) {
 			return nil, fmt.Errorf("gorgonia: run %s: param %s: Grad has %d values, Data %d", e.key, g.p.Name, len(g.p.Grad), len(g.p.Data))
 		}
-		if g.node == nil {
+		if g.t == nil {
 			clear(g.p.Grad)
 			continue
 		}
-		d, err := nodeData(g.node)
-		if err != nil {
-			return nil, fmt.Errorf("gorgonia: run %s: gradient of %s: %w", e.key, g.p.Name, err)
-		}
-		copy(g.p.Grad, d)
+		copy(g.p.Grad, f32(g.t.val))
 	}
 	return res, nil
+}
+
+func hasNaN(xs []float32) bool {
+	for _, v := range xs {
+		if v != v {
+			return true
+		}
+	}
+	return false
 }
 
 // feed copies the feeds into the input buffers, draws the dropout masks and
@@ -372,35 +425,17 @@ func (e *executable) feed(feeds nn.Feeds) error {
 		}
 		if &p.Data[0] != &cur[0] {
 			v := tensor.New(tensor.WithBacking(p.Data), tensor.WithShape(len(p.Data)))
-			if err := G.Let(pi.t.n, v); err != nil {
-				return fmt.Errorf("rebind param %s: %w", p.Name, err)
-			}
-			pi.value = v
+			pi.value, pi.t.val = v, v
 		}
 	}
 	return nil
 }
 
-func nodeData(n *G.Node) ([]float32, error) {
-	d, ok := n.Value().(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("node %v holds %T, want a float32 tensor", n, n.Value())
-	}
-	return d.Float32s(), nil
-}
-
-// Close releases the machine and the graph's buffers. Run fails afterwards.
+// Close releases the graph's buffers. Run fails afterwards.
 func (e *executable) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.m == nil {
-		return nil
-	}
-	err := e.m.Close()
-	e.m = nil
-	e.params, e.grads, e.ints, e.floats, e.drops, e.outputs, e.loss, e.failed = nil, nil, nil, nil, nil, nil, nil, nil
-	if err != nil {
-		return fmt.Errorf("gorgonia: close %s: %w", e.key, err)
-	}
+	e.closed = true
+	e.prog, e.args, e.params, e.grads, e.ints, e.floats, e.drops, e.outputs, e.loss = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	return nil
 }

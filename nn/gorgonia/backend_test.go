@@ -337,7 +337,7 @@ func TestHashCollisionRetry(t *testing.T) {
 		g.Output("d", g.Sub(g.Floats(xn, 2), g.Floats(yn, 2)))
 		return nil
 	}
-	b := newBuilder(nn.Spec{Key: "collide"}, 0, nil)
+	b := newBuilder(nn.Spec{Key: "collide"}, 0)
 	if err := build(b); err != nil {
 		t.Fatal(err)
 	}

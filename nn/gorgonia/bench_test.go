@@ -39,6 +39,7 @@ func benchStep(b *testing.B, ps *nn.ParamSet, build nn.BuildFunc) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(benchB*benchT*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
 
 // lmLoss is the mean cross-entropy of logits [B·T,V] against targets.

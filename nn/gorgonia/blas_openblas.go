@@ -2,12 +2,12 @@
 
 package gorgonia
 
-// #cgo LDFLAGS: -lopenblas
-import "C"
-
 import (
 	"gonum.org/v1/netlib/blas/netlib"
 	G "gorgonia.org/gorgonia"
+
+	// Links libopenblas (cgo) for netlib.
+	_ "arbench/nn/gorgonia/internal/openblas"
 )
 
 // With the openblas build tag every matrix product (and gorgonia/tensor's

@@ -20,8 +20,16 @@ type tensorT struct {
 	// grad reports that the value depends differentiably on a Param of a
 	// training executable, i.e. that gradients must flow into it.
 	grad bool
-	// op is how the value was computed; nil for inputs.
+	// op is how the value was computed, for the backward pass; nil for
+	// inputs and values no gradient flows through.
 	op *opRec
+	// val is the current value: the bound value of an input, the output
+	// of the last run for an op.
+	val G.Value
+	// kop and args are the kernel computing an op node and its operands
+	// (nil for inputs).
+	kop  *kernelOp
+	args []*tensorT
 }
 
 // opRec records a node's operands and gradient rule for the backward pass.
@@ -80,27 +88,26 @@ type builder struct {
 	outputs  []output
 	outNames map[string]bool
 	loss     *tensorT
-	// nodes lists every op output in creation (hence topological) order.
+	// nodes lists every forward op output in creation (hence topological)
+	// order; prog lists every op, gradient ops included, in creation order.
 	nodes []*tensorT
+	prog  []*tensorT
 	// failed holds the error of the op that failed during a run.
 	failed error
 	// gemm holds the matrix-multiply workspaces of the executable's ops
 	// (they run one at a time).
 	gemm *gemmPool
-	// par runs the kernels' parallel parts (the backend's pool).
-	par *workerPool
 }
 
-func newBuilder(spec nn.Spec, salt uint64, par *workerPool) *builder {
+func newBuilder(spec nn.Spec, salt uint64) *builder {
 	return &builder{
-		par:      par,
 		spec:     spec,
 		salt:     salt,
 		g:        G.NewGraph(),
 		paramIdx: map[*nn.Param]*tensorT{},
 		names:    map[string]bool{},
 		outNames: map[string]bool{},
-		gemm:     &gemmPool{par: par},
+		gemm:     &gemmPool{},
 	}
 }
 
@@ -169,7 +176,7 @@ func (b *builder) input(kind, name string, value *tensor.Dense, shape []int, isI
 		dt = tensor.Int
 	}
 	n := G.NewVector(b.g, dt, G.WithShape(sizeOf(shape)), G.WithName(b.inputName(kind, name)), G.WithValue(value))
-	return &tensorT{b: b, n: n, shape: slices.Clone(shape), size: sizeOf(shape), isInt: isInt}
+	return &tensorT{b: b, n: n, shape: slices.Clone(shape), size: sizeOf(shape), isInt: isInt, val: value}
 }
 
 // forwardFunc computes a node's value into out from its inputs' values.
@@ -183,9 +190,25 @@ type backwardFunc func(y, g *tensorT, need []bool) []grad
 // grad is one gradient contribution to a tensor x: t has x's shape, or,
 // when win is set, t is the gradient of the window win of x (the rest of x
 // receives nothing from this contribution).
+//
+// A contribution may instead be a product mm not yet computed (t nil): see
+// mmTerm.
 type grad struct {
 	t   *tensorT
 	win *window
+	mm  *mmTerm
+}
+
+// mmTerm is a gradient contribution op(a)·op(b) (m×n, inner dimension k)
+// that accumulate computes instead of a MatMul node of its own. A
+// parameter used in many products, like a recurrent weight in every time
+// step, then gets the sum of their gradients in one op whose products all
+// add into the same buffer, instead of one buffer per product and a sum
+// over all of them.
+type mmTerm struct {
+	a, b           *tensorT
+	transA, transB bool
+	m, n, k        int
 }
 
 // window is the slice [start,end) of the middle axis of a tensor viewed as
@@ -238,10 +261,11 @@ func (b *builder) applyDo(name string, shape []int, outInt bool, ins []*tensorT,
 	if err != nil {
 		panic(fmt.Sprintf("gorgonia: %s: %v", name, err))
 	}
-	out := &tensorT{b: b, n: node, shape: slices.Clone(shape), size: k.outLen, isInt: outInt, grad: anyGrad}
+	out := &tensorT{b: b, n: node, shape: slices.Clone(shape), size: k.outLen, isInt: outInt, grad: anyGrad, kop: k, args: ins}
 	if anyGrad {
 		out.op = rec
 	}
+	b.prog = append(b.prog, out)
 	if !b.backward {
 		b.nodes = append(b.nodes, out)
 	}

@@ -14,11 +14,11 @@ import (
 
 // gemm computes c = op(a)·op(b) for dense row-major operands, batch
 // products at a time (a, b, c hold batch consecutive matrices), with this
-// package's GEMM (sgemm.go) or, with the openblas build tag, OpenBLAS.
-func gemm(pool *gemmPool, transA, transB bool, batch, m, n, k int, a, b, c []float32) {
-	if !externalBLAS {
-		pool.sgemmBatch(transA, transB, batch, m, n, k, a, b, c)
-		return
+// package's GEMM (sgemm.go) or, with the openblas build tag, OpenBLAS. With
+// acc (batch 1 only) it adds the product to c instead.
+func gemm(pool *gemmPool, transA, transB bool, batch, m, n, k int, a, b, c []float32, acc bool) {
+	if acc && batch != 1 {
+		panic("gorgonia: accumulating batched product")
 	}
 	ta, tb := blas.NoTrans, blas.NoTrans
 	lda, ldb := k, n
@@ -28,22 +28,22 @@ func gemm(pool *gemmPool, transA, transB bool, batch, m, n, k int, a, b, c []flo
 	if transB {
 		tb, ldb = blas.Trans, k
 	}
-	sa, sb, sc := m*k, k*n, m*n
-	for i := range batch {
-		G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, 0, c[i*sc:(i+1)*sc], n)
+	switch {
+	case externalBLAS:
+		beta := float32(0)
+		if acc {
+			beta = 1
+		}
+		sa, sb, sc := m*k, k*n, m*n
+		for i := range batch {
+			G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, beta, c[i*sc:(i+1)*sc], n)
+		}
+	case batch == 1:
+		pool.sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, n, acc)
+	default:
+		pool.sgemmBatch(transA, transB, batch, m, n, k, a, b, c)
 	}
 }
-
-// Estimated single-core costs, in nanoseconds per element, used to decide
-// whether an element-wise or row-wise kernel is split across goroutines.
-const (
-	costCheap = 0.5 // add, multiply, copy-like
-	costMath  = 8   // exp, tanh
-	// serialWorkNS is the work below which a kernel runs on one goroutine;
-	// workPerWorkerNS is the least work worth handing to another one.
-	serialWorkNS    = 40_000
-	workPerWorkerNS = 20_000
-)
 
 // binary applies a (op) b where b repeats every len(b) elements of a.
 func binary(kind byte, a, b, out []float32) {
@@ -106,21 +106,64 @@ func scaleInto(x, out []float32, s float32) {
 	}
 }
 
-func tanhInto(x, out []float32) {
-	for i, v := range x {
-		out[i] = float32(math.Tanh(float64(v)))
+// expInto sets out[i] = e^x[i] (x and out may be the same slice). With
+// AVX2 every element, the last len mod 8 included, goes through the same
+// eight-lane code (expAVX2), so an element's result never depends on its
+// index or on the slice's length; otherwise math.Exp is used.
+func expInto(x, out []float32) {
+	if len(out) < len(x) {
+		panic(fmt.Sprintf("gorgonia: expInto: %d outputs for %d inputs", len(out), len(x)))
+	}
+	if !haveAVX2FMA {
+		for i, v := range x {
+			out[i] = float32(math.Exp(float64(v)))
+		}
+		return
+	}
+	n8 := len(x) / 8
+	if n8 > 0 {
+		expAVX2(n8, &x[0], &out[0])
+	}
+	if r := len(x) - 8*n8; r > 0 {
+		var t [8]float32
+		copy(t[:], x[8*n8:])
+		expAVX2(1, &t[0], &t[0])
+		copy(out[8*n8:len(x)], t[:r])
 	}
 }
 
-// sigmoidInto computes 1/(1+e^-x) without overflow for large |x|.
+// tanhInto computes tanh(x) = 1 - 2/(e^{2x}+1) for |x| ≥ 0.625 (odd
+// symmetry for x < 0) and Cephes' tanhf polynomial x + x³·P(x²) below,
+// where the exponential form would cancel.
+func tanhInto(x, out []float32) {
+	for i, v := range x {
+		out[i] = 2 * float32(math.Abs(float64(v)))
+	}
+	expInto(out[:len(x)], out)
+	for i, v := range x {
+		a := float32(math.Abs(float64(v)))
+		if a < 0.625 {
+			z := v * v
+			out[i] = ((((-5.70498872745e-3*z+2.06390887954e-2)*z-5.37397155531e-2)*z+1.33314422036e-1)*z-3.33332819422e-1)*z*v + v
+			continue
+		}
+		t := 1 - 2/(out[i]+1)
+		if v < 0 {
+			t = -t
+		}
+		out[i] = t
+	}
+}
+
+// sigmoidInto computes 1/(1+e^-x); e^-x overflows to +Inf (giving 0) for
+// very negative x and underflows to 0 (giving 1) for large x.
 func sigmoidInto(x, out []float32) {
 	for i, v := range x {
-		if v >= 0 {
-			out[i] = float32(1 / (1 + math.Exp(-float64(v))))
-		} else {
-			e := math.Exp(float64(v))
-			out[i] = float32(e / (1 + e))
-		}
+		out[i] = -v
+	}
+	expInto(out[:len(x)], out)
+	for i := range x {
+		out[i] = 1 / (1 + out[i])
 	}
 }
 
@@ -277,21 +320,22 @@ func pickGrad(g []float32, ids []int, out []float32, v int) {
 	}
 }
 
-// softmaxInto normalises every row of length d: out = exp(x-max)/Σexp(x-max).
+// softmaxInto normalises every row of length d: out = exp(x-max)/Σexp(x-max)
+// (the sum in float64).
 func softmaxInto(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
-		m := xr[0]
-		for _, v := range xr[1:] {
-			if v > m {
-				m = v
-			}
-		}
-		var s float64
+		m := rowMax(xr)
 		for j, v := range xr {
-			e := math.Exp(float64(v - m))
-			or[j] = float32(e)
-			s += e
+			or[j] = v - m
+		}
+	}
+	expInto(out[:len(x)], out)
+	for off := 0; off < len(x); off += d {
+		or := out[off : off+d]
+		var s float64
+		for _, e := range or {
+			s += float64(e)
 		}
 		inv := float32(1 / s)
 		for j := range or {
@@ -300,23 +344,37 @@ func softmaxInto(x, out []float32, d int) {
 	}
 }
 
-// logSoftmaxInto computes out = (x - max) - log Σexp(x-max) per row of length d.
+func rowMax(xr []float32) float32 {
+	m := xr[0]
+	for _, v := range xr[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+// logSoftmaxInto computes out = (x - max) - log Σexp(x-max) per row of
+// length d (the exponentials go through out first).
 func logSoftmaxInto(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
-		m := xr[0]
-		for _, v := range xr[1:] {
-			if v > m {
-				m = v
-			}
+		m := rowMax(xr)
+		for j, v := range xr {
+			or[j] = v - m
 		}
+	}
+	expInto(out[:len(x)], out)
+	for off := 0; off < len(x); off += d {
+		xr, or := x[off:off+d], out[off:off+d]
 		var s float64
-		for _, v := range xr {
-			s += math.Exp(float64(v - m))
+		for _, e := range or {
+			s += float64(e)
 		}
 		// (x-max) is exact for nearby values; subtracting max+log s at once
 		// would round at the magnitude of max.
 		ls := float32(math.Log(s))
+		m := rowMax(xr)
 		for j, v := range xr {
 			or[j] = (v - m) - ls
 		}
@@ -340,15 +398,16 @@ func softmaxGrad(y, g, out []float32, d int) {
 
 // logSoftmaxGrad: dx = g - exp(y)·Σg per row, y = log softmax(x).
 func logSoftmaxGrad(y, g, out []float32, d int) {
+	expInto(y, out)
 	for off := 0; off < len(y); off += d {
-		yr, gr, or := y[off:off+d], g[off:off+d], out[off:off+d]
+		gr, or := g[off:off+d], out[off:off+d]
 		var s float64
 		for _, v := range gr {
 			s += float64(v)
 		}
 		st := float32(s)
-		for j, v := range yr {
-			or[j] = gr[j] - float32(math.Exp(float64(v)))*st
+		for j, e := range or {
+			or[j] = gr[j] - e*st
 		}
 	}
 }

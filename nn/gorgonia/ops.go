@@ -60,42 +60,46 @@ func (b *builder) matmul(a, c *tensorT, transA, transB bool) *tensorT {
 	pool := b.gemm
 	return b.apply(name, shape, false, []*tensorT{a, c},
 		func(in []G.Value, out *tensor.Dense) error {
-			gemm(pool, transA, transB, batch, m, n, k, f32(in[0]), f32(in[1]), out.Float32s())
+			gemm(pool, transA, transB, batch, m, n, k, f32(in[0]), f32(in[1]), out.Float32s(), false)
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
 			// C = op(A)·op(B); e.g. Giles 2008, "Collected matrix derivative results".
 			gs := make([]grad, 2)
-			mm := func(x, y *tensorT, tx, ty bool) grad { return dense(b.matmul(x, y, tx, ty)) }
+			// The gradient of a parameter (an input node) of a 2-D product
+			// is deferred to accumulate (see mmTerm).
+			lazy := [2]bool{batch == 1 && a.kop == nil, batch == 1 && c.kop == nil}
+			product := func(op int, x, y *tensorT, tx, ty bool) {
+				if !need[op] {
+					return
+				}
+				if !lazy[op] {
+					gs[op] = dense(b.matmul(x, y, tx, ty))
+					return
+				}
+				rows, inner := x.shape[0], x.shape[1]
+				if tx {
+					rows, inner = inner, rows
+				}
+				cols := y.shape[1]
+				if ty {
+					cols = y.shape[0]
+				}
+				gs[op] = grad{mm: &mmTerm{a: x, b: y, transA: tx, transB: ty, m: rows, n: cols, k: inner}}
+			}
 			switch {
 			case !transA && !transB:
-				if need[0] {
-					gs[0] = mm(g, c, false, true) // G·Bᵀ
-				}
-				if need[1] {
-					gs[1] = mm(a, g, true, false) // Aᵀ·G
-				}
+				product(0, g, c, false, true) // G·Bᵀ
+				product(1, a, g, true, false) // Aᵀ·G
 			case transA && !transB:
-				if need[0] {
-					gs[0] = mm(c, g, false, true) // B·Gᵀ
-				}
-				if need[1] {
-					gs[1] = mm(a, g, false, false) // A·G
-				}
+				product(0, c, g, false, true)  // B·Gᵀ
+				product(1, a, g, false, false) // A·G
 			case !transA && transB:
-				if need[0] {
-					gs[0] = mm(g, c, false, false) // G·B
-				}
-				if need[1] {
-					gs[1] = mm(g, a, true, false) // Gᵀ·A
-				}
+				product(0, g, c, false, false) // G·B
+				product(1, g, a, true, false)  // Gᵀ·A
 			default:
-				if need[0] {
-					gs[0] = mm(c, g, true, true) // Bᵀ·Gᵀ
-				}
-				if need[1] {
-					gs[1] = mm(g, a, true, true) // Gᵀ·Aᵀ
-				}
+				product(0, c, g, true, true) // Bᵀ·Gᵀ
+				product(1, g, a, true, true) // Gᵀ·Aᵀ
 			}
 			return gs
 		})
@@ -133,7 +137,7 @@ func (b *builder) binary(name string, kind byte, a, c *tensorT) *tensorT {
 	same := a.size == c.size
 	return b.apply(name, a.shape, false, []*tensorT{a, c},
 		func(in []G.Value, out *tensor.Dense) error {
-			b.par.binary(kind, f32(in[0]), f32(in[1]), out.Float32s())
+			binaryPar(kind, f32(in[0]), f32(in[1]), out.Float32s())
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
@@ -206,14 +210,14 @@ func (b *builder) unary(name string, x nn.Tensor, cost float64, fun func(x, out 
 	return b.apply(name, h[0].shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			x, o := f32(in[0]), out.Float32s()
-			b.par.splitRange(len(x), 1, cost, func(lo, hi int) { fun(x[lo:hi], o[lo:hi]) })
+			splitRange(len(x), 1, cost, func(lo, hi int) { fun(x[lo:hi], o[lo:hi]) })
 			return nil
 		},
 		func(y, g *tensorT, _ []bool) []grad {
 			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
 				func(in []G.Value, out *tensor.Dense) error {
 					y, g, o := f32(in[0]), f32(in[1]), out.Float32s()
-					b.par.splitRange(len(y), 1, costCheap, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi]) })
+					splitRange(len(y), 1, costCheap, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi]) })
 					return nil
 				}, nil))}
 		})
@@ -458,14 +462,14 @@ func (b *builder) rowwise(name string, x *tensorT, fun func(x, out []float32, d 
 	return b.apply(name, x.shape, false, []*tensorT{x},
 		func(in []G.Value, out *tensor.Dense) error {
 			x, o := f32(in[0]), out.Float32s()
-			b.par.splitRange(len(x), d, costMath, func(lo, hi int) { fun(x[lo:hi], o[lo:hi], d) })
+			splitRange(len(x), d, costMath, func(lo, hi int) { fun(x[lo:hi], o[lo:hi], d) })
 			return nil
 		},
 		func(y, g *tensorT, _ []bool) []grad {
 			return []grad{dense(b.apply(name+"Grad", y.shape, false, []*tensorT{y, g},
 				func(in []G.Value, out *tensor.Dense) error {
 					y, g, o := f32(in[0]), f32(in[1]), out.Float32s()
-					b.par.splitRange(len(y), d, costMath, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi], d) })
+					splitRange(len(y), d, costMath, func(lo, hi int) { dfun(y[lo:hi], g[lo:hi], o[lo:hi], d) })
 					return nil
 				}, nil))}
 		})
@@ -493,7 +497,7 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 	return b.apply("LayerNorm", xs, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			x, gm, bt, o := f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s()
-			b.par.splitRange(len(x), len(gm), 4*costCheap, func(lo, hi int) { layerNormInto(x[lo:hi], gm, bt, o[lo:hi], eps) })
+			splitRange(len(x), len(gm), 4*costCheap, func(lo, hi int) { layerNormInto(x[lo:hi], gm, bt, o[lo:hi], eps) })
 			return nil
 		},
 		func(_, g *tensorT, need []bool) []grad {
@@ -502,7 +506,7 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 				grads[0] = dense(b.apply("LayerNormGradX", xs, false, []*tensorT{xt, gt, g},
 					func(in []G.Value, out *tensor.Dense) error {
 						x, gm, g, o := f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s()
-						b.par.splitRange(len(x), len(gm), 6*costCheap, func(lo, hi int) { layerNormGradX(x[lo:hi], gm, g[lo:hi], o[lo:hi], eps) })
+						splitRange(len(x), len(gm), 6*costCheap, func(lo, hi int) { layerNormGradX(x[lo:hi], gm, g[lo:hi], o[lo:hi], eps) })
 						return nil
 					}, nil))
 			}
@@ -559,7 +563,7 @@ func (b *builder) Dropout(x nn.Tensor, p float32) nn.Tensor {
 	b.drops = append(b.drops, &dropInput{k: k, p: p, value: value})
 	return b.apply("Dropout", xt.shape, false, []*tensorT{xt, mask},
 		func(in []G.Value, out *tensor.Dense) error {
-			b.par.binary('*', f32(in[0]), f32(in[1]), out.Float32s())
+			binaryPar('*', f32(in[0]), f32(in[1]), out.Float32s())
 			return nil
 		},
 		func(_, g *tensorT, _ []bool) []grad {

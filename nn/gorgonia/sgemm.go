@@ -40,15 +40,22 @@ const (
 	gemmMC = 120 // multiple of gemmMR: a packed A block is 120 KB
 	gemmNC = 1024
 	// gemmParallelMACs is the smallest product (m·n·k multiply-adds) that
-	// is split across goroutines; below it the start-up cost of a worker
-	// (a few microseconds) outweighs the gain.
-	gemmParallelMACs = 1 << 18
+	// is split across goroutines (about 50 µs on one core); below it the
+	// cost of waking a worker (see serialWorkNS) outweighs the gain.
+	gemmParallelMACs = 1 << 20
 )
 
 // gemmWorkspace holds one worker's packing buffers.
 type gemmWorkspace struct {
-	a, b []float32
-	tile [gemmMR * gemmNR]float32
+	a, b, t []float32
+	tile    [gemmMR * gemmNR]float32
+}
+
+func (w *gemmWorkspace) bufT(n int) []float32 {
+	if cap(w.t) < n {
+		w.t = make([]float32, n)
+	}
+	return w.t[:n]
 }
 
 func (w *gemmWorkspace) bufA(n int) []float32 {
@@ -70,8 +77,6 @@ func (w *gemmWorkspace) bufB(n int) []float32 {
 // workers of one call each use a different workspace.
 type gemmPool struct {
 	ws []*gemmWorkspace
-	// par runs the workers (nil: fresh goroutines).
-	par *workerPool
 }
 
 // workspaces returns at least n workspaces.
@@ -98,7 +103,10 @@ func workers(macs, parts int) int {
 // sgemm computes C = op(A)·op(B) for row-major A (m×k, or k×m when transA),
 // B (k×n, or n×k when transB) and C (m×n) with leading dimensions lda,
 // ldb, ldc, splitting C across GOMAXPROCS workers when it is large.
-func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+//
+// With acc, C += op(A)·op(B) instead: each element's multiply-adds continue
+// from its current value.
+func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -111,14 +119,14 @@ func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int,
 	}
 	nw := workers(m*n*k, tiles)
 	ws := p.workspaces(nw)
-	p.par.For(tiles, nw, func(w, lo, hi int) {
+	parallelFor(tiles, nw, func(w, lo, hi int) {
 		if byRows {
 			r0, r1 := lo*gemmMR, min(hi*gemmMR, m)
 			ao := r0 * lda
 			if transA {
 				ao = r0
 			}
-			gemmSerial(ws[w], transA, transB, r1-r0, n, k, a[ao:], lda, b, ldb, c[r0*ldc:], ldc)
+			gemmSerial(ws[w], transA, transB, r1-r0, n, k, a[ao:], lda, b, ldb, c[r0*ldc:], ldc, acc)
 			return
 		}
 		c0, c1 := lo*gemmNR, min(hi*gemmNR, n)
@@ -126,7 +134,7 @@ func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int,
 		if transB {
 			bo = c0 * ldb
 		}
-		gemmSerial(ws[w], transA, transB, m, c1-c0, k, a, lda, b[bo:], ldb, c[c0:], ldc)
+		gemmSerial(ws[w], transA, transB, m, c1-c0, k, a, lda, b[bo:], ldb, c[c0:], ldc, acc)
 	})
 }
 
@@ -145,59 +153,92 @@ func (p *gemmPool) sgemmBatch(transA, transB bool, batch, m, n, k int, a, b, c [
 	sa, sb, sc := m*k, k*n, m*n
 	if batch == 1 || m*n*k >= gemmParallelMACs*runtime.GOMAXPROCS(0) {
 		for i := range batch {
-			p.sgemm(transA, transB, m, n, k, a[i*sa:], lda, b[i*sb:], ldb, c[i*sc:], n)
+			p.sgemm(transA, transB, m, n, k, a[i*sa:], lda, b[i*sb:], ldb, c[i*sc:], n, false)
 		}
 		return
 	}
 	nw := workers(batch*m*n*k, batch)
 	ws := p.workspaces(nw)
-	p.par.For(batch, nw, func(w, lo, hi int) {
+	parallelFor(batch, nw, func(w, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			gemmSerial(ws[w], transA, transB, m, n, k, a[i*sa:], lda, b[i*sb:], ldb, c[i*sc:], n)
+			gemmSerial(ws[w], transA, transB, m, n, k, a[i*sa:], lda, b[i*sb:], ldb, c[i*sc:], n, false)
 		}
 	})
 }
 
 // gemmSerial computes C = op(A)·op(B) on one goroutine: A·Bᵀ with dotNT,
 // the other cases with the packed GEMM.
-func gemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func gemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if !transA && transB {
-		dotNT(m, n, k, a, lda, b, ldb, c, ldc)
+		if !acc {
+			dotNT(m, n, k, a, lda, b, ldb, c, ldc)
+			return
+		}
+		t := ws.bufT(m * n)
+		dotNT(m, n, k, a, lda, b, ldb, t, n)
+		for i := range m {
+			row := c[i*ldc : i*ldc+n]
+			for j, v := range t[i*n : (i+1)*n] {
+				row[j] += v
+			}
+		}
 		return
 	}
-	sgemmSerial(ws, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	sgemmSerial(ws, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc)
 }
 
 // sgemmSerial is the blocked GEMM on one goroutine (loop order of BLIS:
 // jc over nc columns, pc over kc inner blocks with B packed, ic over mc
-// rows with A packed, then the register tiles).
-func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// rows with A packed, then the register tiles). When A has at most one
+// panel of rows and B is not transposed, every panel of B would be used
+// once, so the full panels are read in place instead of packed.
+func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if k == 0 {
-		for i := range m {
-			clear(c[i*ldc : i*ldc+n])
+		if !acc {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
 		}
 		return
 	}
+	direct := !transB && m <= gemmMR
 	for jc := 0; jc < n; jc += gemmNC {
 		nc := min(gemmNC, n-jc)
 		for pc := 0; pc < k; pc += gemmKC {
 			kc := min(gemmKC, k-pc)
-			bp := ws.bufB(kc * roundUp(nc, gemmNR))
-			packB(bp, transB, b, ldb, pc, kc, jc, nc)
-			load := pc > 0
+			var bp []float32
+			switch {
+			case !direct:
+				bp = ws.bufB(kc * roundUp(nc, gemmNR))
+				packB(bp, transB, b, ldb, pc, kc, jc, nc)
+			case nc%gemmNR != 0:
+				// Only the last, partial panel is packed (as panel 0).
+				bp = ws.bufB(kc * gemmNR)
+				packB(bp, false, b, ldb, pc, kc, jc+nc/gemmNR*gemmNR, nc%gemmNR)
+			}
+			load := acc || pc > 0
 			for ic := 0; ic < m; ic += gemmMC {
 				mc := min(gemmMC, m-ic)
 				ap := ws.bufA(kc * roundUp(mc, gemmMR))
 				packA(ap, transA, a, lda, ic, mc, pc, kc)
 				for jr := 0; jr < nc; jr += gemmNR {
 					nr := min(gemmNR, nc-jr)
-					bpanel := bp[jr*kc : (jr+gemmNR)*kc]
+					var bpanel []float32
+					bstride := gemmNR
+					switch {
+					case !direct:
+						bpanel = bp[jr*kc : (jr+gemmNR)*kc]
+					case nr == gemmNR:
+						bpanel, bstride = b[pc*ldb+jc+jr:], ldb
+					default:
+						bpanel = bp[:kc*gemmNR]
+					}
 					for ir := 0; ir < mc; ir += gemmMR {
 						mr := min(gemmMR, mc-ir)
 						apanel := ap[ir*kc : (ir+gemmMR)*kc]
 						off := (ic+ir)*ldc + jc + jr
 						if mr == gemmMR && nr == gemmNR {
-							microKernel(kc, apanel, bpanel, c[off:], ldc, load)
+							microKernel(kc, apanel, bpanel, bstride, c[off:], ldc, load)
 							continue
 						}
 						// Edge tile: compute the full tile in a buffer and
@@ -208,7 +249,7 @@ func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float3
 								copy(t[i*gemmNR:i*gemmNR+nr], c[off+i*ldc:off+i*ldc+nr])
 							}
 						}
-						microKernel(kc, apanel, bpanel, t, gemmNR, load)
+						microKernel(kc, apanel, bpanel, bstride, t, gemmNR, load)
 						for i := range mr {
 							copy(c[off+i*ldc:off+i*ldc+nr], t[i*gemmNR:i*gemmNR+nr])
 						}
@@ -272,9 +313,11 @@ func packA(dst []float32, trans bool, a []float32, lda, ic, mc, pc, kc int) {
 		mr := min(gemmMR, mc-q*gemmMR)
 		switch {
 		case trans && mr == gemmMR:
+			// Element-wise: a 24-byte array copy compiles to a memmove call.
 			for p := range kc {
 				off := (pc+p)*lda + r0
-				*(*[gemmMR]float32)(panel[p*gemmMR:]) = *(*[gemmMR]float32)(a[off : off+gemmMR])
+				d, s := (*[gemmMR]float32)(panel[p*gemmMR:]), (*[gemmMR]float32)(a[off:off+gemmMR])
+				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
 			}
 		case trans:
 			for p := range kc {
@@ -303,21 +346,25 @@ func packA(dst []float32, trans bool, a []float32, lda, ic, mc, pc, kc int) {
 }
 
 // microKernel computes the 6×16 tile c (row stride ldc) = [c +] a·b for a
-// packed A panel (k columns of 6) and B panel (k rows of 16).
-func microKernel(k int, a, b, c []float32, ldc int, load bool) {
-	if k <= 0 || len(a) < k*gemmMR || len(b) < k*gemmNR || len(c) < (gemmMR-1)*ldc+gemmNR || ldc < gemmNR {
-		panic(fmt.Sprintf("gorgonia: micro-kernel: k=%d with |a|=%d |b|=%d |c|=%d ldc=%d", k, len(a), len(b), len(c), ldc))
+// packed A panel (k columns of 6) and a B panel of k rows of 16 with row
+// stride ldb (gemmNR when packed).
+func microKernel(k int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
+	if k <= 0 || len(a) < k*gemmMR || len(b) < (k-1)*ldb+gemmNR || ldb < gemmNR || len(c) < (gemmMR-1)*ldc+gemmNR || ldc < gemmNR {
+		panic(fmt.Sprintf("gorgonia: micro-kernel: k=%d with |a|=%d |b|=%d ldb=%d |c|=%d ldc=%d", k, len(a), len(b), ldb, len(c), ldc))
 	}
-	if haveAVX2FMA {
+	switch {
+	case !haveAVX2FMA:
+		kernelGo(k, a, b, ldb, c, ldc, load)
+	case ldb == gemmNR:
 		kernelAVX2(k, &a[0], &b[0], &c[0], ldc, load)
-		return
+	default:
+		kernelAVX2B(k, &a[0], &b[0], ldb, &c[0], ldc, load)
 	}
-	kernelGo(k, a, b, c, ldc, load)
 }
 
 // kernelGo is the portable micro-kernel: the same tile and order as
 // kernelAVX2, with separately rounded multiplies and adds.
-func kernelGo(k int, a, b, c []float32, ldc int, load bool) {
+func kernelGo(k int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 	var acc [gemmMR][gemmNR]float32
 	if load {
 		for i := range gemmMR {
@@ -325,7 +372,7 @@ func kernelGo(k int, a, b, c []float32, ldc int, load bool) {
 		}
 	}
 	for p := range k {
-		bp := (*[gemmNR]float32)(b[p*gemmNR : (p+1)*gemmNR])
+		bp := (*[gemmNR]float32)(b[p*ldb : p*ldb+gemmNR])
 		ap := a[p*gemmMR : (p+1)*gemmMR]
 		for i, av := range ap {
 			row := &acc[i]

@@ -12,6 +12,11 @@ var haveAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func kernelAVX2(k int, a, b, c *float32, ldc int, load bool)
 
+// kernelAVX2B is kernelAVX2 reading B unpacked with row stride ldb.
+//
+//go:noescape
+func kernelAVX2B(k int, a, b *float32, ldb int, c *float32, ldc int, load bool)
+
 // dot4x3AVX2 and dot1x8AVX2 are implemented in sgemm_amd64.s; see dotNT.
 //
 //go:noescape
@@ -19,3 +24,8 @@ func dot4x3AVX2(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c 
 
 //go:noescape
 func dot1x8AVX2(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
+
+// expAVX2 is implemented in sgemm_amd64.s; see expInto.
+//
+//go:noescape
+func expAVX2(n8 int, x, out *float32)

@@ -16,3 +16,11 @@ func dot4x3AVX2(int, *float32, int, *float32, int, int, *float32, int) {
 func dot1x8AVX2(int, *float32, *float32, int, int, *float32) {
 	panic("gorgonia: AVX2 dot kernel unavailable")
 }
+
+func kernelAVX2B(int, *float32, *float32, int, *float32, int, bool) {
+	panic("gorgonia: AVX2 micro-kernel unavailable")
+}
+
+func expAVX2(int, *float32, *float32) {
+	panic("gorgonia: AVX2 exp kernel unavailable")
+}

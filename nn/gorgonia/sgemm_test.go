@@ -46,7 +46,7 @@ func randVec(rng *rand.Rand, n int) []float32 {
 // split across workers.
 func TestSgemmAgainstNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {1, 384, 128}, {5, 17, 3}, {6, 16, 8}, {7, 33, 257}, {121, 15, 300}, {64, 64, 32}, {130, 70, 513}, {300, 200, 64}}
+	shapes := [][3]int{{1, 1, 1}, {1, 384, 128}, {1, 40, 300}, {5, 17, 3}, {6, 16, 8}, {6, 1100, 20}, {7, 33, 257}, {121, 15, 300}, {64, 64, 32}, {130, 70, 513}, {300, 200, 64}}
 	var pool gemmPool
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
@@ -62,7 +62,7 @@ func TestSgemmAgainstNaive(t *testing.T) {
 					ldb = k
 				}
 				c := randVec(rng, m*n) // stale contents must be overwritten
-				pool.sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, n)
+				pool.sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, n, false)
 				tol := 1e-5 * math.Sqrt(float64(k)) * 4
 				for i, w := range want {
 					if d := math.Abs(float64(c[i]) - w); d > tol*(1+math.Abs(w)) {
@@ -88,10 +88,10 @@ func TestSgemmRowIndependent(t *testing.T) {
 			ldb = k
 		}
 		full := make([]float32, m*n)
-		pool.sgemm(false, tb, m, n, k, a, k, b, ldb, full, n)
+		pool.sgemm(false, tb, m, n, k, a, k, b, ldb, full, n, false)
 		for _, i := range []int{0, 5, 6, 64, 130} {
 			row := make([]float32, n)
-			pool.sgemm(false, tb, 1, n, k, a[i*k:(i+1)*k], k, b, ldb, row, n)
+			pool.sgemm(false, tb, 1, n, k, a[i*k:(i+1)*k], k, b, ldb, row, n, false)
 			for j := range n {
 				if row[j] != full[i*n+j] {
 					t.Fatalf("transB=%t: row %d col %d alone %v, in the full product %v", tb, i, j, row[j], full[i*n+j])
@@ -100,7 +100,7 @@ func TestSgemmRowIndependent(t *testing.T) {
 		}
 		// The leading 20 columns alone (a different column tiling).
 		sub := make([]float32, m*20)
-		pool.sgemm(false, tb, m, 20, k, a, k, b, ldb, sub, 20)
+		pool.sgemm(false, tb, m, 20, k, a, k, b, ldb, sub, 20, false)
 		for i := range m {
 			for j := range 20 {
 				if sub[i*20+j] != full[i*n+j] {
@@ -153,7 +153,7 @@ func TestKernelGoMatchesAVX2(t *testing.T) {
 			c1 := append([]float32(nil), init...)
 			c2 := append([]float32(nil), init...)
 			kernelAVX2(k, &a[0], &b[0], &c1[0], 20, load)
-			kernelGo(k, a, b, c2, 20, load)
+			kernelGo(k, a, b, gemmNR, c2, 20, load)
 			for i := range c1 {
 				if i%20 >= gemmNR {
 					if c1[i] != init[i] || c2[i] != init[i] {
@@ -179,7 +179,7 @@ func BenchmarkSgemm(b *testing.B) {
 	var pool gemmPool
 	b.ResetTimer()
 	for range b.N {
-		pool.sgemm(false, true, m, n, k, x, k, w, k, c, n)
+		pool.sgemm(false, true, m, n, k, x, k, w, k, c, n, false)
 	}
 	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -2,6 +2,7 @@ package transformer_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 
@@ -39,8 +40,8 @@ func (r refeedOnly) NextLogProbs(ctx context.Context, in [][]int) ([][][]float32
 }
 
 // TestKVCacheStepsEqualTeacherForcing: stepping with the cache, across
-// capacity growth (16 → 32 → 40 slots), gives bit for bit the
-// distributions of the full forward pass.
+// capacity growth (16 → 32 → 40 slots), gives the distributions of the
+// full forward pass (bit for bit in the default build, see kvTol).
 func TestKVCacheStepsEqualTeacherForcing(t *testing.T) {
 	m := newSmall(t, 40, true)
 	rows := [][]int{make([]int, 40), make([]int, 40)}
@@ -48,12 +49,13 @@ func TestKVCacheStepsEqualTeacherForcing(t *testing.T) {
 		rows[0][i] = (i*7 + 3) % 50
 		rows[1][i] = (i*i + 1) % 50
 	}
-	plugintest.CheckStepper(t, m, rows, 3, 0)
+	plugintest.CheckStepper(t, m, rows, 3, kvTol)
 }
 
 // TestKVCacheGenerationMatchesRefeeding: greedy generation with the cache
 // produces exactly the tokens of the re-feeding loop, both the model's own
-// (kv_cache: false) and the harness's, with identical log-probabilities.
+// (kv_cache: false) and the harness's, and the same log-probabilities
+// (within kvTol).
 func TestKVCacheGenerationMatchesRefeeding(t *testing.T) {
 	ctx := context.Background()
 	const ctxLen, maxNew = 64, 56
@@ -98,7 +100,7 @@ func TestKVCacheGenerationMatchesRefeeding(t *testing.T) {
 		}
 	}
 
-	// The step distributions themselves are identical.
+	// The step distributions themselves agree.
 	s1, p1, err := kv.Start(ctx, prompts)
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +111,10 @@ func TestKVCacheGenerationMatchesRefeeding(t *testing.T) {
 	}
 	for step := range 20 {
 		for r := range p1 {
-			if !slices.Equal(p1[r], p2[r]) {
-				t.Fatalf("step %d row %d: cached and re-fed log-probabilities differ", step, r)
+			for v := range p1[r] {
+				if d := math.Abs(float64(p1[r][v] - p2[r][v])); d > kvTol {
+					t.Fatalf("step %d row %d token %d: cached %v, re-fed %v", step, r, v, p1[r][v], p2[r][v])
+				}
 			}
 		}
 		next := []int{step % 50, (step * 3) % 50, 49}

@@ -1,6 +1,8 @@
 // Package transformer registers the survey's Transformer decoder: a
 // decoder-only stack with learned positions and a causal mask (Vaswani et
-// al. 2017; Radford et al. 2018), generating greedily or by sampling.
+// al. 2017; Radford et al. 2018), generating greedily or by sampling with a
+// key/value cache (kvcache.go; `kv_cache: false` selects the survey's
+// re-feeding loop instead).
 //
 // The survey's TransformerDecoder uses nn.TransformerDecoderLayer with a
 // `memory` argument although a language model has no encoder output, and its

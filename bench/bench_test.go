@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"arbench/harness"
+	nngorgonia "arbench/nn/gorgonia"
+)
+
+func spec(t testing.TB, name, cfg string) harness.ModelSpec {
+	t.Helper()
+	m, err := harness.NewModel(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.DecodeConfig(name+".yaml", []byte(cfg), m.Config()); err != nil {
+		t.Fatal(err)
+	}
+	return harness.ModelSpec{Name: name, Label: name, Config: m.Config(), Train: harness.DefaultTrain()}
+}
+
+func tinyConfig() *harness.BenchConfig {
+	return &harness.BenchConfig{
+		Vocab: 13, Warmup: 1, Repeats: 2, MinSeconds: 0, CeilingSize: 32,
+		Train: harness.BenchSweep{Batch: 2, SeqLen: 6, SeqLens: []int{4, 6}, Batches: []int{3}},
+		Score: harness.BenchSweep{Batch: 2, SeqLen: 6, SeqLens: []int{6}},
+		Generate: harness.BenchGenerate{
+			Prompt: 3, Batches: []int{1, 2}, Lengths: []int{4, 20},
+			RefeedBatches: []int{1}, RefeedLengths: []int{4},
+		},
+	}
+}
+
+// TestRunMeasuresAndWrites runs a tiny sweep end to end and checks the
+// points, the skipped ones, the FLOP counts and every output file.
+func TestRunMeasuresAndWrites(t *testing.T) {
+	opt := Options{
+		Name: "tiny", Backend: nngorgonia.New(), Config: tinyConfig(), Seed: 1,
+		Models: []harness.ModelSpec{
+			spec(t, "rnn", "{embed: 4, hidden: 5}"),
+			spec(t, "transformer", "{dim: 8, heads: 2, layers: 1, context: 12}"),
+		},
+	}
+	rep, err := Run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ceiling.Best <= 0 || rep.Ceiling.GFLOPS.N != 3 {
+		t.Errorf("ceiling = %+v", rep.Ceiling)
+	}
+	// Per model: train (4,6 at b2; b3 at 6) 3, score 1, generate 2×2
+	// cached; the transformer also 1 re-feeding point.
+	count := map[string]int{}
+	for _, p := range rep.Points {
+		count[p.Model+"/"+p.Kind+"/"+p.Mode]++
+		if p.Skipped != "" {
+			if p.Model != "transformer" || p.Length != 20 {
+				t.Errorf("unexpected skip: %+v", p)
+			}
+			continue
+		}
+		if p.TokensPerSec.N != 2 || !(p.TokensPerSec.Median > 0) || !(p.FLOPsPerToken > 0) || p.Memory.PeakRSS <= 0 {
+			t.Errorf("point not measured: %+v", p)
+		}
+		if p.Kind == KindGenerate && (p.Latency.N != 2*(p.Length-1) || len(p.LatencyRepeats) != 2 || p.TTFT.N != 2) {
+			t.Errorf("generation timings: %+v", p)
+		}
+		if p.Model == "rnn" && p.Kind == KindTrain {
+			want := RecurrentTrainStep(1, 4, 5, 1, 13, p.Batch, p.SeqLen) / float64(p.Batch*p.SeqLen)
+			if p.FLOPsPerToken != want {
+				t.Errorf("rnn train b=%d T=%d: %v FLOPs/token, formula %v", p.Batch, p.SeqLen, p.FLOPsPerToken, want)
+			}
+		}
+	}
+	want := map[string]int{
+		"rnn/train/": 3, "rnn/score/": 1, "rnn/generate/cached": 4,
+		"transformer/train/": 3, "transformer/score/": 1, "transformer/generate/cached": 4, "transformer/generate/refeed": 1,
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("%s: %d points, want %d (all: %v)", k, count[k], n, count)
+		}
+	}
+
+	dir := t.TempDir()
+	files, err := Write(dir, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s: empty or missing (%v)", f, err)
+		}
+	}
+	for _, name := range []string{"throughput_vs_seq_len", "latency_vs_length_b1", "latency_vs_length_b2", "memory_vs_length"} {
+		for _, ext := range []string{".png", ".svg"} {
+			if _, err := os.Stat(filepath.Join(dir, ChartsDir, name+ext)); err != nil {
+				t.Errorf("chart %s%s: %v", name, ext, err)
+			}
+		}
+	}
+	var back struct {
+		Points []Point                `json:"points"`
+		Series []harness.SeriesRecord `json:"series"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, JSONFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Points) != len(rep.Points) || len(back.Series) == 0 {
+		t.Fatalf("bench.json: %v, %d points, %d series", err, len(back.Points), len(back.Series))
+	}
+	checkBenchstat(t, filepath.Join(dir, BenchstatFileName), rep)
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFileName))
+	for _, s := range []string{"## Training and scoring", "## Generation", "Cached vs re-feeding", "## Not measured"} {
+		if !bytes.Contains(md, []byte(s)) {
+			t.Errorf("bench.md lacks %q", s)
+		}
+	}
+}
+
+// checkBenchstat parses the Go benchmark format: one line per repeat of
+// every measured point, each "Name-P 1 v unit v unit ...".
+func checkBenchstat(t *testing.T, path string, rep *Report) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		lines++
+		if fields[1] != "1" || len(fields)%2 != 0 {
+			t.Fatalf("malformed benchmark line %q", sc.Text())
+		}
+		for i := 2; i < len(fields); i += 2 {
+			if _, err := strconv.ParseFloat(fields[i], 64); err != nil {
+				t.Fatalf("line %q: value %q: %v", sc.Text(), fields[i], err)
+			}
+		}
+		if !strings.Contains(sc.Text(), "ns/op") {
+			t.Fatalf("line %q lacks ns/op", sc.Text())
+		}
+	}
+	want := rep.Ceiling.GFLOPS.N
+	for _, p := range rep.Points {
+		want += p.TokensPerSec.N
+	}
+	if lines != want {
+		t.Errorf("%d benchmark lines, want %d", lines, want)
+	}
+}
+
+// TestRunNoCache: with NoCache every generation point re-feeds, also for
+// models without a cache switch (through NextLogProbs).
+func TestRunNoCache(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Train.SeqLens, cfg.Train.Batches, cfg.Score.SeqLens = nil, nil, nil
+	cfg.Generate.Lengths = []int{5}
+	rep, err := Run(context.Background(), Options{
+		Name: "nc", Backend: nngorgonia.New(), Config: cfg, Seed: 2, NoCache: true,
+		Models: []harness.ModelSpec{spec(t, "lstm", "{embed: 4, hidden: 5}"), spec(t, "transformer", "{dim: 8, heads: 2, layers: 1, context: 12}")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Points) != 4 {
+		t.Fatalf("%d points, want 4 (2 models × 2 batches)", len(rep.Points))
+	}
+	for _, p := range rep.Points {
+		if p.Mode != ModeRefeed || p.Skipped != "" || p.TokensPerSec.N != 2 {
+			t.Errorf("point %+v", p)
+		}
+	}
+}
+
+// TestGenerateLoopsAgree: the bench's greedy loops pick the tokens
+// harness.Generate picks, cached and re-feeding.
+func TestGenerateLoopsAgree(t *testing.T) {
+	ctx := context.Background()
+	r := &runner{opt: Options{Config: tinyConfig(), Seed: 1}}
+	s := spec(t, "transformer", "{dim: 8, heads: 2, layers: 1, context: 24}")
+	m, err := r.newModel(ctx, &s, nngorgonia.New(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := [][]int{{1, 2, 3}, {4, 5, 6}}
+	want, err := harness.Generate(ctx, m, prompts, harness.GenOptions{MaxNew: 15, StopToken: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{ModeCached, ModeRefeed} {
+		loop, why := generationLoop(m, mode)
+		if why != "" {
+			t.Fatal(why)
+		}
+		rec := &recording{genLoop: loop}
+		if _, err := generate(ctx, rec, prompts, 15, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range prompts {
+			if got := rec.rows(i); !equalInts(got, want[i]) {
+				t.Errorf("%s row %d: %v, harness.Generate %v", mode, i, got, want[i])
+			}
+		}
+	}
+	d := &refeedLoop{d: m.(harness.Distributioner)}
+	rec := &recording{genLoop: d}
+	if _, err := generate(ctx, rec, prompts, 15, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		if got := rec.rows(i); !equalInts(got, want[i]) {
+			t.Errorf("NextLogProbs loop row %d: %v, want %v", i, got, want[i])
+		}
+	}
+}
+
+// recording remembers the tokens fed to step (all but the last picked).
+type recording struct {
+	genLoop
+	fed [][]int
+}
+
+func (r *recording) step(ctx context.Context, tokens []int) ([][]float32, error) {
+	r.fed = append(r.fed, append([]int(nil), tokens...))
+	return r.genLoop.step(ctx, tokens)
+}
+
+func (r *recording) rows(i int) []int {
+	var out []int
+	for _, f := range r.fed {
+		out = append(out, f[i])
+	}
+	return out
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) > 0
+}
