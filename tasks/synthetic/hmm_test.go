@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"arbench/internal/fsum"
 )
 
 func TestHMMNextSumsToOne(t *testing.T) {
@@ -11,7 +13,7 @@ func TestHMMNextSumsToOne(t *testing.T) {
 	for _, alpha := range []float64{0.05, 0.5, 3} {
 		m := NewHMM(rng, 7, 5, alpha)
 		for _, row := range append(m.Trans, m.Emit...) {
-			if s := sum(row); math.Abs(s-1) > 1e-12 {
+			if s := fsum.Sum(row); math.Abs(s-1) > 1e-12 {
 				t.Fatalf("alpha %v: a row sums to %v", alpha, s)
 			}
 		}
@@ -20,7 +22,7 @@ func TestHMMNextSumsToOne(t *testing.T) {
 			b := m.Start()
 			for _, x := range m.Sample(rng, 30) {
 				m.Next(b, p)
-				if s := sum(p); math.Abs(s-1) > 1e-12 {
+				if s := fsum.Sum(p); math.Abs(s-1) > 1e-12 {
 					t.Fatalf("alpha %v: next-symbol probabilities sum to %v", alpha, s)
 				}
 				for v, pv := range p {
@@ -29,7 +31,7 @@ func TestHMMNextSumsToOne(t *testing.T) {
 					}
 				}
 				b = m.Observe(b, x)
-				if s := sum(b); math.Abs(s-1) > 1e-12 {
+				if s := fsum.Sum(b); math.Abs(s-1) > 1e-12 {
 					t.Fatalf("alpha %v: belief sums to %v", alpha, s)
 				}
 			}

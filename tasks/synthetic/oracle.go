@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"arbench/harness"
+	"arbench/internal/fsum"
 )
 
 // oracleUniforms returns the T uniforms that drive the sampling of test row
@@ -143,7 +144,7 @@ func (t *Task) evaluateOracle(ctx context.Context, m harness.Model, d harness.Di
 	ev.Metrics = append(ev.Metrics,
 		harness.Metric{Name: "nats_per_token", Value: nllModel / tokens, Unit: "nats/token", Split: "test", Params: params},
 		harness.Metric{Name: "oracle_nats_per_token", Value: nllOracle / tokens, Unit: "nats/token", Split: "test", Params: params},
-		harness.Metric{Name: "kl_per_token", Value: sum(tf.kl) / tokens, Unit: "nats/token", Split: "test", Params: params},
+		harness.Metric{Name: "kl_per_token", Value: fsum.Sum(tf.kl) / tokens, Unit: "nats/token", Split: "test", Params: params},
 	)
 	series := func(name, label, unit string, ys []float64, cumulative bool) harness.Series {
 		s := harness.Series{Name: name, Label: label, XName: "position", Unit: unit, Split: "test", Params: params}
@@ -202,7 +203,7 @@ func (t *Task) evaluateOracle(ctx context.Context, m harness.Model, d harness.Di
 			}
 		}
 	}
-	accTF, accFR := sum(tf.kl)/n, sum(fr.kl)/n
+	accTF, accFR := fsum.Sum(tf.kl)/n, fsum.Sum(fr.kl)/n
 	ev.Series = append(ev.Series,
 		series("kl_vs_position", "free_running", "nats", fr.kl, false),
 		series("accumulated_kl_vs_length", "free_running", "nats", fr.kl, true),
@@ -210,9 +211,9 @@ func (t *Task) evaluateOracle(ctx context.Context, m harness.Model, d harness.Di
 	)
 	ev.Metrics = append(ev.Metrics,
 		harness.Metric{Name: "kl_per_token_free_running", Value: accFR / float64(T), Unit: "nats/token", Split: "test", Params: params},
-		harness.Metric{Name: "oracle_nll_teacher_forced", Value: sum(tf.xent) / tokens, Unit: "nats/token", Split: "test", Params: params},
-		harness.Metric{Name: "oracle_nll_free_running", Value: sum(fr.xent) / tokens, Unit: "nats/token", Split: "test", Params: params},
-		harness.Metric{Name: "special_token_mass_free_running", Value: sum(fr.special) / tokens, Unit: "probability", Split: "test", Params: params},
+		harness.Metric{Name: "oracle_nll_teacher_forced", Value: fsum.Sum(tf.xent) / tokens, Unit: "nats/token", Split: "test", Params: params},
+		harness.Metric{Name: "oracle_nll_free_running", Value: fsum.Sum(fr.xent) / tokens, Unit: "nats/token", Split: "test", Params: params},
+		harness.Metric{Name: "special_token_mass_free_running", Value: fsum.Sum(fr.special) / tokens, Unit: "probability", Split: "test", Params: params},
 		harness.Metric{Name: "accumulated_kl_teacher_forced", Value: accTF, Unit: "nats", Split: "test", Params: params},
 		harness.Metric{Name: "accumulated_kl_free_running", Value: accFR, Unit: "nats", Split: "test", Params: params},
 		harness.Metric{Name: "exposure_excess_kl", Value: accFR - accTF, Unit: "nats", Split: "test", Params: params},
@@ -222,19 +223,4 @@ func (t *Task) evaluateOracle(ctx context.Context, m harness.Model, d harness.Di
 			Unit: "fraction", Split: "test", Params: params})
 	}
 	return ev, nil
-}
-
-// sum adds xs with Neumaier's compensated summation.
-func sum(xs []float64) float64 {
-	var s, c float64
-	for _, x := range xs {
-		t := s + x
-		if math.Abs(s) >= math.Abs(x) {
-			c += (s - t) + x
-		} else {
-			c += (x - t) + s
-		}
-		s = t
-	}
-	return s + c
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"arbench/harness"
+	"arbench/internal/fsum"
 )
 
 // ablationStream is the PCG stream of the context-shuffling generator.
@@ -185,5 +186,5 @@ func scoreLast(ctx context.Context, sc harness.Scorer, rows [][]int, targets []i
 			terms = append(terms, -lp[r][w-1])
 		}
 	}
-	return sum(terms) / float64(len(rows)), nil
+	return fsum.Sum(terms) / float64(len(rows)), nil
 }

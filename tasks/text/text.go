@@ -23,6 +23,7 @@ import (
 
 	"arbench/datasets"
 	"arbench/harness"
+	"arbench/internal/fsum"
 )
 
 func init() {
@@ -229,7 +230,7 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("text: valid loss: %w", err)
 	}
-	return sum(nll) / float64(len(seq)-1), nil
+	return fsum.Sum(nll) / float64(len(seq)-1), nil
 }
 
 // Evaluate scores the test split (its first max_eval_tokens targets when
@@ -273,7 +274,7 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 		if err != nil {
 			return nil, fmt.Errorf("text: evaluate (%s): %w", e.mode, err)
 		}
-		npt := sum(nll) / float64(N)
+		npt := fsum.Sum(nll) / float64(N)
 		params := map[string]any{"eval": e.mode, "window": W, "stride": e.stride, "tokens": N}
 		ev.Metrics = append(ev.Metrics,
 			harness.Metric{Name: "nats_per_token" + e.suffix, Value: npt, Unit: "nats/token", Split: "test", Params: params},
@@ -392,27 +393,8 @@ func scoreWindows(ctx context.Context, sc harness.Scorer, seq []byte, wins []win
 				}
 				terms = append(terms, -lp[r][k])
 			}
-			nll[lo+r] = sum(terms)
+			nll[lo+r] = fsum.Sum(terms)
 		}
 	}
 	return nll, nil
-}
-
-// sum adds xs with Neumaier's compensated summation, so that long sums of
-// per-token losses do not accumulate rounding error.
-func sum(xs []float64) float64 {
-	var s, c float64
-	for _, x := range xs {
-		t := s + x
-		if math.Abs(s) >= math.Abs(x) {
-			c += (s - t) + x
-		} else {
-			c += (x - t) + s
-		}
-		s = t
-	}
-	if math.IsInf(s, 0) {
-		return s // a zero-probability target: c is NaN (Inf − Inf)
-	}
-	return s + c
 }

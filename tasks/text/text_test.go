@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"arbench/harness"
+	"arbench/internal/fsum"
 	"arbench/nn"
 )
 
@@ -427,7 +428,7 @@ func TestScoresMatchReference(t *testing.T) {
 			if asked != c.N {
 				t.Errorf("%+v %s: model asked to score %d targets, want %d (context and padding must be -1)", c, e.kind, asked, c.N)
 			}
-			if got := sum(nll); !approx(got, e.want, 1e-12) {
+			if got := fsum.Sum(nll); !approx(got, e.want, 1e-12) {
 				t.Errorf("%+v %s: total %.15g, reference %.15g", c, e.kind, got, e.want)
 			}
 		}
@@ -526,15 +527,5 @@ func TestTrainBatch(t *testing.T) {
 		if !slices.Equal(in, again.Inputs[r]) {
 			t.Errorf("row %d differs for the same seed", r)
 		}
-	}
-}
-
-func TestSumIsCompensated(t *testing.T) {
-	xs := []float64{1e16, 1, -1e16, 1}
-	if got := sum(xs); got != 2 {
-		t.Errorf("sum = %v, want 2", got)
-	}
-	if got := sum([]float64{1, math.Inf(1)}); !math.IsInf(got, 1) {
-		t.Errorf("sum with +Inf = %v", got)
 	}
 }
