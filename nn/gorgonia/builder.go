@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"arbench/nn"
+	"arbench/nn/internal/shapes"
 )
 
 // tensorT is the nn.Tensor handle of this backend.
@@ -123,44 +124,14 @@ func sizeOf(shape []int) int {
 
 // check validates the handles passed to the named operation.
 func (b *builder) check(op string, ts ...nn.Tensor) []*tensorT {
-	if b.done {
-		panic(fmt.Sprintf("gorgonia: %s called after the build function returned", op))
-	}
-	out := make([]*tensorT, len(ts))
-	for i, t := range ts {
-		h, ok := t.(*tensorT)
-		if !ok || h == nil {
-			panic(fmt.Sprintf("gorgonia: %s: operand %d is %T, not a tensor of this graph", op, i, t))
-		}
-		if h.b != b {
-			panic(fmt.Sprintf("gorgonia: %s: operand %d belongs to another graph", op, i))
-		}
-		out[i] = h
-	}
-	return out
+	return shapes.Handles(rules, op, b.done, ts, func(h *tensorT) bool { return h.b == b })
 }
 
-func mustFloat(op string, ts ...*tensorT) {
-	for i, t := range ts {
-		if t.isInt {
-			panic(fmt.Sprintf("gorgonia: %s: operand %d (shape %v) is an integer tensor, want float", op, i, t.shape))
-		}
-	}
-}
+// rules holds the shape rules shared with the other backends.
+const rules shapes.Backend = "gorgonia"
 
-func mustInt(op string, t *tensorT) {
-	if !t.isInt {
-		panic(fmt.Sprintf("gorgonia: %s: ids (shape %v) must be an integer tensor", op, t.shape))
-	}
-}
-
-func checkDims(op string, shape []int) {
-	for _, d := range shape {
-		if d <= 0 {
-			panic(fmt.Sprintf("gorgonia: %s: non-positive dimension in shape %v", op, shape))
-		}
-	}
-}
+// operand describes t to the shape rules.
+func (t *tensorT) operand() shapes.Operand { return shapes.Operand{Shape: t.shape, Int: t.isInt} }
 
 // inputName makes the gorgonia name of an input node. Gorgonia hashes input
 // nodes by name, so names are unique per kind and start with the salt: a
@@ -304,10 +275,7 @@ func (b *builder) Param(p *nn.Param) nn.Tensor {
 	if b.spec.Params != nil && b.spec.Params.Get(p.Name) != p {
 		panic(fmt.Sprintf("gorgonia: Param: %q is not in the executable's ParamSet", p.Name))
 	}
-	checkDims("Param "+p.Name, p.Shape)
-	if sizeOf(p.Shape) != len(p.Data) {
-		panic(fmt.Sprintf("gorgonia: Param: %q has shape %v but %d values", p.Name, p.Shape, len(p.Data)))
-	}
+	rules.Param(p.Name, p.Shape, len(p.Data))
 	value := tensor.New(tensor.WithBacking(p.Data), tensor.WithShape(len(p.Data)))
 	t := b.input("p", p.Name, value, p.Shape, false)
 	t.grad = b.spec.Train
@@ -318,7 +286,7 @@ func (b *builder) Param(p *nn.Param) nn.Tensor {
 
 func (b *builder) Ints(name string, shape ...int) nn.Tensor {
 	b.check("Ints")
-	checkDims("Ints "+name, shape)
+	rules.Dims("Ints "+name, shape)
 	if b.names["i:"+name] {
 		panic(fmt.Sprintf("gorgonia: Ints: input %q declared twice", name))
 	}
@@ -331,7 +299,7 @@ func (b *builder) Ints(name string, shape ...int) nn.Tensor {
 
 func (b *builder) Floats(name string, shape ...int) nn.Tensor {
 	b.check("Floats")
-	checkDims("Floats "+name, shape)
+	rules.Dims("Floats "+name, shape)
 	if b.names["f:"+name] {
 		panic(fmt.Sprintf("gorgonia: Floats: input %q declared twice", name))
 	}
@@ -344,10 +312,7 @@ func (b *builder) Floats(name string, shape ...int) nn.Tensor {
 
 func (b *builder) Const(data []float32, shape ...int) nn.Tensor {
 	b.check("Const")
-	checkDims("Const", shape)
-	if len(data) != sizeOf(shape) {
-		panic(fmt.Sprintf("gorgonia: Const: %d values for shape %v", len(data), shape))
-	}
+	rules.Const(shape, len(data))
 	value := tensor.New(tensor.WithBacking(slices.Clone(data)), tensor.WithShape(len(data)))
 	t := b.input("c", fmt.Sprint(b.nconst), value, shape, false)
 	b.nconst++
@@ -358,9 +323,7 @@ func (b *builder) Const(data []float32, shape ...int) nn.Tensor {
 
 func (b *builder) Output(name string, x nn.Tensor) {
 	h := b.check("Output", x)
-	if h[0].isInt {
-		panic(fmt.Sprintf("gorgonia: Output %q: integer tensors cannot be returned", name))
-	}
+	rules.Output(name, h[0].operand())
 	if b.outNames[name] {
 		panic(fmt.Sprintf("gorgonia: Output %q marked twice", name))
 	}
@@ -370,10 +333,7 @@ func (b *builder) Output(name string, x nn.Tensor) {
 
 func (b *builder) Loss(x nn.Tensor) {
 	h := b.check("Loss", x)
-	mustFloat("Loss", h...)
-	if len(h[0].shape) != 0 {
-		panic(fmt.Sprintf("gorgonia: Loss: want a scalar (shape []), got shape %v", h[0].shape))
-	}
+	rules.Loss(h[0].operand())
 	if b.loss != nil {
 		panic("gorgonia: Loss marked twice")
 	}

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"arbench/nn"
+	"arbench/nn/internal/shapes"
 )
 
 // This file implements the operations of nn.Graph: shape checks, the
@@ -17,19 +18,13 @@ import (
 
 func (b *builder) MatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
 	h := b.check("MatMul", a, c)
-	mustFloat("MatMul", h...)
-	if len(h[0].shape) != 2 || len(h[1].shape) != 2 {
-		panic(fmt.Sprintf("gorgonia: MatMul: want 2-D operands, got shapes %v and %v", h[0].shape, h[1].shape))
-	}
+	rules.MatMul(h[0].operand(), h[1].operand(), transA, transB)
 	return b.matmul(h[0], h[1], transA, transB)
 }
 
 func (b *builder) BatchMatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
 	h := b.check("BatchMatMul", a, c)
-	mustFloat("BatchMatMul", h...)
-	if len(h[0].shape) != 3 || len(h[1].shape) != 3 || h[0].shape[0] != h[1].shape[0] {
-		panic(fmt.Sprintf("gorgonia: BatchMatMul: want 3-D operands with equal batch, got shapes %v and %v", h[0].shape, h[1].shape))
-	}
+	rules.BatchMatMul(h[0].operand(), h[1].operand(), transA, transB)
 	return b.matmul(h[0], h[1], transA, transB)
 }
 
@@ -41,20 +36,9 @@ func (b *builder) matmul(a, c *tensorT, transA, transB bool) *tensorT {
 	if len(a.shape) == 3 {
 		name, batch = "BatchMatMul", a.shape[0]
 	}
-	r := len(a.shape)
-	m, k := a.shape[r-2], a.shape[r-1]
-	if transA {
-		m, k = k, m
-	}
-	kb, n := c.shape[r-2], c.shape[r-1]
-	if transB {
-		kb, n = n, kb
-	}
-	if k != kb {
-		panic(fmt.Sprintf("gorgonia: %s: shapes %v and %v incompatible (transA=%t transB=%t)", name, a.shape, c.shape, transA, transB))
-	}
+	m, n, k := rules.Product(name, a.shape, c.shape, transA, transB)
 	shape := []int{m, n}
-	if r == 3 {
+	if len(a.shape) == 3 {
 		shape = []int{batch, m, n}
 	}
 	pool := b.gemm
@@ -122,18 +106,10 @@ func (b *builder) Mul(a, c nn.Tensor) nn.Tensor {
 	return b.binary("Mul", '*', h[0], h[1])
 }
 
-// broadcastable reports whether c's shape is a trailing suffix of a's.
-func broadcastable(a, c []int) bool {
-	return len(c) <= len(a) && slices.Equal(a[len(a)-len(c):], c)
-}
-
 // binary computes a (op) c where c has a's shape or a trailing suffix of it
 // and is repeated over a's leading axes.
 func (b *builder) binary(name string, kind byte, a, c *tensorT) *tensorT {
-	mustFloat(name, a, c)
-	if !broadcastable(a.shape, c.shape) {
-		panic(fmt.Sprintf("gorgonia: %s: shapes %v and %v: the second must equal the first or a trailing suffix of it", name, a.shape, c.shape))
-	}
+	rules.Broadcast(name, a.operand(), c.operand())
 	same := a.size == c.size
 	return b.apply(name, a.shape, false, []*tensorT{a, c},
 		func(in []G.Value, out *tensor.Dense) error {
@@ -188,7 +164,7 @@ func (b *builder) reduceLeading(g *tensorT, shape []int, scale float32) *tensorT
 
 func (b *builder) Scale(x nn.Tensor, s float32) nn.Tensor {
 	h := b.check("Scale", x)
-	mustFloat("Scale", h...)
+	rules.Float("Scale", h[0].operand())
 	return b.scale(h[0], s)
 }
 
@@ -206,7 +182,7 @@ func (b *builder) scale(x *tensorT, s float32) *tensorT {
 // cost estimates fun's nanoseconds per element (see splitRange).
 func (b *builder) unary(name string, x nn.Tensor, cost float64, fun func(x, out []float32), dfun func(y, g, out []float32)) nn.Tensor {
 	h := b.check(name, x)
-	mustFloat(name, h...)
+	rules.Float(name, h[0].operand())
 	return b.apply(name, h[0].shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			x, o := f32(in[0]), out.Float32s()
@@ -239,11 +215,7 @@ func (b *builder) ReLU(x nn.Tensor) nn.Tensor {
 
 func (b *builder) Reshape(x nn.Tensor, shape ...int) nn.Tensor {
 	h := b.check("Reshape", x)
-	checkDims("Reshape", shape)
-	if sizeOf(shape) != h[0].size {
-		panic(fmt.Sprintf("gorgonia: Reshape: cannot reshape %v to %v", h[0].shape, shape))
-	}
-	return b.reshape(h[0], shape)
+	return b.reshape(h[0], rules.Reshape(h[0].operand(), shape))
 }
 
 // reshape is a view: the element order is unchanged.
@@ -255,19 +227,7 @@ func (b *builder) reshape(x *tensorT, shape []int) *tensorT {
 
 func (b *builder) Transpose(x nn.Tensor, perm ...int) nn.Tensor {
 	h := b.check("Transpose", x)
-	r := len(h[0].shape)
-	seen := make([]bool, r)
-	ok := len(perm) == r
-	for _, p := range perm {
-		if !ok || p < 0 || p >= r || seen[p] {
-			ok = false
-			break
-		}
-		seen[p] = true
-	}
-	if !ok {
-		panic(fmt.Sprintf("gorgonia: Transpose: %v is not a permutation of the axes of shape %v", perm, h[0].shape))
-	}
+	rules.Transpose(h[0].operand(), perm)
 	return b.transpose(h[0], slices.Clone(perm))
 }
 
@@ -300,10 +260,7 @@ func axisView(shape []int, axis int) (outer, n, inner int) {
 
 func (b *builder) Slice(x nn.Tensor, axis, start, end int) nn.Tensor {
 	h := b.check("Slice", x)
-	s := h[0].shape
-	if axis < 0 || axis >= len(s) || start < 0 || end > s[axis] || start >= end {
-		panic(fmt.Sprintf("gorgonia: Slice: axis %d range [%d,%d) invalid for shape %v", axis, start, end, s))
-	}
+	rules.Slice(h[0].operand(), axis, start, end)
 	return b.slice(h[0], axis, start, end)
 }
 
@@ -336,33 +293,7 @@ func (b *builder) slice(x *tensorT, axis, start, end int) *tensorT {
 
 func (b *builder) Concat(axis int, xs ...nn.Tensor) nn.Tensor {
 	h := b.check("Concat", xs...)
-	if len(h) == 0 {
-		panic("gorgonia: Concat: no operands")
-	}
-	first := h[0].shape
-	if axis < 0 || axis >= len(first) {
-		panic(fmt.Sprintf("gorgonia: Concat: axis %d invalid for shape %v", axis, first))
-	}
-	shape := slices.Clone(first)
-	shape[axis] = 0
-	ns := make([]int, len(h))
-	for i, t := range h {
-		bad := t.isInt != h[0].isInt || len(t.shape) != len(first)
-		for d := range first {
-			if !bad && d != axis && t.shape[d] != first[d] {
-				bad = true
-			}
-		}
-		if bad {
-			all := make([][]int, len(h))
-			for j, u := range h {
-				all[j] = u.shape
-			}
-			panic(fmt.Sprintf("gorgonia: Concat: shapes %v disagree outside axis %d (or mix integer and float)", all, axis))
-		}
-		ns[i] = t.shape[axis]
-		shape[axis] += ns[i]
-	}
+	shape, ns := rules.Concat(axis, shapes.Operands(h, (*tensorT).operand)...)
 	outer, _, inner := axisView(shape, axis)
 	isInt := h[0].isInt
 	var back backwardFunc
@@ -403,13 +334,9 @@ func (b *builder) Concat(axis int, xs ...nn.Tensor) nn.Tensor {
 func (b *builder) Gather(table, ids nn.Tensor) nn.Tensor {
 	h := b.check("Gather", table, ids)
 	t, id := h[0], h[1]
-	mustFloat("Gather", t)
-	mustInt("Gather", id)
-	if len(t.shape) != 2 || len(id.shape) != 1 {
-		panic(fmt.Sprintf("gorgonia: Gather: want table [V,D] and ids [N], got shapes %v and %v", t.shape, id.shape))
-	}
-	vocab, d, n := t.shape[0], t.shape[1], id.shape[0]
-	return b.apply("Gather", []int{n, d}, false, h,
+	shape := rules.Gather(t.operand(), id.operand())
+	vocab, d := t.shape[0], t.shape[1]
+	return b.apply("Gather", shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			return gatherInto(f32(in[0]), ints(in[1]), out.Float32s(), vocab, d)
 		},
@@ -425,13 +352,9 @@ func (b *builder) Gather(table, ids nn.Tensor) nn.Tensor {
 func (b *builder) Pick(x, ids nn.Tensor) nn.Tensor {
 	h := b.check("Pick", x, ids)
 	t, id := h[0], h[1]
-	mustFloat("Pick", t)
-	mustInt("Pick", id)
-	if len(t.shape) != 2 || len(id.shape) != 1 || id.shape[0] != t.shape[0] {
-		panic(fmt.Sprintf("gorgonia: Pick: want x [N,V] and ids [N], got shapes %v and %v", t.shape, id.shape))
-	}
+	shape := rules.Pick(t.operand(), id.operand())
 	v := t.shape[1]
-	return b.apply("Pick", []int{t.shape[0]}, false, h,
+	return b.apply("Pick", shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			return pickInto(f32(in[0]), ints(in[1]), out.Float32s(), v)
 		},
@@ -448,10 +371,7 @@ func (b *builder) Pick(x, ids nn.Tensor) nn.Tensor {
 
 func (b *builder) lastAxis(op string, x nn.Tensor) *tensorT {
 	h := b.check(op, x)
-	mustFloat(op, h...)
-	if len(h[0].shape) == 0 {
-		panic(fmt.Sprintf("gorgonia: %s: shape %v has no last axis", op, h[0].shape))
-	}
+	rules.LastAxis(op, h[0].operand())
 	return h[0]
 }
 
@@ -485,14 +405,8 @@ func (b *builder) LogSoftmax(x nn.Tensor) nn.Tensor {
 
 func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 	h := b.check("LayerNorm", x, gamma, beta)
-	mustFloat("LayerNorm", h...)
-	xs, gs, bs := h[0].shape, h[1].shape, h[2].shape
-	if len(xs) == 0 || len(gs) != 1 || !slices.Equal(gs, bs) || gs[0] != xs[len(xs)-1] {
-		panic(fmt.Sprintf("gorgonia: LayerNorm: x %v needs gamma and beta of shape [last axis of x], got %v and %v", xs, gs, bs))
-	}
-	if !(eps > 0) {
-		panic(fmt.Sprintf("gorgonia: LayerNorm: eps %g must be positive", eps))
-	}
+	xs := rules.LayerNorm(h[0].operand(), h[1].operand(), h[2].operand(), eps)
+	gs, bs := h[1].shape, h[2].shape
 	xt, gt := h[0], h[1]
 	return b.apply("LayerNorm", xs, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
@@ -528,9 +442,8 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 
 func (b *builder) Sum(x nn.Tensor) nn.Tensor {
 	h := b.check("Sum", x)
-	mustFloat("Sum", h...)
 	xt := h[0]
-	return b.apply("Sum", nil, false, h,
+	return b.apply("Sum", rules.Sum(xt.operand()), false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			out.Float32s()[0] = sumOf(f32(in[0]))
 			return nil
@@ -548,10 +461,7 @@ func (b *builder) Sum(x nn.Tensor) nn.Tensor {
 // nn.DropoutMask(feeds.Seed, k, size, p) on every Run.
 func (b *builder) Dropout(x nn.Tensor, p float32) nn.Tensor {
 	h := b.check("Dropout", x)
-	mustFloat("Dropout", h...)
-	if !(p >= 0 && p < 1) {
-		panic(fmt.Sprintf("gorgonia: Dropout: probability %g not in [0,1)", p))
-	}
+	rules.Dropout(h[0].operand(), p)
 	k := b.ndrop
 	b.ndrop++
 	if !b.spec.Train || p == 0 {

@@ -9,6 +9,7 @@ import (
 	lib "github.com/sugarme/gotch/libtch"
 
 	"arbench/nn"
+	"arbench/nn/internal/shapes"
 )
 
 // tensor is the nn.Tensor handle of this backend. Float values are libtorch
@@ -88,44 +89,15 @@ func (e *feedError) Error() string { return e.msg }
 
 // check validates the handles passed to the named operation.
 func (g *graph) check(op string, ts ...nn.Tensor) []*tensor {
-	if g.done {
-		panic(fmt.Sprintf("gotch: %s called after the build function returned", op))
-	}
-	out := make([]*tensor, len(ts))
-	for i, t := range ts {
-		h, ok := t.(*tensor)
-		if !ok || h == nil {
-			panic(fmt.Sprintf("gotch: %s: operand %d is %T, not a tensor of this graph", op, i, t))
-		}
-		if h.g != g {
-			panic(fmt.Sprintf("gotch: %s: operand %d belongs to another graph", op, i))
-		}
-		out[i] = h
-	}
-	return out
+	return shapes.Handles(rules, op, g.done, ts, func(h *tensor) bool { return h.g == g })
 }
 
-func mustFloat(op string, ts ...*tensor) {
-	for i, t := range ts {
-		if t.isInt {
-			panic(fmt.Sprintf("gotch: %s: operand %d (shape %v) is an integer tensor, want float", op, i, t.shape))
-		}
-	}
-}
+// rules holds the shape rules shared with the gorgonia backend, so that
+// both reject the same programs.
+const rules shapes.Backend = "gotch"
 
-func mustInt(op string, t *tensor) {
-	if !t.isInt {
-		panic(fmt.Sprintf("gotch: %s: ids (shape %v) must be an integer tensor", op, t.shape))
-	}
-}
-
-func checkDims(op string, shape []int) {
-	for _, d := range shape {
-		if d <= 0 {
-			panic(fmt.Sprintf("gotch: %s: non-positive dimension in shape %v", op, shape))
-		}
-	}
-}
+// operand describes t to the shape rules.
+func (t *tensor) operand() shapes.Operand { return shapes.Operand{Shape: t.shape, Int: t.isInt} }
 
 // float makes a float result of the given shape whose value f computes
 // (not called in a dry build).
@@ -167,10 +139,7 @@ func (g *graph) Param(p *nn.Param) nn.Tensor {
 	if g.spec.Params != nil && g.spec.Params.Get(p.Name) != p {
 		panic(fmt.Sprintf("gotch: Param: %q is not in the executable's ParamSet", p.Name))
 	}
-	checkDims("Param "+p.Name, p.Shape)
-	if sizeOf(p.Shape) != len(p.Data) {
-		panic(fmt.Sprintf("gotch: Param: %q has shape %v but %d values", p.Name, p.Shape, len(p.Data)))
-	}
+	rules.Param(p.Name, p.Shape, len(p.Data))
 	t := g.float(p.Shape, func(m *arena) lib.Ctensor {
 		v := m.floats(p.Data, p.Shape, g.device)
 		if !g.spec.Train {
@@ -198,7 +167,7 @@ func (g *graph) declare(kind, name string, shape []int, isInt bool) {
 
 func (g *graph) Ints(name string, shape ...int) nn.Tensor {
 	g.check("Ints")
-	checkDims("Ints "+name, shape)
+	rules.Dims("Ints "+name, shape)
 	g.declare("Ints", name, shape, true)
 	return g.intResult(shape, func() []int64 {
 		data, ok := g.feeds.Ints[name]
@@ -215,7 +184,7 @@ func (g *graph) Ints(name string, shape ...int) nn.Tensor {
 
 func (g *graph) Floats(name string, shape ...int) nn.Tensor {
 	g.check("Floats")
-	checkDims("Floats "+name, shape)
+	rules.Dims("Floats "+name, shape)
 	g.declare("Floats", name, shape, false)
 	return g.float(shape, func(m *arena) lib.Ctensor {
 		data, ok := g.feeds.Floats[name]
@@ -228,10 +197,7 @@ func (g *graph) Floats(name string, shape ...int) nn.Tensor {
 
 func (g *graph) Const(data []float32, shape ...int) nn.Tensor {
 	g.check("Const")
-	checkDims("Const", shape)
-	if len(data) != sizeOf(shape) {
-		panic(fmt.Sprintf("gotch: Const: %d values for shape %v", len(data), shape))
-	}
+	rules.Const(shape, len(data))
 	return g.float(shape, func(m *arena) lib.Ctensor { return m.floats(data, shape, g.device) })
 }
 
@@ -239,9 +205,7 @@ func (g *graph) Const(data []float32, shape ...int) nn.Tensor {
 
 func (g *graph) Output(name string, x nn.Tensor) {
 	h := g.check("Output", x)
-	if h[0].isInt {
-		panic(fmt.Sprintf("gotch: Output %q: integer tensors cannot be returned", name))
-	}
+	rules.Output(name, h[0].operand())
 	if g.outNames[name] {
 		panic(fmt.Sprintf("gotch: Output %q marked twice", name))
 	}
@@ -251,10 +215,7 @@ func (g *graph) Output(name string, x nn.Tensor) {
 
 func (g *graph) Loss(x nn.Tensor) {
 	h := g.check("Loss", x)
-	mustFloat("Loss", h...)
-	if len(h[0].shape) != 0 {
-		panic(fmt.Sprintf("gotch: Loss: want a scalar (shape []), got shape %v", h[0].shape))
-	}
+	rules.Loss(h[0].operand())
 	if g.loss != nil {
 		panic("gotch: Loss marked twice")
 	}

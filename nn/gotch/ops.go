@@ -9,56 +9,32 @@ import (
 	lib "github.com/sugarme/gotch/libtch"
 
 	"arbench/nn"
+	"arbench/nn/internal/shapes"
 )
 
 // This file implements the operations of nn.Graph on libtorch: the shape
-// checks (identical to the gorgonia backend's, so both reject the same
-// programs) and the libtorch call computing each result. Gradients come
+// checks (the rules of package shapes, shared with the gorgonia backend, so
+// both reject the same programs) and the libtorch call computing each
+// result. Gradients come
 // from libtorch's autograd.
 
 // ---- linear algebra ----
 
 func (g *graph) MatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
 	h := g.check("MatMul", a, c)
-	mustFloat("MatMul", h...)
-	if len(h[0].shape) != 2 || len(h[1].shape) != 2 {
-		panic(fmt.Sprintf("gotch: MatMul: want 2-D operands, got shapes %v and %v", h[0].shape, h[1].shape))
-	}
-	return g.matmul(h[0], h[1], transA, transB)
+	return g.matmul(h[0], h[1], transA, transB, rules.MatMul(h[0].operand(), h[1].operand(), transA, transB))
 }
 
 func (g *graph) BatchMatMul(a, c nn.Tensor, transA, transB bool) nn.Tensor {
 	h := g.check("BatchMatMul", a, c)
-	mustFloat("BatchMatMul", h...)
-	if len(h[0].shape) != 3 || len(h[1].shape) != 3 || h[0].shape[0] != h[1].shape[0] {
-		panic(fmt.Sprintf("gotch: BatchMatMul: want 3-D operands with equal batch, got shapes %v and %v", h[0].shape, h[1].shape))
-	}
-	return g.matmul(h[0], h[1], transA, transB)
+	return g.matmul(h[0], h[1], transA, transB, rules.BatchMatMul(h[0].operand(), h[1].operand(), transA, transB))
 }
 
-// matmul multiplies the last two axes: torch.mm for 2-D operands,
-// torch.bmm for 3-D ones, with transposes as strided views.
-func (g *graph) matmul(a, c *tensor, transA, transB bool) *tensor {
-	name := "MatMul"
-	if len(a.shape) == 3 {
-		name = "BatchMatMul"
-	}
+// matmul multiplies the last two axes, giving the checked result shape:
+// torch.mm for 2-D operands, torch.bmm for 3-D ones, with transposes as
+// strided views.
+func (g *graph) matmul(a, c *tensor, transA, transB bool, shape []int) *tensor {
 	r := len(a.shape)
-	m, k := a.shape[r-2], a.shape[r-1]
-	if transA {
-		m, k = k, m
-	}
-	kb, n := c.shape[r-2], c.shape[r-1]
-	if transB {
-		kb, n = n, kb
-	}
-	if k != kb {
-		panic(fmt.Sprintf("gotch: %s: shapes %v and %v incompatible (transA=%t transB=%t)", name, a.shape, c.shape, transA, transB))
-	}
-	shape := []int{m, n}
-	if r == 3 {
-		shape = []int{a.shape[0], m, n}
-	}
 	return g.float(shape, func(mem *arena) lib.Ctensor {
 		x, y := a.t, c.t
 		if transA {
@@ -81,21 +57,12 @@ func (m *arena) swapLast(t lib.Ctensor, r int) lib.Ctensor {
 
 // ---- element-wise ----
 
-// broadcastable reports whether c's shape is a trailing suffix of a's.
-func broadcastable(a, c []int) bool {
-	return len(c) <= len(a) && slices.Equal(a[len(a)-len(c):], c)
-}
-
 // binary applies a libtorch broadcasting operation after checking the
 // nn.Graph rule (the second shape equals the first or a trailing suffix of
 // it), which is a special case of torch broadcasting with the same result.
 func (g *graph) binary(name string, a, c nn.Tensor, f func(out *lib.Ctensor, x, y lib.Ctensor)) nn.Tensor {
 	h := g.check(name, a, c)
-	mustFloat(name, h...)
-	if !broadcastable(h[0].shape, h[1].shape) {
-		panic(fmt.Sprintf("gotch: %s: shapes %v and %v: the second must equal the first or a trailing suffix of it", name, h[0].shape, h[1].shape))
-	}
-	return g.float(h[0].shape, func(m *arena) lib.Ctensor {
+	return g.float(rules.Broadcast(name, h[0].operand(), h[1].operand()), func(m *arena) lib.Ctensor {
 		return m.call(name, func(out *lib.Ctensor) { f(out, h[0].t, h[1].t) })
 	})
 }
@@ -106,13 +73,13 @@ func (g *graph) Mul(a, c nn.Tensor) nn.Tensor { return g.binary("Mul", a, c, lib
 
 func (g *graph) Scale(x nn.Tensor, s float32) nn.Tensor {
 	h := g.check("Scale", x)
-	mustFloat("Scale", h...)
+	rules.Float("Scale", h[0].operand())
 	return g.float(h[0].shape, func(m *arena) lib.Ctensor { return m.mulScalar(h[0].t, float64(s)) })
 }
 
 func (g *graph) unary(name string, x nn.Tensor, f func(out *lib.Ctensor, x lib.Ctensor)) nn.Tensor {
 	h := g.check(name, x)
-	mustFloat(name, h...)
+	rules.Float(name, h[0].operand())
 	return g.float(h[0].shape, func(m *arena) lib.Ctensor {
 		return m.call(name, func(out *lib.Ctensor) { f(out, h[0].t) })
 	})
@@ -126,10 +93,7 @@ func (g *graph) ReLU(x nn.Tensor) nn.Tensor    { return g.unary("ReLU", x, lib.A
 
 func (g *graph) Reshape(x nn.Tensor, shape ...int) nn.Tensor {
 	h := g.check("Reshape", x)
-	checkDims("Reshape", shape)
-	if sizeOf(shape) != sizeOf(h[0].shape) {
-		panic(fmt.Sprintf("gotch: Reshape: cannot reshape %v to %v", h[0].shape, shape))
-	}
+	shape = rules.Reshape(h[0].operand(), shape)
 	if h[0].isInt {
 		return g.intResult(shape, func() []int64 { return h[0].ints })
 	}
@@ -139,24 +103,8 @@ func (g *graph) Reshape(x nn.Tensor, shape ...int) nn.Tensor {
 func (g *graph) Transpose(x nn.Tensor, perm ...int) nn.Tensor {
 	h := g.check("Transpose", x)
 	xs := h[0].shape
-	r := len(xs)
-	seen := make([]bool, r)
-	ok := len(perm) == r
-	for _, p := range perm {
-		if !ok || p < 0 || p >= r || seen[p] {
-			ok = false
-			break
-		}
-		seen[p] = true
-	}
-	if !ok {
-		panic(fmt.Sprintf("gotch: Transpose: %v is not a permutation of the axes of shape %v", perm, xs))
-	}
+	shape := rules.Transpose(h[0].operand(), perm)
 	perm = slices.Clone(perm)
-	shape := make([]int, r)
-	for d, p := range perm {
-		shape[d] = xs[p]
-	}
 	if h[0].isInt {
 		return g.intResult(shape, func() []int64 { return transposeInts(h[0].ints, xs, perm) })
 	}
@@ -169,11 +117,7 @@ func (g *graph) Transpose(x nn.Tensor, perm ...int) nn.Tensor {
 func (g *graph) Slice(x nn.Tensor, axis, start, end int) nn.Tensor {
 	h := g.check("Slice", x)
 	s := h[0].shape
-	if axis < 0 || axis >= len(s) || start < 0 || end > s[axis] || start >= end {
-		panic(fmt.Sprintf("gotch: Slice: axis %d range [%d,%d) invalid for shape %v", axis, start, end, s))
-	}
-	shape := slices.Clone(s)
-	shape[axis] = end - start
+	shape := rules.Slice(h[0].operand(), axis, start, end)
 	if h[0].isInt {
 		return g.intResult(shape, func() []int64 { return sliceInts(h[0].ints, s, axis, start, end) })
 	}
@@ -186,33 +130,7 @@ func (g *graph) Slice(x nn.Tensor, axis, start, end int) nn.Tensor {
 
 func (g *graph) Concat(axis int, xs ...nn.Tensor) nn.Tensor {
 	h := g.check("Concat", xs...)
-	if len(h) == 0 {
-		panic("gotch: Concat: no operands")
-	}
-	first := h[0].shape
-	if axis < 0 || axis >= len(first) {
-		panic(fmt.Sprintf("gotch: Concat: axis %d invalid for shape %v", axis, first))
-	}
-	shape := slices.Clone(first)
-	shape[axis] = 0
-	ns := make([]int, len(h))
-	for i, t := range h {
-		bad := t.isInt != h[0].isInt || len(t.shape) != len(first)
-		for d := range first {
-			if !bad && d != axis && t.shape[d] != first[d] {
-				bad = true
-			}
-		}
-		if bad {
-			all := make([][]int, len(h))
-			for j, u := range h {
-				all[j] = u.shape
-			}
-			panic(fmt.Sprintf("gotch: Concat: shapes %v disagree outside axis %d (or mix integer and float)", all, axis))
-		}
-		ns[i] = t.shape[axis]
-		shape[axis] += ns[i]
-	}
+	shape, ns := rules.Concat(axis, shapes.Operands(h, (*tensor).operand)...)
 	if h[0].isInt {
 		return g.intResult(shape, func() []int64 {
 			outer, _, inner := axisView(shape, axis)
@@ -237,13 +155,9 @@ func (g *graph) Concat(axis int, xs ...nn.Tensor) nn.Tensor {
 func (g *graph) Gather(table, ids nn.Tensor) nn.Tensor {
 	h := g.check("Gather", table, ids)
 	t, id := h[0], h[1]
-	mustFloat("Gather", t)
-	mustInt("Gather", id)
-	if len(t.shape) != 2 || len(id.shape) != 1 {
-		panic(fmt.Sprintf("gotch: Gather: want table [V,D] and ids [N], got shapes %v and %v", t.shape, id.shape))
-	}
+	shape := rules.Gather(t.operand(), id.operand())
 	vocab := t.shape[0]
-	return g.float([]int{id.shape[0], t.shape[1]}, func(m *arena) lib.Ctensor {
+	return g.float(shape, func(m *arena) lib.Ctensor {
 		for i, v := range id.ints {
 			if v < 0 || v >= int64(vocab) {
 				panic(&feedError{fmt.Sprintf("Gather: id %d at position %d out of range [0,%d)", v, i, vocab)})
@@ -257,13 +171,9 @@ func (g *graph) Gather(table, ids nn.Tensor) nn.Tensor {
 func (g *graph) Pick(x, ids nn.Tensor) nn.Tensor {
 	h := g.check("Pick", x, ids)
 	t, id := h[0], h[1]
-	mustFloat("Pick", t)
-	mustInt("Pick", id)
-	if len(t.shape) != 2 || len(id.shape) != 1 || id.shape[0] != t.shape[0] {
-		panic(fmt.Sprintf("gotch: Pick: want x [N,V] and ids [N], got shapes %v and %v", t.shape, id.shape))
-	}
+	shape := rules.Pick(t.operand(), id.operand())
 	n, v := t.shape[0], t.shape[1]
-	return g.float([]int{n}, func(m *arena) lib.Ctensor {
+	return g.float(shape, func(m *arena) lib.Ctensor {
 		// out = where(ids >= 0, x.gather(1, max(ids,0)[:,None])[:,0], 0):
 		// rows with a negative id read column 0 but get exactly 0 and no
 		// gradient through where.
@@ -295,10 +205,7 @@ func (g *graph) Pick(x, ids nn.Tensor) nn.Tensor {
 
 func (g *graph) lastAxis(op string, x nn.Tensor) *tensor {
 	h := g.check(op, x)
-	mustFloat(op, h...)
-	if len(h[0].shape) == 0 {
-		panic(fmt.Sprintf("gotch: %s: shape %v has no last axis", op, h[0].shape))
-	}
+	rules.LastAxis(op, h[0].operand())
 	return h[0]
 }
 
@@ -318,19 +225,13 @@ func (g *graph) LogSoftmax(x nn.Tensor) nn.Tensor {
 
 func (g *graph) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 	h := g.check("LayerNorm", x, gamma, beta)
-	mustFloat("LayerNorm", h...)
-	xs, gs, bs := h[0].shape, h[1].shape, h[2].shape
-	if len(xs) == 0 || len(gs) != 1 || !slices.Equal(gs, bs) || gs[0] != xs[len(xs)-1] {
-		panic(fmt.Sprintf("gotch: LayerNorm: x %v needs gamma and beta of shape [last axis of x], got %v and %v", xs, gs, bs))
-	}
-	if !(eps > 0) {
-		panic(fmt.Sprintf("gotch: LayerNorm: eps %g must be positive", eps))
-	}
+	xs := rules.LayerNorm(h[0].operand(), h[1].operand(), h[2].operand(), eps)
+	d := xs[len(xs)-1]
 	return g.float(xs, func(m *arena) lib.Ctensor {
 		// torch.nn.functional.layer_norm: biased variance over the last
 		// axis, eps inside the square root (Ba et al. 2016).
 		return m.call("layer_norm", func(out *lib.Ctensor) {
-			lib.AtgLayerNorm(out, h[0].t, []int64{int64(gs[0])}, 1, h[1].t, h[2].t, float64(eps), 1)
+			lib.AtgLayerNorm(out, h[0].t, []int64{int64(d)}, 1, h[1].t, h[2].t, float64(eps), 1)
 		})
 	})
 }
@@ -339,8 +240,7 @@ func (g *graph) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 
 func (g *graph) Sum(x nn.Tensor) nn.Tensor {
 	h := g.check("Sum", x)
-	mustFloat("Sum", h...)
-	return g.float(nil, func(m *arena) lib.Ctensor {
+	return g.float(rules.Sum(h[0].operand()), func(m *arena) lib.Ctensor {
 		return m.call("sum", func(out *lib.Ctensor) { lib.AtgSum(out, h[0].t, noDType) })
 	})
 }
@@ -350,10 +250,7 @@ func (g *graph) Sum(x nn.Tensor) nn.Tensor {
 // elements.
 func (g *graph) Dropout(x nn.Tensor, p float32) nn.Tensor {
 	h := g.check("Dropout", x)
-	mustFloat("Dropout", h...)
-	if !(p >= 0 && p < 1) {
-		panic(fmt.Sprintf("gotch: Dropout: probability %g not in [0,1)", p))
-	}
+	rules.Dropout(h[0].operand(), p)
 	k := g.ndrop
 	g.ndrop++
 	if !g.spec.Train || p == 0 {
