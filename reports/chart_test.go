@@ -262,3 +262,15 @@ func TestRenderDegenerateData(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanize(t *testing.T) {
+	for in, want := range map[string]string{
+		"accumulated_kl_vs_length": "accumulated KL vs length",
+		"oracle_nll_vs_position":   "oracle NLL vs position",
+		"token_error_vs_position":  "token error vs position",
+	} {
+		if got := humanize(in); got != want {
+			t.Errorf("humanize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

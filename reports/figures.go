@@ -344,8 +344,18 @@ func capitalize(s string) string {
 	return s
 }
 
-// humanize turns a snake_case name into words.
-func humanize(s string) string { return strings.ReplaceAll(s, "_", " ") }
+// humanize turns a snake_case name into words, writing the acronyms of
+// arbench's metric names in capitals (kl_vs_position -> KL vs position).
+func humanize(s string) string {
+	words := strings.Split(s, "_")
+	for i, w := range words {
+		switch w {
+		case "kl", "nll", "ttft", "flops", "rss":
+			words[i] = strings.ToUpper(w)
+		}
+	}
+	return strings.Join(words, " ")
+}
 
 // seriesYName derives the y-axis name of a series from its Name: the part
 // before "_vs_" ("token_error_vs_position" gives "token error").
