@@ -58,19 +58,16 @@ type Deterministic interface {
 // within while real regressions do not.
 func NondeterministicTolerance() Tolerance { return Tolerance{Rel: 1e-3} }
 
-// DefaultTolerance is exact for deterministic backends — those implementing
-// Deterministic, and "gorgonia", whose CPU kernels are pure Go with a fixed
-// reduction order (the end-to-end tests check same seed ⇒ identical
-// metrics) — and NondeterministicTolerance otherwise.
+// DefaultTolerance is exact for backends that implement Deterministic and
+// report true (the gorgonia backend: fixed reduction order, seeded dropout;
+// the end-to-end tests check same seed ⇒ identical metrics), and
+// NondeterministicTolerance otherwise.
 func DefaultTolerance(b nn.Backend) Tolerance {
 	if d, ok := b.(Deterministic); ok {
 		if d.Deterministic() {
 			return Tolerance{}
 		}
 		return NondeterministicTolerance()
-	}
-	if b.Name() == "gorgonia" && (b.Device() == "" || b.Device() == "cpu") {
-		return Tolerance{}
 	}
 	return NondeterministicTolerance()
 }
