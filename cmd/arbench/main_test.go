@@ -136,6 +136,10 @@ models:
 	if err == nil || !strings.Contains(err.Error(), `-model: "nope" is not a model of`) {
 		t.Errorf("err = %v", err)
 	}
+	_, _, err = arbench(t, "run", "-config", cfg, "-task", "nope/x", "-quiet")
+	if err == nil || !strings.Contains(err.Error(), `-task: "nope/x" is not a task of`) {
+		t.Errorf("err = %v", err)
+	}
 }
 
 func TestRunConfigErrorsWriteNothing(t *testing.T) {

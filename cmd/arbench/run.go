@@ -165,53 +165,49 @@ func (f *runFlags) experiment() (*harness.Experiment, error) {
 
 // selectModels keeps the entries named (by label, else by family).
 func selectModels(e *harness.Experiment, file string, names []string) error {
-	var keep []harness.ModelSpec
-	var have []string
-	for _, m := range e.Models {
-		have = append(have, m.Label)
+	keep, err := selectByName("-model", "model", file, e.Models, names,
+		func(m harness.ModelSpec) string { return m.Label }, func(m harness.ModelSpec) string { return m.Name })
+	if err == nil {
+		e.Models = keep
 	}
-	for _, n := range names {
-		found := false
-		for _, m := range e.Models {
-			if m.Label == n {
-				keep, found = append(keep, m), true
-			}
-		}
-		if !found {
-			for _, m := range e.Models {
-				if m.Name == n {
-					keep, found = append(keep, m), true
-				}
-			}
-		}
-		if !found {
-			return fmt.Errorf("-model: %q is not a model of %s (it has: %s)", n, file, strings.Join(have, ", "))
-		}
-	}
-	e.Models = keep
-	return nil
+	return err
 }
 
 // selectTasks keeps the tasks named.
 func selectTasks(e *harness.Experiment, file string, names []string) error {
-	var keep []harness.TaskSpec
-	var have []string
-	for _, t := range e.Tasks {
-		have = append(have, t.Name)
+	keep, err := selectByName("-task", "task", file, e.Tasks, names, func(t harness.TaskSpec) string { return t.Name })
+	if err == nil {
+		e.Tasks = keep
 	}
+	return err
+}
+
+// selectByName keeps, for each name in order, the entries whose first key
+// equals it, or failing that those whose next key does; a name that matches
+// nothing is an error attributed to flag, listing the entries' first keys.
+func selectByName[T any](flag, kind, file string, entries []T, names []string, keys ...func(T) string) ([]T, error) {
+	var keep []T
 	for _, n := range names {
 		found := false
-		for _, t := range e.Tasks {
-			if t.Name == n {
-				keep, found = append(keep, t), true
+		for _, key := range keys {
+			for _, e := range entries {
+				if key(e) == n {
+					keep, found = append(keep, e), true
+				}
+			}
+			if found {
+				break
 			}
 		}
 		if !found {
-			return fmt.Errorf("-task: %q is not a task of %s (it has: %s)", n, file, strings.Join(have, ", "))
+			have := make([]string, len(entries))
+			for i, e := range entries {
+				have[i] = keys[0](e)
+			}
+			return nil, fmt.Errorf("%s: %q is not a %s of %s (it has: %s)", flag, n, kind, file, strings.Join(have, ", "))
 		}
 	}
-	e.Tasks = keep
-	return nil
+	return keep, nil
 }
 
 // isTerminal reports whether w is a terminal.
