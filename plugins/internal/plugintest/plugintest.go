@@ -222,3 +222,25 @@ func CheckLearns(t *testing.T, newModel func() harness.Model, vocab, steps int, 
 		}
 	}
 }
+
+// CheckRecurrentPlugin runs every plugin check on a recurrent family
+// (rnn, lstm): agreement with PyTorch on testdata's reference weights,
+// carried-state generation equal to teacher forcing, learning and
+// determinism. cfg returns the model's recurrent configuration to fill in.
+func CheckRecurrentPlugin(t *testing.T, newModel func() harness.Model, cfg func(harness.Model) (embed, hidden, layers *int)) {
+	t.Run("MatchesPyTorch", func(t *testing.T) {
+		m := newModel()
+		e, h, l := cfg(m)
+		*e, *h, *l = Meta(t, "testdata", "embed"), Meta(t, "testdata", "hidden"), Meta(t, "testdata", "layers")
+		CheckReference(t, m, "testdata", 1e-5)
+		CheckStepper(t, m, Pattern(2, 9, 11).Inputs, 3, 1e-5)
+	})
+	t.Run("LearnsAndIsDeterministic", func(t *testing.T) {
+		CheckLearns(t, func() harness.Model {
+			m := newModel()
+			e, h, _ := cfg(m)
+			*e, *h = 8, 16
+			return m
+		}, 13, 60, 0.02)
+	})
+}
