@@ -275,8 +275,26 @@ func (l *LSTM) Step(g Graph, x, h, c Tensor) (Tensor, Tensor) {
 	return l.cell(g, g.Add(pre, g.MatMul(h, g.Param(l.WeightHH), false, true)), c)
 }
 
-// cell applies the gate non-linearities to the pre-activations [B,4H].
+// LSTMCeller is an optional interface of a Graph with a fused LSTM cell
+// (detected by type assertion, like database/sql's optional driver
+// interfaces). LSTMCell takes the pre-activations gates [B,4H] (i, f, g, o
+// stacked along the last axis) and the cell state c [B,H] and returns
+//
+//	h' = σ(o) ⊙ tanh(c'),  c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g)
+//
+// both [B,H], with gradients for gates and c. It must agree with the
+// composition of Slice, Sigmoid, Tanh, Mul and Add in LSTM.cell (the
+// reference semantics) to within float32 rounding.
+type LSTMCeller interface {
+	LSTMCell(gates, c Tensor) (h, c2 Tensor)
+}
+
+// cell applies the gate non-linearities to the pre-activations [B,4H],
+// fused when g implements LSTMCeller.
 func (l *LSTM) cell(g Graph, gates, c Tensor) (Tensor, Tensor) {
+	if fc, ok := g.(LSTMCeller); ok {
+		return fc.LSTMCell(gates, c)
+	}
 	hd := l.Hidden
 	i := g.Sigmoid(g.Slice(gates, 1, 0, hd))
 	f := g.Sigmoid(g.Slice(gates, 1, hd, 2*hd))

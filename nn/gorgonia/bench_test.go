@@ -3,6 +3,7 @@ package gorgonia
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"arbench/nn"
@@ -138,4 +139,37 @@ func BenchmarkRunOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// composedGraph hides the backend's optional fused ops (nn.LSTMCeller), so
+// layers fall back to their reference composition of primitive ops.
+type composedGraph struct{ nn.Graph }
+
+// BenchmarkLSTMTrainStep: embedding, a 2-layer nn.LSTM and a softmax head,
+// with the fused cell (fused) and with its composition (composed).
+func BenchmarkLSTMTrainStep(b *testing.B) {
+	b.Run("fused", func(b *testing.B) { benchLSTM(b, false) })
+	b.Run("composed", func(b *testing.B) { benchLSTM(b, true) })
+}
+
+func benchLSTM(b *testing.B, composed bool) {
+	ps := nn.NewParamSet()
+	emb := nntest.RandomParam(ps, "emb", 1, 1, benchV, benchD)
+	l0 := nn.NewLSTM(ps, "lstm", 0, benchD, benchD)
+	l1 := nn.NewLSTM(ps, "lstm", 1, benchD, benchD)
+	rng := rand.New(rand.NewPCG(2, 0))
+	l0.Init(rng)
+	l1.Init(rng)
+	out := nntest.RandomParam(ps, "out", 5, 1/math.Sqrt(benchD), benchV, benchD)
+	benchStep(b, ps, func(g nn.Graph) error {
+		if composed {
+			g = composedGraph{g}
+		}
+		x := g.Reshape(g.Gather(g.Param(emb), g.Ints("ids", benchB*benchT)), benchB, benchT, benchD)
+		zero := g.Const(make([]float32, benchB*benchD), benchB, benchD)
+		x, _, _ = l0.Forward(g, x, zero, zero)
+		x, _, _ = l1.Forward(g, x, zero, zero)
+		g.Loss(lmLoss(g, g.MatMul(g.Reshape(x, benchB*benchT, benchD), g.Param(out), false, true)))
+		return nil
+	})
 }

@@ -95,6 +95,8 @@ type builder struct {
 	prog  []*tensorT
 	// failed holds the error of the op that failed during a run.
 	failed error
+	// transposed caches transposedInput's nodes.
+	transposed map[*tensorT]*tensorT
 	// gemm holds the matrix-multiply workspaces of the executable's ops
 	// (they run one at a time).
 	gemm *gemmPool

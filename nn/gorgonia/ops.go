@@ -79,14 +79,42 @@ func (b *builder) matmul(a, c *tensorT, transA, transB bool) *tensorT {
 				product(0, c, g, false, true)  // B·Gᵀ
 				product(1, a, g, false, false) // A·G
 			case !transA && transB:
-				product(0, g, c, false, false) // G·B
-				product(1, g, a, true, false)  // Gᵀ·A
+				if need[0] && c.kop == nil && len(g.shape) == 2 && g.shape[0] <= smallProductRows {
+					// G·B as G·(Bᵀ)ᵀ: with few rows the unpacked
+					// row-by-row product (dotNT) is faster than the
+					// packed one, and Bᵀ of a parameter or input is
+					// computed once per run (see transposedInput).
+					gs[0] = dense(b.matmul(g, b.transposedInput(c), false, true))
+				} else {
+					product(0, g, c, false, false) // G·B
+				}
+				product(1, g, a, true, false) // Gᵀ·A
 			default:
 				product(0, c, g, true, true) // Bᵀ·Gᵀ
 				product(1, g, a, true, true) // Gᵀ·Aᵀ
 			}
 			return gs
 		})
+}
+
+// smallProductRows is the most rows of G for which the gradient G·B of
+// A·Bᵀ is computed as G·(Bᵀ)ᵀ (see matmul): the per-time-step products of a
+// recurrent layer's state with its recurrent weight.
+const smallProductRows = 64
+
+// transposedInput returns a node holding xᵀ of the 2-D input x (a
+// parameter or an input: its value is fixed during a run), one per x and
+// executable, created on first use.
+func (b *builder) transposedInput(x *tensorT) *tensorT {
+	if t, ok := b.transposed[x]; ok {
+		return t
+	}
+	t := b.transpose(x, []int{1, 0})
+	if b.transposed == nil {
+		b.transposed = map[*tensorT]*tensorT{}
+	}
+	b.transposed[x] = t
+	return t
 }
 
 // ---- element-wise ----
