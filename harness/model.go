@@ -19,6 +19,9 @@ type Env struct {
 	SeqLen int
 	// Seed initialises parameters deterministically.
 	Seed uint64
+	// Batch is the training batch size (windows per step), for memory
+	// estimates; 0 when the model is only evaluated or generates.
+	Batch int
 }
 
 // ModelInfo describes a model instance for tables and the manifest.
@@ -128,6 +131,46 @@ type Stepper interface {
 	Start(ctx context.Context, prompts [][]int) (State, [][]float32, error)
 	// Step feeds one token per row and returns the next-token log-probabilities.
 	Step(ctx context.Context, s State, tokens []int) ([][]float32, error)
+}
+
+// EnvChecker is a model whose configuration can be checked against a
+// task's Env (vocabulary, window length) without allocating anything. The
+// experiment check calls it for every (task, model) pairing before any work
+// starts, so a mismatch such as a context shorter than the task's rows is
+// reported with the plugin's own message up front. Setup must still reject
+// what CheckEnv rejects.
+type EnvChecker interface {
+	CheckEnv(env Env) []error
+}
+
+// MemoryEstimate is a model's estimated memory use in bytes.
+type MemoryEstimate struct {
+	// Params is the parameters themselves.
+	Params int64
+	// Training is what training adds: gradients, optimiser state and the
+	// activations kept for the backward pass of one batch of env.Batch
+	// windows of env.SeqLen tokens (0 when env.Batch is 0).
+	Training int64
+	// Inference is the activations of one evaluation batch.
+	Inference int64
+}
+
+// Total is the peak estimate: parameters plus the larger of training and
+// inference.
+func (m MemoryEstimate) Total() int64 { return m.Params + max(m.Training, m.Inference) }
+
+// MemoryEstimator is a model that can estimate its memory before Setup
+// allocates it; the experiment check refuses a configuration whose estimate
+// exceeds the machine's memory.
+type MemoryEstimator interface {
+	EstimateMemory(env Env) MemoryEstimate
+}
+
+// Conditioner is a model that reads Batch.Source (a seq2seq model).
+// Conditional reports whether it does for its configuration. Models without
+// it are language models and must refuse batches with a source.
+type Conditioner interface {
+	Conditional() bool
 }
 
 // Factory returns a fresh, unconfigured model instance.

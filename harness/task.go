@@ -31,6 +31,9 @@ type TaskInfo struct {
 	SeqLen int `json:"seq_len"`
 	// HeadlineMetric names the metric tables lead with (e.g. "bits_per_byte").
 	HeadlineMetric string `json:"headline_metric"`
+	// Needs lists what the task's training and evaluation need of a model
+	// beyond Model; the experiment check refuses a model that lacks one.
+	Needs []Capability `json:"needs,omitempty"`
 }
 
 // DatasetRef identifies data a task read, for the manifest and reproduce.

@@ -1,0 +1,66 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Capability is something a task needs of a model beyond the Model
+// interface: one of the optional interfaces, or a combination of them.
+type Capability string
+
+// The capabilities a task can declare in TaskInfo.Needs.
+const (
+	// NeedTrainer: the task trains the model (Trainer). A model without it
+	// is still evaluated untrained, so no task needs to declare it.
+	NeedTrainer Capability = "Trainer"
+	// NeedScorer: teacher-forced log-probabilities of targets (Scorer).
+	NeedScorer Capability = "Scorer"
+	// NeedDistributions: full next-token distributions (Distributioner).
+	NeedDistributions Capability = "Distributioner"
+	// NeedDecoding: free-running generation, by Stepper or by re-reading
+	// the prefix with Distributioner (see Decoder).
+	NeedDecoding Capability = "Stepper or Distributioner"
+	// NeedSource: the model conditions on Batch.Source (Conditioner
+	// reporting true).
+	NeedSource Capability = "Conditioner (a model that reads a source sequence)"
+)
+
+// Has reports whether m provides c.
+func (c Capability) Has(m Model) bool {
+	switch c {
+	case NeedTrainer:
+		_, ok := m.(Trainer)
+		return ok
+	case NeedScorer:
+		_, ok := m.(Scorer)
+		return ok
+	case NeedDistributions:
+		_, ok := m.(Distributioner)
+		return ok
+	case NeedDecoding:
+		_, st := m.(Stepper)
+		_, d := m.(Distributioner)
+		return st || d
+	case NeedSource:
+		cm, ok := m.(Conditioner)
+		return ok && cm.Conditional()
+	}
+	return false
+}
+
+// MissingCapabilities describes what m lacks of needs ("" when nothing).
+func MissingCapabilities(m Model, needs []Capability) string {
+	var miss []string
+	for _, c := range needs {
+		if !c.Has(m) {
+			miss = append(miss, string(c))
+		}
+	}
+	return strings.Join(miss, ", ")
+}
+
+// capabilityError reports a task/model pairing that cannot work.
+func capabilityError(model, task string, missing string) error {
+	return fmt.Errorf("model %s cannot run task %s: it lacks %s", model, task, missing)
+}
