@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -63,4 +65,22 @@ func MissingCapabilities(m Model, needs []Capability) string {
 // capabilityError reports a task/model pairing that cannot work.
 func capabilityError(model, task string, missing string) error {
 	return fmt.Errorf("model %s cannot run task %s: it lacks %s", model, task, missing)
+}
+
+// ErrDiverged marks a training step whose loss or gradient is not finite.
+// A plugin may return it (wrapped) from Trainer.Gradients instead of a
+// non-finite loss; either way the runner records the run as diverged, with
+// its curves, and goes on with the others.
+var ErrDiverged = errors.New("diverged")
+
+// DataTaskName is the name results use for a task that reads the local
+// file path instead of its variant's corpus: the family, a slash and the
+// file's base name without its extension ("text/notes" for -task text/jargon
+// -data ~/notes.txt), so runs on different files never share a name.
+func DataTaskName(family, path string) string {
+	base := filepath.Base(path)
+	if ext := filepath.Ext(base); ext != "" && ext != base {
+		base = strings.TrimSuffix(base, ext)
+	}
+	return family + "/" + base
 }
