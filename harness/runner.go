@@ -700,4 +700,3 @@ func loadForResume(path string, plan []combo) (*ResultsFile, error) {
 	}
 	return rf, nil
 }
-
