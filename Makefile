@@ -5,7 +5,7 @@ TAGS    ?=
 # Go test timeout for `make test`; CI allows 90 minutes, we aim for < 10.
 TEST_TIMEOUT ?= 9m
 
-.PHONY: all build run test bench datasets lint openblas clean
+.PHONY: all build run test fuzz bench datasets lint openblas clean
 
 all: build
 
@@ -18,14 +18,27 @@ include torch.mk
 include bench/bench.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
-# on the CPU, print the table and write results/quick/{results.json,report.md}.
+# on the CPU, print the table and write results/quick/{results.json,report.md}
+# (-overwrite: running it again replaces the previous results).
 run: datasets build
-	./$(BIN) run -config experiments/quick.yaml
+	./$(BIN) run -config experiments/quick.yaml -overwrite
 
 # Every test. The corpus is fetched first because the end-to-end tests run
 # the real CLI on it; Chromium renders report.html in the browser test.
 test: datasets chromium lint
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
+
+# Every parser of outside input, fuzzed for FUZZTIME each (seeded with the
+# repository's real files; a crasher found is kept under testdata/fuzz and
+# then runs in every plain `go test`). -fuzzminimizetime keeps a worker from
+# spending the budget on minimising.
+FUZZTIME ?= 10s
+FUZZ_FLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+fuzz:
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseExperiment$$' ./harness
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseResults$$' ./harness
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
 
 # Go benchmarks (tokens/s via b.ReportMetric) and the default `arbench bench`
 # suite (experiments/throughput.yaml) into results/throughput/. Long

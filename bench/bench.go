@@ -41,22 +41,16 @@ const (
 	KindGenerate = "generate"
 )
 
-// Generation modes.
+// Generation modes, the paths of harness.Decoder (named as its
+// DecodeMode.String).
 const (
 	// ModeCached carries the model's state (recurrent state, key/value
-	// cache) from token to token: harness.Stepper.
+	// cache) from token to token: harness.DecodeCached.
 	ModeCached = "cached"
 	// ModeRefeed reruns the model over the whole sequence for every token,
-	// the survey's re-feeding loop.
+	// the survey's re-feeding loop: harness.DecodeRefeed.
 	ModeRefeed = "refeed"
 )
-
-// CacheToggler is a model whose incremental decoding can be switched off,
-// so that its Stepper re-feeds the whole sequence instead (the transformer:
-// Config.KVCache).
-type CacheToggler interface {
-	UseKVCache(on bool)
-}
 
 // Options configure Run.
 type Options struct {
@@ -238,7 +232,7 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 	}
 	gen(ModeCached, c.Generate.Batches, c.Generate.Lengths)
 	if m, err := harness.NewModel(spec.Name); err == nil {
-		if _, ok := m.(CacheToggler); ok {
+		if _, ok := m.(harness.KVCacher); ok {
 			gen(ModeRefeed, c.Generate.RefeedBatches, c.Generate.RefeedLengths)
 		}
 	}
@@ -273,10 +267,14 @@ func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, backend 
 	return m, nil
 }
 
-func closeModel(m harness.Model) {
+// closeModel closes m if it is an io.Closer.
+func closeModel(m harness.Model) error {
 	if c, ok := m.(io.Closer); ok {
-		c.Close()
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", m.Info().Family, err)
+		}
 	}
+	return nil
 }
 
 // contextLimit returns the model's maximum context (0 for none), read
@@ -301,7 +299,7 @@ func contextLimit(spec *harness.ModelSpec) int {
 
 // measure runs one point: the dry run on CountBackend for FLOPs, then
 // warm-up and the timed repeats on the real backend.
-func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (Point, error) {
+func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (_ Point, err error) {
 	limit := contextLimit(spec)
 	need := p.SeqLen
 	if p.Kind == KindGenerate {
@@ -324,14 +322,16 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	op, why, err := r.operation(dry, p)
 	if err != nil || why != "" {
 		p.Skipped = why
-		return p, err
+		return p, errors.Join(err, closeModel(dry))
 	}
 	tokens, err := op(ctx, nil)
 	if err != nil {
-		return p, fmt.Errorf("counting FLOPs: %w", err)
+		return p, errors.Join(fmt.Errorf("counting FLOPs: %w", err), closeModel(dry))
 	}
 	p.FLOPsPerToken = cb.FLOPs() / float64(tokens)
-	closeModel(dry)
+	if err := closeModel(dry); err != nil {
+		return p, err
+	}
 	dry, op = nil, nil // let startMemory's collection free them
 
 	mon := startMemory()
@@ -340,7 +340,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		mon.finish()
 		return p, err
 	}
-	defer closeModel(m)
+	defer func() { err = errors.Join(err, closeModel(m)) }()
 	if op, _, err = r.operation(m, p); err != nil {
 		mon.finish()
 		return p, err
@@ -457,12 +457,13 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 		for i := range prompts {
 			prompts[i] = randomRow(rng, vocab, p.Prompt)
 		}
-		loop, why := generationLoop(m, p.Mode)
-		if why != "" {
-			return nil, why, nil
+		dec, why, err := decoder(m, p)
+		if dec == nil {
+			return nil, why, err
 		}
 		return func(ctx context.Context, t *timing) (int, error) {
-			return generate(ctx, loop, prompts, p.Length, t)
+			_, err := generate(ctx, dec, prompts, p.Length, t)
+			return len(prompts) * p.Length, err
 		}, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown kind %q", p.Kind)
@@ -491,146 +492,55 @@ func randomBatches(rng *rand.Rand, vocab, B, T int) []harness.Batch {
 	return out
 }
 
-// genLoop is a generation procedure: start consumes the prompts, step one
-// token per row; both return next-token log-probabilities per row.
-type genLoop interface {
-	start(ctx context.Context, prompts [][]int) ([][]float32, error)
-	step(ctx context.Context, tokens []int) ([][]float32, error)
-}
-
-// generationLoop returns m's loop for mode, or why it has none.
-func generationLoop(m harness.Model, mode string) (genLoop, string) {
-	tog, canToggle := m.(CacheToggler)
-	st, isStepper := m.(harness.Stepper)
-	switch mode {
+// decoder returns the harness.Decoder of a generation point, or why m
+// cannot decode in its mode.
+func decoder(m harness.Model, p Point) (*harness.Decoder, string, error) {
+	var mode harness.DecodeMode
+	switch p.Mode {
 	case ModeCached:
-		if !isStepper {
-			return nil, "no incremental decoding (no harness.Stepper)"
-		}
-		if canToggle {
-			tog.UseKVCache(true)
-		}
-		return &stepperLoop{s: st}, ""
+		mode = harness.DecodeCached
 	case ModeRefeed:
-		if canToggle && isStepper {
-			tog.UseKVCache(false)
-			return &stepperLoop{s: st}, ""
-		}
-		d, ok := m.(harness.Distributioner)
-		if !ok {
-			return nil, "cannot re-feed (no harness.Distributioner)"
-		}
-		limit := 0
-		if cl, ok := m.(harness.ContextLimiter); ok {
-			limit = cl.MaxContext()
-		}
-		return &refeedLoop{d: d, limit: limit}, ""
+		mode = harness.DecodeRefeed
+	default:
+		return nil, "", fmt.Errorf("unknown generation mode %q", p.Mode)
 	}
-	return nil, "unknown mode " + mode
-}
-
-type stepperLoop struct {
-	s  harness.Stepper
-	st harness.State
-}
-
-func (l *stepperLoop) start(ctx context.Context, prompts [][]int) ([][]float32, error) {
-	st, logp, err := l.s.Start(ctx, prompts)
-	l.st = st
-	return logp, err
-}
-
-func (l *stepperLoop) step(ctx context.Context, tokens []int) ([][]float32, error) {
-	return l.s.Step(ctx, l.st, tokens)
-}
-
-// refeedLoop reruns NextLogProbs over each whole sequence (the last limit
-// tokens of it for a model with a context limit), as harness.Generate does
-// for a model without a Stepper.
-type refeedLoop struct {
-	d     harness.Distributioner
-	limit int
-	seqs  [][]int
-}
-
-func (l *refeedLoop) start(ctx context.Context, prompts [][]int) ([][]float32, error) {
-	l.seqs = make([][]int, len(prompts))
-	for i, p := range prompts {
-		l.seqs[i] = append([]int(nil), p...)
+	dec, err := harness.NewDecoder(m, p.Prompt+p.Length-1, harness.DecodeOptions{Mode: mode})
+	if errors.Is(err, harness.ErrCannotDecode) {
+		return nil, err.Error(), nil
 	}
-	return l.last(ctx)
+	return dec, "", err
 }
 
-func (l *refeedLoop) step(ctx context.Context, tokens []int) ([][]float32, error) {
-	for i, t := range tokens {
-		l.seqs[i] = append(l.seqs[i], t)
-	}
-	return l.last(ctx)
-}
-
-func (l *refeedLoop) last(ctx context.Context) ([][]float32, error) {
-	in := l.seqs
-	if l.limit > 0 && len(in[0]) > l.limit {
-		in = make([][]int, len(l.seqs))
-		for i, s := range l.seqs {
-			in[i] = s[len(s)-l.limit:]
+// generate runs greedy decoding (harness.Argmax) of length tokens per row
+// and returns the generated tokens of every row.
+func generate(ctx context.Context, dec *harness.Decoder, prompts [][]int, length int, t *timing) ([][]int, error) {
+	out := make([][]int, len(prompts))
+	tokens := make([]int, len(prompts))
+	pick := func(logp [][]float32) {
+		for i, row := range logp {
+			tokens[i] = harness.Argmax(row)
+			out[i] = append(out[i], tokens[i])
 		}
 	}
-	d, err := l.d.NextLogProbs(ctx, in)
+	start := time.Now()
+	logp, err := dec.Start(ctx, prompts)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]float32, len(d))
-	for i, pos := range d {
-		out[i] = pos[len(pos)-1]
-	}
-	return out, nil
-}
-
-// generate runs greedy decoding of length tokens per row (argmax, lowest id
-// on ties, as harness.Generate) and returns the tokens generated.
-func generate(ctx context.Context, loop genLoop, prompts [][]int, length int, t *timing) (int, error) {
-	tokens := make([]int, len(prompts))
-	start := time.Now()
-	logp, err := loop.start(ctx, prompts)
-	if err != nil {
-		return 0, err
-	}
-	if err := pick(logp, tokens); err != nil {
-		return 0, err
-	}
+	pick(logp)
 	if t != nil {
 		t.first = time.Since(start).Seconds()
 		t.steps = make([]float64, 0, length-1)
 	}
 	for range length - 1 {
 		s := time.Now()
-		if logp, err = loop.step(ctx, tokens); err != nil {
-			return 0, err
+		if logp, err = dec.Step(ctx, tokens); err != nil {
+			return nil, err
 		}
-		if err := pick(logp, tokens); err != nil {
-			return 0, err
-		}
+		pick(logp)
 		if t != nil {
 			t.steps = append(t.steps, time.Since(s).Seconds())
 		}
 	}
-	return len(prompts) * length, nil
-}
-
-// pick sets tokens[i] to the argmax of logp[i].
-func pick(logp [][]float32, tokens []int) error {
-	if len(logp) != len(tokens) {
-		return fmt.Errorf("model returned %d distributions for %d rows", len(logp), len(tokens))
-	}
-	for i, row := range logp {
-		best := 0
-		for v, x := range row {
-			if x > row[best] {
-				best = v
-			}
-		}
-		tokens[i] = best
-	}
-	return nil
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,9 +189,10 @@ func TestRunNoCache(t *testing.T) {
 	}
 }
 
-// TestGenerateLoopsAgree: the bench's greedy loops pick the tokens
-// harness.Generate picks, cached and re-feeding.
-func TestGenerateLoopsAgree(t *testing.T) {
+// TestGenerateModesAgree: the bench's greedy loop picks the tokens
+// harness.Generate picks in both modes, each mode through its own path,
+// and a model lacking a mode's capability is skipped with the reason.
+func TestGenerateModesAgree(t *testing.T) {
 	ctx := context.Background()
 	r := &runner{opt: Options{Config: tinyConfig(), Seed: 1}}
 	s := spec(t, "transformer", "{dim: 8, heads: 2, layers: 1, context: 24}")
@@ -204,59 +206,29 @@ func TestGenerateLoopsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{ModeCached, ModeRefeed} {
-		loop, why := generationLoop(m, mode)
-		if why != "" {
-			t.Fatal(why)
+		dec, why, err := decoder(m, Point{Mode: mode, Prompt: 3, Length: 15})
+		if err != nil || why != "" {
+			t.Fatal(mode, err, why)
 		}
-		rec := &recording{genLoop: loop}
-		if _, err := generate(ctx, rec, prompts, 15, nil); err != nil {
+		if dec.Mode().String() != mode {
+			t.Errorf("%s point decodes by %v", mode, dec.Mode())
+		}
+		got, err := generate(ctx, dec, prompts, 15, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range prompts {
-			if got := rec.rows(i); !equalInts(got, want[i]) {
-				t.Errorf("%s row %d: %v, harness.Generate %v", mode, i, got, want[i])
-			}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, harness.Generate %v", mode, got, want)
 		}
 	}
-	d := &refeedLoop{d: m.(harness.Distributioner)}
-	rec := &recording{genLoop: d}
-	if _, err := generate(ctx, rec, prompts, 15, nil); err != nil {
-		t.Fatal(err)
+	noStepper := struct {
+		harness.Model
+		harness.Distributioner
+	}{m, m.(harness.Distributioner)}
+	if dec, why, err := decoder(noStepper, Point{Mode: ModeCached, Prompt: 3, Length: 4}); dec != nil || err != nil || !strings.Contains(why, "no Stepper") {
+		t.Errorf("cached point of a model without Stepper: %v, %q, %v", dec, why, err)
 	}
-	for i := range prompts {
-		if got := rec.rows(i); !equalInts(got, want[i]) {
-			t.Errorf("NextLogProbs loop row %d: %v, want %v", i, got, want[i])
-		}
+	if _, _, err := decoder(m, Point{Mode: "fast", Prompt: 3, Length: 4}); err == nil {
+		t.Error("unknown mode accepted")
 	}
-}
-
-// recording remembers the tokens fed to step (all but the last picked).
-type recording struct {
-	genLoop
-	fed [][]int
-}
-
-func (r *recording) step(ctx context.Context, tokens []int) ([][]float32, error) {
-	r.fed = append(r.fed, append([]int(nil), tokens...))
-	return r.genLoop.step(ctx, tokens)
-}
-
-func (r *recording) rows(i int) []int {
-	var out []int
-	for _, f := range r.fed {
-		out = append(out, f[i])
-	}
-	return out
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) > len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return len(a) > 0
 }

@@ -37,7 +37,11 @@ func benchOp(b *testing.B, r *runner, name, cfg string, p Point) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer closeModel(m)
+	defer func() {
+		if err := closeModel(m); err != nil {
+			b.Error(err)
+		}
+	}()
 	op, why, err := r.operation(m, p)
 	if err != nil || why != "" {
 		b.Fatal(err, why)

@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"arbench/harness"
 )
@@ -50,7 +52,8 @@ type corpus struct {
 	file string
 	// sha256 is the hex SHA-256 of the decompressed text.
 	sha256 string
-	// size is the decompressed size in bytes (informational; the hash decides).
+	// size is the decompressed size in bytes: the hash decides, but no more
+	// than size bytes are read (a larger cached file is corrupted).
 	size int64
 	// gzipped says the source yields gzip-compressed data.
 	gzipped bool
@@ -130,7 +133,12 @@ func Load(name, dir string) ([]byte, harness.DatasetRef, error) {
 
 func (c corpus) load(dir string) ([]byte, harness.DatasetRef, error) {
 	p := c.path(dir)
-	data, err := os.ReadFile(p)
+	data, err := readFile(context.Background(), p, c.size)
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (larger than the %d bytes of the corpus): refetch it with %s",
+			c.name, p, c.size, c.fetchHint())
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is not cached at %s: fetch it with %s (with ARBENCH_DATA=%s if that is not the default)",
 			c.name, p, c.fetchHint(), dir)
@@ -146,10 +154,46 @@ func (c corpus) load(dir string) ([]byte, harness.DatasetRef, error) {
 	return data, harness.DatasetRef{Name: c.name, Path: p, SHA256: sum, Bytes: int64(len(data))}, nil
 }
 
-// LoadFile reads any local file as a corpus. The reference is named after
-// the file's base name and carries its SHA-256 and size.
-func LoadFile(path string) ([]byte, harness.DatasetRef, error) {
-	data, err := os.ReadFile(path)
+// DefaultMaxBytes is the largest corpus LoadFile reads unless told
+// otherwise: 256 MiB. A corpus is held in memory whole (one byte per
+// token; training and evaluation batches convert windows of it to ints),
+// so the limit keeps `-data /dev/zero` or a mistaken multi-gigabyte file
+// from exhausting the machine's memory.
+const DefaultMaxBytes = 256 << 20
+
+// TooLargeError reports a file larger than the limit it was read with.
+type TooLargeError struct {
+	Path  string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: larger than the limit of %s", e.Path, formatLimit(e.Limit))
+}
+
+// formatLimit writes a limit in MiB when it is a whole number of them.
+func formatLimit(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// LoadFile reads any local file as a corpus, at most maxBytes of it (a
+// larger file is a *TooLargeError; maxBytes <= 0 means DefaultMaxBytes).
+// The reference is named after the file's base name and carries its
+// SHA-256 and size.
+//
+// Files that are not regular are read too (a pipe such as bash's
+// <(zcat corpus.gz), a character device), under the same limit, so a
+// stream without end such as /dev/zero fails at the limit. A named pipe is
+// opened without waiting for a writer: with none it reads as empty and
+// the error says so. Cancelling ctx stops a read that waits on a pipe.
+func LoadFile(ctx context.Context, path string, maxBytes int64) ([]byte, harness.DatasetRef, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	data, err := readFile(ctx, path, maxBytes)
 	if err != nil {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: load file: %w", err)
 	}
@@ -159,6 +203,43 @@ func LoadFile(path string) ([]byte, harness.DatasetRef, error) {
 		SHA256: hexSHA256(data),
 		Bytes:  int64(len(data)),
 	}, nil
+}
+
+// readFile reads at most limit bytes of path (see LoadFile).
+func readFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory", path)
+	}
+	if st.Mode().IsRegular() && st.Size() > limit {
+		return nil, &TooLargeError{Path: path, Limit: limit}
+	}
+	// O_NONBLOCK keeps opening a named pipe from waiting for a writer; it
+	// changes nothing for regular files and devices.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Pipes are read through the runtime's poller, so an expired deadline
+	// interrupts a read that waits (other files ignore the deadline).
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+	defer stop()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%s: %w", path, ctx.Err())
+	case err != nil:
+		return nil, err
+	case int64(len(data)) > limit:
+		return nil, &TooLargeError{Path: path, Limit: limit}
+	case len(data) == 0 && st.Mode()&fs.ModeNamedPipe != 0:
+		return nil, fmt.Errorf("%s: a named pipe with no writer (nothing to read)", path)
+	}
+	return data, nil
 }
 
 func hexSHA256(b []byte) string {

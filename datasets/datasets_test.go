@@ -36,6 +36,7 @@ func fakeCorpus(t *testing.T, want, payload string, calls *int) corpus {
 		name:    "fake",
 		file:    "fake.txt",
 		sha256:  hexSHA256([]byte(want)),
+		size:    int64(len(want)),
 		gzipped: true,
 		fetch: func(ctx context.Context, tmp string, log io.Writer) ([]byte, error) {
 			*calls++
@@ -75,7 +76,7 @@ func TestTable(t *testing.T) {
 			t.Errorf("duplicate corpus %s", c.name)
 		}
 		seen[c.name] = true
-		if len(c.sha256) != 64 || c.fetch == nil || c.file == "" {
+		if len(c.sha256) != 64 || c.fetch == nil || c.file == "" || c.size <= 0 {
 			t.Errorf("incomplete table entry %+v", c)
 		}
 	}
@@ -231,7 +232,7 @@ func TestLoadFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte(fakeText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	data, ref, err := LoadFile(p)
+	data, ref, err := LoadFile(context.Background(), p, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,51 @@ func TestLoadFile(t *testing.T) {
 		ref.SHA256 != hexSHA256([]byte(fakeText)) || ref.Bytes != int64(len(fakeText)) {
 		t.Errorf("LoadFile = %q, %+v", data, ref)
 	}
-	if _, _, err := LoadFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, _, err := LoadFile(context.Background(), filepath.Join(t.TempDir(), "missing"), 0); err == nil {
 		t.Error("LoadFile of a missing file succeeded")
+	}
+	if _, _, err := LoadFile(context.Background(), t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("LoadFile of a directory = %v", err)
+	}
+	if data, _, err := LoadFile(context.Background(), p, int64(len(fakeText))); err != nil || string(data) != fakeText {
+		t.Errorf("LoadFile at exactly the limit = %q, %v", data, err)
+	}
+	var tooLarge *TooLargeError
+	if _, _, err := LoadFile(context.Background(), p, 10); !errors.As(err, &tooLarge) || tooLarge.Limit != 10 ||
+		!strings.Contains(err.Error(), p+": larger than the limit of 10 bytes") {
+		t.Errorf("LoadFile over the limit = %v, want a TooLargeError", err)
+	}
+}
+
+// TestLoadFileStreams: a stream without end fails at the limit instead of
+// exhausting memory (issue 9, case 3: -data /dev/zero ended in "fatal
+// error: out of memory").
+func TestLoadFileStreams(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	_, _, err := LoadFile(context.Background(), "/dev/zero", 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero: larger than the limit of 1 MiB") {
+		t.Errorf("LoadFile(/dev/zero) = %v", err)
+	}
+	if got := (&TooLargeError{Path: "f", Limit: DefaultMaxBytes}).Error(); got != "f: larger than the limit of 256 MiB" {
+		t.Errorf("default limit reads %q", got)
+	}
+}
+
+// TestCachedFileLargerThanCorpus: a cached file longer than the corpus is
+// reported as corrupted without reading it all.
+func TestCachedFileLargerThanCorpus(t *testing.T) {
+	dir := t.TempDir()
+	calls := 0
+	c := fakeCorpus(t, fakeText, fakeText, &calls)
+	if err := os.MkdirAll(filepath.Join(dir, "fake"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fake", "fake.txt"), []byte(fakeText+fakeText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.load(dir); err == nil || !strings.Contains(err.Error(), "corrupted (larger than") {
+		t.Errorf("load of an oversized cache = %v", err)
 	}
 }

@@ -45,10 +45,12 @@ func TestBenchSectionDefaultsAndOverrides(t *testing.T) {
 
 func TestBenchSectionErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"bench:\n  repats: 3\n":                "x.yaml:6: bench.repats: unknown field",
-		"bench:\n  generate: {lengths: [0]}\n": "bench: generate.lengths[0]: must be >= 1",
-		"bench:\n  train: {batch: x}\n":        "x.yaml:6: bench.train.batch: expected an integer",
-		"bench:\n  repeats: 0\n  vocab: 1\n":   "bench: vocab: must be >= 2",
+		"bench:\n  repats: 3\n":                   "x.yaml:6: bench.repats: unknown field",
+		"bench:\n  generate: {lengths: [0]}\n":    "bench: generate.lengths[0]: must be >= 1",
+		"bench:\n  train: {batch: x}\n":           "x.yaml:6: bench.train.batch: expected an integer",
+		"bench:\n  repeats: 0\n  vocab: 1\n":      "bench: vocab: must be >= 2",
+		"bench:\n  min_seconds: .inf\n":           "x.yaml:6: bench.min_seconds: must be a finite number, got +Inf",
+		"bench:\n  score: {seq_lens: [8, 2.5]}\n": "x.yaml:6: bench.score.seq_lens[1]: expected an integer, got number 2.5",
 	} {
 		_, err := parse(t, benchBase+src)
 		var ce harness.ConfigErrors

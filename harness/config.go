@@ -1,15 +1,21 @@
 package harness
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"math/big"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -35,6 +41,11 @@ import (
 //	  - name: rnn              # optional label: NAME to tell two entries apart
 //	    config: {hidden: 256}  # decoded strictly into the model's Config()
 //	    train: {lr: 0.01}      # optional per-model override of train fields
+//
+// An integer field takes only an integer literal in its range (5.9, 2.0 and
+// 1e3 are refused, not truncated); a float field takes only a finite number
+// unless tagged NonFiniteTag; a data file must be a readable regular file;
+// an experiment file is at most MaxExperimentSize bytes.
 type Experiment struct {
 	Name    string   `json:"name"`
 	Seeds   []uint64 `json:"seeds"`
@@ -103,25 +114,30 @@ func (c TrainConfig) Adam() nn.AdamConfig {
 // fieldProblem is one invalid training field.
 type fieldProblem struct{ field, msg string }
 
+// problems reports every invalid field: the non-finite numbers, then the
+// range of every other field.
 func (c TrainConfig) problems() []fieldProblem {
-	var ps []fieldProblem
+	ps := nonFiniteProblems(c)
+	nonFinite := map[string]bool{}
+	for _, p := range ps {
+		nonFinite[p.field] = true
+	}
 	add := func(bad bool, field, format string, args ...any) {
-		if bad {
+		if bad && !nonFinite[field] {
 			ps = append(ps, fieldProblem{field, fmt.Sprintf(format, args...)})
 		}
 	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	add(c.Steps < 0, "steps", "must be >= 0, got %d", c.Steps)
 	add(c.Batch < 1, "batch", "must be >= 1, got %d", c.Batch)
-	add(!(c.LR > 0) || !finite(c.LR), "lr", "must be a positive number, got %v", c.LR)
-	add(!(c.Clip >= 0) || !finite(c.Clip), "clip", "must be >= 0 (0 disables clipping), got %v", c.Clip)
+	add(!(c.LR > 0), "lr", "must be a positive number, got %v", c.LR)
+	add(!(c.Clip >= 0), "clip", "must be >= 0 (0 disables clipping), got %v", c.Clip)
 	add(c.EvalEvery < 0, "eval_every", "must be >= 0, got %d", c.EvalEvery)
 	add(c.LogEvery < 1, "log_every", "must be >= 1, got %d", c.LogEvery)
-	add(!(c.WeightDecay >= 0) || !finite(c.WeightDecay), "weight_decay", "must be >= 0, got %v", c.WeightDecay)
+	add(!(c.WeightDecay >= 0), "weight_decay", "must be >= 0, got %v", c.WeightDecay)
 	add(c.WarmupSteps < 0, "warmup_steps", "must be >= 0, got %d", c.WarmupSteps)
 	add(!(c.Beta1 >= 0 && c.Beta1 < 1), "beta1", "must be in [0, 1), got %v", c.Beta1)
 	add(!(c.Beta2 >= 0 && c.Beta2 < 1), "beta2", "must be in [0, 1), got %v", c.Beta2)
-	add(!(c.Eps > 0) || !finite(c.Eps), "eps", "must be a positive number, got %v", c.Eps)
+	add(!(c.Eps > 0), "eps", "must be a positive number, got %v", c.Eps)
 	return ps
 }
 
@@ -134,6 +150,18 @@ type TaskSpec struct {
 	// Config is the task's typed configuration (a pointer, as returned by
 	// Task.Config) with defaults and the experiment's values.
 	Config Config
+}
+
+// Label is the task's name in results: Name, or for a task that reads the
+// local file Data, DataTaskName of Name's family and Data ("text/notes" for
+// text/jargon on notes.txt). It is a method, not a field, so that Data set
+// after loading (the command line's -data) renames the task too.
+func (s TaskSpec) Label() string {
+	if s.Data == "" {
+		return s.Name
+	}
+	family, _, _ := strings.Cut(s.Name, "/")
+	return DataTaskName(family, s.Data)
 }
 
 // ModelSpec is one resolved model entry.
@@ -239,10 +267,19 @@ func (e *ConfigError) Error() string {
 // ConfigErrors is every problem found in an experiment, in file order.
 type ConfigErrors []*ConfigError
 
+// MaxShownProblems is how many problems ConfigErrors.Error lists; the
+// rest are counted ("... and 12 more problems"), so that a runaway file
+// does not bury the first problems. The slice itself holds them all.
+const MaxShownProblems = 50
+
 func (es ConfigErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
+	n := min(len(es), MaxShownProblems)
+	lines := make([]string, n, n+1)
+	for i, e := range es[:n] {
 		lines[i] = e.Error()
+	}
+	if len(es) > n {
+		lines = append(lines, fmt.Sprintf("... and %d more problems", len(es)-n))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -289,51 +326,98 @@ const (
 	DefaultDevice  = "cpu"
 )
 
+// MaxExperimentSize is the largest experiment file accepted, 1 MiB (real
+// ones are a few kilobytes): LoadExperiment reads no further, so that
+// -config /dev/zero or an endless pipe is refused instead of read, and
+// ParseExperiment refuses larger data.
+const MaxExperimentSize = 1 << 20
+
 // LoadExperiment reads and checks an experiment file (see Experiment).
 func LoadExperiment(path string) (*Experiment, error) {
-	data, err := os.ReadFile(path)
+	data, err := readExperiment(path)
 	if err != nil {
-		return nil, fmt.Errorf("read experiment: %w", err)
+		return nil, err
 	}
 	return ParseExperiment(path, data)
 }
 
+// readExperiment reads path, at most MaxExperimentSize bytes of it.
+func readExperiment(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxExperimentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read experiment %s: %w", path, err)
+	}
+	if len(data) > MaxExperimentSize {
+		size := fmt.Sprintf("more than %d", MaxExperimentSize)
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = fmt.Sprint(st.Size())
+		}
+		return nil, ConfigErrors{sizeError(path, size)}
+	}
+	return data, nil
+}
+
+func sizeError(file, size string) *ConfigError {
+	return &ConfigError{File: file, Msg: fmt.Sprintf("the experiment file is %s bytes, over the limit of %d bytes (1 MiB)", size, MaxExperimentSize)}
+}
+
 // ParseExperiment decodes an experiment strictly: unknown fields at any
 // level (including inside each task's and model's config), type errors,
-// unknown task/model/backend names and every Config.Validate problem are
-// all reported at once as ConfigErrors, each located as FILE:LINE: path.
+// non-integers in integer fields, non-finite numbers, unknown
+// task/model/backend names, missing data files and every Config.Validate
+// problem are all reported at once as ConfigErrors, each located as
+// FILE:LINE: path. Decoding takes time linear in len(data), which must not
+// exceed MaxExperimentSize.
 func ParseExperiment(file string, data []byte) (*Experiment, error) {
+	if len(data) > MaxExperimentSize {
+		return nil, ConfigErrors{sizeError(file, fmt.Sprint(len(data)))}
+	}
+	doc, err := parseYAML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if doc == nil || (doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null") {
+		return nil, ConfigErrors{{File: file, Line: 1, Msg: "empty experiment file"}}
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, ConfigErrors{{File: file, Line: doc.Line, Msg: "expected a mapping, got " + describeNode(doc)}}
+	}
+	w := newWalker(file)
+	w.lines[""] = doc.Line
+	// A field with a problem keeps its default and the rest is decoded,
+	// so the well-formed parts are still checked below.
+	fe := fileExperiment{Train: DefaultTrain()}
+	w.decode(doc, reflect.ValueOf(&fe).Elem(), "")
+	e := w.resolve(&fe)
+	e.fillDefaults()
+	w.errs = append(w.errs, e.check(file, w.lineOf)...)
+	if len(w.errs) > 0 {
+		return nil, w.sorted()
+	}
+	return e, nil
+}
+
+// parseYAML parses data into the root node of its (first) document, nil
+// when it has none.
+func parseYAML(file string, data []byte) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, ConfigErrors{{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
-	w := &walker{file: file, lines: map[string]int{}}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		doc = doc.Content[0]
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		return root.Content[0], nil
 	}
-	if doc.Kind == 0 || (doc.Kind == yaml.ScalarNode && doc.Tag == "!!null") {
-		return nil, ConfigErrors{{File: file, Line: 1, Msg: "empty experiment file"}}
-	}
-	w.lines[""] = doc.Line
-	if doc.Kind != yaml.MappingNode {
-		return nil, ConfigErrors{{File: file, Line: doc.Line, Msg: "expected a mapping, got " + describeNode(doc)}}
-	}
-	w.walk(doc, reflect.TypeFor[fileExperiment](), "")
-	fe := fileExperiment{Train: DefaultTrain()}
-	// Type errors were all reported by the walk, and Decode keeps decoding
-	// past them, so the well-typed parts are still checked below. Other
-	// decoding failures (duplicate keys) stop here.
-	if err := doc.Decode(&fe); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) || w.duplicates {
-			if len(w.errs) == 0 {
-				w.add(doc.Line, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-			}
-			return nil, w.sorted()
-		}
-	}
+	return nil, nil
+}
 
+// resolve builds the experiment of a decoded file, decoding each task's
+// and model's sections into the named plugin's typed config.
+func (w *walker) resolve(fe *fileExperiment) *Experiment {
 	e := &Experiment{Name: fe.Name, Backend: fe.Backend, Device: fe.Device, Out: fe.Out, Train: fe.Train}
 	switch {
 	case fe.Seed != nil && fe.Seeds != nil:
@@ -357,48 +441,52 @@ func ParseExperiment(file string, data []byte) (*Experiment, error) {
 		e.Tasks = append(e.Tasks, spec)
 	}
 	for i, fm := range fe.Models {
-		path := fmt.Sprintf("models[%d]", i)
-		spec := ModelSpec{Name: fm.Name, Label: fm.Label, Train: e.Train}
-		if spec.Label == "" {
-			spec.Label = fm.Name
-		}
-		if fm.Name == "" {
-			w.add(w.lineOf(path), path+".name", "required")
-		} else if m, err := NewModel(fm.Name); err != nil {
-			w.add(w.lineOf(path+".name"), path+".name", "%v", err)
-		} else {
-			spec.Config = m.Config()
-			w.decodeSection(&fm.Config, spec.Config, path+".config")
-		}
-		w.decodeSection(&fm.Train, &spec.Train, path+".train")
-		e.Models = append(e.Models, spec)
+		e.Models = append(e.Models, w.resolveModel(fm, fmt.Sprintf("models[%d]", i), e.Train))
 	}
 	if fe.Bench.Kind != 0 {
 		e.Bench = DefaultBench()
 		w.decodeSection(&fe.Bench, e.Bench, "bench")
 	}
-	e.fillDefaults()
-	w.errs = append(w.errs, e.check(file, w.lineOf)...)
-	if len(w.errs) > 0 {
-		return nil, w.sorted()
+	return e
+}
+
+func (w *walker) resolveModel(fm fileModel, path string, train TrainConfig) ModelSpec {
+	spec := ModelSpec{Name: fm.Name, Label: fm.Label, Train: train}
+	if spec.Label == "" {
+		spec.Label = fm.Name
 	}
-	return e, nil
+	if fm.Name == "" {
+		w.add(w.lineOf(path), path+".name", "required")
+	} else if m, err := NewModel(fm.Name); err != nil {
+		w.add(w.lineOf(path+".name"), path+".name", "%v", err)
+	} else {
+		spec.Config = m.Config()
+		w.decodeSection(&fm.Config, spec.Config, path+".config")
+	}
+	w.decodeSection(&fm.Train, &spec.Train, path+".train")
+	return spec
 }
 
 // NewExperiment builds an experiment from names, as the command line does:
 // every task and model gets its default configuration and tasks get data as
-// their data file. Unknown names are reported at once, attributed to the
-// -task and -model flags; the caller applies its other settings and then
-// calls Check (Run checks again anyway).
+// their data file. Unknown names and a data file that cannot be read are
+// reported at once, attributed to the -task, -model and -data flags; the
+// caller applies its other settings and then calls Check (Run checks again
+// anyway).
 func NewExperiment(name string, taskNames, modelNames []string, data string) (*Experiment, error) {
 	e := &Experiment{Name: name, Train: DefaultTrain()}
 	var errs ConfigErrors
 	for _, n := range taskNames {
 		spec := TaskSpec{Name: n, Data: data}
-		if t, _, err := NewTask(n); err != nil {
+		if t, variant, err := NewTask(n); err != nil {
 			errs = append(errs, &ConfigError{Path: "-task", Msg: err.Error()})
 		} else {
 			spec.Config = t.Config()
+			if vv, ok := spec.Config.(VariantValidator); ok {
+				for _, err := range vv.ValidateVariant(variant) {
+					errs = append(errs, &ConfigError{Path: "-task", Msg: fmt.Sprintf("%s: %v", n, err)})
+				}
+			}
 		}
 		e.Tasks = append(e.Tasks, spec)
 	}
@@ -410,6 +498,11 @@ func NewExperiment(name string, taskNames, modelNames []string, data string) (*E
 			spec.Config = m.Config()
 		}
 		e.Models = append(e.Models, spec)
+	}
+	if data != "" {
+		if err := CheckDataFile(data); err != nil {
+			errs = append(errs, &ConfigError{Path: "-data", Msg: err.Error()})
+		}
 	}
 	e.fillDefaults()
 	if len(errs) > 0 {
@@ -451,12 +544,32 @@ func (e *Experiment) Check() error {
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
+// addFunc records a problem at a field path.
+type addFunc func(path, format string, args ...any)
+
 // check validates a resolved experiment; line locates a field path.
 func (e *Experiment) check(file string, line func(path string) int) ConfigErrors {
 	var errs ConfigErrors
 	add := func(path, format string, args ...any) {
 		errs = append(errs, &ConfigError{File: file, Line: line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
+	e.checkTop(add)
+	e.checkTasks(add)
+	e.checkModels(add)
+	if e.Bench != nil {
+		nonFinite := nonFiniteProblems(e.Bench)
+		for _, p := range nonFinite {
+			add("bench."+p.field, "%s", p.msg)
+		}
+		for _, err := range validate(e.Bench, nonFinite) {
+			add("bench", "%v", err)
+		}
+	}
+	return errs
+}
+
+// checkTop checks the top-level fields and the experiment-wide training.
+func (e *Experiment) checkTop(add addFunc) {
 	switch {
 	case e.Name == "":
 		add("name", "required")
@@ -485,42 +598,50 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 	for _, p := range e.Train.problems() {
 		add("train."+p.field, "%s", p.msg)
 	}
+}
+
+// checkTasks checks each task: unique labels (results are keyed by them),
+// a readable data file, its config.
+func (e *Experiment) checkTasks(add addFunc) {
 	if len(e.Tasks) == 0 {
 		add("tasks", "at least one task is required")
 	}
-	taskSeen := map[string]int{}
+	seen := map[string]int{}
 	for i, t := range e.Tasks {
 		path := fmt.Sprintf("tasks[%d]", i)
-		if j, dup := taskSeen[t.Name]; dup && t.Name != "" {
-			add(path+".name", "duplicate of tasks[%d] (%s); results are keyed by task name", j, t.Name)
+		label := t.Label()
+		if j, dup := seen[label]; dup && t.Name != "" {
+			if t.Data != "" {
+				add(path+".data", "duplicate of tasks[%d] (%s, named after the data file %s); results are keyed by task name", j, label, t.Data)
+			} else {
+				add(path+".name", "duplicate of tasks[%d] (%s); results are keyed by task name", j, label)
+			}
 		}
-		taskSeen[t.Name] = i
+		seen[label] = i
+		if t.Data != "" {
+			if err := CheckDataFile(t.Data); err != nil {
+				add(path+".data", "%v", err)
+			}
+		}
 		if t.Config != nil {
-			errs := t.Config.Validate()
-			for _, err := range errs {
-				add(path+".config", "%v", err)
-			}
-			if vv, ok := t.Config.(VariantValidator); ok && len(errs) == 0 {
-				_, variant, _ := strings.Cut(t.Name, "/")
-				for _, err := range vv.ValidateVariant(variant) {
-					add(path+".config", "%v", err)
-				}
-			}
+			_, variant, _ := strings.Cut(t.Name, "/")
+			checkConfig(add, path+".config", t.Config, variant)
 		}
 	}
+}
+
+// checkModels checks each model: unique labels, its training (problems
+// inherited from the experiment-wide training are reported once, there),
+// its config.
+func (e *Experiment) checkModels(add addFunc) {
 	if len(e.Models) == 0 {
 		add("models", "at least one model is required")
 	}
-	if e.Bench != nil {
-		for _, err := range e.Bench.Validate() {
-			add("bench", "%v", err)
-		}
-	}
-	labelSeen := map[string]int{}
 	global := map[fieldProblem]bool{}
 	for _, p := range e.Train.problems() {
 		global[p] = true
 	}
+	labelSeen := map[string]int{}
 	for i, m := range e.Models {
 		path := fmt.Sprintf("models[%d]", i)
 		if m.Label != "" {
@@ -532,17 +653,64 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 			labelSeen[m.Label] = i
 		}
 		for _, p := range m.Train.problems() {
-			if !global[p] { // inherited problems are reported once, under train
+			if !global[p] {
 				add(path+".train."+p.field, "%s", p.msg)
 			}
 		}
 		if m.Config != nil {
-			for _, err := range m.Config.Validate() {
-				add(path+".config", "%v", err)
-			}
+			checkConfig(add, path+".config", m.Config, "")
 		}
 	}
-	return errs
+}
+
+// checkConfig reports the non-finite numbers of a plugin's config and its
+// Validate problems, then (for a task's config without any, given its
+// variant) its ValidateVariant problems.
+func checkConfig(add addFunc, path string, cfg Config, variant string) {
+	nonFinite := nonFiniteProblems(cfg)
+	for _, p := range nonFinite {
+		add(joinPath(path, p.field), "%s", p.msg)
+	}
+	errs := validate(cfg, nonFinite)
+	for _, err := range errs {
+		add(path, "%v", err)
+	}
+	if vv, ok := cfg.(VariantValidator); ok && variant != "" && len(nonFinite) == 0 && len(errs) == 0 {
+		for _, err := range vv.ValidateVariant(variant) {
+			add(path, "%v", err)
+		}
+	}
+}
+
+// validate returns cfg.Validate(), or nothing when the config holds a
+// non-finite number: range checks are written for numbers (x < 0 is false
+// for NaN), and would only repeat the finite-number problem in other words.
+func validate(cfg interface{ Validate() []error }, nonFinite []fieldProblem) []error {
+	if len(nonFinite) > 0 {
+		return nil
+	}
+	return cfg.Validate()
+}
+
+// CheckDataFile reports why path cannot be a task's data file: it does not
+// exist, cannot be opened, or is a directory or another non-regular file
+// (a device or a pipe would be read without end).
+func CheckDataFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory, not a data file", path)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file (a device or a pipe?)", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func contains(list []string, s string) bool {
@@ -554,15 +722,32 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// walker checks a YAML node tree against a Go type (through its yaml tags)
-// and records every problem with its line, plus the line of every path.
+// walker decodes a YAML node tree into a Go value strictly, by the rules
+// of yaml.v3 (the same yaml tags, and yaml.v3 decodes each scalar), and
+// records every problem with its line, plus the line of every path.
+//
+// It decodes mappings itself: yaml.v3's decoder checks a mapping for
+// duplicate keys by comparing every pair of keys (20 s for 1 MB of keys),
+// while the walker finds them with a set in one pass and decodes only the
+// keys it accepts, so decoding is linear in the document.
 type walker struct {
 	file  string
 	errs  ConfigErrors
 	lines map[string]int
-	// duplicates says a mapping repeats a key, which makes yaml.v3 skip
-	// the whole mapping when decoding.
-	duplicates bool
+	// values counts the nodes decoded, each expansion of an alias
+	// included, against maxValues; expanding holds the aliases being
+	// decoded, to refuse one that contains itself.
+	values    int
+	expanding map[*yaml.Node]bool
+}
+
+// maxValues bounds the nodes one document decodes to, counting every
+// expansion of an alias, so that nested aliases ("billion laughs") cannot
+// make decoding exponential. A MaxExperimentSize file has fewer nodes.
+const maxValues = 1 << 20
+
+func newWalker(file string) *walker {
+	return &walker{file: file, lines: map[string]int{}, expanding: map[*yaml.Node]bool{}}
 }
 
 func (w *walker) add(line int, path, format string, args ...any) {
@@ -593,25 +778,35 @@ func (w *walker) lineOf(path string) int {
 	}
 }
 
-// decodeSection checks n against target's type and, when it is clean,
-// decodes it into target (a pointer holding defaults).
+// decodeSection decodes n into target (a pointer holding defaults) when n
+// decodes without a problem; otherwise target keeps its defaults.
 func (w *walker) decodeSection(n *yaml.Node, target any, path string) {
 	if n.Kind == 0 { // absent
 		return
 	}
-	before := len(w.errs)
-	w.walk(n, reflect.TypeOf(target), path)
-	if len(w.errs) > before {
+	pv := reflect.ValueOf(target)
+	if pv.Kind() != reflect.Pointer || pv.IsNil() {
+		w.add(n.Line, path, "cannot decode into %T (a plugin's Config must return a non-nil pointer)", target)
 		return
 	}
-	if err := n.Decode(target); err != nil {
-		w.add(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	scratch := reflect.New(pv.Type().Elem()).Elem()
+	scratch.Set(pv.Elem())
+	before := len(w.errs)
+	w.decode(n, scratch, path)
+	if len(w.errs) == before {
+		pv.Elem().Set(scratch)
 	}
 }
 
 var (
-	nodeType        = reflect.TypeFor[yaml.Node]()
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType            = reflect.TypeFor[yaml.Node]()
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	timeType            = reflect.TypeFor[time.Time]()
+	durationType        = reflect.TypeFor[time.Duration]()
+	anySliceType        = reflect.TypeFor[[]any]()
+	stringAnyMapType    = reflect.TypeFor[map[string]any]()
+	anyAnyMapType       = reflect.TypeFor[map[any]any]()
 )
 
 func joinPath(path, key string) string {
@@ -621,104 +816,329 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+// decode decodes n into v (settable), reporting problems under path. It
+// reports whether v was set, as yaml.v3 does: a mapping is set even when
+// some of its fields have problems (they keep their defaults); a scalar
+// with a problem, or a value of the wrong kind, is not, and a list leaves
+// such an element out.
+func (w *walker) decode(n *yaml.Node, v reflect.Value, path string) bool {
+	if w.values++; w.values > maxValues {
+		if w.values == maxValues+1 {
+			w.add(n.Line, path, "the document expands to more than %d values (nested aliases?)", maxValues)
+		}
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		return w.decodeAlias(n, v, path)
 	}
 	if path != "" {
 		w.lines[path] = n.Line
 	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // null keeps the default
+	t := v.Type()
+	switch {
+	case t == nodeType:
+		v.Set(reflect.ValueOf(n).Elem())
+		return true
+	case n.ShortTag() == "!!null":
+		return setNull(v)
+	case isUnmarshaler(t):
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			w.decodeError(n, t, path, err)
+			return false
+		}
+		return true
 	}
-	if t == nodeType {
-		return
-	}
-	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) || t.String() == "time.Time" {
-		w.checkScalar(n, t, path)
-		return
-	}
-	switch t.Kind() {
+	return w.decodeKind(n, v, path)
+}
+
+func (w *walker) decodeKind(n *yaml.Node, v reflect.Value, path string) bool {
+	switch v.Kind() {
 	case reflect.Pointer:
-		w.walk(n, t.Elem(), path)
+		return w.decode(n, ownPointer(v), path)
 	case reflect.Interface:
-		// Any value is accepted.
+		return w.decodeAny(n, v, path)
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			w.add(n.Line, path, "expected a mapping, got %s", describeNode(n))
-			return
-		}
-		fields := yamlFields(t)
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := joinPath(path, k.Value)
-			if first, dup := seen[k.Value]; dup {
-				w.add(k.Line, p, "duplicate field (first at line %d)", first)
-				w.duplicates = true
-				continue
-			}
-			seen[k.Value] = k.Line
-			ft, ok := fields[k.Value]
-			if !ok {
-				w.add(k.Line, p, "unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))
-				continue
-			}
-			w.walk(v, ft, p)
-		}
+		return w.decodeStruct(n, v, path)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			w.add(n.Line, path, "expected a mapping, got %s", describeNode(n))
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := joinPath(path, k.Value)
-			w.checkScalar(k, t.Key(), p)
-			w.walk(v, t.Elem(), p)
-		}
+		return w.decodeMap(n, v, path)
 	case reflect.Slice, reflect.Array:
-		if n.Kind != yaml.SequenceNode {
-			w.add(n.Line, path, "expected a list, got %s", describeNode(n))
-			return
+		return w.decodeList(n, v, path)
+	}
+	return w.decodeScalar(n, v, path)
+}
+
+func (w *walker) decodeAlias(n *yaml.Node, v reflect.Value, path string) bool {
+	switch {
+	case n.Alias == nil:
+		w.add(n.Line, path, "unknown alias *%s", n.Value)
+	case w.expanding[n]:
+		w.add(n.Line, path, "alias *%s contains itself", n.Value)
+	default:
+		w.expanding[n] = true
+		defer delete(w.expanding, n)
+		return w.decode(n.Alias, v, path)
+	}
+	return false
+}
+
+// isUnmarshaler reports whether yaml.v3 decodes t by a method of its own
+// (or, for time.Time, as a timestamp scalar).
+func isUnmarshaler(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	return t == timeType || t.Implements(unmarshalerType) || pt.Implements(unmarshalerType) ||
+		t.Implements(textUnmarshalerType) || pt.Implements(textUnmarshalerType)
+}
+
+// setNull applies a YAML null as yaml.v3 does: pointers, maps, slices and
+// interfaces become nil; other values keep their defaults (and are not
+// set).
+func setNull(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		v.SetZero()
+		return true
+	}
+	return false
+}
+
+// ownPointer points v (a pointer) at a fresh copy of its target and
+// returns the copy, so that decoding never writes through a pointer that
+// the defaults share.
+func ownPointer(v reflect.Value) reflect.Value {
+	p := reflect.New(v.Type().Elem())
+	if !v.IsNil() {
+		p.Elem().Set(v.Elem())
+	}
+	v.Set(p)
+	return p.Elem()
+}
+
+// key returns the scalar key node k (through an alias), or reports why it
+// cannot name a field: yaml.v3 would drop such a key silently.
+func (w *walker) key(k *yaml.Node, path string) (*yaml.Node, bool) {
+	if k.Kind == yaml.AliasNode && k.Alias != nil {
+		k = k.Alias
+	}
+	switch {
+	case k.Kind != yaml.ScalarNode:
+		w.add(k.Line, path, "expected a scalar key, got %s", describeNode(k))
+	case k.ShortTag() == "!!merge":
+		w.add(k.Line, joinPath(path, k.Value), "merge keys (<<) are not supported; write the fields out")
+	default:
+		return k, true
+	}
+	return nil, false
+}
+
+func (w *walker) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.MappingNode {
+		w.add(n.Line, path, "expected a mapping, got %s", describeNode(n))
+		return false
+	}
+	fields := yamlFields(v.Type())
+	seen := map[string]int{}
+	known := ""
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, ok := w.key(n.Content[i], path)
+		if !ok {
+			continue
 		}
-		if t.Kind() == reflect.Array && len(n.Content) != t.Len() {
-			w.add(n.Line, path, "expected a list of %d elements, got %d", t.Len(), len(n.Content))
-			return
+		p := joinPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			w.add(k.Line, p, "duplicate field (first at line %d)", first)
+			continue
 		}
-		for i, c := range n.Content {
-			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		seen[k.Value] = k.Line
+		index, ok := fields[k.Value]
+		if !ok {
+			if known == "" {
+				known = strings.Join(sortedKeys(fields), ", ")
+			}
+			w.add(k.Line, p, "unknown field (known: %s)", known)
+			continue
+		}
+		w.decode(n.Content[i+1], fieldByIndex(v, index), p)
+	}
+	return true
+}
+
+// fieldByIndex is v.FieldByIndex, allocating (a copy of) each inlined
+// struct pointer on the way.
+func fieldByIndex(v reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			v = ownPointer(v)
+		}
+		v = v.Field(x)
+	}
+	return v
+}
+
+// decodeMap decodes a mapping into a fresh copy of the map v (entries of
+// the defaults kept, as yaml.v3 keeps them), refusing duplicate keys.
+func (w *walker) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.MappingNode {
+		w.add(n.Line, path, "expected a mapping, got %s", describeNode(n))
+		return false
+	}
+	t := v.Type()
+	m := reflect.MakeMapWithSize(t, v.Len()+len(n.Content)/2)
+	for it := v.MapRange(); it.Next(); {
+		m.SetMapIndex(it.Key(), it.Value())
+	}
+	seen := map[any]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, ok := w.key(n.Content[i], path)
+		if !ok {
+			continue
+		}
+		p := joinPath(path, kn.Value)
+		k := reflect.New(t.Key()).Elem()
+		if !w.decode(kn, k, p) {
+			continue
+		}
+		if first, dup := seen[k.Interface()]; dup {
+			w.add(kn.Line, p, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[k.Interface()] = kn.Line
+		e := reflect.New(t.Elem()).Elem()
+		if val := n.Content[i+1]; w.decode(val, e, p) || val.ShortTag() == "!!null" {
+			m.SetMapIndex(k, e)
+		}
+	}
+	v.Set(m)
+	return true
+}
+
+func (w *walker) decodeList(n *yaml.Node, v reflect.Value, path string) bool {
+	t := v.Type()
+	switch {
+	case n.Kind != yaml.SequenceNode:
+		w.add(n.Line, path, "expected a list, got %s", describeNode(n))
+		return false
+	case t.Kind() == reflect.Array && len(n.Content) != t.Len():
+		w.add(n.Line, path, "expected a list of %d elements, got %d", t.Len(), len(n.Content))
+		return false
+	}
+	out := reflect.New(t).Elem()
+	if t.Kind() == reflect.Slice {
+		out = reflect.MakeSlice(t, len(n.Content), len(n.Content))
+	}
+	j := 0
+	for i, c := range n.Content {
+		e := reflect.New(t.Elem()).Elem()
+		if w.decode(c, e, fmt.Sprintf("%s[%d]", path, i)) {
+			out.Index(j).Set(e)
+			j++
+		}
+	}
+	if t.Kind() == reflect.Slice {
+		out = out.Slice(0, j)
+	}
+	v.Set(out)
+	return true
+}
+
+// decodeAny decodes into an empty interface as yaml.v3 does: a list as
+// []any, a mapping as map[string]any when every key is a string (else
+// map[any]any), a scalar as its resolved value.
+func (w *walker) decodeAny(n *yaml.Node, v reflect.Value, path string) bool {
+	if v.Type().NumMethod() > 0 {
+		w.add(n.Line, path, "cannot decode into %s", v.Type())
+		return false
+	}
+	var t reflect.Type
+	switch n.Kind {
+	case yaml.SequenceNode:
+		t = anySliceType
+	case yaml.MappingNode:
+		t = stringAnyMapType
+		for i := 0; i < len(n.Content); i += 2 {
+			if n.Content[i].ShortTag() != "!!str" {
+				t = anyAnyMapType
+			}
 		}
 	default:
-		w.checkScalar(n, t, path)
+		return w.decodeScalar(n, v, path)
+	}
+	x := reflect.New(t).Elem()
+	ok := w.decode(n, x, path)
+	v.Set(x)
+	return ok
+}
+
+// decodeScalar decodes a scalar with yaml.v3 into a fresh value and sets v
+// to it, after refusing what yaml.v3 would decode lossily (scalarProblem).
+func (w *walker) decodeScalar(n *yaml.Node, v reflect.Value, path string) bool {
+	t := v.Type()
+	if n.Kind != yaml.ScalarNode {
+		w.add(n.Line, path, "expected %s, got %s", describeType(t), describeNode(n))
+		return false
+	}
+	if msg := scalarProblem(n, t); msg != "" {
+		w.add(n.Line, path, "%s", msg)
+		return false
+	}
+	x := reflect.New(t)
+	if err := n.Decode(x.Interface()); err != nil {
+		w.decodeError(n, t, path, err)
+		return false
+	}
+	v.Set(x.Elem())
+	return true
+}
+
+// scalarProblem refuses the scalars yaml.v3 would decode lossily: it
+// truncates a number such as 5.9 into an integer, and wraps an integer
+// beyond 64 bits (which it reads as a float) into a uint64. Into an
+// integer only an integer literal (YAML's !!int) is accepted. A number
+// beyond float64's range (1e400) reads as a string; it is reported as out
+// of range for a float.
+func scalarProblem(n *yaml.Node, t reflect.Type) string {
+	tag := n.ShortTag()
+	switch {
+	case isFloatKind(t.Kind()) && tag == "!!str" && n.Style == 0:
+		if _, err := strconv.ParseFloat(n.Value, 64); errors.Is(err, strconv.ErrRange) {
+			return fmt.Sprintf("%s is out of range for %s", n.Value, describeType(t))
+		}
+	case !isIntKind(t.Kind()) || t == durationType || tag == "!!int":
+	case tag == "!!float" && n.Style == 0 && isIntegerLiteral(n.Value):
+		return fmt.Sprintf("%s is out of range for %s", n.Value, describeType(t))
+	default:
+		return fmt.Sprintf("expected %s, got %s", describeType(t), describeNode(n))
+	}
+	return ""
+}
+
+// isIntegerLiteral reports whether s is an integer as YAML writes one
+// (decimal, 0x, 0o or 0b, with optional underscores), of any size.
+func isIntegerLiteral(s string) bool {
+	_, ok := new(big.Int).SetString(strings.ReplaceAll(s, "_", ""), 0)
+	return ok
+}
+
+// decodeError reports err of decoding scalar n into type t.
+func (w *walker) decodeError(n *yaml.Node, t reflect.Type, path string, err error) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		w.add(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return
+	}
+	isUint := t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr
+	if n.ShortTag() == "!!int" && t != durationType && isNumberKind(t.Kind()) && !(isUint && strings.HasPrefix(n.Value, "-")) {
+		w.add(n.Line, path, "%s is out of range for %s", n.Value, describeType(t))
+	} else {
+		w.add(n.Line, path, "expected %s, got %s", describeType(t), describeNode(n))
 	}
 }
 
-// checkScalar decodes n into a fresh value of type t and reports failures.
-func (w *walker) checkScalar(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind != yaml.ScalarNode && !t.Implements(unmarshalerType) && !reflect.PointerTo(t).Implements(unmarshalerType) {
-		w.add(n.Line, path, "expected %s, got %s", describeType(t), describeNode(n))
-		return
-	}
-	err := n.Decode(reflect.New(t).Interface())
-	if err == nil {
-		return
-	}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		isUint := t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr
-		if n.Tag == "!!int" && isNumberKind(t.Kind()) && !(isUint && strings.HasPrefix(n.Value, "-")) {
-			w.add(n.Line, path, "%s is out of range for %s", n.Value, describeType(t))
-		} else {
-			w.add(n.Line, path, "expected %s, got %s", describeType(t), describeNode(n))
-		}
-		return
-	}
-	w.add(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-}
+func isIntKind(k reflect.Kind) bool { return k >= reflect.Int && k <= reflect.Uintptr }
+
+func isFloatKind(k reflect.Kind) bool { return k == reflect.Float32 || k == reflect.Float64 }
 
 func isNumberKind(k reflect.Kind) bool {
-	return (k >= reflect.Int && k <= reflect.Uint64) || k == reflect.Float32 || k == reflect.Float64
+	return (k >= reflect.Int && k <= reflect.Uint64) || isFloatKind(k)
 }
 
 func describeType(t reflect.Type) string {
@@ -768,38 +1188,40 @@ func describeNode(n *yaml.Node) string {
 	return "an unsupported node"
 }
 
-// yamlFields maps the YAML keys of struct type t (as yaml.v3 names them:
-// the tag name, else the lower-cased field name; ",inline" structs merged;
-// "-" skipped) to their types.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
+// eachYAMLField calls fn with the YAML key of every field of struct type t
+// as yaml.v3 names them (the tag name, else the lower-cased field name;
+// ",inline" structs merged; "-" and unexported fields skipped), in field
+// order, with the field's index path.
+func eachYAMLField(t reflect.Type, fn func(name string, index []int, f reflect.StructField)) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("yaml")
 		name, opts, _ := strings.Cut(tag, ",")
-		if tag == "-" {
-			continue
-		}
-		if strings.Contains(","+opts+",", ",inline,") {
+		switch {
+		case tag == "-":
+		case strings.Contains(","+opts+",", ",inline,"):
 			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
+			if ft.Kind() == reflect.Pointer && f.IsExported() {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range yamlFields(ft) {
-					out[k] = v
-				}
+				eachYAMLField(ft, func(name string, index []int, f reflect.StructField) {
+					fn(name, append([]int{i}, index...), f)
+				})
 			}
-			continue
+		case f.IsExported():
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fn(name, []int{i}, f)
 		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
 	}
+}
+
+// yamlFields maps the YAML keys of struct type t to their index paths.
+func yamlFields(t reflect.Type) map[string][]int {
+	out := map[string][]int{}
+	eachYAMLField(t, func(name string, index []int, _ reflect.StructField) { out[name] = index })
 	return out
 }
 
@@ -812,20 +1234,90 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// NonFiniteTag is the value of the struct tag `arbench:"nonfinite"`, which
+// marks a float field of a configuration for which NaN or ±Inf means
+// something. Every other float of every configuration (each task's and
+// model's Config, the training and bench sections), in nested structs,
+// pointers, slices, arrays and maps included, must be a finite number. One
+// reflect walk refuses NaN and ±Inf everywhere (in the experiment check and
+// in DecodeConfig), naming the field; a config holding one is not passed to
+// its Validate, whose range checks would only repeat the problem (x < 0 is
+// false for NaN). No field of arbench's own configs needs the tag.
+const NonFiniteTag = "nonfinite"
+
+// nonFiniteProblems reports every float reachable from v (a struct or a
+// pointer to one) that is NaN or ±Inf and not tagged NonFiniteTag, named
+// by its YAML path relative to v.
+func nonFiniteProblems(v any) []fieldProblem {
+	var ps []fieldProblem
+	walkFloats(reflect.ValueOf(v), "", func(path string, x float64) {
+		ps = append(ps, fieldProblem{path, fmt.Sprintf("must be a finite number, got %v", x)})
+	})
+	return ps
+}
+
+func walkFloats(v reflect.Value, path string, visit func(path string, x float64)) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+			visit(path, x)
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkFloats(v.Elem(), path, visit)
+		}
+	case reflect.Struct:
+		eachYAMLField(v.Type(), func(name string, index []int, f reflect.StructField) {
+			if !slices.Contains(strings.Split(f.Tag.Get("arbench"), ","), NonFiniteTag) {
+				walkFloats(fieldValue(v, index), joinPath(path, name), visit)
+			}
+		})
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkFloats(v.Index(i), fmt.Sprintf("%s[%d]", path, i), visit)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			walkFloats(v.MapIndex(k), joinPath(path, fmt.Sprint(k)), visit)
+		}
+	}
+}
+
+// fieldValue is v.FieldByIndex, or the zero Value through a nil pointer.
+func fieldValue(v reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v
+}
+
 // DecodeConfig strictly decodes a YAML (or JSON) mapping into cfg, a
 // pointer returned by Model.Config or Task.Config that holds the defaults,
-// and validates the result. Problems are ConfigErrors located in file.
+// and validates the result (finite numbers, then Validate). Problems are
+// ConfigErrors located in file.
 func DecodeConfig(file string, data []byte, cfg Config) error {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return ConfigErrors{{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	doc, err := parseYAML(file, data)
+	if err != nil {
+		return err
 	}
-	w := &walker{file: file, lines: map[string]int{}}
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		w.decodeSection(root.Content[0], cfg, "")
+	w := newWalker(file)
+	if doc != nil {
+		w.decodeSection(doc, cfg, "")
 	}
 	if len(w.errs) == 0 {
-		for _, err := range cfg.Validate() {
+		nonFinite := nonFiniteProblems(cfg)
+		for _, p := range nonFinite {
+			w.add(w.lineOf(p.field), p.field, "%s", p.msg)
+		}
+		for _, err := range validate(cfg, nonFinite) {
 			w.add(0, "", "%v", err)
 		}
 	}

@@ -55,14 +55,13 @@ func (o GenOptions) validate() error {
 // Generate continues each prompt by up to opt.MaxNew tokens and returns the
 // generated tokens only (not the prompts).
 //
-// A model that implements Stepper carries its state (recurrent state or key/
-// value cache) from token to token. Otherwise a Distributioner re-reads the
-// whole prefix at every step, keeping only the last MaxContext tokens for a
-// ContextLimiter (a sliding window); a Stepper that is also a
-// ContextLimiter uses this path too when prompt plus continuation would
-// exceed its context. Prompts of different lengths are generated in groups
-// of equal length. Each row samples with its own generator (see
+// Prompts of different lengths are generated in groups of equal length,
+// each through a Decoder (DecodeAuto: the model's Stepper when prompt plus
+// continuation fit its context, else re-reading a sliding window through
+// its Distributioner). Each row samples with its own generator (see
 // GenOptions.Seed), so results do not depend on batching or on the path.
+// A distribution that is not one (NaN, +Inf, nothing finite: non-finite
+// weights) is an error naming the prompt and the token.
 func Generate(ctx context.Context, m Model, prompts [][]int, opt GenOptions) ([][]int, error) {
 	if err := opt.validate(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
@@ -91,57 +90,45 @@ func Generate(ctx context.Context, m Model, prompts [][]int, opt GenOptions) ([]
 		groups[len(p)] = append(groups[len(p)], i)
 	}
 	for _, n := range order {
-		rows := groups[n]
-		if err := generateGroup(ctx, m, prompts, rows, opt, rngs, out); err != nil {
-			return nil, err
+		if err := generateGroup(ctx, m, prompts, groups[n], opt, rngs, out); err != nil {
+			return nil, groupError(err, groups[n])
 		}
 	}
 	return out, nil
 }
 
-// generateGroup generates for the given rows, whose prompts have equal length.
-func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
-	plen := len(prompts[rows[0]])
-	limit := 0
-	if cl, ok := m.(ContextLimiter); ok {
-		limit = cl.MaxContext()
+// groupError names the prompt and the generated token of a group's
+// DistributionError (whose row is an index into rows).
+func groupError(err error, rows []int) error {
+	var de *DistributionError
+	if errors.As(err, &de) {
+		return fmt.Errorf("generate: prompt %d, new token %d: next-token log-probabilities are not a distribution: %s",
+			rows[de.Row], de.Step+1, de.Problem)
 	}
-	st, isStepper := m.(Stepper)
-	d, isDist := m.(Distributioner)
-	useStepper := isStepper && (limit == 0 || plen+opt.MaxNew-1 <= limit || !isDist)
-	switch {
-	case useStepper:
-		if limit > 0 && plen+opt.MaxNew-1 > limit {
-			return fmt.Errorf("generate: model %s: %d prompt + %d new tokens exceed its context of %d and it cannot re-read a window (no Distributioner)",
-				m.Info().Family, plen, opt.MaxNew, limit)
-		}
-		return generateStepper(ctx, st, prompts, rows, opt, rngs, out)
-	case isDist:
-		return generateRefeed(ctx, d, limit, prompts, rows, opt, rngs, out)
-	}
-	return fmt.Errorf("generate: model %s supports neither Stepper nor Distributioner", m.Info().Family)
+	return fmt.Errorf("generate: %w", err)
 }
 
-func generateStepper(ctx context.Context, s Stepper, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
+// generateGroup generates for the given rows, whose prompts have equal
+// length. Rows that are done keep being fed their last token (the batch
+// of a Decoder is fixed); their outputs are ignored.
+func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
+	dec, err := NewDecoder(m, len(prompts[rows[0]])+opt.MaxNew-1, DecodeOptions{})
+	if err != nil {
+		return err
+	}
 	batch := make([][]int, len(rows))
 	for j, i := range rows {
 		batch[j] = prompts[i]
 	}
-	state, logp, err := s.Start(ctx, batch)
-	if err != nil {
-		return fmt.Errorf("generate: start: %w", err)
-	}
+	logp, err := dec.Start(ctx, batch)
 	done := make([]bool, len(rows))
 	tokens := make([]int, len(rows))
 	var sc sampler
-	for step := 0; ; step++ {
-		if len(logp) != len(rows) {
-			return fmt.Errorf("generate: model returned %d distributions for %d rows", len(logp), len(rows))
-		}
+	for err == nil {
 		active := 0
 		for j, i := range rows {
 			if done[j] {
-				continue // keep feeding the row's last token; its output is ignored
+				continue
 			}
 			tok := sc.pick(logp[j], opt, rngs[i])
 			out[i] = append(out[i], tok)
@@ -155,62 +142,9 @@ func generateStepper(ctx context.Context, s Stepper, prompts [][]int, rows []int
 		if active == 0 {
 			return nil
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		logp, err = s.Step(ctx, state, tokens)
-		if err != nil {
-			return fmt.Errorf("generate: step %d: %w", step+1, err)
-		}
+		logp, err = dec.Step(ctx, tokens)
 	}
-}
-
-func generateRefeed(ctx context.Context, d Distributioner, limit int, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
-	seqs := make([][]int, len(rows))
-	for j, i := range rows {
-		seqs[j] = append([]int(nil), prompts[i]...)
-	}
-	active := make([]int, len(rows)) // indices into rows
-	for j := range active {
-		active[j] = j
-	}
-	var sc sampler
-	for step := 0; len(active) > 0; step++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		inputs := make([][]int, len(active))
-		for a, j := range active {
-			s := seqs[j]
-			if limit > 0 && len(s) > limit {
-				s = s[len(s)-limit:]
-			}
-			inputs[a] = s
-		}
-		dists, err := d.NextLogProbs(ctx, inputs)
-		if err != nil {
-			return fmt.Errorf("generate: step %d: %w", step, err)
-		}
-		if len(dists) != len(active) {
-			return fmt.Errorf("generate: model returned %d rows for %d inputs", len(dists), len(active))
-		}
-		next := active[:0:0]
-		for a, j := range active {
-			pos := dists[a]
-			if len(pos) != len(inputs[a]) {
-				return fmt.Errorf("generate: model returned %d positions for %d inputs", len(pos), len(inputs[a]))
-			}
-			i := rows[j]
-			tok := sc.pick(pos[len(pos)-1], opt, rngs[i])
-			out[i] = append(out[i], tok)
-			seqs[j] = append(seqs[j], tok)
-			if tok != opt.StopToken && len(out[i]) < opt.MaxNew {
-				next = append(next, j)
-			}
-		}
-		active = next
-	}
-	return nil
+	return err
 }
 
 // sampler picks tokens; it reuses its buffers between calls.
@@ -219,11 +153,12 @@ type sampler struct {
 	probs []float64
 }
 
-// pick chooses the next token from log-probabilities: argmax when
+// pick chooses the next token from log-probabilities that a Decoder has
+// checked (no NaN or +Inf, some entry finite): Argmax when
 // opt.Temperature is 0, else a draw from the filtered distribution.
 func (s *sampler) pick(logp []float32, opt GenOptions, rng *rand.Rand) int {
 	if opt.Temperature == 0 {
-		return argmax(logp)
+		return Argmax(logp)
 	}
 	ids, probs := s.distribution(logp, opt)
 	u := rng.Float64()
@@ -246,15 +181,14 @@ func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64
 	mx := math.Inf(-1)
 	for v, lp := range logp {
 		x := float64(lp)
-		if math.IsNaN(x) || math.IsInf(x, -1) {
-			continue
+		if math.IsInf(x, -1) {
+			continue // an impossible token
 		}
 		ids = append(ids, v)
 		mx = math.Max(mx, x/opt.Temperature)
 	}
 	if len(ids) == 0 {
-		// Nothing is possible; fall back to the argmax rule (token 0).
-		return append(ids, argmax(logp)), []float64{1}
+		panic("harness: sampler given log-probabilities without a finite entry (Decoder checks them)")
 	}
 	probs := s.probs[:0]
 	for _, v := range ids {
@@ -308,15 +242,4 @@ func (b byProb) Less(i, j int) bool {
 func (b byProb) Swap(i, j int) {
 	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
 	b.probs[i], b.probs[j] = b.probs[j], b.probs[i]
-}
-
-// argmax returns the index of the largest value, the lowest on ties.
-func argmax(xs []float32) int {
-	best := 0
-	for i, x := range xs {
-		if x > xs[best] || (math.IsNaN(float64(xs[best])) && !math.IsNaN(float64(x))) {
-			best = i
-		}
-	}
-	return best
 }

@@ -126,15 +126,6 @@ func TestGenerateGreedyIsArgmax(t *testing.T) {
 	}
 }
 
-func TestArgmaxTies(t *testing.T) {
-	if got := argmax([]float32{1, 3, 3, float32(math.NaN())}); got != 1 {
-		t.Errorf("argmax = %d, want 1 (lowest index on ties)", got)
-	}
-	if got := argmax([]float32{float32(math.NaN()), -1}); got != 1 {
-		t.Errorf("argmax = %d, want 1 (NaN never wins)", got)
-	}
-}
-
 func TestTopK1EqualsGreedy(t *testing.T) {
 	m := newMarkov(2, 7)
 	prompts := [][]int{{1}, {2}, {5}}

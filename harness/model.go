@@ -1,6 +1,75 @@
 // Package harness defines what arbench measures and how: the Model and Task
 // interfaces with their optional capabilities, the registries, the runner,
 // experiment configuration and the result files.
+//
+// # Optional interfaces
+//
+// A model need implement only Model, and a task only Task. Everything else
+// is an optional interface that the harness detects by type assertion, as
+// database/sql detects its drivers' abilities. A plugin declares what it
+// implements with interface guards next to its type
+// (var _ harness.Stepper = (*Model)(nil)). Each interface's fallback lives
+// in one place, named below with what the harness does when it is absent.
+//
+// A task says what it needs of a model in TaskInfo.Needs (Capability,
+// capability.go). The experiment check refuses, before any work, a pairing
+// that lacks one of them, naming the model, the task and the missing
+// capability.
+//
+// Optional interfaces of a Model:
+//
+//   - Trainer: gradients of the mean cross-entropy. Absent: the runner
+//     evaluates the model untrained and says so in the run's note
+//     (runner.go, runOne). No task declares NeedTrainer.
+//   - Scorer: teacher-forced log-probabilities of targets. Absent: there is
+//     no fallback, and tasks that score (validation loss, text metrics)
+//     declare NeedScorer.
+//   - Distributioner: full next-token distributions. Absent: a Decoder can
+//     only step, through Stepper (decode.go), and tasks that read
+//     distributions (oracle KL, argmax answers) declare NeedDistributions.
+//   - PositionDistributioner: a Distributioner that computes one position.
+//     Absent: a re-feeding Decoder calls NextLogProbs and keeps the
+//     position it needs (decode.go).
+//   - ContextLimiter: a maximum context. Absent: the context is unbounded.
+//     Present: tasks feed windows of at most MaxContext tokens, and a
+//     Decoder re-reads a sliding window of the last MaxContext tokens once
+//     a sequence outgrows it (decode.go).
+//   - Stepper: generation with carried state. Absent: a Decoder re-feeds
+//     the prefix through Distributioner at every step (decode.go);
+//     NeedDecoding is met by either.
+//   - KVCacher: a Stepper whose cache the configuration can switch off.
+//     Absent: the Stepper is used whenever the sequence fits the context.
+//     Present with KVCacheEnabled false: a Decoder re-feeds (decode.go);
+//     the throughput bench times such models both ways (package bench).
+//   - EnvChecker: the configuration checked against a task's Env without
+//     allocating. Absent: a mismatch (a context shorter than the task's
+//     rows) is found only by Setup when the run starts. Present: the
+//     experiment check calls CheckEnv for every (task, model) pairing.
+//   - MemoryEstimator: estimated memory before allocation. Absent: nothing
+//     is estimated and the configuration is not refused for its size.
+//     Present: CheckMemory (memory.go) refuses, before any Setup, an
+//     estimate above MemoryFraction of the machine's memory.
+//   - Conditioner: the model reads Batch.Source. Absent: a language model,
+//     which must refuse batches with a source; tasks that need one declare
+//     NeedSource (capability.go).
+//   - io.Closer: resources to release (compiled executables, device
+//     memory). Absent: nothing is released. Present: the runner closes the
+//     model when its run ends (runner.go, runOne), and a Close error is
+//     reported, never dropped.
+//
+// Optional interfaces of a Task and its Config:
+//
+//   - io.Closer on a Task: the runner closes the task after its runs
+//     (runner.go, runGroup) and reports a Close error.
+//   - VariantValidator on a task's Config: problems that depend on the
+//     variant ("copy" in "synthetic/copy") are reported with the rest of the
+//     experiment's configuration errors (config.go, checkConfig). Absent:
+//     they surface only when Prepare runs.
+//
+// Every free-running use of a model (Generate, the synthetic tasks'
+// rollouts, the throughput bench) goes through a Decoder, so the
+// Stepper/Distributioner/ContextLimiter/KVCacher fallbacks above are
+// decided once, in NewDecoder.
 package harness
 
 import (

@@ -144,7 +144,8 @@ func CheckDatasets(refs []DatasetRef) error {
 type ReproduceOptions struct {
 	// Out is the directory the rerun writes its results to. Empty uses a
 	// new temporary directory, removed again when everything agrees. It may
-	// not be the directory being reproduced.
+	// not be the directory being reproduced; results already in it are
+	// replaced (it is the rerun's own directory).
 	Out string
 	// DataDir is the dataset cache directory passed to tasks.
 	DataDir string
@@ -171,8 +172,11 @@ const (
 type MetricCheck struct {
 	Key    RunKey
 	Metric string
-	Unit   string
-	Stored float64
+	// Split and Params (canonical JSON, "" when none) tell apart the
+	// results of one metric measured several ways.
+	Split, Params string
+	Unit          string
+	Stored        float64
 	// Rerun is NaN when Status is CheckMissing.
 	Rerun  float64
 	Status string
@@ -211,12 +215,12 @@ func (r *Reproduction) OK() bool { return len(r.Drifts()) == 0 && len(r.Problems
 // Reproduce reruns the experiment stored in dir (DIR/results.json) from its
 // manifest: the same resolved configuration (manifest.config), seeds,
 // backend and device, restricted to the (task, model, seed) runs the file
-// holds. It refuses, with a *DatasetError naming the dataset, when a data
-// file recorded in the manifest no longer has its recorded SHA-256 (before
-// running) or when the rerun read a dataset with a different checksum
-// (after). Every stored metric is then compared with the rerun's within
-// the tolerance (see DefaultTolerance); metrics in time units are not
-// compared. The error is non-nil only when the reproduction could not be
+// holds (LoadResults refuses a file without runs). It refuses, with a
+// *DatasetError naming the dataset, when a data file recorded in the
+// manifest no longer has its recorded SHA-256 (before running) or when the
+// rerun read a dataset with a different checksum (after). Every stored
+// metric is then compared with the rerun's within the tolerance (see
+// DefaultTolerance); metrics in time units are not compared. The error is non-nil only when the reproduction could not be
 // carried out; drifts are reported in the Reproduction (see OK).
 func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduction, error) {
 	stored, err := LoadResults(dir)
@@ -225,9 +229,6 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 	}
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		dir = filepath.Dir(dir)
-	}
-	if len(stored.Runs) == 0 {
-		return nil, fmt.Errorf("reproduce: %s holds no finished run", dir)
 	}
 	if len(stored.Manifest.Config) == 0 {
 		return nil, fmt.Errorf("reproduce: the manifest of %s has no resolved configuration", dir)
@@ -269,7 +270,7 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 	}
 	e.Out = out
 	rerun, err := Run(ctx, e, RunOptions{LoadWeights: loadWeights, DataDir: opt.DataDir, Log: opt.Log, Bars: opt.Bars,
-		Report: opt.Report, CommandLine: opt.CommandLine})
+		Report: opt.Report, CommandLine: opt.CommandLine, Overwrite: true})
 	if err != nil {
 		return nil, fmt.Errorf("reproduce: rerun (output in %s): %w", out, err)
 	}
@@ -311,7 +312,7 @@ func restrictToRuns(e *Experiment, runs []RunRecord) {
 	}
 	var ts []TaskSpec
 	for _, t := range e.Tasks {
-		if tasks[t.Name] {
+		if tasks[t.Label()] {
 			ts = append(ts, t)
 		}
 	}
@@ -378,25 +379,22 @@ func compareDatasets(stored, rerun []DatasetRef) error {
 
 // compare fills Checks and Problems.
 func (r *Reproduction) compare() {
+	// A metric is identified as LoadResults keeps it unique.
 	type mkey struct {
-		run    RunKey
-		metric string
+		run                   RunKey
+		metric, split, params string
+	}
+	keyOf := func(res Result) mkey {
+		return mkey{RunKey{res.Task, res.Model, res.Seed}, res.Metric, res.Split, canonical(res.Params)}
 	}
 	rerun := map[mkey]Result{}
 	for _, res := range r.Rerun.Results {
-		k := mkey{RunKey{res.Task, res.Model, res.Seed}, res.Metric}
-		if _, dup := rerun[k]; !dup {
-			rerun[k] = res
-		}
+		rerun[keyOf(res)] = res
 	}
-	seen := map[mkey]bool{}
 	for _, res := range r.Stored.Results {
-		k := mkey{RunKey{res.Task, res.Model, res.Seed}, res.Metric}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		c := MetricCheck{Key: k.run, Metric: res.Metric, Unit: res.Unit, Stored: float64(res.Value), Rerun: math.NaN()}
+		k := keyOf(res)
+		c := MetricCheck{Key: k.run, Metric: res.Metric, Split: res.Split, Params: k.params, Unit: res.Unit,
+			Stored: float64(res.Value), Rerun: math.NaN()}
 		nr, ok := rerun[k]
 		switch {
 		case IsTimingUnit(res.Unit):

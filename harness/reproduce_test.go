@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,9 +122,15 @@ func TestReproduceInterrupted(t *testing.T) {
 			results = append(results, r)
 		}
 	}
+	var curves []harness.Curve
+	for _, c := range rf.Curves {
+		if keep(c.Seed) {
+			curves = append(curves, c)
+		}
+	}
 	// A timing metric is never compared.
 	results = append(results, harness.Result{Model: "fake-lm", Task: "fake/count", Seed: 1, Metric: "tokens_per_sec", Value: 123, Unit: "tokens/s"})
-	rf.Runs, rf.Results, rf.Manifest.Complete = runs, results, false
+	rf.Runs, rf.Results, rf.Curves, rf.Manifest.Complete = runs, results, curves, false
 	if err := rf.Write(filepath.Join(e.Out, harness.ResultsFileName)); err != nil {
 		t.Fatal(err)
 	}
@@ -156,14 +163,23 @@ func TestReproduceInterrupted(t *testing.T) {
 	}
 
 	// A stored value that is missing from the rerun is a drift.
-	rf.Results = append(rf.Results, harness.Result{Model: "fake-lm", Task: "fake/count", Seed: 1, Metric: "made_up", Value: 1})
+	// So is one measured on another split than the rerun's (not mistaken
+	// for the rerun's value of the same metric).
+	rf.Results = append(rf.Results, harness.Result{Model: "fake-lm", Task: "fake/count", Seed: 1, Metric: "made_up", Value: 1},
+		harness.Result{Model: "fake-lm", Task: "fake/count", Seed: 1, Metric: "nll", Split: "valid", Value: 1, Unit: "nats/token"})
 	rf.Write(filepath.Join(e.Out, harness.ResultsFileName))
-	rep, err = harness.Reproduce(context.Background(), e.Out, harness.ReproduceOptions{Out: out})
+	rep, err = harness.Reproduce(context.Background(), e.Out, harness.ReproduceOptions{Out: filepath.Join(t.TempDir(), "rerun2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := rep.Drifts(); len(d) != 1 || d[0].Metric != "made_up" || d[0].Status != harness.CheckMissing || rep.OK() {
+	d := rep.Drifts()
+	if len(d) != 2 || d[0].Metric != "made_up" || d[1].Metric != "nll" || d[1].Split != "valid" || rep.OK() {
 		t.Errorf("drifts %+v", d)
+	}
+	for _, c := range d {
+		if c.Status != harness.CheckMissing {
+			t.Errorf("%s: status %s, want %s", c.Metric, c.Status, harness.CheckMissing)
+		}
 	}
 }
 
@@ -172,9 +188,9 @@ func TestReproduceRefusals(t *testing.T) {
 	if _, err := harness.Reproduce(context.Background(), dir, harness.ReproduceOptions{}); err == nil || !strings.Contains(err.Error(), "results.json") {
 		t.Errorf("no results: %v", err)
 	}
-	rf := &harness.ResultsFile{Manifest: harness.Manifest{Config: []byte(`{"name": "x"}`)}}
+	rf := &harness.ResultsFile{Manifest: harness.Manifest{Name: "x", Config: []byte(`{"name": "x"}`)}}
 	rf.Write(filepath.Join(dir, harness.ResultsFileName))
-	if _, err := harness.Reproduce(context.Background(), dir, harness.ReproduceOptions{}); err == nil || !strings.Contains(err.Error(), "holds no finished run") {
+	if _, err := harness.Reproduce(context.Background(), dir, harness.ReproduceOptions{}); err == nil || !strings.Contains(err.Error(), "runs is missing or empty: the file records no finished run") {
 		t.Errorf("no runs: %v", err)
 	}
 	rf.Runs = []harness.RunRecord{{Model: "m", Task: "t", Seed: 1}}
@@ -184,5 +200,72 @@ func TestReproduceRefusals(t *testing.T) {
 	_, err := harness.Reproduce(context.Background(), dir, harness.ReproduceOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the stored configuration does not load") || !strings.Contains(err.Error(), `"nosuch"`) {
 		t.Errorf("bad config: %v", err)
+	}
+}
+
+// rewriteWithPython re-serialises a results file with Python's json module,
+// as a user's script would: keys sorted, indented, and numbers spelt the
+// Python way (Go writes the default Adam eps as 1e-8, Python as 1e-08).
+func rewriteWithPython(t *testing.T, dir string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	path := filepath.Join(dir, harness.ResultsFileName)
+	script := `import json, sys
+with open(sys.argv[1]) as f:
+    d = json.load(f)
+with open(sys.argv[1], "w") as f:
+    json.dump(d, f, indent=1, sort_keys=True)`
+	if out, err := exec.Command(py, "-c", script, path).CombinedOutput(); err != nil {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"eps": 1e-08`) {
+		t.Fatalf("the rewrite does not respell the numbers:\n%.2000s", b)
+	}
+}
+
+// TestConfigDiffResumeAfterPythonRewrite: a results file rewritten by another JSON
+// tool still belongs to its experiment, so -resume runs only what is new.
+func TestConfigDiffResumeAfterPythonRewrite(t *testing.T) {
+	e := experiment(t, "")
+	e.Seeds = []uint64{1}
+	if _, err := harness.Run(context.Background(), e, runOpts()); err != nil {
+		t.Fatal(err)
+	}
+	rewriteWithPython(t, e.Out)
+	e.Seeds = []uint64{1, 2}
+	opt := runOpts()
+	opt.Resume = true
+	steps := 0
+	rf, err := harness.Run(countSteps(context.Background(), &steps), e, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 6 || len(rf.Runs) != 4 || !rf.Manifest.Complete {
+		t.Errorf("resume trained %d steps (want 6, one lm run) and holds %d runs", steps, len(rf.Runs))
+	}
+}
+
+// TestReproduceAfterPythonRewrite: reproduce compares the rerun's resolved
+// configurations with the stored ones by value.
+func TestReproduceAfterPythonRewrite(t *testing.T) {
+	e := experiment(t, "")
+	if _, err := harness.Run(context.Background(), e, runOpts()); err != nil {
+		t.Fatal(err)
+	}
+	rewriteWithPython(t, e.Out)
+	exact := harness.Tolerance{}
+	rep, err := harness.Reproduce(context.Background(), e.Out, harness.ReproduceOptions{Out: filepath.Join(t.TempDir(), "rerun"), Tolerance: &exact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || len(rep.Checks) != 12 {
+		t.Errorf("%d checks, drifts %+v, problems %q", len(rep.Checks), rep.Drifts(), rep.Problems)
 	}
 }

@@ -223,20 +223,34 @@ type RunKey struct {
 
 func (k RunKey) String() string { return fmt.Sprintf("%s on %s seed %d", k.Model, k.Task, k.Seed) }
 
-// LoadResults reads DIR/results.json (path may be the file or its directory).
+// MaxResultsBytes bounds the size of a results file LoadResults reads.
+const MaxResultsBytes = 1 << 30
+
+// LoadResults reads DIR/results.json (path may be the file or its
+// directory) and checks it (see ParseResults). Only a regular file of at
+// most MaxResultsBytes is read.
 func LoadResults(path string) (*ResultsFile, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, ResultsFileName)
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load results: %w", err)
 	}
-	var rf ResultsFile
-	if err := json.Unmarshal(b, &rf); err != nil {
-		return nil, fmt.Errorf("load results %s: %w", path, err)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("load results: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, st.Mode().Type())
 	}
-	return &rf, nil
+	b, err := io.ReadAll(io.LimitReader(f, MaxResultsBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load results: %w", err)
+	}
+	if len(b) > MaxResultsBytes {
+		return nil, fmt.Errorf("load results %s: larger than %d MiB; not a results file?", path, MaxResultsBytes>>20)
+	}
+	return ParseResults(path, b)
 }
 
 // Write atomically writes rf as indented JSON to path.

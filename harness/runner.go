@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type RunOptions struct {
 	// Resume skips the combinations already in OUT/results.json, after
 	// checking that their stored configuration is identical.
 	Resume bool
+	// Overwrite replaces the results already in OUT; without it (or
+	// Resume) Run refuses an OUT that holds results.
+	Overwrite bool
 	// DataDir is the dataset cache directory passed to tasks.
 	DataDir string
 	// Log receives progress (bars or lines); nil is silent.
@@ -67,13 +71,36 @@ type combo struct {
 // once, then for each model builds, optionally loads, trains and evaluates
 // it. After every finished (task, model, seed) it atomically rewrites
 // OUT/results.json, OUT/samples.jsonl and OUT/report.md, so an interrupted
-// run keeps what finished. Problems with the experiment, weights to load or
-// the stored results of a resumed run are reported before any work, and
-// then nothing is written.
+// run keeps what finished.
 //
-// The returned ResultsFile holds every finished run, also when err is
-// non-nil (e.g. after ctx was cancelled); it is nil when nothing finished.
-func Run(ctx context.Context, e *Experiment, opt RunOptions) (*ResultsFile, error) {
+// Before any work, Run checks the experiment, the weights to load, the
+// output directories, the stored results of a resumed run, every task (by
+// preparing it) and every (task, model) pairing (capabilities, EnvChecker,
+// memory), and reports every problem at once; then nothing is written. It
+// holds OUT's lock (LockFileName) while it runs, refuses an OUT that already
+// holds results unless opt.Resume or opt.Overwrite is set, and removes the
+// temporary files a killed run left there.
+//
+// A run that diverges is recorded (with its curves) and the others go on; a
+// run whose weights could not be saved keeps its results. Either way Run
+// returns a *RunProblems after the last run. The returned ResultsFile holds
+// every finished run, also when err is non-nil (e.g. after ctx was
+// cancelled); it is nil when nothing finished.
+func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, err error) {
+	var r *runner
+	defer func() {
+		// A bug in a plugin or task must not crash the program: what
+		// finished is on disk already; report the panic as an error.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error (a bug; please report it): panic: %v\n%s", p, debug.Stack())
+			if r != nil && r.rf != nil {
+				rf, err = r.result(), r.failure(err)
+			}
+		}
+	}()
+	if opt.Resume && opt.Overwrite {
+		return nil, errors.New("resume and overwrite are mutually exclusive")
+	}
 	if err := e.Check(); err != nil {
 		return nil, err
 	}
@@ -89,23 +116,25 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (*ResultsFile, erro
 	if err != nil {
 		return nil, err
 	}
-	resultsPath := filepath.Join(e.Out, ResultsFileName)
-	var prev *ResultsFile
-	if opt.Resume {
-		prev, err = loadForResume(resultsPath, plan)
-		if err != nil {
-			return nil, err
-		}
+	r = &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: filepath.Join(e.Out, ResultsFileName)}
+	lock, prev, err := r.open(ctx, plan)
+	if err != nil {
+		return nil, err
 	}
+	wroteNothing := true
+	defer func() { lock.release(wroteNothing) }()
+	defer func() {
+		if err := closeTasks(r.prepared); err != nil {
+			r.problems = append(r.problems, err.Error())
+		}
+	}()
 
-	r := &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: resultsPath}
 	r.rf = &ResultsFile{Manifest: collectManifest(ctx, e), Results: []Result{}, Curves: []Curve{}, Runs: []RunRecord{}}
 	r.rf.Manifest.Config = resolved
 	r.rf.Manifest.Start = time.Now().UTC()
 	if opt.CommandLine != nil {
 		r.rf.Manifest.CommandLine = append([]string(nil), opt.CommandLine...)
 	}
-	r.done = map[RunKey]bool{}
 	if prev != nil && len(prev.Runs) > 0 {
 		r.rf.Manifest.Start = prev.Manifest.Start
 		r.rf.Manifest.Resumed = true
@@ -114,13 +143,96 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (*ResultsFile, erro
 		r.rf.Curves = append(r.rf.Curves, prev.Curves...)
 		r.rf.Series = append(r.rf.Series, prev.Series...)
 		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
-		for _, run := range prev.Runs {
-			r.done[run.Key()] = true
-		}
 		r.resumedSamples = true
 	}
 	r.total = len(plan)
-	return r.run(ctx, plan)
+	rf, err = r.run(ctx, plan)
+	wroteNothing = !r.wrote && prev == nil
+	if err == nil && (len(r.diverged) > 0 || len(r.problems) > 0) {
+		err = &RunProblems{Total: r.total, Diverged: r.diverged, Problems: r.problems}
+	}
+	return rf, err
+}
+
+// open takes the output directory's lock, reads what a resumed run keeps
+// and runs the preflight checks, reporting every problem at once. On
+// failure it releases the lock and leaves nothing behind.
+func (r *runner) open(ctx context.Context, plan []combo) (*outputLock, *ResultsFile, error) {
+	var errs ConfigErrors
+	add := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Msg: err.Error()}) }
+	lock, err := lockOutput(r.e.Out)
+	if errors.Is(err, ErrOutputInUse) {
+		return nil, nil, err
+	}
+	var prev *ResultsFile
+	if err != nil {
+		add("out", err)
+	} else {
+		if err := removeStaleTemps(r.e.Out); err != nil {
+			add("out", err)
+		}
+		if err := checkOutput(r.e, r.opt); err != nil {
+			add("out", err)
+		} else if r.opt.Resume {
+			if prev, err = loadForResume(r.resultsPath, plan); err != nil {
+				add("-resume", err)
+			}
+		}
+	}
+	r.done = map[RunKey]bool{}
+	if prev != nil {
+		for _, run := range prev.Runs {
+			r.done[run.Key()] = true
+		}
+	}
+	var pending []combo
+	for _, c := range plan {
+		if !r.done[c.key] {
+			pending = append(pending, c)
+		}
+	}
+	prepared, err := preflight(ctx, r.e, pending, r.opt)
+	if err != nil {
+		var ce ConfigErrors
+		if !errors.As(err, &ce) {
+			lock.release(true)
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("interrupted: %w; no run finished; nothing was written", err)
+			}
+			return nil, nil, err
+		}
+		errs = append(errs, ce...)
+	}
+	if len(errs) > 0 {
+		closeTasks(prepared)
+		lock.release(true)
+		return nil, nil, errs
+	}
+	r.prepared = prepared
+	return lock, prev, nil
+}
+
+// RunProblems is Run's error when every run was attempted but some diverged
+// or finished with a problem (weights not saved, a Close failing). Their
+// results, when they have any, are in the results file.
+type RunProblems struct {
+	// Total is the number of runs of the experiment.
+	Total int
+	// Diverged describes each run stopped by a non-finite loss or gradient.
+	Diverged []string
+	// Problems describes every other failure after a run finished.
+	Problems []string
+}
+
+func (p *RunProblems) Error() string {
+	var parts []string
+	if n := len(p.Diverged); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d runs diverged: %s", n, p.Total, strings.Join(p.Diverged, "; ")))
+	}
+	if len(p.Problems) > 0 {
+		parts = append(parts, strings.Join(p.Problems, "; "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 type runner struct {
@@ -137,6 +249,11 @@ type runner struct {
 	// resumedSamples says samples.jsonl holds lines of resumed runs to keep.
 	resumedSamples bool
 	total          int
+	// prepared holds the tasks preflight prepared, for their first seed.
+	prepared map[preparedKey]Task
+	// diverged and problems are reported by Run after the last run.
+	diverged []string
+	problems []string
 }
 
 func (r *runner) run(ctx context.Context, plan []combo) (*ResultsFile, error) {
@@ -204,49 +321,59 @@ func (r *runner) logf(format string, args ...any) {
 	}
 }
 
-// runGroup prepares one task for one seed and runs the pending models on it.
+// runGroup prepares one task for one seed (or takes the one preflight
+// prepared) and runs the pending models on it.
 func (r *runner) runGroup(ctx context.Context, group []combo) error {
 	spec, seed := group[0].task, group[0].seed
-	task, variant, err := NewTask(spec.Name)
-	if err != nil {
-		return err
+	task, ok := r.prepared[preparedKey{spec, seed}]
+	if ok {
+		delete(r.prepared, preparedKey{spec, seed})
+	} else {
+		var err error
+		if task, err = prepareTask(ctx, spec, seed, r.opt.DataDir); err != nil {
+			return err
+		}
 	}
-	if err := copyConfig(task.Config(), spec.Config); err != nil {
-		return fmt.Errorf("task %s: %w", spec.Name, err)
-	}
-	if c, ok := task.(io.Closer); ok {
-		defer c.Close()
-	}
-	env := TaskEnv{Variant: variant, DataFile: spec.Data, DataDir: r.opt.DataDir, Seed: seed}
-	if err := task.Prepare(ctx, env); err != nil {
-		return fmt.Errorf("task %s seed %d: prepare: %w", spec.Name, seed, err)
-	}
+	defer func() {
+		if err := closeTask(task); err != nil {
+			r.problems = append(r.problems, err.Error())
+		}
+	}()
 	info := task.Info()
 	for _, c := range group {
-		rec, results, curves, series, samples, err := r.runOne(ctx, c, task, info)
+		out, err := r.runOne(ctx, c, task, info)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s discarded: %w", c.key, ctx.Err())
 			}
 			return fmt.Errorf("%s: %w", c.key, err)
 		}
-		if err := r.record(c, task, rec, results, curves, series, samples); err != nil {
+		if err := r.record(c, task, out); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// runOutput is what one finished run produced.
+type runOutput struct {
+	rec     RunRecord
+	results []Result
+	curves  []Curve
+	series  []SeriesRecord
+	samples []Sample
+}
+
 // record adds a finished run and rewrites the output files.
-func (r *runner) record(c combo, task Task, rec RunRecord, results []Result, curves []Curve, series []SeriesRecord, samples []Sample) error {
-	lines, err := encodeSamples(c.key, samples)
+func (r *runner) record(c combo, task Task, out runOutput) error {
+	lines, err := encodeSamples(c.key, out.samples)
 	if err != nil {
 		return err
 	}
-	r.rf.Runs = append(r.rf.Runs, rec)
-	r.rf.Results = append(r.rf.Results, results...)
-	r.rf.Curves = append(r.rf.Curves, curves...)
-	r.rf.Series = append(r.rf.Series, series...)
+	r.rf.Runs = append(r.rf.Runs, out.rec)
+	r.rf.Results = append(r.rf.Results, out.results...)
+	r.rf.Curves = append(r.rf.Curves, out.curves...)
+	r.rf.Series = append(r.rf.Series, out.series...)
 	r.done[c.key] = true
 	r.rf.Manifest.Datasets = mergeDatasets(r.rf.Manifest.Datasets, task.Datasets())
 	r.rf.Manifest.End = time.Now().UTC()
@@ -300,43 +427,31 @@ func mergeDatasets(have, add []DatasetRef) []DatasetRef {
 	return have
 }
 
-// runOne builds, trains and evaluates one model.
-func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (rec RunRecord, results []Result, curves []Curve, series []SeriesRecord, samples []Sample, err error) {
+// runOne builds, trains and evaluates one model. The model is closed
+// however the run ends (also after a failed Setup); a Close error is
+// reported after the last run, the run itself is kept.
+func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (out runOutput, err error) {
 	ms := c.model
-	rec = RunRecord{Model: ms.Label, Task: c.task.Name, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
+	out.rec = RunRecord{Model: ms.Label, Task: c.key.Task, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
 	m, err := NewModel(ms.Name)
 	if err != nil {
-		return rec, nil, nil, nil, nil, err
+		return out, err
 	}
 	if cl, ok := m.(io.Closer); ok {
-		defer cl.Close()
+		defer func() {
+			if cerr := cl.Close(); cerr != nil {
+				r.problems = append(r.problems, fmt.Sprintf("%s: close model: %v", c.key, cerr))
+			}
+		}()
 	}
-	if err := copyConfig(m.Config(), ms.Config); err != nil {
-		return rec, nil, nil, nil, nil, fmt.Errorf("model %s: %w", ms.Name, err)
+	if err := r.setup(ctx, c, m, info, &out.rec); err != nil {
+		return out, err
 	}
-	if err := m.Setup(ctx, Env{Backend: r.backend, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed}); err != nil {
-		return rec, nil, nil, nil, nil, fmt.Errorf("setup: %w", err)
-	}
-	ps := m.Params()
-	if c.weightsIn != "" {
-		if ps == nil {
-			return rec, nil, nil, nil, nil, fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
-		}
-		if err := nn.LoadSafetensors(c.weightsIn, ps); err != nil {
-			return rec, nil, nil, nil, nil, fmt.Errorf("load weights %s: %w", c.weightsIn, err)
-		}
-		rec.WeightsIn = c.weightsIn
-	}
-	rec.Info = m.Info()
-	if ps != nil {
-		rec.Params = ps.Count()
-	}
-
 	tr, trainable := m.(Trainer)
 	steps := ms.Train.Steps
 	if !trainable {
 		steps = 0
-		rec.Note = "no Trainer: evaluated untrained"
+		out.rec.Note = "no Trainer: evaluated untrained"
 	}
 	evalUnits := 1
 	nValid := 0
@@ -356,31 +471,26 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 		}
 	}()
 
-	var train, valid *Curve
 	var evalTime time.Duration
 	if trainable {
-		train = &Curve{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Name: CurveTrainLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
-		valid = &Curve{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Name: CurveValidLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
-		st := &trainState{r: r, ms: ms, seed: c.seed, m: m, tr: tr, task: task, train: train, valid: valid, total: total, evalUnits: &evalUnits}
+		st := &trainState{r: r, ms: ms, seed: c.seed, m: m, tr: tr, task: task, total: total, evalUnits: &evalUnits}
+		st.train = &Curve{Model: ms.Label, Task: c.key.Task, Seed: c.seed, Name: CurveTrainLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
+		st.valid = &Curve{Model: ms.Label, Task: c.key.Task, Seed: c.seed, Name: CurveValidLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
 		err := st.loop(ctx, steps)
 		evalTime += st.evalTime
-		rec.Steps, rec.TrainTokens = st.step, st.tokens
-		rec.TrainSeconds = st.trainTime.Seconds()
-		if rec.TrainSeconds > 0 {
-			rec.TokensPerSec = float64(rec.TrainTokens) / rec.TrainSeconds
-		}
-		rec.Trained = st.step > 0 || c.weightsIn != ""
-		curves = append(curves, *train, *valid)
+		st.fill(&out.rec, c.weightsIn != "")
+		out.curves = append(out.curves, *st.train, *st.valid)
 		if err != nil {
 			var d *divergedError
 			if !errors.As(err, &d) {
-				return rec, nil, nil, nil, nil, err
+				return out, err
 			}
-			rec.Note = d.Error()
-			rec.EvalSeconds = evalTime.Seconds()
-			rec.Finished = time.Now().UTC()
+			out.rec.Note = d.Error()
+			out.rec.EvalSeconds = evalTime.Seconds()
+			out.rec.Finished = time.Now().UTC()
 			r.prog.end(d.Error())
-			return rec, nil, curves, nil, nil, nil
+			r.diverged = append(r.diverged, fmt.Sprintf("%s %s", c.key, d.Error()))
+			return out, nil
 		}
 	}
 
@@ -388,35 +498,72 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	ev, err := task.Evaluate(ctx, m)
 	evalTime += time.Since(t0)
 	if err != nil {
-		return rec, nil, nil, nil, nil, fmt.Errorf("evaluate: %w", err)
+		return out, fmt.Errorf("evaluate: %w", err)
 	}
 	r.prog.add(evalUnits)
-	rec.EvalSeconds = evalTime.Seconds()
+	out.rec.EvalSeconds = evalTime.Seconds()
+	out.results, out.series = r.collect(c, ev)
+	out.samples = ev.Samples
+	if r.opt.SaveWeights != "" && m.Params() != nil {
+		path, err := r.saveWeights(c, m, info)
+		if err != nil {
+			// The run trained and evaluated: keep it, report the failure.
+			out.rec.Note = strings.TrimPrefix(out.rec.Note+"; weights not saved: "+err.Error(), "; ")
+			r.problems = append(r.problems, fmt.Sprintf("%s: %v (its results are kept)", c.key, err))
+		} else {
+			out.rec.WeightsOut = path
+		}
+	}
+	out.rec.Finished = time.Now().UTC()
+	r.prog.end(summary(info, out.results, out.rec))
+	return out, nil
+}
+
+// setup configures m, sets it up for the task and loads its weights.
+func (r *runner) setup(ctx context.Context, c combo, m Model, info TaskInfo, rec *RunRecord) error {
+	if err := copyConfig(m.Config(), c.model.Config); err != nil {
+		return fmt.Errorf("model %s: %w", c.model.Name, err)
+	}
+	env := Env{Backend: r.backend, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, Batch: c.model.Train.Batch}
+	if err := m.Setup(ctx, env); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	ps := m.Params()
+	if c.weightsIn != "" {
+		if ps == nil {
+			return fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
+		}
+		if err := nn.LoadSafetensors(c.weightsIn, ps); err != nil {
+			return fmt.Errorf("load weights %s: %w", c.weightsIn, err)
+		}
+		rec.WeightsIn = c.weightsIn
+	}
+	rec.Info = m.Info()
+	if ps != nil {
+		rec.Params = ps.Count()
+	}
+	return nil
+}
+
+// collect turns an evaluation into result and series records.
+func (r *runner) collect(c combo, ev *Evaluation) ([]Result, []SeriesRecord) {
+	var results []Result
 	for _, mt := range ev.Metrics {
 		var params map[string]any
 		if mt.Params != nil {
 			params = sanitize(mt.Params).(map[string]any)
 		}
-		results = append(results, Result{Model: ms.Label, Task: c.task.Name, Metric: mt.Name, Value: Number(mt.Value),
+		results = append(results, Result{Model: c.model.Label, Task: c.key.Task, Metric: mt.Name, Value: Number(mt.Value),
 			Unit: mt.Unit, Seed: c.seed, Split: mt.Split, Params: params})
 	}
-
-	if r.opt.SaveWeights != "" && ps != nil {
-		path, err := r.saveWeights(c, m, info)
-		if err != nil {
-			return rec, nil, nil, nil, nil, err
-		}
-		rec.WeightsOut = path
-	}
+	var series []SeriesRecord
 	for _, sr := range ev.Series {
 		if sr.Params != nil {
 			sr.Params = sanitize(sr.Params).(map[string]any)
 		}
-		series = append(series, SeriesRecord{Model: ms.Label, Task: c.task.Name, Seed: c.seed, Series: sr})
+		series = append(series, SeriesRecord{Model: c.model.Label, Task: c.key.Task, Seed: c.seed, Series: sr})
 	}
-	rec.Finished = time.Now().UTC()
-	r.prog.end(summary(info, results, rec))
-	return rec, results, curves, series, ev.Samples, nil
+	return results, series
 }
 
 // validCount is the number of validation measurements of a training run.
@@ -450,12 +597,12 @@ func (r *runner) saveWeights(c combo, m Model, info TaskInfo) (string, error) {
 	if err := os.MkdirAll(r.opt.SaveWeights, 0o755); err != nil {
 		return "", fmt.Errorf("save weights: %w", err)
 	}
-	path := filepath.Join(r.opt.SaveWeights, WeightsFileName(c.task.Name, c.model.Label, c.seed))
+	path := filepath.Join(r.opt.SaveWeights, WeightsFileName(c.key.Task, c.model.Label, c.seed))
 	meta := map[string]string{
 		"arbench_version": Version,
 		"model":           c.model.Label,
 		"family":          c.model.Name,
-		"task":            c.task.Name,
+		"task":            c.key.Task,
 		"seed":            fmt.Sprint(c.seed),
 		"vocab":           fmt.Sprint(info.Vocab),
 		"seq_len":         fmt.Sprint(info.SeqLen),
@@ -501,6 +648,16 @@ type trainState struct {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
+// fill records the training loop's counts in rec.
+func (s *trainState) fill(rec *RunRecord, loaded bool) {
+	rec.Steps, rec.TrainTokens = s.step, s.tokens
+	rec.TrainSeconds = s.trainTime.Seconds()
+	if rec.TrainSeconds > 0 {
+		rec.TokensPerSec = float64(rec.TrainTokens) / rec.TrainSeconds
+	}
+	rec.Trained = s.step > 0 || loaded
+}
+
 // loop runs steps optimiser steps: batch from the task's sampler, gradients
 // with a per-step dropout seed, global-norm clipping, Adam with warmup.
 func (s *trainState) loop(ctx context.Context, steps int) error {
@@ -527,6 +684,9 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, ErrDiverged) {
+				return &divergedError{step, "training loss", math.NaN()}
 			}
 			return fmt.Errorf("train step %d: %w", step, err)
 		}
@@ -623,13 +783,13 @@ func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
 		for _, seed := range e.Seeds {
 			for mi := range e.Models {
 				c := combo{task: &e.Tasks[ti], model: &e.Models[mi], seed: seed}
-				c.key = RunKey{Task: c.task.Name, Model: c.model.Label, Seed: seed}
+				c.key = RunKey{Task: c.task.Label(), Model: c.model.Label, Seed: seed}
 				if loadWeights != "" {
 					if loadFile {
 						c.weightsIn = loadWeights
 					} else {
 						cands := []string{
-							filepath.Join(loadWeights, WeightsFileName(c.task.Name, c.model.Label, seed)),
+							filepath.Join(loadWeights, WeightsFileName(c.key.Task, c.model.Label, seed)),
 							filepath.Join(loadWeights, c.model.Label+".safetensors"),
 						}
 						for _, p := range cands {

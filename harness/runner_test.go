@@ -407,11 +407,12 @@ func TestRunSaveLoadWeights(t *testing.T) {
 func TestRunDiverged(t *testing.T) {
 	e := experiment(t, "")
 	e.Seeds = []uint64{1}
-	e.Models[0].Config.(*harnesstest.LMConfig).Init = math.Inf(1)
+	e.Models[0].Config.(*harnesstest.LMConfig).Init = 1e300
 	e.Models[0].Train.Clip = 0
 	rf, err := harness.Run(context.Background(), e, runOpts())
-	if err != nil {
-		t.Fatal(err)
+	var rp *harness.RunProblems
+	if !errors.As(err, &rp) || len(rp.Diverged) != 1 || rp.Total != 2 || len(rp.Problems) != 0 {
+		t.Fatalf("err = %v, want RunProblems with one diverged run", err)
 	}
 	r := rf.Runs[0]
 	if !strings.HasPrefix(r.Note, "diverged at step 1") {

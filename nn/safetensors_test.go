@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,5 +228,159 @@ func TestLoadSafetensorsConvertsDTypes(t *testing.T) {
 	ps.Add("w", 2, 2)
 	if err := nn.LoadSafetensors(path, ps); err == nil || !strings.Contains(err.Error(), "dtype I32") {
 		t.Errorf("loading an I32 tensor: error %v, want one naming the dtype", err)
+	}
+}
+
+// rawFile writes a safetensors file from a header and a data section.
+func rawFile(t *testing.T, path, header string, data []byte) {
+	t.Helper()
+	buf := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	if err := os.WriteFile(path, append(append(buf, header...), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckSafetensors checks complete files (every safetensors file of the
+// repository, written by PyTorch or by SaveSafetensors) and refuses
+// truncated, padded and inconsistent ones, naming the file and the problem.
+func TestCheckSafetensors(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.safetensors"))
+	plugins, _ := filepath.Glob(filepath.Join("..", "plugins", "*", "testdata", "*.safetensors"))
+	if len(files) < 10 || len(plugins) < 6 {
+		t.Fatalf("found %d + %d safetensors fixtures", len(files), len(plugins))
+	}
+	for _, f := range append(files, plugins...) {
+		if err := nn.CheckSafetensors(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.safetensors")
+	if err := nn.SaveSafetensors(path, sampleParams(1), map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.CheckSafetensors(path); err != nil {
+		t.Fatal(err)
+	}
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	n := int(binary.LittleEndian.Uint64(buf))
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"last byte", buf[:len(buf)-1], "truncated: the header describes 84 bytes of tensor data, the file holds 83 (1 bytes missing)"},
+		{"header only", buf[:8+n], "the file holds 0 (84 bytes missing)"},
+		{"inside the header", buf[:8+n/2], fmt.Sprintf("truncated: the header is %d bytes long but only %d bytes follow its length", n, n/2)},
+		{"inside the length", buf[:5], "truncated: 5 bytes, too short for the 8-byte header length"},
+		{"empty", nil, "truncated: 0 bytes"},
+		{"padded", append(slices.Clone(buf), 0), "1 bytes follow the last tensor's data"},
+		{"garbage", []byte("PK\x03\x04 this is a zip file"), "exceeds the limit of 100000000 bytes (not a safetensors file?)"},
+	} {
+		if err := os.WriteFile(bad, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := nn.CheckSafetensors(bad)
+		if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one naming %s and %q", c.name, err, bad, c.want)
+		}
+		// LoadSafetensors refuses the same files with the same message.
+		if lerr := nn.LoadSafetensors(bad, sampleParams(1)); lerr == nil || err == nil || lerr.Error() != err.Error() {
+			t.Errorf("%s: LoadSafetensors: %v", c.name, lerr)
+		}
+	}
+	if err := nn.CheckSafetensors(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v", err)
+	}
+	if err := nn.CheckSafetensors(filepath.Join(dir, "absent")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent file: %v", err)
+	}
+}
+
+// TestCheckSafetensorsHeader refuses every kind of inconsistent header,
+// each problem of a file reported at once with the tensor it concerns.
+func TestCheckSafetensorsHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.safetensors")
+	f32 := func(name string, shape string, begin, end int) string {
+		return fmt.Sprintf(`%q:{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}`, name, shape, begin, end)
+	}
+	for _, c := range []struct {
+		name, header string
+		data         int
+		want         []string
+	}{
+		{"ok", "{" + f32("a", "[2]", 0, 8) + "," + f32("b", "[]", 8, 12) + "}", 12, nil},
+		{"no tensors", `{"__metadata__":{"x":"y"}}    `, 0, nil},
+		{"zero-sized", `{"e":{"dtype":"U8","shape":[0,4],"data_offsets":[0,0]}}`, 0, nil},
+		{"overlap", "{" + f32("a", "[2]", 0, 8) + "," + f32("b", "[2]", 4, 12) + "}", 12,
+			[]string{`tensor "b" (bytes 4 to 12) overlaps tensor "a", which ends at 8`}},
+		{"gap", "{" + f32("a", "[1]", 0, 4) + "," + f32("b", "[1]", 8, 12) + "}", 12,
+			[]string{`bytes 4 to 8 of the data belong to no tensor (next: "b")`}},
+		{"not at 0", "{" + f32("a", "[1]", 4, 8) + "}", 8, []string{`bytes 0 to 4 of the data belong to no tensor (next: "a")`}},
+		{"size", "{" + f32("a", "[3]", 0, 8) + "}", 8, []string{`tensor "a": shape [3] of F32 needs 12 bytes, data_offsets [0, 8] span 8`}},
+		{"overflow", `{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`, 0, []string{`tensor "a": shape [4294967296 4294967296] is too large`}},
+		{"bytes overflow", `{"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}}`, 0, []string{`tensor "a": shape [4611686018427387904] of F64 is too large`}},
+		{"several", `{"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]},"b":{"shape":[1],"data_offsets":[4,8]},` +
+			`"c":{"dtype":"F32","shape":[-1],"data_offsets":[8,12]},"d":{"dtype":"F32","shape":[1],"data_offsets":[12,16],"extra":1},` +
+			`"e":{"dtype":"F32","shape":[1],"data_offsets":[20,16]},"f":[1],"__metadata__":{"n":1}}`, 16,
+			[]string{`tensor "a": unknown dtype "F31"`, `tensor "b": dtype is missing`, `tensor "c": shape [-1] is not a list of natural numbers`,
+				`tensor "d": unknown key "extra"`, `tensor "e": data_offsets [20 16] is not [begin, end] with begin <= end`,
+				`tensor "f": expected an object {dtype, shape, data_offsets}, got [1]`, `__metadata__ must be an object of strings`}},
+		{"duplicate", "{" + f32("a", "[1]", 0, 4) + "," + f32("a", "[1]", 4, 8) + "}", 8, []string{`header: "a" appears twice`}},
+		{"not an object", `[1, 2]`, 0, []string{"the header is not a JSON object"}},
+		{"trailing", `{} {}`, 0, []string{"data after the header object"}},
+		{"bad JSON", `{"a": }`, 0, []string{"header: "}},
+	} {
+		rawFile(t, path, c.header, make([]byte, c.data))
+		err := nn.CheckSafetensors(path)
+		if c.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+// TestCheckSafetensorsParams finds, from the header alone, what
+// LoadSafetensors would refuse about the parameters.
+func TestCheckSafetensorsParams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := nn.SaveSafetensors(path, sampleParams(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.CheckSafetensorsParams(path, sampleParams(2)); err != nil {
+		t.Fatal(err)
+	}
+	ps := nn.NewParamSet()
+	nn.NewLinear(ps, "enc.proj", 2, 3) // transposed weight
+	ps.Add("scalarish", 1)
+	ps.Add("extra", 2)
+	err := nn.CheckSafetensorsParams(path, ps)
+	want := "check safetensors " + path + ": tensor enc.proj.bias has shape [2], want [3]\n" +
+		"check safetensors " + path + ": tensor enc.proj.weight has shape [2 3], want [3 2]\n" +
+		"check safetensors " + path + ": tensor extra missing\n" +
+		"check safetensors " + path + ": unexpected tensor emb.weight"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	if lerr := nn.LoadSafetensors(path, ps); lerr == nil || lerr.Error() != strings.ReplaceAll(want, "check safetensors", "load safetensors") {
+		t.Errorf("LoadSafetensors: %v", lerr)
+	}
+	if err := nn.CheckSafetensorsParams(path+".absent", ps); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent file: %v", err)
 	}
 }

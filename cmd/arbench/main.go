@@ -32,21 +32,50 @@ import (
 )
 
 func main() {
+	// Keep the Go heap within the machine's memory, which the experiment
+	// check's estimates are measured against (unless GOMEMLIMIT is set).
+	harness.LimitHeap()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		var ce harness.ConfigErrors
-		switch {
-		case errors.Is(err, errUsage):
-			// The flag package (or usage) already explained.
-			os.Exit(2)
-		case errors.As(err, &ce):
-			fmt.Fprintf(os.Stderr, "arbench: invalid experiment (%d problem(s)):\n%v\n", len(ce), err)
-		default:
-			fmt.Fprintf(os.Stderr, "arbench: %v\n", err)
-		}
-		os.Exit(1)
+		report(os.Stderr, err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// Exit statuses besides 0 (success) and 1 (any other failure).
+const (
+	// exitUsage: a command-line mistake, explained with the usage.
+	exitUsage = 2
+	// exitDiverged: every run was attempted and some diverged; the others'
+	// results were written.
+	exitDiverged = 3
+)
+
+// exitCode maps run's error to the process's exit status.
+func exitCode(err error) int {
+	var rp *harness.RunProblems
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case errors.As(err, &rp) && len(rp.Diverged) > 0 && len(rp.Problems) == 0:
+		return exitDiverged
+	}
+	return 1
+}
+
+// report describes run's error on w (usage errors were already described).
+func report(w io.Writer, err error) {
+	var ce harness.ConfigErrors
+	switch {
+	case errors.Is(err, errUsage):
+	case errors.As(err, &ce):
+		fmt.Fprintf(w, "arbench: invalid experiment (%d problem(s)):\n%v\n", len(ce), err)
+	default:
+		fmt.Fprintf(w, "arbench: %v\n", err)
 	}
 }
 

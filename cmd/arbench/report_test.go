@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,10 +149,10 @@ func TestReproduce(t *testing.T) {
 	if err == nil || errors.Is(err, errUsage) {
 		t.Fatalf("reproduce after an edit: err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "1 metric(s) differ: nll (fake-lm on fake/count seed 2, drift)") {
+	if !strings.Contains(err.Error(), "1 metric(s) differ: nll (fake-lm on fake/data seed 2, drift)") {
 		t.Errorf("error does not name the metric: %v", err)
 	}
-	if !strings.Contains(stdout, "│ fake/count │ fake-lm │    2 │ nll (nats/token) │") {
+	if !strings.Contains(stdout, "│ fake/data │ fake-lm │    2 │ nll (nats/token) │") {
 		t.Errorf("drift table:\n%s", stdout)
 	}
 	if _, _, err := arbench(t, "reproduce", "-quiet", dir); err != nil {
@@ -158,7 +160,7 @@ func TestReproduce(t *testing.T) {
 	}
 	editResult(t, dir, "fake-uniform", "bits_per_token", 1, func(v float64) float64 { return v + 0.5 })
 	_, _, err = arbench(t, "reproduce", "-quiet", "-out", filepath.Join(t.TempDir(), "rerun"), dir)
-	if err == nil || !strings.Contains(err.Error(), "bits_per_token (fake-uniform on fake/count seed 1, drift)") {
+	if err == nil || !strings.Contains(err.Error(), "bits_per_token (fake-uniform on fake/data seed 1, drift)") {
 		t.Errorf("err = %v", err)
 	}
 
@@ -224,7 +226,7 @@ models:
 	// the smallest representable change is a drift.
 	editResult(t, dir, "transformer", "bits_per_byte", 4, func(v float64) float64 { return math.Nextafter(v, math.Inf(1)) })
 	_, _, err = arbench(t, "reproduce", "-quiet", "-out", filepath.Join(t.TempDir(), "rerun"), dir)
-	if err == nil || !strings.Contains(err.Error(), "bits_per_byte (transformer on text seed 4, drift)") {
+	if err == nil || !strings.Contains(err.Error(), "bits_per_byte (transformer on text/corpus seed 4, drift)") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -380,5 +382,62 @@ func TestReportCommandsHelpAndUsage(t *testing.T) {
 	}
 	if out, _, _ := arbench(t, "help"); !strings.Contains(out, "arbench reproduce DIR") || !strings.Contains(out, "arbench compare DIR_A DIR_B") {
 		t.Errorf("usage lacks the new commands:\n%s", out)
+	}
+}
+
+// TestReportRefusesInvalidResults: report, compare and reproduce refuse a
+// results file that they would misread (a missing field, a duplicated run,
+// no content), naming the entry, and report writes nothing.
+func TestReportRefusesInvalidResults(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join(fakeRun(t), harness.ResultsFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := harness.ParseResults("good", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := func(edit func(rf harness.ResultsFile) harness.ResultsFile) string {
+		b, err := json.Marshal(edit(*rf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	dupRun := encode(func(rf harness.ResultsFile) harness.ResultsFile {
+		rf.Runs = append(slices.Clone(rf.Runs), rf.Runs[0])
+		return rf
+	})
+	noMetric := strings.Replace(string(good), `"metric": "bits_per_token",`, "", 1)
+	for _, c := range []struct{ name, content, want string }{
+		{"empty object", "{}", "results.json: manifest is missing"},
+		{"null", "null", "results.json: expected a JSON object (a results file), got null"},
+		{"duplicate run", dupRun, "results.json: runs[2]: duplicate of runs[0] (fake-lm on fake/count seed 1)"},
+		{"missing metric", noMetric, "results.json: results[0]: metric is missing"},
+	} {
+		dir := filepath.Join(t.TempDir(), "r")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, harness.ResultsFileName), []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout, _, err := arbench(t, "report", dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) || stdout != "" {
+			t.Errorf("%s: report: err = %v, stdout %q; want an error naming %q", c.name, err, stdout, c.want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("%s: report wrote files: %v", c.name, ents)
+		}
+		if _, _, err := arbench(t, "compare", dir, dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: compare: err = %v", c.name, err)
+		}
+		out := filepath.Join(t.TempDir(), "rerun")
+		if _, _, err := arbench(t, "reproduce", "-quiet", "-out", out, dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: reproduce: err = %v", c.name, err)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: reproduce ran: %v", c.name, err)
+		}
 	}
 }

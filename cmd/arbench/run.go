@@ -27,7 +27,7 @@ type runFlags struct {
 	steps, batch                      int
 	lr                                float64
 	seed                              uint64
-	quiet, resume                     bool
+	quiet, resume, overwrite          bool
 }
 
 func newRunFlags(w io.Writer) *runFlags {
@@ -52,6 +52,7 @@ func newRunFlags(w io.Writer) *runFlags {
 	fs.StringVar(&f.loadWeights, "load-weights", "", "initialise models from `PATH`: a .safetensors file, or a directory holding "+
 		"<task>-<model>-seed<N>.safetensors or <model>.safetensors")
 	fs.BoolVar(&f.resume, "resume", false, "skip the runs already in OUT/results.json (their configuration must be unchanged)")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the results already in OUT (without it, or -resume, an OUT holding results is refused)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: arbench run (-config FILE | -model LIST -task LIST) [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -221,6 +222,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if done, err := parseFlags(f.fs, args); done {
 		return err
 	}
+	if f.resume && f.overwrite {
+		return errors.New("-resume and -overwrite are mutually exclusive")
+	}
 	e, err := f.experiment()
 	if err != nil {
 		return err
@@ -229,6 +233,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		SaveWeights: f.saveWeights,
 		LoadWeights: f.loadWeights,
 		Resume:      f.resume,
+		Overwrite:   f.overwrite,
 		DataDir:     datasets.Dir(),
 		Report:      reports.Markdown,
 		CommandLine: append([]string{"arbench", "run"}, args...),

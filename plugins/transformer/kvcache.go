@@ -31,10 +31,18 @@ import (
 // log-probabilities of the re-feeding loop (its GEMM keeps every dot
 // product's order independent of the matrix sizes).
 //
-// With Config.KVCache false the Stepper is instead the re-feeding loop of
-// the survey's generate_text: every step runs the model over the whole
-// sequence so far and keeps the last position's distribution (see
-// lastLogProbs).
+// The model is a harness.KVCacher: with Config.KVCache false the Stepper
+// is unchanged, but harness.Decoder re-feeds instead of using it (the
+// survey's generate_text loop: every step runs the model over the whole
+// sequence so far and keeps the last position's distribution), so there
+// is one re-feeding loop for every model. NextLogProbsAt makes that loop's
+// steps compute the log-softmax at the one position it keeps.
+
+var (
+	_ harness.KVCacher               = (*Model)(nil)
+	_ harness.PositionDistributioner = (*Model)(nil)
+	_ harness.State                  = (*kvState)(nil)
+)
 
 // Feed and output names of the incremental-decoding executables.
 const (
@@ -42,7 +50,7 @@ const (
 	feedMask = "mask" // float [1, C]: 0 for slots 0..pos, -1e9 after
 	feedX    = "x"    // float [B, 1, d]: a layer's input
 	feedQ    = "q"    // float [B·heads, 1, d/heads]: a layer's query
-	feedRows = "rows" // int [B]: the logits row of each sequence's last token (re-feeding)
+	feedRows = "rows" // int [B]: the logits row of each sequence's position at (NextLogProbsAt)
 )
 
 func cacheName(kind string, layer int) string { return fmt.Sprintf("%s%d", kind, layer) }
@@ -59,8 +67,7 @@ func (m *Model) capacityFor(n int) int {
 	return min(c, m.cfg.Context)
 }
 
-// kvState is the generation state of a batch: the key/value cache, or the
-// tokens so far for the re-feeding loop.
+// kvState is the generation state of a batch: the key/value cache.
 type kvState struct {
 	owner *Model
 	b, n  int
@@ -68,17 +75,12 @@ type kvState struct {
 	capacity int
 	// k[l] and v[l] are layer l's cache, [B·heads, capacity, d/heads].
 	k, v [][]float32
-	// rows holds every token so far (re-feeding loop only).
-	rows [][]int
 }
 
 func (s *kvState) Len() int { return s.n }
 
-// UseKVCache switches incremental decoding on or off (Config.KVCache); it
-// applies to generation states started afterwards.
-func (m *Model) UseKVCache(on bool) { m.cfg.KVCache = on }
-
-// KVCacheEnabled reports whether Start builds a key/value cache.
+// KVCacheEnabled reports Config.KVCache: whether harness.Decoder may use
+// the Stepper (true) or re-feeds (false).
 func (m *Model) KVCacheEnabled() bool { return m.cfg.KVCache }
 
 func (m *Model) checkRows(what string, rows [][]int) (B, T int, ids []int, err error) {
@@ -97,25 +99,14 @@ func (m *Model) checkRows(what string, rows [][]int) (B, T int, ids []int, err e
 	return B, T, ids, nil
 }
 
-// Start consumes the prompts. With the cache it runs one forward pass over
-// the prompts that also returns every layer's keys and values.
+// Start consumes the prompts: one forward pass over them that also returns
+// every layer's keys and values.
 func (m *Model) Start(ctx context.Context, prompts [][]int) (harness.State, [][]float32, error) {
 	B, T, ids, err := m.checkRows("prompts", prompts)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := &kvState{owner: m, b: B, n: T}
-	if !m.cfg.KVCache {
-		st.rows = make([][]int, B)
-		for i, r := range prompts {
-			st.rows[i] = append(make([]int, 0, T+64), r...)
-		}
-		logp, err := m.lastLogProbs(ctx, ids, B, T)
-		if err != nil {
-			return nil, nil, err
-		}
-		return st, logp, nil
-	}
 	e, err := m.Exec(fmt.Sprintf("prefill/b%d/t%d", B, T), false, func(g nn.Graph) error {
 		m.buildPrefill(g, B, T)
 		return nil
@@ -162,19 +153,6 @@ func (m *Model) Step(ctx context.Context, s harness.State, tokens []int) ([][]fl
 	pos := st.n
 	if pos >= m.cfg.Context {
 		return nil, fmt.Errorf("transformer: position %d is past the context of %d positions", pos, m.cfg.Context)
-	}
-	if st.rows != nil {
-		ids := make([]int, 0, st.b*(pos+1))
-		for i := range st.rows {
-			st.rows[i] = append(st.rows[i], tokens[i])
-			ids = append(ids, st.rows[i]...)
-		}
-		logp, err := m.lastLogProbs(ctx, ids, st.b, pos+1)
-		if err != nil {
-			return nil, err
-		}
-		st.n++
-		return logp, nil
 	}
 	B, H, hd := st.b, m.cfg.Heads, m.cfg.Dim/m.cfg.Heads
 	if pos >= st.capacity {
@@ -260,44 +238,33 @@ func (m *Model) cacheParams(B, C int) []*nn.Param {
 	return ps
 }
 
-// refeedLength returns the padded length the re-feeding loop runs T
-// positions at: T rounded up to a multiple of max(16, p/16) where p is the
-// smallest power of two ≥ T (at most 1/16 of extra positions), capped at
-// the context. Static-graph backends compile one executable per length;
-// padding keeps the number of lengths logarithmic, and under the causal
-// mask the padding after position T-1 changes nothing before it.
-func (m *Model) refeedLength(T int) int {
-	p := 1
-	for p < T {
-		p *= 2
+// NextLogProbsAt runs the whole model over equal-length rows and returns
+// the next-token log-probabilities at position at of each row: the
+// survey's generate_text step, which computes logits for every position
+// and keeps one (harness.PositionDistributioner).
+func (m *Model) NextLogProbsAt(ctx context.Context, inputs [][]int, at int) ([][]float32, error) {
+	B, T, ids, err := m.checkRows("inputs", inputs)
+	if err != nil {
+		return nil, err
 	}
-	step := max(16, p/16)
-	return min((T+step-1)/step*step, m.cfg.Context)
-}
-
-// lastLogProbs runs the whole model over rows of T tokens (ids [B·T]) and
-// returns the next-token log-probabilities after the last position of each
-// row: the survey's generate_text step, which computes logits for every
-// position and keeps the last. The rows are padded to refeedLength(T).
-func (m *Model) lastLogProbs(ctx context.Context, ids []int, B, T int) ([][]float32, error) {
-	Tp := m.refeedLength(T)
-	e, err := m.Exec(fmt.Sprintf("refeed/b%d/t%d", B, Tp), false, func(g nn.Graph) error {
-		logits := m.Logits(g, g.Ints(lm.FeedIDs, B*Tp), B, Tp, false)
+	if at < 0 || at >= T {
+		return nil, fmt.Errorf("transformer: position %d is outside rows of %d tokens", at, T)
+	}
+	e, err := m.Exec(fmt.Sprintf("at/b%d/t%d", B, T), false, func(g nn.Graph) error {
+		logits := m.Logits(g, g.Ints(lm.FeedIDs, B*T), B, T, false)
 		g.Output(lm.OutLogProbs, g.LogSoftmax(g.Gather(logits, g.Ints(feedRows, B))))
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	padded := make([]int, B*Tp)
 	rows := make([]int, B)
-	for b := range B {
-		copy(padded[b*Tp:b*Tp+T], ids[b*T:(b+1)*T])
-		rows[b] = b*Tp + T - 1
+	for b := range rows {
+		rows[b] = b*T + at
 	}
-	res, err := e.Run(ctx, nn.Feeds{Ints: map[string][]int{lm.FeedIDs: padded, feedRows: rows}})
+	res, err := e.Run(ctx, nn.Feeds{Ints: map[string][]int{lm.FeedIDs: ids, feedRows: rows}})
 	if err != nil {
-		return nil, fmt.Errorf("transformer: re-feed %d positions: %w", T, err)
+		return nil, fmt.Errorf("transformer: %d positions: %w", T, err)
 	}
 	return lm.LastRows(res.Outputs[lm.OutLogProbs], B, 1), nil
 }

@@ -24,8 +24,8 @@ func newSmall(t *testing.T, ctxLen int, kv bool) *transformer.Model {
 	return m
 }
 
-// refeedOnly hides the model's Stepper, so harness.Generate takes its
-// re-feeding path (NextLogProbs over the whole prefix at every step).
+// refeedOnly hides the model's Stepper, so harness.Decoder can only
+// re-feed (NextLogProbs over the whole prefix at every step).
 type refeedOnly struct{ m *transformer.Model }
 
 func (r refeedOnly) Config() harness.Config { return r.m.Config() }
@@ -52,64 +52,69 @@ func TestKVCacheStepsEqualTeacherForcing(t *testing.T) {
 	plugintest.CheckStepper(t, m, rows, 3, kvTol)
 }
 
-// TestKVCacheGenerationMatchesRefeeding: greedy generation with the cache
-// produces exactly the tokens of the re-feeding loop, both the model's own
-// (kv_cache: false) and the harness's, and the same log-probabilities
-// (within kvTol).
+// TestKVCacheGenerationMatchesRefeeding: greedy and sampled generation
+// with the cache produce exactly the tokens of harness.Decoder's
+// re-feeding loop, which kv_cache: false selects, and every step's
+// log-probabilities agree within kvTol.
 func TestKVCacheGenerationMatchesRefeeding(t *testing.T) {
 	ctx := context.Background()
 	const ctxLen, maxNew = 64, 56
 	prompts := [][]int{{1, 2, 3, 4, 5, 6, 7, 8}, {9, 8, 7, 6, 5, 4, 3, 2}, {40, 41, 42, 43, 44, 45, 46, 47}}
-	opt := harness.GenOptions{MaxNew: maxNew, StopToken: -1, Seed: 3}
-
-	kv := newSmall(t, ctxLen, true)
-	got, err := harness.Generate(ctx, kv, prompts, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loop := newSmall(t, ctxLen, false)
-	want, err := harness.Generate(ctx, loop, prompts, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viaHarness, err := harness.Generate(ctx, refeedOnly{newSmall(t, ctxLen, true)}, prompts, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range prompts {
-		if len(got[i]) != maxNew {
-			t.Fatalf("row %d: %d tokens, want %d", i, len(got[i]), maxNew)
+	kv, loop, hidden := newSmall(t, ctxLen, true), newSmall(t, ctxLen, false), refeedOnly{newSmall(t, ctxLen, true)}
+	for name, m := range map[string]harness.Model{"kv_cache: true": kv, "kv_cache: false": loop, "no Stepper": hidden} {
+		d, err := harness.NewDecoder(m, len(prompts[0])+maxNew-1, harness.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !slices.Equal(got[i], want[i]) || !slices.Equal(got[i], viaHarness[i]) {
-			t.Fatalf("row %d:\nkv cache  %v\nre-feed   %v\nharness   %v", i, got[i], want[i], viaHarness[i])
+		want := harness.DecodeRefeed
+		if m == harness.Model(kv) {
+			want = harness.DecodeCached
+		}
+		if d.Mode() != want {
+			t.Errorf("%s: decodes by %v, want %v", name, d.Mode(), want)
 		}
 	}
-	// Sampling (temperature 1) draws from identical distributions too.
-	opt.Temperature = 1
-	a, err := harness.Generate(ctx, kv, prompts, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := harness.Generate(ctx, loop, prompts, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range a {
-		if !slices.Equal(a[i], b[i]) {
-			t.Fatalf("sampled row %d:\nkv cache %v\nre-feed  %v", i, a[i], b[i])
+	for _, temp := range []float64{0, 1} {
+		opt := harness.GenOptions{MaxNew: maxNew, Temperature: temp, StopToken: -1, Seed: 3}
+		got, err := harness.Generate(ctx, kv, prompts, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, m := range map[string]harness.Model{"kv_cache: false": loop, "no Stepper": hidden} {
+			want, err := harness.Generate(ctx, m, prompts, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range prompts {
+				if len(got[i]) != maxNew {
+					t.Fatalf("row %d: %d tokens, want %d", i, len(got[i]), maxNew)
+				}
+				if !slices.Equal(got[i], want[i]) {
+					t.Fatalf("temperature %v row %d:\nkv cache  %v\n%s %v", temp, i, got[i], name, want[i])
+				}
+			}
 		}
 	}
 
-	// The step distributions themselves agree.
-	s1, p1, err := kv.Start(ctx, prompts)
+	// The step distributions themselves agree, across the re-feeding
+	// loop's padded widths (16, 32, 48).
+	cached, err := harness.NewDecoder(kv, 8+40, harness.DecodeOptions{Mode: harness.DecodeCached})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, p2, err := loop.Start(ctx, prompts)
+	refed, err := harness.NewDecoder(kv, 8+40, harness.DecodeOptions{Mode: harness.DecodeRefeed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for step := range 20 {
+	p1, err := cached.Start(ctx, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := refed.Start(ctx, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range 40 {
 		for r := range p1 {
 			for v := range p1[r] {
 				if d := math.Abs(float64(p1[r][v] - p2[r][v])); d > kvTol {
@@ -118,10 +123,10 @@ func TestKVCacheGenerationMatchesRefeeding(t *testing.T) {
 			}
 		}
 		next := []int{step % 50, (step * 3) % 50, 49}
-		if p1, err = kv.Step(ctx, s1, next); err != nil {
+		if p1, err = cached.Step(ctx, next); err != nil {
 			t.Fatal(err)
 		}
-		if p2, err = loop.Step(ctx, s2, next); err != nil {
+		if p2, err = refed.Step(ctx, next); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,5 +159,36 @@ func TestKVCacheStepErrors(t *testing.T) {
 	other := newSmall(t, 16, true)
 	if _, err := other.Step(ctx, s, []int{1}); err == nil {
 		t.Fatal("Step accepted another model's state")
+	}
+}
+
+// TestNextLogProbsAtMatchesNextLogProbs: the one-position pass the
+// re-feeding loop uses gives the full pass's distributions at that
+// position (within kvTol), padded or not.
+func TestNextLogProbsAtMatchesNextLogProbs(t *testing.T) {
+	ctx := context.Background()
+	m := newSmall(t, 32, true)
+	rows := [][]int{{3, 1, 4, 1, 5, 9, 2, 6, 0, 0}, {2, 7, 1, 8, 2, 8, 1, 8, 0, 0}}
+	full, err := m.NextLogProbs(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{0, 7, 9} {
+		got, err := m.NextLogProbsAt(ctx, rows, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range rows {
+			for v := range got[r] {
+				if d := math.Abs(float64(got[r][v] - full[r][at][v])); d > kvTol {
+					t.Fatalf("at %d row %d token %d: %v, full pass %v", at, r, v, got[r][v], full[r][at][v])
+				}
+			}
+		}
+	}
+	for _, at := range []int{-1, 10} {
+		if _, err := m.NextLogProbsAt(ctx, rows, at); err == nil {
+			t.Errorf("position %d of 10-token rows accepted", at)
+		}
 	}
 }

@@ -32,8 +32,8 @@ package transformer
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -85,7 +85,7 @@ func (c *Config) Validate() []error {
 	if c.Context <= 0 {
 		errs = append(errs, fmt.Errorf("context: must be positive, got %d", c.Context))
 	}
-	if c.Dropout < 0 || c.Dropout >= 1 {
+	if !(c.Dropout >= 0 && c.Dropout < 1) { // NaN fails both comparisons
 		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", c.Dropout))
 	}
 	return errs
@@ -113,12 +113,17 @@ type Model struct {
 }
 
 var (
-	_ harness.Model          = (*Model)(nil)
-	_ harness.Trainer        = (*Model)(nil)
-	_ harness.Scorer         = (*Model)(nil)
-	_ harness.Distributioner = (*Model)(nil)
-	_ harness.ContextLimiter = (*Model)(nil)
-	_ harness.Stepper        = (*Model)(nil)
+	_ harness.Model           = (*Model)(nil)
+	_ harness.Trainer         = (*Model)(nil)
+	_ harness.Scorer          = (*Model)(nil)
+	_ harness.Distributioner  = (*Model)(nil)
+	_ harness.ContextLimiter  = (*Model)(nil)
+	_ harness.Stepper         = (*Model)(nil)
+	_ harness.EnvChecker      = (*Model)(nil)
+	_ harness.MemoryEstimator = (*Model)(nil)
+	_ io.Closer               = (*Model)(nil)
+	_ harness.Config          = (*Config)(nil)
+	_ lm.Net                  = (*Model)(nil)
 )
 
 // New returns a fresh, unconfigured transformer.
@@ -141,16 +146,20 @@ func (m *Model) Info() harness.ModelInfo {
 // MaxContext is the number of learned positions.
 func (m *Model) MaxContext() int { return m.cfg.Context }
 
+// CheckEnv reports what env asks that the model cannot do: besides
+// lm.CheckEnv, rows longer than the learned positions. Setup checks the same.
+func (m *Model) CheckEnv(env harness.Env) []error {
+	errs := lm.CheckEnv(env)
+	if env.SeqLen > m.cfg.Context {
+		errs = append(errs, fmt.Errorf("context: %d is shorter than the task's rows of %d; set context: >= %d", m.cfg.Context, env.SeqLen, env.SeqLen))
+	}
+	return errs
+}
+
 // Setup allocates parameters with PyTorch's default initialisation.
 func (m *Model) Setup(_ context.Context, env harness.Env) error {
-	if errs := m.cfg.Validate(); len(errs) > 0 {
-		return fmt.Errorf("transformer: config: %w", errors.Join(errs...))
-	}
-	if env.Vocab <= 0 || env.Backend == nil {
-		return errors.New("transformer: setup needs a vocabulary and a backend")
-	}
-	if env.SeqLen > m.cfg.Context {
-		return fmt.Errorf("transformer: config: context: %d positions are fewer than the task's sequence length %d", m.cfg.Context, env.SeqLen)
+	if err := lm.CheckSetup("transformer", m.cfg.Validate(), m.CheckEnv(env), env.Backend != nil); err != nil {
+		return err
 	}
 	ps := nn.NewParamSet()
 	rng := nn.NewRNG(env.Seed)
@@ -187,4 +196,39 @@ func (m *Model) Logits(g nn.Graph, ids nn.Tensor, B, T int, train bool) nn.Tenso
 		x = l.Forward(g, x, mask)
 	}
 	return m.fc.Forward(g, g.Reshape(x, B*T, d))
+}
+
+// EstimateMemory estimates the model's memory for env without allocating
+// it (see lm.Footprint.Estimate for the bytes). With V = env.Vocab, width
+// d, ff, heads h, layers L, context C and T = env.SeqLen, the parameters are
+//
+//	P = V·d + C·d + L·(4d² + 2d·ff + 9d + ff) + d·V + V,
+//
+// and the values kept per position, counted from the graph and checked by
+// measuring (plugintest.CheckMemoryEstimate), are the logits (see
+// lm.LogitValues) plus:
+//
+//	embeddings (token rows, position sum)        train 4·d, eval 2·d
+//	per layer: projections, head transposes, residuals, layer norms
+//	                                             train 41·d, eval 23·d
+//	per layer: feed-forward (product, bias, ReLU) train 5·ff, eval 3·ff
+//	per layer: attention scores, mask sum, softmax (B·h·T² in all, i.e.
+//	           h·T per position)                 train 5·h·T, eval 3·h·T
+//	per layer with dropout (mask, output, gradient at the attention
+//	           weights, three d-wide and one ff-wide sites)
+//	                                             train 3·(h·T + 3·d + ff)
+func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
+	c := &m.cfg
+	d, ff, h, L := float64(c.Dim), float64(c.ff()), float64(c.Heads), float64(c.Layers)
+	V, C, T := float64(env.Vocab), float64(c.Context), float64(max(env.SeqLen, 0))
+	trainLayer := 41*d + 5*ff + 5*h*T
+	if c.Dropout > 0 {
+		trainLayer += 3 * (h*T + 3*d + ff)
+	}
+	f := lm.Footprint{
+		Params: V*d + C*d + L*(4*d*d+2*d*ff+9*d+ff) + d*V + V,
+		Train:  lm.LogitValues(env.Vocab) + 4*d + L*trainLayer,
+		Eval:   lm.LogitValues(env.Vocab) + 2*d + L*(23*d+3*ff+3*h*T),
+	}
+	return f.Estimate(env)
 }

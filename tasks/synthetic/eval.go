@@ -59,20 +59,9 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 func (t *Task) predict(logp []float32) int {
 	if t.variant == "dyck" {
 		lo := FirstSymbol + t.cfg.Types
-		return lo + argmax(logp[lo:lo+t.cfg.Types])
+		return lo + harness.Argmax(logp[lo:lo+t.cfg.Types])
 	}
-	return argmax(logp)
-}
-
-// argmax returns the index of the largest value, the lowest on ties.
-func argmax(xs []float32) int {
-	best := 0
-	for i, x := range xs {
-		if x > xs[best] {
-			best = i
-		}
-	}
-	return best
+	return harness.Argmax(logp)
 }
 
 // xName is the name of the sweep axis.
@@ -251,7 +240,7 @@ func (t *Task) evaluateAnswers(ctx context.Context, m harness.Model, d harness.D
 				Params: map[string]any{"threshold": t.cfg.UsableAccuracy, "swept": t.sweep}},
 		)
 	}
-	if t.cfg.FreeRunning && (t.variant == "copy" || t.variant == "selective-copy" || t.variant == "assoc-recall") {
+	if t.runsFreeRunning() {
 		if err := t.freeRunning(ctx, m, &tfLast, ev); err != nil {
 			return nil, err
 		}

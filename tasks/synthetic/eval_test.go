@@ -346,7 +346,7 @@ func TestRolloutPathsAgree(t *testing.T) {
 		calls := 0
 		seqs, err := rollout(context.Background(), m, prompts, steps, func(i, s int, logp []float32) int {
 			calls++
-			return argmax(logp)
+			return harness.Argmax(logp)
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -360,7 +360,7 @@ func TestRolloutPathsAgree(t *testing.T) {
 			}
 			// Check the rule directly on the row.
 			for k := 3; k < len(s); k++ {
-				if want := argmax(rule(s[:k], k-1)); s[k] != want {
+				if want := harness.Argmax(rule(s[:k], k-1)); s[k] != want {
 					t.Fatalf("%s: row %d token %d = %d, want %d", name, i, k, s[k], want)
 				}
 			}

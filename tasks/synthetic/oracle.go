@@ -171,7 +171,7 @@ func (t *Task) evaluateOracle(ctx context.Context, m harness.Model, d harness.Di
 		series("oracle_nll_vs_position", "teacher_forced", "nats", tf.xent, false),
 		series("oracle_nll_vs_position", "oracle_entropy", "nats", tf.entropy, false),
 	)
-	if !t.cfg.FreeRunning {
+	if !t.runsFreeRunning() {
 		return ev, nil
 	}
 

@@ -169,8 +169,9 @@ func (c *Config) Validate() []error {
 	positive("types", c.Types)
 	positive("max_depth", c.MaxDepth)
 	positive("states", c.States)
-	if !(c.Concentration > 0) || math.IsInf(c.Concentration, 0) {
-		errs = append(errs, fmt.Errorf("concentration: must be a positive number, got %v", c.Concentration))
+	// Comparisons are written so that NaN fails them.
+	if !(c.Concentration > 0 && c.Concentration < math.Inf(1)) {
+		errs = append(errs, fmt.Errorf("concentration: must be a positive finite number, got %v", c.Concentration))
 	}
 	if !(c.UsableAccuracy > 0 && c.UsableAccuracy <= 1) {
 		errs = append(errs, fmt.Errorf("usable_accuracy: must be in (0, 1], got %v", c.UsableAccuracy))
@@ -241,7 +242,10 @@ func (c *Config) ValidateVariant(variant string) []error {
 	return nil
 }
 
-var _ harness.VariantValidator = (*Config)(nil)
+var (
+	_ harness.Config           = (*Config)(nil)
+	_ harness.VariantValidator = (*Config)(nil)
+)
 
 // resolve checks the configuration against the variant and returns the
 // sweep values (sorted), filling the variant's defaults.
@@ -453,7 +457,28 @@ func (t *Task) Info() harness.TaskInfo {
 	if t.variant == "oracle" {
 		headline = "kl_per_token"
 	}
-	return harness.TaskInfo{Name: "synthetic/" + t.variant, Kind: "synthetic", Vocab: t.vocab, SeqLen: seqLen, HeadlineMetric: headline}
+	return harness.TaskInfo{Name: "synthetic/" + t.variant, Kind: "synthetic", Vocab: t.vocab, SeqLen: seqLen,
+		HeadlineMetric: headline, Needs: t.needs()}
+}
+
+// needs lists what the task calls: Scorer for the validation loss,
+// Distributioner for the teacher-forced evaluation (answers' argmax, the
+// oracle's KL) and decoding for the free-running rollouts.
+func (t *Task) needs() []harness.Capability {
+	needs := []harness.Capability{harness.NeedScorer, harness.NeedDistributions}
+	if t.runsFreeRunning() {
+		needs = append(needs, harness.NeedDecoding)
+	}
+	return needs
+}
+
+// runsFreeRunning reports whether Evaluate runs free-running rollouts.
+func (t *Task) runsFreeRunning() bool {
+	switch t.variant {
+	case "copy", "selective-copy", "assoc-recall", "oracle":
+		return t.cfg.FreeRunning
+	}
+	return false
 }
 
 // Datasets is empty: the data is generated.

@@ -34,6 +34,59 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestConfigRejectsNonFinite sets every float field of Config in turn to
+// NaN, +Inf and -Inf: each must be exactly one error naming the field.
+func TestConfigRejectsNonFinite(t *testing.T) {
+	typ := reflect.TypeFor[Config]()
+	floats := 0
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Type.Kind() != reflect.Float64 {
+			continue
+		}
+		floats++
+		name := f.Tag.Get("yaml")
+		for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+			c := DefaultConfig()
+			reflect.ValueOf(&c).Elem().Field(i).SetFloat(x)
+			errs := c.Validate()
+			if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), name+":") {
+				t.Errorf("%s = %v: errors %v, want one about %s", name, x, errs, name)
+			}
+		}
+	}
+	if floats < 2 {
+		t.Errorf("found %d float fields, want at least concentration and usable_accuracy", floats)
+	}
+}
+
+// TestInfoNeeds: every variant declares what its evaluation calls, and
+// free-running rollouts add decoding.
+func TestInfoNeeds(t *testing.T) {
+	base := []harness.Capability{harness.NeedScorer, harness.NeedDistributions}
+	decoding := append(slices.Clone(base), harness.NeedDecoding)
+	for _, v := range Variants() {
+		fields, _ := variantFields(v)
+		for _, fr := range []bool{true, false} {
+			if !fr && !slices.Contains(fields, "free_running") {
+				continue // the default (true) does not apply to it
+			}
+			tk := New().(*Task)
+			tk.cfg.FreeRunning = fr
+			if err := tk.Prepare(context.Background(), harness.TaskEnv{Variant: v, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			want := base
+			if fr && v != "needle" && v != "dyck" {
+				want = decoding
+			}
+			if got := tk.Info().Needs; !slices.Equal(got, want) {
+				t.Errorf("%s free_running=%v: needs %v, want %v", v, fr, got, want)
+			}
+		}
+	}
+}
+
 func TestPrepareChecksVariant(t *testing.T) {
 	for _, c := range []struct {
 		variant string

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"arbench/datasets"
@@ -55,11 +56,18 @@ type Config struct {
 	// AblationTargets is the number of test targets the ablation scores
 	// with every context; 0 means 512.
 	AblationTargets int `yaml:"ablation_targets"`
+	// MaxBytes is the largest corpus file read with -data; 0 means 256 MiB
+	// (datasets.DefaultMaxBytes). The corpus is held in memory, one byte per
+	// token, so a larger file (or a stream such as /dev/zero) is refused at
+	// the limit rather than read until memory runs out. Omitted from the
+	// recorded configuration when 0, so results written before it existed
+	// still resume.
+	MaxBytes int64 `yaml:"max_bytes,omitempty"`
 }
 
 // DefaultConfig returns the defaults: seq_len 64, eval_stride seq_len/2,
 // the whole test split, 16384 validation tokens, 32 windows per batch, no
-// context ablation.
+// context ablation, corpus files up to 256 MiB.
 func DefaultConfig() Config {
 	return Config{SeqLen: 64, EvalStride: 0, MaxEvalTokens: 0, ValidTokens: 16384, EvalBatch: 32}
 }
@@ -92,8 +100,24 @@ func (c *Config) Validate() []error {
 	if c.AblationTargets < 0 {
 		errs = append(errs, fmt.Errorf("ablation_targets: must be positive (or 0 for 512), got %d", c.AblationTargets))
 	}
+	if c.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_bytes: must be positive (or 0 for 256 MiB), got %d", c.MaxBytes))
+	}
 	return errs
 }
+
+// ValidateVariant reports an unknown corpus name: the variant must be a
+// built-in corpus or empty (plain "text", whose corpus comes from -data).
+// The experiment check calls it before any work starts.
+func (c *Config) ValidateVariant(variant string) []error {
+	if variant == "" || slices.Contains(datasets.Names(), variant) {
+		return nil
+	}
+	return []error{fmt.Errorf("unknown corpus %q (built-in: %s; a local file is read with -data FILE)",
+		variant, strings.Join(datasets.Names(), ", "))}
+}
+
+var _ harness.VariantValidator = (*Config)(nil)
 
 // stride returns the effective sliding-window stride for SeqLen.
 func (c *Config) stride() int {
@@ -134,7 +158,7 @@ func Split(n int) (train, valid, test int) {
 }
 
 // Prepare validates the configuration and loads the corpus: env.DataFile if
-// set, else the built-in corpus env.Variant from env.DataDir (Dir() when
+// set (at most max_bytes of it), else the built-in corpus env.Variant from env.DataDir (Dir() when
 // empty).
 func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	if errs := t.cfg.Validate(); len(errs) > 0 {
@@ -149,8 +173,8 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	)
 	switch {
 	case env.DataFile != "":
-		data, t.ref, err = datasets.LoadFile(env.DataFile)
-		t.name = "text"
+		data, t.ref, err = datasets.LoadFile(ctx, env.DataFile, t.cfg.MaxBytes)
+		t.name = harness.DataTaskName("text", env.DataFile)
 	case env.Variant != "":
 		dir := env.DataDir
 		if dir == "" {
@@ -161,6 +185,10 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	default:
 		return fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
 			strings.Join(datasets.Names(), ", "))
+	}
+	var tooLarge *datasets.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return fmt.Errorf("text: %w (the corpus is held in memory; raise max_bytes in the task's config to read more)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("text: %w", err)
@@ -179,7 +207,10 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 }
 
 // Info describes the task. Name is "text/VARIANT" for a built-in corpus and
-// "text" for a file given with -data (Datasets names the file).
+// harness.DataTaskName("text", FILE) ("text/notes" for notes.txt) for a
+// file given with -data, whatever the variant (Datasets has the path and
+// checksum). Training, ValidLoss and Evaluate, context ablation included,
+// score targets only: the task needs a harness.Scorer.
 func (t *Task) Info() harness.TaskInfo {
 	return harness.TaskInfo{
 		Name:           t.name,
@@ -187,6 +218,7 @@ func (t *Task) Info() harness.TaskInfo {
 		Vocab:          Vocab,
 		SeqLen:         t.cfg.SeqLen,
 		HeadlineMetric: "bits_per_byte",
+		Needs:          []harness.Capability{harness.NeedScorer},
 	}
 }
 

@@ -187,6 +187,73 @@ func TestRegistered(t *testing.T) {
 	if info.Vocab != 256 || info.HeadlineMetric != "bits_per_byte" || info.SeqLen != 64 || info.Kind != "text" {
 		t.Errorf("Info() = %+v", info)
 	}
+	// Training, validation, evaluation and the context ablation only score.
+	if !slices.Equal(info.Needs, []harness.Capability{harness.NeedScorer}) {
+		t.Errorf("Needs = %v, want [Scorer]", info.Needs)
+	}
+	if miss := harness.MissingCapabilities(baseModel{"plain"}, info.Needs); miss == "" {
+		t.Error("a model without Scorer passes the text task's needs")
+	}
+}
+
+// TestDataFileNamesTask: with -data the results carry the file's name, not
+// the variant's corpus or plain "text" (issue 9, case 8).
+func TestDataFileNamesTask(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(p, randomBytes(5, 3001), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, variant := range []string{"", "jargon"} {
+		task := New()
+		*task.Config().(*Config) = Config{SeqLen: 16, ValidTokens: 100, EvalBatch: 4}
+		if err := task.Prepare(context.Background(), harness.TaskEnv{Variant: variant, DataFile: p, DataDir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := task.Info().Name; got != "text/notes" {
+			t.Errorf("variant %q with -data notes.txt: Name = %q, want text/notes", variant, got)
+		}
+		if ds := task.Datasets(); len(ds) != 1 || ds[0].Path != p {
+			t.Errorf("Datasets() = %+v, want the file", ds)
+		}
+	}
+}
+
+// TestValidateVariant: unknown corpora are reported by the experiment
+// check, before any work (issue 9, case 12).
+func TestValidateVariant(t *testing.T) {
+	c := DefaultConfig()
+	var vv harness.VariantValidator = &c
+	for _, ok := range []string{"", "jargon"} {
+		if errs := vv.ValidateVariant(ok); len(errs) != 0 {
+			t.Errorf("ValidateVariant(%q) = %v", ok, errs)
+		}
+	}
+	errs := vv.ValidateVariant("nope")
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `"nope"`) || !strings.Contains(errs[0].Error(), "jargon") {
+		t.Errorf("ValidateVariant(nope) = %v, want one error naming it and the built-in corpora", errs)
+	}
+}
+
+// TestPrepareLimitsCorpusSize: a file over max_bytes, or a stream without
+// end, is refused at the limit (issue 9, case 3: -data /dev/zero ran out of
+// memory).
+func TestPrepareLimitsCorpusSize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.txt")
+	if err := os.WriteFile(p, randomBytes(6, 3001), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{p}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		files = append(files, "/dev/zero")
+	}
+	for _, f := range files {
+		task := New()
+		task.Config().(*Config).MaxBytes = 1 << 10
+		err := task.Prepare(context.Background(), harness.TaskEnv{DataFile: f})
+		if err == nil || !strings.Contains(err.Error(), f+": larger than the limit of 1024 bytes") || !strings.Contains(err.Error(), "max_bytes") {
+			t.Errorf("%s with max_bytes 1024: %v", f, err)
+		}
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -194,9 +261,9 @@ func TestConfigValidate(t *testing.T) {
 	if errs := def.Validate(); len(errs) != 0 {
 		t.Errorf("default config invalid: %v", errs)
 	}
-	bad := Config{SeqLen: 0, EvalStride: -1, MaxEvalTokens: -1, ValidTokens: 0, EvalBatch: -3}
+	bad := Config{SeqLen: 0, EvalStride: -1, MaxEvalTokens: -1, ValidTokens: 0, EvalBatch: -3, MaxBytes: -1}
 	errs := bad.Validate()
-	fields := []string{"seq_len", "eval_stride", "max_eval_tokens", "valid_tokens", "eval_batch"}
+	fields := []string{"seq_len", "eval_stride", "max_eval_tokens", "valid_tokens", "eval_batch", "max_bytes"}
 	if len(errs) != len(fields) {
 		t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(fields))
 	}

@@ -2,7 +2,9 @@ package lm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -19,6 +21,18 @@ type Net interface {
 // Base implements training, teacher-forced scoring and next-token
 // distributions for any Net: plugins embed it and get harness.Trainer,
 // harness.Scorer and harness.Distributioner.
+//
+// Plugins embed a *Base that stays nil until Setup, and the harness may
+// call Close (or anything else) before a Setup that failed or never ran,
+// so every method is safe on a nil *Base: Close and Params return nil,
+// Vocab 0 and the others ErrNotSetup.
+//
+// A language model reads no source sequence: Gradients and LogProbs refuse
+// a batch whose Source is set rather than ignore it.
+//
+// Divergence is not an error: Gradients returns a non-finite loss as the
+// loss with a nil error, and the runner records the run as diverged (see
+// harness.ErrDiverged), keeps its curves and goes on with the other runs.
 type Base struct {
 	family string
 	vocab  int
@@ -27,10 +41,14 @@ type Base struct {
 	cache  *Cache
 }
 
+// ErrNotSetup is returned by a model's methods before its Setup succeeded.
+var ErrNotSetup = errors.New("model used before Setup")
+
 var (
 	_ harness.Trainer        = (*Base)(nil)
 	_ harness.Scorer         = (*Base)(nil)
 	_ harness.Distributioner = (*Base)(nil)
+	_ io.Closer              = (*Base)(nil)
 )
 
 // Init wires the base to a backend, parameters and network.
@@ -47,13 +65,26 @@ func (m *Base) Params() *nn.ParamSet {
 	return m.params
 }
 
-// Vocab returns the vocabulary size.
-func (m *Base) Vocab() int { return m.vocab }
+// Vocab returns the vocabulary size (0 before Init).
+func (m *Base) Vocab() int {
+	if m == nil {
+		return 0
+	}
+	return m.vocab
+}
+
+// ready reports ErrNotSetup for a Base that was never initialised.
+func (m *Base) ready() error {
+	if m == nil || m.cache == nil {
+		return ErrNotSetup
+	}
+	return nil
+}
 
 // Exec returns the cached executable for key.
 func (m *Base) Exec(key string, train bool, build nn.BuildFunc) (nn.Executable, error) {
-	if m.cache == nil {
-		return nil, fmt.Errorf("%s: model used before Setup", m.family)
+	if err := m.ready(); err != nil {
+		return nil, err
 	}
 	e, err := m.cache.Get(key, train, build)
 	if err != nil {
@@ -65,8 +96,8 @@ func (m *Base) Exec(key string, train bool, build nn.BuildFunc) (nn.Executable, 
 // ExecUnbound returns the cached inference executable for key, compiled
 // without the parameter set (see Cache.GetUnbound).
 func (m *Base) ExecUnbound(key string, build nn.BuildFunc) (nn.Executable, error) {
-	if m.cache == nil {
-		return nil, fmt.Errorf("%s: model used before Setup", m.family)
+	if err := m.ready(); err != nil {
+		return nil, err
 	}
 	e, err := m.cache.GetUnbound(key, build)
 	if err != nil {
@@ -75,19 +106,48 @@ func (m *Base) ExecUnbound(key string, build nn.BuildFunc) (nn.Executable, error
 	return e, nil
 }
 
-// Close releases compiled executables.
+// Close releases compiled executables; it does nothing before Init.
 func (m *Base) Close() error {
-	if m.cache == nil {
+	if m.ready() != nil {
 		return nil
 	}
 	return m.cache.Close()
 }
 
-// Gradients computes the mean cross-entropy of b and its gradient.
+// checkBatch refuses a batch a language model cannot read: before Init,
+// or with a source sequence (a seq2seq task's batch).
+func (m *Base) checkBatch(b harness.Batch) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	if b.Source != nil {
+		return fmt.Errorf("%s: the batch has a source sequence, but a language model reads only its inputs (it is no harness.Conditioner)", m.family)
+	}
+	return nil
+}
+
+// checkContext refuses rows of T tokens longer than the context of a Net
+// that is a harness.ContextLimiter (learned positions), which could not
+// build their graph.
+func (m *Base) checkContext(what string, T int) error {
+	if cl, ok := m.net.(harness.ContextLimiter); ok && T > cl.MaxContext() {
+		return fmt.Errorf("%s: %s of %d tokens exceed the context of %d positions", m.family, what, T, cl.MaxContext())
+	}
+	return nil
+}
+
+// Gradients computes the mean cross-entropy of b and its gradient. A
+// non-finite loss is returned with a nil error (see Base).
 func (m *Base) Gradients(ctx context.Context, b harness.Batch, seed uint64) (float64, error) {
+	if err := m.checkBatch(b); err != nil {
+		return 0, err
+	}
 	feeds, B, T, err := LMFeeds(b, m.vocab, seed)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", m.family, err)
+	}
+	if err := m.checkContext("inputs", T); err != nil {
+		return 0, err
 	}
 	e, err := m.Exec(fmt.Sprintf("train/b%d/t%d", B, T), true, func(g nn.Graph) error {
 		ids := g.Ints(FeedIDs, B*T)
@@ -102,14 +162,20 @@ func (m *Base) Gradients(ctx context.Context, b harness.Batch, seed uint64) (flo
 	if err != nil {
 		return 0, fmt.Errorf("%s: train step: %w", m.family, err)
 	}
-	return res.Loss, CheckLoss(m.family, res.Loss)
+	return res.Loss, nil
 }
 
 // logProbs runs the evaluation graph: log-softmax over [B*T, V].
 func (m *Base) logProbs(ctx context.Context, inputs [][]int) (nn.Value, int, int, error) {
+	if err := m.ready(); err != nil {
+		return nn.Value{}, 0, 0, err
+	}
 	B, T, err := Shape("inputs", inputs)
 	if err != nil {
 		return nn.Value{}, 0, 0, fmt.Errorf("%s: %w", m.family, err)
+	}
+	if err := m.checkContext("inputs", T); err != nil {
+		return nn.Value{}, 0, 0, err
 	}
 	ids, err := Flatten("inputs", inputs, m.vocab, false)
 	if err != nil {
@@ -132,6 +198,9 @@ func (m *Base) logProbs(ctx context.Context, inputs [][]int) (nn.Value, int, int
 
 // LogProbs returns log p(target) per position under teacher forcing.
 func (m *Base) LogProbs(ctx context.Context, b harness.Batch) ([][]float64, error) {
+	if err := m.checkBatch(b); err != nil {
+		return nil, err
+	}
 	if _, err := Flatten("targets", b.Targets, m.vocab, true); err != nil {
 		return nil, fmt.Errorf("%s: %w", m.family, err)
 	}

@@ -5,7 +5,6 @@ package lm
 
 import (
 	"fmt"
-	"math"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -226,12 +225,4 @@ func LastRows(v nn.Value, B, T int) [][]float32 {
 		out[b] = append([]float32(nil), v.Data[off:off+V]...)
 	}
 	return out
-}
-
-// CheckLoss rejects a non-finite loss with the step context.
-func CheckLoss(model string, loss float64) error {
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("%s: training loss is %v (diverged; lower the learning rate or clip gradients)", model, loss)
-	}
-	return nil
 }

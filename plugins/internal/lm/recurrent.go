@@ -31,12 +31,17 @@ func ZeroStateLogits(net RecurrentNet, g nn.Graph, ids nn.Tensor, B, T int, trai
 }
 
 // Recurrent adds harness.Stepper to a Base whose Net is a RecurrentNet.
+// Its zero value (a nil Base, before Setup) is safe: Start and Step return
+// ErrNotSetup, and the Base methods behave as on a nil *Base.
 type Recurrent struct {
 	*Base
 	net RecurrentNet
 }
 
-var _ harness.Stepper = Recurrent{}
+var (
+	_ harness.Stepper = Recurrent{}
+	_ harness.State   = (*recState)(nil)
+)
 
 // NewRecurrent wraps base; net must be the RecurrentNet base was built with.
 func NewRecurrent(base *Base, net RecurrentNet) Recurrent { return Recurrent{Base: base, net: net} }
@@ -54,6 +59,9 @@ func stateFeed(i int) string { return fmt.Sprintf("state%d", i) }
 // advance feeds rows of T tokens from the given states and returns the
 // next-token log-probabilities after the last one and the new states.
 func (r Recurrent) advance(ctx context.Context, rows [][]int, states [][]float32) ([][]float32, [][]float32, error) {
+	if err := r.ready(); err != nil {
+		return nil, nil, err
+	}
 	B, T, err := Shape("tokens", rows)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", r.family, err)
@@ -110,6 +118,9 @@ func (r Recurrent) Start(ctx context.Context, prompts [][]int) (harness.State, [
 
 // Step feeds one token per row.
 func (r Recurrent) Step(ctx context.Context, s harness.State, tokens []int) ([][]float32, error) {
+	if err := r.ready(); err != nil {
+		return nil, err
+	}
 	st, ok := s.(*recState)
 	if !ok {
 		return nil, fmt.Errorf("%s: Step given a state of type %T not made by Start", r.family, s)

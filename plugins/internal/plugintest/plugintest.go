@@ -226,7 +226,8 @@ func CheckLearns(t *testing.T, newModel func() harness.Model, vocab, steps int, 
 // CheckRecurrentPlugin runs every plugin check on a recurrent family
 // (rnn, lstm): agreement with PyTorch on testdata's reference weights,
 // carried-state generation equal to teacher forcing, learning and
-// determinism. cfg returns the model's recurrent configuration to fill in.
+// determinism, the hardening checks of hardening.go and the memory
+// estimate. cfg returns the model's recurrent configuration to fill in.
 func CheckRecurrentPlugin(t *testing.T, newModel func() harness.Model, cfg func(harness.Model) (embed, hidden, layers *int)) {
 	t.Run("MatchesPyTorch", func(t *testing.T) {
 		m := newModel()
@@ -242,5 +243,24 @@ func CheckRecurrentPlugin(t *testing.T, newModel func() harness.Model, cfg func(
 			*e, *h = 8, 16
 			return m
 		}, 13, 60, 0.02)
+	})
+	t.Run("BeforeSetup", func(t *testing.T) { CheckBeforeSetup(t, newModel()) })
+	t.Run("SetUp", func(t *testing.T) {
+		m := newModel()
+		e, h, _ := cfg(m)
+		*e, *h = 8, 16
+		if err := m.Setup(context.Background(), harness.Env{Backend: Backend(t), Vocab: 5, SeqLen: 4, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		CheckRefusesSource(t, m)
+		CheckDivergedLoss(t, m)
+	})
+	env := harness.Env{Backend: Backend(t), Vocab: 256, SeqLen: 64, Batch: 32, Seed: 1}
+	t.Run("MemoryEstimate", func(t *testing.T) { CheckMemoryEstimate(t, newModel, env) })
+	t.Run("RefusesHuge", func(t *testing.T) {
+		m := newModel()
+		_, h, _ := cfg(m)
+		*h = 100000000
+		CheckRefusesHuge(t, m, env)
 	})
 }

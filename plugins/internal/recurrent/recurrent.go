@@ -15,8 +15,8 @@ package recurrent
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -48,7 +48,7 @@ func (c *Config) Validate() []error {
 	if c.Layers <= 0 {
 		errs = append(errs, fmt.Errorf("layers: must be positive, got %d", c.Layers))
 	}
-	if c.Dropout < 0 || c.Dropout >= 1 {
+	if !(c.Dropout >= 0 && c.Dropout < 1) { // NaN fails both comparisons
 		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", c.Dropout))
 	}
 	return errs
@@ -67,11 +67,16 @@ type Model struct {
 }
 
 var (
-	_ harness.Model          = (*Model)(nil)
-	_ harness.Trainer        = (*Model)(nil)
-	_ harness.Scorer         = (*Model)(nil)
-	_ harness.Distributioner = (*Model)(nil)
-	_ harness.Stepper        = (*Model)(nil)
+	_ harness.Model           = (*Model)(nil)
+	_ harness.Trainer         = (*Model)(nil)
+	_ harness.Scorer          = (*Model)(nil)
+	_ harness.Distributioner  = (*Model)(nil)
+	_ harness.Stepper         = (*Model)(nil)
+	_ harness.EnvChecker      = (*Model)(nil)
+	_ harness.MemoryEstimator = (*Model)(nil)
+	_ io.Closer               = (*Model)(nil)
+	_ harness.Config          = (*Config)(nil)
+	_ lm.RecurrentNet         = (*net)(nil)
 )
 
 // New returns an unconfigured model of the given cell family ("rnn" or "lstm").
@@ -94,13 +99,14 @@ func (m *Model) Info() harness.ModelInfo {
 	return harness.ModelInfo{Family: m.family, Params: n}
 }
 
+// CheckEnv reports what env asks that the model cannot do (see
+// lm.CheckEnv; a recurrent model has no context limit). Setup checks the same.
+func (m *Model) CheckEnv(env harness.Env) []error { return lm.CheckEnv(env) }
+
 // Setup allocates and initialises the parameters with PyTorch's defaults.
 func (m *Model) Setup(_ context.Context, env harness.Env) error {
-	if errs := m.cfg.Validate(); len(errs) > 0 {
-		return fmt.Errorf("%s: config: %w", m.family, errors.Join(errs...))
-	}
-	if env.Vocab <= 0 || env.Backend == nil {
-		return fmt.Errorf("%s: setup needs a vocabulary and a backend", m.family)
+	if err := lm.CheckSetup(m.family, m.cfg.Validate(), m.CheckEnv(env), env.Backend != nil); err != nil {
+		return err
 	}
 	ps := nn.NewParamSet()
 	rng := nn.NewRNG(env.Seed)

@@ -1,0 +1,62 @@
+package lm
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"arbench/harness"
+)
+
+// TestEstimateFormula checks Footprint.Estimate against its documented
+// formula on round numbers.
+func TestEstimateFormula(t *testing.T) {
+	f := Footprint{Params: 1000, Train: 10, Eval: 5}
+	got := f.Estimate(harness.Env{Vocab: 7, SeqLen: 8, Batch: 100})
+	want := harness.MemoryEstimate{
+		Params:    4000,
+		Training:  16000 + 100*8*(40+48) + 100*8*(20+48),
+		Inference: 4000 + 100*8*(20+48), // the training batch exceeds EvalBatch
+	}
+	if got != want {
+		t.Errorf("Estimate = %+v, want %+v", got, want)
+	}
+	got = f.Estimate(harness.Env{Vocab: 7, SeqLen: 8})
+	if got.Training != 0 || got.Inference != 4000+EvalBatch*8*(20+48) {
+		t.Errorf("Estimate without a batch = %+v, want no training and an EvalBatch inference", got)
+	}
+}
+
+func TestEstimateSaturates(t *testing.T) {
+	for _, f := range []Footprint{{Params: 1e30, Train: 1, Eval: 1}, {Params: math.NaN()}, {Params: 1, Train: math.Inf(1), Eval: math.Inf(1)}} {
+		est := f.Estimate(harness.Env{SeqLen: 1, Batch: 1})
+		if est.Total() < 0 || max(est.Params, est.Training, est.Inference) != maxEstimate {
+			t.Errorf("%+v: estimate %+v (total %d), want a part saturated at %d", f, est, est.Total(), int64(maxEstimate))
+		}
+	}
+}
+
+// TestNilBase: plugins embed a *Base that is nil before Setup, and the
+// harness may Close or call a model whose Setup failed (issue 9, case 1).
+func TestNilBase(t *testing.T) {
+	var b *Base
+	if err := b.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if b.Params() != nil || b.Vocab() != 0 {
+		t.Error("nil Base has parameters or a vocabulary")
+	}
+	ctx := context.Background()
+	batch := harness.Batch{Inputs: [][]int{{1}}, Targets: [][]int{{1}}}
+	_, gerr := b.Gradients(ctx, batch, 1)
+	_, lerr := b.LogProbs(ctx, batch)
+	_, nerr := b.NextLogProbs(ctx, batch.Inputs)
+	_, _, serr := Recurrent{}.Start(ctx, batch.Inputs)
+	_, perr := Recurrent{}.Step(ctx, nil, []int{1})
+	for name, err := range map[string]error{"Gradients": gerr, "LogProbs": lerr, "NextLogProbs": nerr, "Start": serr, "Step": perr} {
+		if !errors.Is(err, ErrNotSetup) {
+			t.Errorf("%s on a nil Base = %v, want ErrNotSetup", name, err)
+		}
+	}
+}

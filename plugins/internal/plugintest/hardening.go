@@ -1,0 +1,210 @@
+package plugintest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+
+	"arbench/harness"
+	"arbench/nn"
+	"arbench/plugins/internal/lm"
+)
+
+// noPanic runs f and turns a panic into an error.
+func noPanic(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// CheckBeforeSetup calls every method of a fresh model that the harness
+// may reach before Setup (or after a failed one): Close must return nil,
+// Params nil, the lm.Base capabilities lm.ErrNotSetup and Start and Step
+// an error; none may panic.
+func CheckBeforeSetup(t *testing.T, m harness.Model) {
+	t.Helper()
+	ctx := context.Background()
+	rows := [][]int{{1, 2}}
+	if err := noPanic(func() error {
+		if c, ok := m.(io.Closer); ok {
+			return c.Close()
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("Close before Setup: %v", err)
+	}
+	if err := noPanic(func() error {
+		if ps := m.Params(); ps != nil {
+			return fmt.Errorf("Params = %v, want nil", ps)
+		}
+		_ = m.Info()
+		return nil
+	}); err != nil {
+		t.Errorf("Params/Info before Setup: %v", err)
+	}
+	calls := map[string]func() error{
+		"Gradients": func() error {
+			_, err := m.(harness.Trainer).Gradients(ctx, harness.Batch{Inputs: rows, Targets: rows}, 1)
+			return err
+		},
+		"LogProbs": func() error {
+			_, err := m.(harness.Scorer).LogProbs(ctx, harness.Batch{Inputs: rows, Targets: rows})
+			return err
+		},
+		"NextLogProbs": func() error { _, err := m.(harness.Distributioner).NextLogProbs(ctx, rows); return err },
+	}
+	for name, call := range calls {
+		if err := noPanic(call); !errors.Is(err, lm.ErrNotSetup) {
+			t.Errorf("%s before Setup: %v, want %v", name, err, lm.ErrNotSetup)
+		}
+	}
+	st := m.(harness.Stepper)
+	for name, call := range map[string]func() error{
+		"Start": func() error { _, _, err := st.Start(ctx, rows); return err },
+		"Step":  func() error { _, err := st.Step(ctx, nil, []int{1}); return err },
+	} {
+		if err := noPanic(call); err == nil || strings.HasPrefix(err.Error(), "panic") {
+			t.Errorf("%s before Setup: %v, want an error", name, err)
+		}
+	}
+}
+
+// CheckRefusesSource requires a set-up language model to refuse batches
+// with a source sequence, naming the model, in training and scoring.
+func CheckRefusesSource(t *testing.T, m harness.Model) {
+	t.Helper()
+	b := Pattern(2, 4, 5)
+	b.Source = [][]int{{1, 2}, {3, 4}}
+	ctx := context.Background()
+	_, gerr := m.(harness.Trainer).Gradients(ctx, b, 1)
+	_, serr := m.(harness.Scorer).LogProbs(ctx, b)
+	for name, err := range map[string]error{"Gradients": gerr, "LogProbs": serr} {
+		if err == nil || !strings.Contains(err.Error(), m.Info().Family) || !strings.Contains(err.Error(), "source") {
+			t.Errorf("%s of a batch with a source: %v, want an error naming %s and the source", name, err, m.Info().Family)
+		}
+	}
+}
+
+// CheckDivergedLoss poisons a set-up model's parameters with NaN and
+// requires Gradients to return the non-finite loss with a nil error, so
+// that the runner records the run as diverged instead of aborting.
+func CheckDivergedLoss(t *testing.T, m harness.Model) {
+	t.Helper()
+	for _, p := range m.Params().List() {
+		for i := range p.Data {
+			p.Data[i] = float32(math.NaN())
+		}
+	}
+	loss, err := m.(harness.Trainer).Gradients(context.Background(), Pattern(2, 4, 5), 1)
+	if err != nil || !math.IsNaN(loss) {
+		t.Errorf("Gradients with NaN parameters = %v, %v; want NaN and no error", loss, err)
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after collecting garbage.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// MeasureMemory sets up a fresh model for env and measures the live heap
+// it holds (parameters included) after one training step of env.Batch rows
+// with Adam followed by a validation-like NextLogProbs of
+// max(env.Batch, lm.EvalBatch) rows (what the runner holds during
+// training), and, on another fresh model, after that NextLogProbs alone;
+// rows have env.SeqLen tokens.
+func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env) (train, infer int64) {
+	t.Helper()
+	ctx := context.Background()
+	measure := func(run func(m harness.Model) any) int64 {
+		base := liveHeap()
+		m := newModel()
+		if err := m.Setup(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		keep := run(m)
+		n := liveHeap() - base
+		runtime.KeepAlive(keep)
+		runtime.KeepAlive(m)
+		if c, ok := m.(io.Closer); ok {
+			c.Close()
+		}
+		return n
+	}
+	evaluate := func(m harness.Model) any {
+		lp, err := m.(harness.Distributioner).NextLogProbs(ctx, Pattern(max(env.Batch, lm.EvalBatch), env.SeqLen, env.Vocab).Inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp
+	}
+	train = measure(func(m harness.Model) any {
+		opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
+		b := Pattern(env.Batch, env.SeqLen, env.Vocab)
+		if _, err := m.(harness.Trainer).Gradients(ctx, b, 1); err != nil {
+			t.Fatal(err)
+		}
+		opt.Step()
+		return []any{opt, b, evaluate(m)}
+	})
+	return train, measure(evaluate)
+}
+
+// CheckMemoryEstimate compares a model's EstimateMemory for env with the
+// memory MeasureMemory measures: the parameters exactly (4 bytes each),
+// parameters plus training and parameters plus inference within a factor
+// of 2. The configuration must be an ordinary one, which
+// harness.CheckMemory lets through.
+func CheckMemoryEstimate(t *testing.T, newModel func() harness.Model, env harness.Env) {
+	t.Helper()
+	if err := harness.CheckMemory(newModel(), env); err != nil {
+		t.Errorf("CheckMemory refused an ordinary configuration: %v", err)
+	}
+	est := newModel().(harness.MemoryEstimator).EstimateMemory(env)
+	m := newModel()
+	if err := m.Setup(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if want := 4 * int64(m.Params().Count()); est.Params != want {
+		t.Errorf("estimated parameters %d bytes, Setup allocated %d", est.Params, want)
+	}
+	train, infer := MeasureMemory(t, newModel, env)
+	for _, c := range []struct {
+		what          string
+		estimate, got int64
+	}{{"training", est.Params + est.Training, train}, {"inference", est.Params + est.Inference, infer}} {
+		ratio := float64(c.estimate) / float64(c.got)
+		t.Logf("%s: estimated %d bytes, measured %d (ratio %.2f)", c.what, c.estimate, c.got, ratio)
+		if !(ratio >= 0.5 && ratio <= 2) {
+			t.Errorf("%s: estimated %d bytes, measured %d: ratio %.2f outside [0.5, 2]", c.what, c.estimate, c.got, ratio)
+		}
+	}
+}
+
+// CheckRefusesHuge requires harness.CheckMemory to refuse a model
+// configured far beyond any machine, allocating almost nothing to decide.
+func CheckRefusesHuge(t *testing.T, huge harness.Model, env harness.Env) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := harness.CheckMemory(huge, env)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("CheckMemory of a huge configuration = %v, want a refusal", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("CheckMemory allocated %d bytes", n)
+	}
+	t.Log(err)
+}
