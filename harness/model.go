@@ -63,8 +63,9 @@
 //     (runner.go, runGroup) and reports a Close error.
 //   - VariantValidator on a task's Config: problems that depend on the
 //     variant ("copy" in "synthetic/copy") are reported with the rest of the
-//     experiment's configuration errors (config.go, checkConfig). Absent:
-//     they surface only when Prepare runs.
+//     experiment's configuration errors (config.go, checkConfig), with
+//     their file and line. Absent: they surface when the runner's
+//     preflight prepares the task (preflight.go), still before any work.
 //
 // Every free-running use of a model (Generate, the synthetic tasks'
 // rollouts, the throughput bench) goes through a Decoder, so the

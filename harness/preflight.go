@@ -72,7 +72,7 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 					closeTasks(prepared)
 					return nil, ctx.Err()
 				}
-				add(fmt.Sprintf("tasks[%d]", ti), "%v", err)
+				errs = append(errs, located(c.task.origin, fmt.Sprintf("tasks[%d]", ti), err.Error()))
 				failed[c.task] = true
 				continue
 			}
@@ -84,7 +84,7 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 		}
 		pairs[[2]any{c.task, c.model}] = true
 		for _, msg := range checkPairing(c, task.Info()) {
-			add(fmt.Sprintf("models[%d]", modelIndex(e, c.model)), "%s", msg)
+			errs = append(errs, located(c.model.origin, fmt.Sprintf("models[%d]", modelIndex(e, c.model)), msg))
 		}
 	}
 	if len(errs) > 0 {
@@ -92,6 +92,13 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 		return nil, errs
 	}
 	return prepared, nil
+}
+
+// located is a problem of an entry, at its origin when it has one.
+func located(o origin, path, msg string) *ConfigError {
+	ce := o.locate(path)
+	ce.Msg = msg
+	return ce
 }
 
 // firstPrepared returns the task spec's prepared instance, if any.
