@@ -382,10 +382,12 @@ func CausalMask(t int) []float32 {
 
 // ScaledDotProductAttention computes softmax(q kᵀ/√d_k + mask) v (Vaswani et
 // al. 2017, eq. 1) batch by batch: q [N,Tq,dk], k [N,Tk,dk], v [N,Tk,dv],
-// mask an additive [Tq,Tk] tensor or nil; the result is [N,Tq,dv]. Keys and
-// values may come from a cache, so Tk may differ from Tq. When dropout > 0
-// the attention weights go through Dropout (as in PyTorch's
-// MultiheadAttention), which is the identity outside training.
+// mask an additive [Tq,Tk] tensor shared by every batch, an additive
+// [N,Tq,Tk] tensor with one mask per batch (AttentionBias builds one from a
+// key padding mask), or nil; the result is [N,Tq,dv]. Keys and values may
+// come from a cache or from another sequence, so Tk may differ from Tq.
+// When dropout > 0 the attention weights go through Dropout (as in
+// PyTorch's MultiheadAttention), which is the identity outside training.
 func ScaledDotProductAttention(g Graph, q, k, v, mask Tensor, dropout float32) Tensor {
 	qs := checkRank("ScaledDotProductAttention q", q, 3)
 	ks := checkRank("ScaledDotProductAttention k", k, 3)
@@ -397,8 +399,11 @@ func ScaledDotProductAttention(g Graph, q, k, v, mask Tensor, dropout float32) T
 	scores := g.BatchMatMul(g.Scale(q, float32(1/math.Sqrt(float64(qs[2])))), k, false, true)
 	if mask != nil {
 		ms := mask.Shape()
-		if len(ms) != 2 || ms[0] != qs[1] || ms[1] != ks[1] {
-			panic(fmt.Sprintf("nn: ScaledDotProductAttention: mask %v, want [%d %d]", ms, qs[1], ks[1]))
+		ok := len(ms) == 2 && ms[0] == qs[1] && ms[1] == ks[1] ||
+			len(ms) == 3 && ms[0] == qs[0] && ms[1] == qs[1] && ms[2] == ks[1]
+		if !ok {
+			panic(fmt.Sprintf("nn: ScaledDotProductAttention: mask %v, want [%d %d] or [%d %d %d]",
+				ms, qs[1], ks[1], qs[0], qs[1], ks[1]))
 		}
 		scores = g.Add(scores, mask)
 	}
@@ -410,14 +415,22 @@ func ScaledDotProductAttention(g Graph, q, k, v, mask Tensor, dropout float32) T
 }
 
 // MultiheadAttention is torch.nn.MultiheadAttention(d, heads,
-// batch_first=True) used for self-attention (Vaswani et al. 2017, §3.2.2):
-// the packed input projection gives Q, K, V, each split into heads of size
-// d/heads; attention runs per head and the concatenated heads go through the
-// output projection.
+// batch_first=True) (Vaswani et al. 2017, §3.2.2): the input projections
+// give Q, K, V, each split into heads of size d/heads; attention runs per
+// head and the concatenated heads go through the output projection.
+//
+// As self-attention, attn(x, x, x), one packed product gives Q, K and V
+// (Forward, SelfAttention). As cross-attention (encoder–decoder attention,
+// §3.2.3), attn(x, memory, memory), the queries come from x [B,T,d] and the
+// keys and values from memory [B,S,d], with S free to differ from T
+// (CrossAttention); like PyTorch's _in_projection_packed, the keys and
+// values are then one product with rows d..3d of the packed weight.
 //
 // Forward is Project, ScaledDotProductAttention and Combine in sequence; a
 // key/value cache for incremental decoding can call the three separately,
-// concatenating cached keys and values along the time axis in between.
+// concatenating cached keys and values along the time axis in between. For
+// cross-attention ProjectQuery, ProjectKV (once per memory) and Attend play
+// the same roles.
 type MultiheadAttention struct {
 	// InProjWeight [3d,d] and InProjBias [3d] (prefix.in_proj_weight,
 	// prefix.in_proj_bias) stack the Q, K, V projections in that order.
@@ -462,17 +475,50 @@ func (m *MultiheadAttention) HeadDim() int { return m.D / m.Heads }
 // queries, keys and values split into heads, each [B·heads,T,d/heads] with
 // batch index b·heads + h.
 func (m *MultiheadAttention) Project(g Graph, x Tensor) (q, k, v Tensor) {
+	qkv := m.project(g, x, 0, 3)
+	return qkv[0], qkv[1], qkv[2]
+}
+
+// ProjectQuery returns the queries of x [B,T,d] alone, x W_qᵀ + b_q with
+// W_q, b_q rows 0..d of the packed projection, split into heads
+// [B·heads,T,d/heads].
+func (m *MultiheadAttention) ProjectQuery(g Graph, x Tensor) Tensor {
+	return m.project(g, x, 0, 1)[0]
+}
+
+// ProjectKV returns the keys and values of memory [B,S,d] (rows d..2d and
+// 2d..3d of the packed projection, in one product), each split into heads
+// [B·heads,S,d/heads]. A decoder computes them once per memory and reuses
+// them at every step.
+func (m *MultiheadAttention) ProjectKV(g Graph, memory Tensor) (k, v Tensor) {
+	kv := m.project(g, memory, 1, 2)
+	return kv[0], kv[1]
+}
+
+// project applies parts consecutive d-row blocks of the packed projection,
+// starting with block first (0 = Q, 1 = K, 2 = V), to x [B,T,d] in one
+// product and splits each result into heads.
+func (m *MultiheadAttention) project(g Graph, x Tensor, first, parts int) []Tensor {
 	s := checkRank("MultiheadAttention", x, 3)
 	b, t, d := s[0], s[1], s[2]
 	if d != m.D {
 		panic(fmt.Sprintf("nn: MultiheadAttention(%s): input width %d, want %d", m.InProjWeight.Name, d, m.D))
 	}
-	qkv := g.Add(g.MatMul(g.Reshape(x, b*t, d), g.Param(m.InProjWeight), false, true), g.Param(m.InProjBias))
-	split := func(i int) Tensor {
-		part := g.Reshape(g.Slice(qkv, 1, i*d, (i+1)*d), b, t, m.Heads, m.HeadDim())
-		return g.Reshape(g.Transpose(part, 0, 2, 1, 3), b*m.Heads, t, m.HeadDim())
+	// rows binds a parameter, sliced to the blocks unless all are used; the
+	// full case builds exactly the ops of the packed self-attention product.
+	rows := func(p *Param) Tensor {
+		if first == 0 && parts == 3 {
+			return g.Param(p)
+		}
+		return g.Slice(g.Param(p), 0, first*d, (first+parts)*d)
 	}
-	return split(0), split(1), split(2)
+	proj := g.Add(g.MatMul(g.Reshape(x, b*t, d), rows(m.InProjWeight), false, true), rows(m.InProjBias))
+	out := make([]Tensor, parts)
+	for i := range out {
+		part := g.Reshape(g.Slice(proj, 1, i*d, (i+1)*d), b, t, m.Heads, m.HeadDim())
+		out[i] = g.Reshape(g.Transpose(part, 0, 2, 1, 3), b*m.Heads, t, m.HeadDim())
+	}
+	return out
 }
 
 // Combine merges per-head attention outputs ctx [B·heads,T,d/heads] back
@@ -491,8 +537,86 @@ func (m *MultiheadAttention) Combine(g Graph, ctx Tensor) Tensor {
 // mask (nil for none, or e.g. g.Const(CausalMask(T), T, T)); the result is
 // [B,T,d].
 func (m *MultiheadAttention) Forward(g Graph, x, mask Tensor) Tensor {
+	return m.SelfAttention(g, x, mask, nil)
+}
+
+// SelfAttention is PyTorch's attn(x, x, x, attn_mask=mask,
+// key_padding_mask=keyPadding): Forward with an optional additive key
+// padding mask [B,T] as well (see AttentionBias).
+func (m *MultiheadAttention) SelfAttention(g Graph, x, mask, keyPadding Tensor) Tensor {
 	q, k, v := m.Project(g, x)
-	return m.Combine(g, ScaledDotProductAttention(g, q, k, v, mask, m.Dropout))
+	return m.Attend(g, q, k, v, mask, keyPadding)
+}
+
+// CrossAttention is PyTorch's attn(x, memory, memory, attn_mask=mask,
+// key_padding_mask=keyPadding): the queries of x [B,T,d] attend over the
+// keys and values of memory [B,S,d], under an optional additive attention
+// mask [T,S] and an optional additive key padding mask [B,S] (nil for
+// none; see AttentionBias). The result is [B,T,d].
+func (m *MultiheadAttention) CrossAttention(g Graph, x, memory, mask, keyPadding Tensor) Tensor {
+	k, v := m.ProjectKV(g, memory)
+	return m.Attend(g, m.ProjectQuery(g, x), k, v, mask, keyPadding)
+}
+
+// Attend runs attention of projected queries q [B·heads,Tq,d/heads] over
+// projected keys and values k, v [B·heads,Tk,d/heads] (from Project,
+// ProjectKV or a cache) under the optional masks of AttentionBias, with
+// the layer's attention dropout, and applies Combine: the result is
+// [B,Tq,d].
+func (m *MultiheadAttention) Attend(g Graph, q, k, v, mask, keyPadding Tensor) Tensor {
+	qs := checkRank("MultiheadAttention.Attend q", q, 3)
+	bias := AttentionBias(g, mask, keyPadding, m.Heads, qs[1])
+	return m.Combine(g, ScaledDotProductAttention(g, q, k, v, bias, m.Dropout))
+}
+
+// AttentionBias merges an optional additive attention mask [Tq,Tk] and an
+// optional additive key padding mask [B,Tk] into the additive bias
+// ScaledDotProductAttention adds to the scores of heads heads and Tq
+// queries, as PyTorch's multi_head_attention_forward merges attn_mask and
+// key_padding_mask: key padding row b applies to every head and query of
+// batch b. It returns nil when both are nil, mask alone when keyPadding is
+// nil, and otherwise a [B·heads,Tq,Tk] tensor (batch index b·heads + h).
+//
+// Masked entries hold CausalMaskValue where PyTorch uses -inf (or True in
+// a boolean mask), which gives the same softmax (see CausalMask) as long as
+// every query keeps at least one key. A query whose keys are all masked
+// gets uniform weights here and NaN in PyTorch.
+func AttentionBias(g Graph, mask, keyPadding Tensor, heads, tq int) Tensor {
+	if keyPadding == nil {
+		return mask
+	}
+	s := checkRank("AttentionBias key padding", keyPadding, 2)
+	b, tk := s[0], s[1]
+	// [heads·Tq, B, Tk] + [B,Tk] broadcasts the padding over heads and
+	// queries; moving B to the front gives the [B·heads, Tq, Tk] order.
+	rows := g.Add(g.Const(make([]float32, heads*tq*b*tk), heads*tq, b, tk), keyPadding)
+	bias := g.Reshape(g.Transpose(rows, 1, 0, 2), b*heads, tq, tk)
+	if mask != nil {
+		ms := mask.Shape()
+		if len(ms) != 2 || ms[0] != tq || ms[1] != tk {
+			panic(fmt.Sprintf("nn: AttentionBias: mask %v, want [%d %d]", ms, tq, tk))
+		}
+		bias = g.Add(bias, mask)
+	}
+	return bias
+}
+
+// KeyPaddingMask returns the additive key padding mask [B,S] (row-major)
+// for B rows of the given lengths padded to s positions: 0 at positions
+// j < lengths[b], CausalMaskValue at the padding. It is PyTorch's boolean
+// key_padding_mask (True at the padding) in the additive form
+// AttentionBias takes.
+func KeyPaddingMask(lengths []int, s int) []float32 {
+	m := make([]float32, len(lengths)*s)
+	for b, n := range lengths {
+		if n < 0 || n > s {
+			panic(fmt.Sprintf("nn: KeyPaddingMask: row %d has length %d, want 0..%d", b, n, s))
+		}
+		for j := n; j < s; j++ {
+			m[b*s+j] = CausalMaskValue
+		}
+	}
+	return m
 }
 
 // TransformerEncoderLayer is torch.nn.TransformerEncoderLayer(d, heads, ff,

@@ -280,3 +280,185 @@ func TestInit(t *testing.T) {
 		t.Errorf("embedding init mean %v std %v, want N(0,1)", mean, std)
 	}
 }
+
+func TestCrossAttentionGradients(t *testing.T) {
+	ps := nn.NewParamSet()
+	mha := nn.NewMultiheadAttention(ps, "attn", 4, 2)
+	initAll(ps, 1)
+	b, T, S := 2, 3, 4
+	mask := nn.CausalMask(S)[:T*S] // rows 0..T-1 of a causal mask: query i sees keys 0..i
+	feeds := nn.Feeds{Floats: map[string][]float32{
+		"x": randFeed(2, size(b, T, 4)), "mem": randFeed(3, size(b, S, 4)),
+		"r": randFeed(4, size(b, T, 4)), "r2": randFeed(5, size(b, T, 4)),
+	}}
+	opts := nntest.Options{RelTol: gradTol, AbsTol: gradTol, Inputs: []string{"x", "mem"}}
+	nntest.CheckGradientsWith(t, testBackend(t), ps, feeds, func(g nn.Graph) error {
+		x, mem := g.Floats("x", b, T, 4), g.Floats("mem", b, S, 4)
+		pad := g.Const(nn.KeyPaddingMask([]int{S, 2}, S), b, S)
+		plain := mha.CrossAttention(g, x, mem, nil, nil)
+		masked := mha.CrossAttention(g, x, mem, g.Const(mask, T, S), pad)
+		g.Loss(g.Add(weightedSum(g, plain, "r"), weightedSum(g, masked, "r2")))
+		return nil
+	}, opts)
+}
+
+// TestCrossAttentionOfItself checks that the split projections of
+// CrossAttention (queries, then keys and values) agree with the packed one
+// of self-attention when the memory is the input itself.
+func TestCrossAttentionOfItself(t *testing.T) {
+	ps := nn.NewParamSet()
+	mha := nn.NewMultiheadAttention(ps, "attn", 8, 2)
+	initAll(ps, 1)
+	b, T := 2, 5
+	res := compileRun(t, nn.Spec{Key: "cross/self", Params: ps}, func(g nn.Graph) error {
+		x := g.Floats("x", b, T, 8)
+		mask := g.Const(nn.CausalMask(T), T, T)
+		pad := g.Const(nn.KeyPaddingMask([]int{3, T}, T), b, T)
+		g.Output("self", mha.Forward(g, x, mask))
+		g.Output("cross", mha.CrossAttention(g, x, x, mask, nil))
+		g.Output("self_pad", mha.SelfAttention(g, x, mask, pad))
+		g.Output("cross_pad", mha.CrossAttention(g, x, x, mask, pad))
+		return nil
+	}, nn.Feeds{Floats: map[string][]float32{"x": randFeed(2, size(b, T, 8))}})
+	assertClose(t, "cross vs self", res.Outputs["cross"].Data, res.Outputs["self"].Data, 1e-6)
+	assertClose(t, "cross vs self, padded", res.Outputs["cross_pad"].Data, res.Outputs["self_pad"].Data, 1e-6)
+}
+
+func TestTransformerDecoderLayerGradients(t *testing.T) {
+	for _, dropout := range []float32{0, 0.2} {
+		ps := nn.NewParamSet()
+		dec := nn.NewTransformerDecoderLayer(ps, "dec", 4, 2, 8, dropout)
+		initAll(ps, 1)
+		b, T, S := 2, 3, 4
+		feeds := nn.Feeds{Floats: map[string][]float32{
+			"x": randFeed(2, size(b, T, 4)), "mem": randFeed(3, size(b, S, 4)),
+			"r": randFeed(4, size(b, T, 4)), "r2": randFeed(5, size(b, T, 4)),
+		}, Seed: 7} // fixed dropout masks for every evaluation
+		// ReLU's kink breaks central differences whose step crosses it (see
+		// TestTransformerEncoderLayerGradients).
+		opts := nntest.Options{Eps: 1e-3, RelTol: gradTol, AbsTol: gradTol, Inputs: []string{"x", "mem"}}
+		nntest.CheckGradientsWith(t, testBackend(t), ps, feeds, func(g nn.Graph) error {
+			x, mem := g.Floats("x", b, T, 4), g.Floats("mem", b, S, 4)
+			ar := dec.Forward(g, x, mem, nn.DecoderMasks{
+				Tgt:              g.Const(nn.CausalMask(T), T, T),
+				MemoryKeyPadding: g.Const(nn.KeyPaddingMask([]int{S, 2}, S), b, S),
+			})
+			nar := dec.Forward(g, x, mem, nn.DecoderMasks{
+				TgtKeyPadding: g.Const(nn.KeyPaddingMask([]int{2, T}, T), b, T),
+			})
+			g.Loss(g.Add(weightedSum(g, ar, "r"), weightedSum(g, nar, "r2")))
+			return nil
+		}, opts)
+	}
+}
+
+// dropoutRecorder records the shape of every Dropout call.
+type dropoutRecorder struct {
+	nn.Graph
+	shapes [][]int
+}
+
+func (r *dropoutRecorder) Dropout(x nn.Tensor, p float32) nn.Tensor {
+	r.shapes = append(r.shapes, x.Shape())
+	return r.Graph.Dropout(x, p)
+}
+
+// TestTransformerDecoderLayerDropoutSites pins PyTorch's six dropout sites
+// in its order: self-attention weights, dropout1, cross-attention weights,
+// dropout2, the feed-forward hidden layer, dropout3.
+func TestTransformerDecoderLayerDropoutSites(t *testing.T) {
+	ps := nn.NewParamSet()
+	dec := nn.NewTransformerDecoderLayer(ps, "dec", 4, 2, 8, 0.1)
+	b, T, S := 2, 3, 5
+	rec := &dropoutRecorder{}
+	compileRun(t, nn.Spec{Key: "dec/dropout", Params: ps, Train: true}, func(g nn.Graph) error {
+		rec.Graph = g
+		out := dec.Forward(rec, g.Floats("x", b, T, 4), g.Floats("mem", b, S, 4), nn.DecoderMasks{})
+		g.Loss(g.Sum(out))
+		return nil
+	}, nn.Feeds{Floats: map[string][]float32{"x": randFeed(1, size(b, T, 4)), "mem": randFeed(2, size(b, S, 4))}})
+	want := [][]int{{b * 2, T, T}, {b, T, 4}, {b * 2, T, S}, {b, T, 4}, {b, T, 8}, {b, T, 4}}
+	if len(rec.shapes) != len(want) {
+		t.Fatalf("%d dropout calls %v, want %d %v", len(rec.shapes), rec.shapes, len(want), want)
+	}
+	for i := range want {
+		if !intsEqual(rec.shapes[i], want[i]) {
+			t.Errorf("dropout call %d on %v, want %v", i, rec.shapes[i], want[i])
+		}
+	}
+}
+
+func TestKeyPaddingMask(t *testing.T) {
+	got := nn.KeyPaddingMask([]int{3, 1, 0}, 3)
+	want := []float32{0, 0, 0, 0, -1e9, -1e9, -1e9, -1e9, -1e9}
+	assertClose(t, "mask", got, want, 0)
+	defer func() {
+		if recover() == nil {
+			t.Error("a length beyond the padded size did not panic")
+		}
+	}()
+	nn.KeyPaddingMask([]int{4}, 3)
+}
+
+// TestTransformerDecoderLayerParams checks the state_dict names, shapes
+// and order of nn.TransformerDecoderLayer and its default initialisation.
+func TestTransformerDecoderLayerParams(t *testing.T) {
+	ps := nn.NewParamSet()
+	dec := nn.NewTransformerDecoderLayer(ps, "layers.1", 16, 4, 64, 0.1)
+	var want []string
+	shapes := map[string][]int{}
+	for _, attn := range []string{"self_attn", "multihead_attn"} {
+		for _, p := range []struct {
+			name  string
+			shape []int
+		}{{"in_proj_weight", []int{48, 16}}, {"in_proj_bias", []int{48}}, {"out_proj.weight", []int{16, 16}}, {"out_proj.bias", []int{16}}} {
+			want = append(want, "layers.1."+attn+"."+p.name)
+			shapes[want[len(want)-1]] = p.shape
+		}
+	}
+	for _, m := range []struct {
+		name  string
+		shape []int
+	}{{"linear1", []int{64, 16}}, {"linear2", []int{16, 64}}, {"norm1", []int{16}}, {"norm2", []int{16}}, {"norm3", []int{16}}} {
+		for _, kind := range []string{"weight", "bias"} {
+			name := "layers.1." + m.name + "." + kind
+			want = append(want, name)
+			shapes[name] = m.shape
+			if kind == "bias" {
+				shapes[name] = m.shape[:1]
+			}
+		}
+	}
+	got := ps.List()
+	if len(got) != len(want) {
+		t.Fatalf("%d parameters, want %d", len(got), len(want))
+	}
+	for i, p := range got {
+		if p.Name != want[i] || !intsEqual(p.Shape, shapes[want[i]]) {
+			t.Errorf("parameter %d is %s %v, want %s %v", i, p.Name, p.Shape, want[i], shapes[want[i]])
+		}
+	}
+	if dec.SelfAttn.Dropout != 0.1 || dec.CrossAttn.Dropout != 0.1 {
+		t.Errorf("attention dropout %v, %v, want 0.1", dec.SelfAttn.Dropout, dec.CrossAttn.Dropout)
+	}
+
+	dec.Init(nn.NewRNG(3))
+	bound := math.Sqrt(6.0 / (16 + 48))
+	for _, p := range []*nn.Param{dec.SelfAttn.InProjWeight, dec.CrossAttn.InProjWeight} {
+		for _, v := range p.Data {
+			if math.Abs(float64(v)) > bound {
+				t.Fatalf("%s: %v outside U(±%v)", p.Name, v, bound)
+			}
+		}
+	}
+	for _, c := range []struct {
+		p *nn.Param
+		v float32
+	}{{dec.CrossAttn.InProjBias, 0}, {dec.CrossAttn.OutProj.Bias, 0}, {dec.Norm3.Weight, 1}, {dec.Norm3.Bias, 0}} {
+		for _, v := range c.p.Data {
+			if v != c.v {
+				t.Fatalf("%s holds %v, want %v", c.p.Name, v, c.v)
+			}
+		}
+	}
+}

@@ -9,13 +9,16 @@ import (
 	"testing"
 
 	"arbench/nn"
+	"arbench/nn/nntest"
 )
 
 // The tests in this file compare the layers, run on the gorgonia backend,
 // with PyTorch 1.13 on the fixtures written by testdata/gen_reference.py:
 // the weights are loaded with LoadSafetensors (which also proves that the
 // parameter names and shapes are exactly PyTorch's), and both the outputs
-// and the parameter gradients of L = Σ_k sum(out_k ⊙ r_k) must agree.
+// and the parameter gradients of L = Σ_k sum(out_k ⊙ r_k) must agree, as
+// must the gradients of the inputs for which a fixture holds
+// grad.input.<name>.
 
 // refTol is the absolute tolerance for outputs and gradients; observed
 // differences are below 1e-6 (float32 rounding order).
@@ -26,7 +29,9 @@ const refTol = 1e-5
 type refForward func(g nn.Graph, in map[string]nn.Tensor) map[string]nn.Tensor
 
 // runReference loads <name>.weights/io fixtures into ps, runs fwd in
-// training mode and checks outputs and gradients against PyTorch.
+// training mode and checks outputs and gradients against PyTorch. Inputs
+// with a grad.input.<name> entry become parameters input.<name>
+// (nntest.InputsAsParams), so their gradients are checked with the rest.
 func runReference(t *testing.T, name string, ps *nn.ParamSet, fwd refForward) {
 	t.Helper()
 	if err := nn.LoadSafetensors(filepath.Join("testdata", name+".weights.safetensors"), ps); err != nil {
@@ -80,6 +85,18 @@ func runReference(t *testing.T, name string, ps *nn.ParamSet, fwd refForward) {
 		}
 		g.Loss(loss)
 		return nil
+	}
+	var gradInputs []string
+	for _, k := range inputs {
+		if _, ok := io["grad.input."+k]; ok {
+			gradInputs = append(gradInputs, k)
+		}
+	}
+	if len(gradInputs) > 0 {
+		var err error
+		if ps, build, err = nntest.InputsAsParams(ps, feeds, build, gradInputs...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	res := compileRun(t, nn.Spec{Key: "reference/" + name, Params: ps, Train: true}, build, feeds)
 	for _, k := range outputs {
@@ -318,4 +335,120 @@ func TestTransformerEncoderLayerEvalIgnoresDropout(t *testing.T) {
 		return nil
 	}, nn.Feeds{Floats: map[string][]float32{"x": x.Data}, Seed: 1})
 	assertClose(t, "eval output", res.Outputs["out"].Data, get(t, io, "out").Data, refTol)
+}
+
+// maskOf turns a fixture's 0/1 mask (1 where PyTorch's boolean mask drops
+// the key) into the additive form the layers take.
+func maskOf(g nn.Graph, flags nn.Tensor) nn.Tensor { return g.Scale(flags, nn.CausalMaskValue) }
+
+// TestCrossAttentionMatchesTorch checks attn(x, memory, memory) with T = 5
+// queries over S = 7 memory positions, without masks, with a key padding
+// mask, an attention mask and both, including the gradients of x and
+// memory.
+func TestCrossAttentionMatchesTorch(t *testing.T) {
+	ps := nn.NewParamSet()
+	mha := nn.NewMultiheadAttention(ps, "xattn", 8, 2)
+	runReference(t, "xattn", ps, func(g nn.Graph, in map[string]nn.Tensor) map[string]nn.Tensor {
+		x, mem := in["x"], in["memory"]
+		pad, mask := maskOf(g, in["memory_key_padding_mask"]), maskOf(g, in["memory_mask"])
+		return map[string]nn.Tensor{
+			"out_plain": mha.CrossAttention(g, x, mem, nil, nil),
+			"out_pad":   mha.CrossAttention(g, x, mem, nil, pad),
+			"out_mask":  mha.CrossAttention(g, x, mem, mask, nil),
+			"out_both":  mha.CrossAttention(g, x, mem, mask, pad),
+		}
+	})
+}
+
+// decoderCases builds the four decoder outputs of the decoder fixture:
+// causal self-attention (autoregressive), no mask at all, target and
+// memory padding only (non-autoregressive), and every mask.
+func decoderCases(g nn.Graph, dec *nn.TransformerDecoderLayer, in map[string]nn.Tensor) map[string]nn.Tensor {
+	x, mem := in["x"], in["memory"]
+	T := x.Shape()[1]
+	causal := g.Const(nn.CausalMask(T), T, T)
+	tgtPad, memPad := maskOf(g, in["tgt_key_padding_mask"]), maskOf(g, in["memory_key_padding_mask"])
+	memMask := maskOf(g, in["memory_mask"])
+	return map[string]nn.Tensor{
+		"out_causal": dec.Forward(g, x, mem, nn.DecoderMasks{Tgt: causal, MemoryKeyPadding: memPad}),
+		"out_nomask": dec.Forward(g, x, mem, nn.DecoderMasks{}),
+		"out_nar":    dec.Forward(g, x, mem, nn.DecoderMasks{TgtKeyPadding: tgtPad, MemoryKeyPadding: memPad}),
+		"out_all": dec.Forward(g, x, mem, nn.DecoderMasks{
+			Tgt: causal, Memory: memMask, TgtKeyPadding: tgtPad, MemoryKeyPadding: memPad,
+		}),
+	}
+}
+
+func TestTransformerDecoderLayerMatchesTorch(t *testing.T) {
+	ps := nn.NewParamSet()
+	dec := nn.NewTransformerDecoderLayer(ps, "decoder", 8, 2, 32, 0)
+	runReference(t, "decoder", ps, func(g nn.Graph, in map[string]nn.Tensor) map[string]nn.Tensor {
+		return decoderCases(g, dec, in)
+	})
+}
+
+// TestTransformerDecoderLayerEvalIgnoresDropout checks that a layer built
+// with dropout p > 0 computes PyTorch's p = 0 outputs in evaluation mode.
+func TestTransformerDecoderLayerEvalIgnoresDropout(t *testing.T) {
+	ps := nn.NewParamSet()
+	dec := nn.NewTransformerDecoderLayer(ps, "decoder", 8, 2, 32, 0.3)
+	if err := nn.LoadSafetensors(filepath.Join("testdata", "decoder.weights.safetensors"), ps); err != nil {
+		t.Fatal(err)
+	}
+	io := fixture(t, "decoder.io.safetensors")
+	names := []string{"x", "memory", "tgt_key_padding_mask", "memory_key_padding_mask", "memory_mask"}
+	feeds := nn.Feeds{Floats: map[string][]float32{}, Seed: 1}
+	res := compileRun(t, nn.Spec{Key: "decoder/eval", Params: ps}, func(g nn.Graph) error {
+		in := map[string]nn.Tensor{}
+		for _, k := range names {
+			v := get(t, io, k)
+			in[k] = g.Floats(k, v.Shape...)
+			feeds.Floats[k] = v.Data
+		}
+		for k, out := range decoderCases(g, dec, in) {
+			g.Output(k, out)
+		}
+		return nil
+	}, feeds)
+	for _, k := range []string{"out_causal", "out_nomask", "out_nar", "out_all"} {
+		assertClose(t, "eval "+k, res.Outputs[k].Data, get(t, io, k).Data, refTol)
+	}
+}
+
+// TestTransformerDecoderLayerCachedMatchesTorch decodes the fixture's
+// target one position at a time with ForwardCached (the memory projected
+// once, each step's self-attention keys and values appended to a cache)
+// and compares every step with PyTorch's causal output.
+func TestTransformerDecoderLayerCachedMatchesTorch(t *testing.T) {
+	ps := nn.NewParamSet()
+	dec := nn.NewTransformerDecoderLayer(ps, "decoder", 8, 2, 32, 0)
+	if err := nn.LoadSafetensors(filepath.Join("testdata", "decoder.weights.safetensors"), ps); err != nil {
+		t.Fatal(err)
+	}
+	io := fixture(t, "decoder.io.safetensors")
+	x, mem, pad := get(t, io, "x"), get(t, io, "memory"), get(t, io, "memory_key_padding_mask")
+	B, T, d := x.Shape[0], x.Shape[1], x.Shape[2]
+	res := compileRun(t, nn.Spec{Key: "decoder/cached", Params: ps}, func(g nn.Graph) error {
+		xs := g.Floats("x", x.Shape...)
+		memK, memV := dec.MemoryKV(g, g.Floats("memory", mem.Shape...))
+		masks := nn.DecoderMasks{MemoryKeyPadding: maskOf(g, g.Floats("pad", pad.Shape...))}
+		var pastK, pastV nn.Tensor
+		steps := make([]nn.Tensor, T)
+		for i := range T {
+			out, k, v := dec.ForwardCached(g, g.Slice(xs, 1, i, i+1), pastK, pastV, memK, memV, masks)
+			if pastK == nil {
+				pastK, pastV = k, v
+			} else {
+				pastK, pastV = g.Concat(1, pastK, k), g.Concat(1, pastV, v)
+			}
+			steps[i] = out
+		}
+		g.Output("out", g.Concat(1, steps...))
+		g.Output("k", pastK)
+		return nil
+	}, nn.Feeds{Floats: map[string][]float32{"x": x.Data, "memory": mem.Data, "pad": pad.Data}})
+	assertClose(t, "cached decoding", res.Outputs["out"].Data, get(t, io, "out_causal").Data, refTol)
+	if got, want := res.Outputs["k"].Shape, []int{B * 2, T, d / 2}; !intsEqual(got, want) {
+		t.Errorf("cached keys have shape %v, want %v", got, want)
+	}
 }

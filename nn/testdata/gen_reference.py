@@ -20,7 +20,13 @@ For each layer case <name> two files are written:
   <name>.io.safetensors       inputs (x, h0, ...), the random cotangents
                               r.<output> defining the scalar
                               L = sum_k sum(output_k * r.<output_k>),
-                              the expected outputs and grad.<param> = dL/dparam
+                              the expected outputs and grad.<param> = dL/dparam,
+                              and for the cases that ask for them
+                              grad.input.<input> = dL/dinput
+
+Masks are stored as 0/1 floats (1 where PyTorch's boolean mask is True,
+i.e. the key is dropped); PyTorch gets the boolean masks, the Go tests turn
+the stored ones into additive masks with CausalMaskValue.
 
 plus adam.safetensors (three torch.optim.Adam steps per configuration, the
 configurations in __metadata__) and clip.safetensors
@@ -84,9 +90,12 @@ def randomize(module, gen):
             p.copy_(torch.rand(p.shape, generator=gen) * 1.0 - 0.5)
 
 
-def run_case(name, module, inputs, forward, gen):
+def run_case(name, module, inputs, forward, gen, input_grads=()):
     """Run forward(module, **inputs) -> dict of outputs, backpropagate
-    L = sum_k sum(out_k * r_k) and save weights and io files."""
+    L = sum_k sum(out_k * r_k) and save weights and io files, with the
+    gradients of the inputs named in input_grads."""
+    for k in input_grads:
+        inputs[k].requires_grad_(True)
     outs = forward(module, **inputs)
     cot = {k: torch.randn(v.shape, generator=gen) for k, v in outs.items()}
     module.zero_grad()
@@ -98,6 +107,8 @@ def run_case(name, module, inputs, forward, gen):
     io.update({k: v for k, v in outs.items()})
     for k, p in module.named_parameters():
         io[f"grad.{name}.{k}"] = p.grad
+    for k in input_grads:
+        io[f"grad.input.{k}"] = inputs[k].grad
     save(f"{name}.weights.safetensors", weights)
     save(f"{name}.io.safetensors", io, {"loss": repr(loss.item())})
 
@@ -215,6 +226,71 @@ def main():
         clip[f"{cname}.norm"] = norm.reshape(1)
         clip_meta[f"{cname}.max_norm"] = repr(max_norm)
     save("clip.safetensors", clip, clip_meta)
+
+    # Cases added after the ones above draw from gen only after them, so
+    # the earlier fixtures stay byte-identical.
+    seq2seq_cases(gen, d, heads, B, T, mask)
+
+
+def seq2seq_cases(gen, d, heads, B, T, causal):
+    """Cross-attention and nn.TransformerDecoderLayer: queries of length T
+    over a memory of length S != T, with and without masks, and the
+    gradients of both inputs."""
+    S = 7
+    # Row 1 of the memory is padded after 4 positions and row 1 of the
+    # target after 3; the attention mask drops random keys but never key 0,
+    # so every query keeps at least one key (PyTorch gives NaN otherwise).
+    mem_pad = torch.zeros(B, S, dtype=torch.bool)
+    mem_pad[1, 4:] = True
+    tgt_pad = torch.zeros(B, T, dtype=torch.bool)
+    tgt_pad[1, 3:] = True
+    mem_mask = torch.rand(T, S, generator=gen) < 0.4
+    mem_mask[:, 0] = False
+
+    def flags(m):
+        return m.to(torch.float32)
+
+    # nn.MultiheadAttention as cross-attention, attn(x, memory, memory).
+    xattn = nn.MultiheadAttention(d, heads, batch_first=True)
+    randomize(xattn, gen)
+
+    def xattn_fwd(m, x, memory, memory_key_padding_mask, memory_mask):
+        def attn(**kw):
+            return m(x, memory, memory, need_weights=False, **kw)[0]
+        return {
+            "out_plain": attn(),
+            "out_pad": attn(key_padding_mask=mem_pad),
+            "out_mask": attn(attn_mask=mem_mask),
+            "out_both": attn(attn_mask=mem_mask, key_padding_mask=mem_pad),
+        }
+
+    run_case("xattn", xattn,
+             {"x": torch.randn(B, T, d, generator=gen), "memory": torch.randn(B, S, d, generator=gen),
+              "memory_key_padding_mask": flags(mem_pad), "memory_mask": flags(mem_mask)},
+             xattn_fwd, gen, input_grads=("x", "memory"))
+
+    # nn.TransformerDecoderLayer(d, h, 4d, dropout=0, batch_first=True),
+    # post-norm, ReLU, in train mode like the encoder case: causal
+    # (autoregressive) and unmasked or padding-only (non-autoregressive)
+    # self-attention, cross-attention with and without masks.
+    dec = nn.TransformerDecoderLayer(d, heads, 4 * d, dropout=0.0, batch_first=True)
+    randomize(dec, gen)
+    dec.train()
+
+    def dec_fwd(m, x, memory, tgt_key_padding_mask, memory_key_padding_mask, memory_mask):
+        return {
+            "out_causal": m(x, memory, tgt_mask=causal, memory_key_padding_mask=mem_pad),
+            "out_nomask": m(x, memory),
+            "out_nar": m(x, memory, tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=mem_pad),
+            "out_all": m(x, memory, tgt_mask=causal, memory_mask=mem_mask,
+                         tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=mem_pad),
+        }
+
+    run_case("decoder", dec,
+             {"x": torch.randn(B, T, d, generator=gen), "memory": torch.randn(B, S, d, generator=gen),
+              "tgt_key_padding_mask": flags(tgt_pad), "memory_key_padding_mask": flags(mem_pad),
+              "memory_mask": flags(mem_mask)},
+             dec_fwd, gen, input_grads=("x", "memory"))
 
 
 if __name__ == "__main__":
