@@ -84,3 +84,18 @@ func DataTaskName(family, path string) string {
 	}
 	return family + "/" + base
 }
+
+// CheckModel is the check every consumer makes of a configured model
+// before Setup allocates it: the plugin's own check of env (EnvChecker)
+// and its memory estimate (CheckMemory). Problems are joined; nil when the
+// model may be set up.
+func CheckModel(m Model, env Env) error {
+	var errs []error
+	if ec, ok := m.(EnvChecker); ok {
+		errs = append(errs, ec.CheckEnv(env)...)
+	}
+	if err := CheckMemory(m, env); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

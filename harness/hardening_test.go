@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,8 +55,9 @@ func TestRunSetupFailureClosesModel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "setup fails as configured") {
 		t.Fatalf("err = %v", err)
 	}
-	if harnesstest.FragileCloses.Load() != before+1 {
-		t.Errorf("Close called %d times, want 1", harnesstest.FragileCloses.Load()-before)
+	// The preflight's probe instance and the run's model are both closed.
+	if n := harnesstest.FragileCloses.Load() - before; n != 2 {
+		t.Errorf("Close called %d times, want 2", n)
 	}
 }
 
@@ -298,8 +300,12 @@ func TestRunRemovesStaleTemporaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(e.Out, ".results.json.tmp-123456")
-	keep := filepath.Join(e.Out, "notes.tmp-1")
-	for _, p := range []string{stale, keep} {
+	stalePlot := filepath.Join(e.Out, "plots", ".loss.png.tmp-42")
+	keep := filepath.Join(e.Out, ".notes.txt.tmp-1")
+	if err := os.MkdirAll(filepath.Dir(stalePlot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{stale, stalePlot, keep} {
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -307,10 +313,99 @@ func TestRunRemovesStaleTemporaries(t *testing.T) {
 	if _, err := harness.Run(context.Background(), e, runOpts()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stale temporary kept: %v", err)
+	for _, p := range []string{stale, stalePlot} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("stale temporary %s kept: %v", p, err)
+		}
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Errorf("a file that is not arbench's was removed: %v", err)
+	}
+}
+
+// A panic inside a plugin's check is an error, and the output directory
+// is released and left as it was.
+func TestRunPanicInPreflightReleasesLock(t *testing.T) {
+	e := hardExperiment(t, countTask, "  - name: fake-fragile\n    config: {panic_check: true}\n")
+	_, err := harness.Run(context.Background(), e, runOpts())
+	if err == nil || !strings.Contains(err.Error(), "panic: fake-fragile: CheckEnv panics as configured") {
+		t.Fatalf("err = %v", err)
+	}
+	noOutput(t, e.Out)
+	e.Models[0].Config.(*harnesstest.FragileConfig).PanicCheck = false
+	if _, err := harness.Run(context.Background(), e, runOpts()); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+}
+
+// Case 12: weights that do not fit a later model, and a truncated second
+// weights file, are found before the first model trains.
+func TestRunWeightsCheckedBeforeWork(t *testing.T) {
+	e := hardExperiment(t, countTask, "  - name: fake-lm\n")
+	opt := runOpts()
+	opt.SaveWeights = t.TempDir()
+	if _, err := harness.Run(context.Background(), e, opt); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(opt.SaveWeights, harness.WeightsFileName("fake/count", "fake-lm", 1))
+	dir := t.TempDir()
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"first.safetensors": b, "wide.safetensors": b, "short.safetensors": b[:len(b)-3]} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e2 := hardExperiment(t, countTask, "  - name: fake-lm\n    label: first\n  - name: fake-lm\n    label: wide\n    config: {hidden: 9}\n  - name: fake-lm\n    label: short\n")
+	var steps int
+	_, err = harness.Run(countSteps(context.Background(), &steps), e2, harness.RunOptions{LoadWeights: dir})
+	for _, want := range []string{"models[1]: -load-weights", "extra", "models[2]", "truncated"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "models[0]") {
+		t.Errorf("the matching file was refused: %v", err)
+	}
+	if steps != 0 {
+		t.Errorf("%d steps trained before the check failed", steps)
+	}
+	noOutput(t, e2.Out)
+}
+
+// The memory check counts training memory only for models that train.
+func TestRunMemoryCheckTrainingOnlyWhenTraining(t *testing.T) {
+	e := hardExperiment(t, countTask, "  - name: fake-fragile\n    config: {training_bytes: 9223372036854775807}\n")
+	_, err := harness.Run(context.Background(), e, runOpts())
+	if err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("training estimate not refused: %v", err)
+	}
+	e.SetTrain(func(c *harness.TrainConfig) { c.Steps = 0 })
+	if _, err := harness.Run(context.Background(), e, runOpts()); err != nil {
+		t.Fatalf("an evaluated-only model refused for its training memory: %v", err)
+	}
+}
+
+// Finish runs while the lock is held; a report.md failure is reported
+// and the experiment goes on.
+func TestRunFinishUnderLockAndReportFailure(t *testing.T) {
+	e := hardExperiment(t, countTask, "  - name: fake-lm\n  - name: fake-uniform\n")
+	opt := runOpts()
+	opt.Report = func(io.Writer, *harness.ResultsFile) error { return errors.New("no room for the report") }
+	locked := false
+	opt.Finish = func(dir string, rf *harness.ResultsFile) error {
+		_, err := os.Stat(filepath.Join(dir, harness.LockFileName))
+		locked = err == nil && len(rf.Runs) == 2
+		return nil
+	}
+	rf, err := harness.Run(context.Background(), e, opt)
+	var rp *harness.RunProblems
+	if !errors.As(err, &rp) || len(rp.Problems) != 2 || !strings.Contains(rp.Problems[0], "no room for the report") {
+		t.Fatalf("err = %v", err)
+	}
+	if rf == nil || len(rf.Runs) != 2 || !locked {
+		t.Errorf("runs %v, Finish saw the lock: %v", rf, locked)
 	}
 }

@@ -92,6 +92,9 @@ type Env struct {
 	// Batch is the training batch size (windows per step), for memory
 	// estimates; 0 when the model is only evaluated or generates.
 	Batch int
+	// EvalBatch is the number of rows the task scores at once (TaskInfo's
+	// EvalBatch), for memory estimates; 0 when unknown.
+	EvalBatch int
 }
 
 // ModelInfo describes a model instance for tables and the manifest.

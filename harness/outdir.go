@@ -71,13 +71,37 @@ func (l *outputLock) acquire() error {
 		}
 		host, _ := os.Hostname()
 		info := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
-		if err := f.Truncate(0); err == nil {
-			_, err = f.WriteAt([]byte(info), 0)
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return fmt.Errorf("lock %s: %w", l.path, err)
+		}
+		if _, err := f.WriteAt([]byte(info), 0); err != nil {
+			f.Close()
+			return fmt.Errorf("lock %s: %w", l.path, err)
 		}
 		l.f = f
 		return nil
 	}
 	return fmt.Errorf("lock %s: the lock file keeps being replaced", l.path)
+}
+
+// LockOutput takes the lock of an existing output directory, as a run
+// holds it, for a command that writes there outside a run (`arbench
+// report`); it fails with ErrOutputInUse while a run writes. Call the
+// returned function to release it.
+func LockOutput(dir string) (release func(), err error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("lock %s: not a directory", dir)
+	}
+	l := &outputLock{dir: dir, path: filepath.Join(dir, LockFileName)}
+	if err := l.acquire(); err != nil {
+		return nil, err
+	}
+	return func() { l.release(false) }, nil
 }
 
 // readHolder describes the process recorded in a lock file.
@@ -196,17 +220,49 @@ func checkWritableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// removeStaleTemps deletes the temporary files WriteFileAtomic leaves when
-// a process is killed between creating and renaming them. Only called by
-// the holder of dir's lock, so no live writer owns them.
-func removeStaleTemps(dir string) error {
+// removeStaleTemps deletes the temporary files WriteFileAtomic and
+// nn.SaveSafetensors leave when a process is killed between creating and
+// renaming them: in OUT those of the files arbench writes there (results,
+// samples, reports, CSVs), in OUT/plots those of the charts, and in the
+// -save-weights directory those of this experiment's own weight files
+// (weights). Only called by the holder of OUT's lock, so no live writer owns
+// them; other files that merely look alike are left alone.
+func removeStaleTemps(out, saveWeights string, weights []string) error {
+	own := map[string]bool{}
+	for _, w := range weights {
+		own[w] = true
+	}
+	errs := []error{
+		removeTemps(out, func(target string) bool {
+			switch target {
+			case ResultsFileName, SamplesFileName, ReportFileName, "report.html":
+				return true
+			}
+			return strings.HasSuffix(target, ".csv")
+		}),
+		removeTemps(filepath.Join(out, "plots"), func(target string) bool {
+			return strings.HasSuffix(target, ".png") || strings.HasSuffix(target, ".svg")
+		}),
+	}
+	if saveWeights != "" {
+		errs = append(errs, removeTemps(saveWeights, func(target string) bool { return own[target] }))
+	}
+	return errors.Join(errs...)
+}
+
+// removeTemps removes the temporary files in dir whose target file name
+// satisfies ours; a missing dir holds none.
+func removeTemps(dir string, ours func(target string) bool) error {
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("clean %s: %w", dir, err)
 	}
 	var errs []error
 	for _, e := range ents {
-		if isAtomicTemp(e.Name()) && e.Type().IsRegular() {
+		if target, ok := atomicTempTarget(e.Name()); ok && ours(target) && e.Type().IsRegular() {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 				errs = append(errs, err)
 			}
@@ -215,13 +271,15 @@ func removeStaleTemps(dir string) error {
 	return errors.Join(errs...)
 }
 
-// isAtomicTemp reports whether name is a WriteFileAtomic temporary file:
-// "." + base + ".tmp-" + random digits.
-func isAtomicTemp(name string) bool {
+// atomicTempTarget returns the file a temporary file of WriteFileAtomic
+// stands for: "." + target + ".tmp-" + random digits.
+func atomicTempTarget(name string) (string, bool) {
 	i := strings.LastIndex(name, ".tmp-")
-	if !strings.HasPrefix(name, ".") || i < 1 {
-		return false
+	if !strings.HasPrefix(name, ".") || i < 2 {
+		return "", false
 	}
-	_, err := strconv.ParseUint(name[i+len(".tmp-"):], 10, 64)
-	return err == nil
+	if _, err := strconv.ParseUint(name[i+len(".tmp-"):], 10, 64); err != nil {
+		return "", false
+	}
+	return name[1:i], true
 }

@@ -26,11 +26,13 @@ type preparedKey struct {
 //   - each task prepares (its variant exists, its data can be read);
 //   - each model has what its task needs (TaskInfo.Needs);
 //   - each model's configuration suits its task (EnvChecker);
-//   - each model fits in the machine's memory (MemoryEstimator).
+//   - each model fits in the machine's memory (MemoryEstimator);
+//   - each weights file to load holds exactly the model's parameters (the
+//     model is set up once for this, after its memory was checked).
 //
 // The tasks it prepared are returned for the runner to reuse (each for the
 // first seed it runs with); the caller closes those it does not use.
-func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptions) (map[preparedKey]Task, error) {
+func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptions, backend nn.Backend) (map[preparedKey]Task, error) {
 	var errs ConfigErrors
 	add := func(path, format string, args ...any) {
 		errs = append(errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -51,7 +53,8 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 	}
 	prepared := map[preparedKey]Task{}
 	failed := map[*TaskSpec]bool{}
-	pairs := map[[2]any]bool{}
+	pairs, weights := map[[2]any]bool{}, map[[2]any]bool{}
+	bad := map[*ModelSpec]bool{}
 	for _, c := range pending {
 		ti := taskIndex(e, c.task)
 		if failed[c.task] {
@@ -79,12 +82,20 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 			prepared[preparedKey{c.task, c.seed}] = t
 			task = t
 		}
-		if pairs[[2]any{c.task, c.model}] {
-			continue
+		mpath := fmt.Sprintf("models[%d]", modelIndex(e, c.model))
+		if !pairs[[2]any{c.task, c.model}] {
+			pairs[[2]any{c.task, c.model}] = true
+			msgs := checkPairing(c, task.Info())
+			for _, msg := range msgs {
+				errs = append(errs, located(c.model.origin, mpath, msg))
+			}
+			bad[c.model] = bad[c.model] || len(msgs) > 0
 		}
-		pairs[[2]any{c.task, c.model}] = true
-		for _, msg := range checkPairing(c, task.Info()) {
-			errs = append(errs, located(c.model.origin, fmt.Sprintf("models[%d]", modelIndex(e, c.model)), msg))
+		if c.weightsIn != "" && !bad[c.model] && !weights[[2]any{c.model, c.weightsIn}] {
+			weights[[2]any{c.model, c.weightsIn}] = true
+			if msg := checkWeights(ctx, c, task.Info(), backend); msg != "" {
+				errs = append(errs, located(c.model.origin, mpath, msg))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -112,29 +123,94 @@ func firstPrepared(prepared map[preparedKey]Task, spec *TaskSpec) (Task, bool) {
 }
 
 // checkPairing checks one model against one prepared task without
-// allocating the model: capabilities, configuration and memory.
+// allocating the model: capabilities, then the plugin's own check of the
+// task and its memory estimate (CheckModel).
 func checkPairing(c combo, info TaskInfo) []string {
-	m, err := NewModel(c.model.Name)
+	m, err := newConfigured(c.model)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	if err := copyConfig(m.Config(), c.model.Config); err != nil {
-		return []string{err.Error()}
-	}
 	var msgs []string
+	defer func() {
+		if err := closeModel(m); err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}()
 	if miss := MissingCapabilities(m, info.Needs); miss != "" {
 		msgs = append(msgs, capabilityError(c.model.Label, c.task.Label(), miss).Error())
 	}
-	env := Env{Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, Batch: c.model.Train.Batch}
-	if ec, ok := m.(EnvChecker); ok {
-		for _, err := range ec.CheckEnv(env) {
-			msgs = append(msgs, fmt.Sprintf("config on task %s: %v", c.task.Label(), err))
-		}
-	}
-	if err := CheckMemory(m, env); err != nil {
+	for _, err := range unjoin(CheckModel(m, runEnv(c, info, nil, m))) {
 		msgs = append(msgs, fmt.Sprintf("on task %s: %v", c.task.Label(), err))
 	}
 	return msgs
+}
+
+// checkWeights sets a model up (its memory was checked) and checks that
+// the weights file to load holds exactly its parameters, reading only the
+// file's header.
+func checkWeights(ctx context.Context, c combo, info TaskInfo, b nn.Backend) (msg string) {
+	m, err := newConfigured(c.model)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() {
+		if err := closeModel(m); err != nil && msg == "" {
+			msg = err.Error()
+		}
+	}()
+	if err := m.Setup(ctx, runEnv(c, info, b, m)); err != nil {
+		return fmt.Sprintf("on task %s: setup: %v", c.task.Label(), err)
+	}
+	if m.Params() == nil {
+		return fmt.Sprintf("-load-weights %s: model %s has no parameters", c.weightsIn, c.model.Label)
+	}
+	if err := nn.CheckSafetensorsParams(c.weightsIn, m.Params()); err != nil {
+		return fmt.Sprintf("-load-weights: %v", err)
+	}
+	return ""
+}
+
+// newConfigured makes a model instance holding spec's configuration.
+func newConfigured(spec *ModelSpec) (Model, error) {
+	m, err := NewModel(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := copyConfig(m.Config(), spec.Config); err != nil {
+		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
+	}
+	return m, nil
+}
+
+// runEnv is the Env a combination's model gets: the task's vocabulary,
+// window and evaluation batch, and the training batch when it trains.
+func runEnv(c combo, info TaskInfo, b nn.Backend, m Model) Env {
+	env := Env{Backend: b, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, EvalBatch: info.EvalBatch}
+	if _, ok := m.(Trainer); ok && c.model.Train.Steps > 0 {
+		env.Batch = c.model.Train.Batch
+	}
+	return env
+}
+
+// closeModel closes a model that is an io.Closer.
+func closeModel(m Model) error {
+	if c, ok := m.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("close model %s: %w", m.Info().Family, err)
+		}
+	}
+	return nil
+}
+
+// unjoin splits an errors.Join result into its errors.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // prepareTask makes and prepares a task instance for one seed.

@@ -144,9 +144,11 @@ func CheckDatasets(refs []DatasetRef) error {
 type ReproduceOptions struct {
 	// Out is the directory the rerun writes its results to. Empty uses a
 	// new temporary directory, removed again when everything agrees. It may
-	// not be the directory being reproduced; results already in it are
-	// replaced (it is the rerun's own directory).
+	// not be the directory being reproduced, and results already in it are
+	// refused unless Overwrite is set.
 	Out string
+	// Overwrite replaces results already in Out.
+	Overwrite bool
 	// DataDir is the dataset cache directory passed to tasks.
 	DataDir string
 	// Tolerance overrides DefaultTolerance of the stored backend.
@@ -270,8 +272,15 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 	}
 	e.Out = out
 	rerun, err := Run(ctx, e, RunOptions{LoadWeights: loadWeights, DataDir: opt.DataDir, Log: opt.Log, Bars: opt.Bars,
-		Report: opt.Report, CommandLine: opt.CommandLine, Overwrite: true})
-	if err != nil {
+		Report: opt.Report, CommandLine: opt.CommandLine, Overwrite: temp || opt.Overwrite})
+	// Runs that diverged or finished with a problem are compared like the
+	// others (a stored divergence must diverge again); any other failure
+	// ends the reproduction.
+	var rp *RunProblems
+	if err != nil && !(errors.As(err, &rp) && rerun != nil) {
+		if temp {
+			os.RemoveAll(out)
+		}
 		return nil, fmt.Errorf("reproduce: rerun (output in %s): %w", out, err)
 	}
 	rep := &Reproduction{Dir: out, Stored: stored, Rerun: rerun, Tolerance: tol}
@@ -279,6 +288,9 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 		return rep, err
 	}
 	rep.compare()
+	if rp != nil {
+		rep.Problems = append(rep.Problems, rp.Problems...)
+	}
 	if rep.OK() && temp {
 		if err := os.RemoveAll(out); err == nil {
 			rep.Removed = true

@@ -233,6 +233,12 @@ func LoadResults(path string) (*ResultsFile, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, ResultsFileName)
 	}
+	// Stat before opening: opening a FIFO without a writer blocks.
+	if st, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("load results: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load results: %w", err)

@@ -49,6 +49,11 @@ type RunOptions struct {
 	Report func(w io.Writer, rf *ResultsFile) error
 	// CommandLine is recorded in the manifest; nil records os.Args.
 	CommandLine []string
+	// Finish, when set, is called once after the last run with OUT and
+	// the results, while OUT's lock is still held (the command line writes
+	// the full report there). Its error is reported with the run's
+	// problems; finished results are kept.
+	Finish func(dir string, rf *ResultsFile) error
 }
 
 // Random streams derived from a run's seed (the PCG's second word).
@@ -90,11 +95,16 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 	var r *runner
 	defer func() {
 		// A bug in a plugin or task must not crash the program: what
-		// finished is on disk already; report the panic as an error.
+		// finished is on disk already; report the panic as an error and
+		// release the output directory.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("internal error (a bug; please report it): panic: %v\n%s", p, debug.Stack())
-			if r != nil && r.rf != nil {
-				rf, err = r.result(), r.failure(err)
+			if r != nil {
+				closeTasks(r.prepared)
+				r.lock.release(!r.wrote)
+				if r.rf != nil {
+					rf, err = r.result(), r.failure(err)
+				}
 			}
 		}
 	}()
@@ -117,23 +127,23 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 		return nil, err
 	}
 	r = &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: filepath.Join(e.Out, ResultsFileName)}
-	lock, prev, err := r.open(ctx, plan)
+	prev, err := r.open(ctx, plan)
 	if err != nil {
 		return nil, err
 	}
-	wroteNothing := true
-	defer func() { lock.release(wroteNothing) }()
-	defer func() {
-		if err := closeTasks(r.prepared); err != nil {
-			r.problems = append(r.problems, err.Error())
-		}
-	}()
+	r.start(ctx, resolved, prev)
+	r.total = len(plan)
+	rf, err = r.run(ctx, plan)
+	return rf, r.finish(err, prev == nil)
+}
 
-	r.rf = &ResultsFile{Manifest: collectManifest(ctx, e), Results: []Result{}, Curves: []Curve{}, Runs: []RunRecord{}}
+// start makes the results file, holding what a resumed run keeps.
+func (r *runner) start(ctx context.Context, resolved json.RawMessage, prev *ResultsFile) {
+	r.rf = &ResultsFile{Manifest: collectManifest(ctx, r.e), Results: []Result{}, Curves: []Curve{}, Runs: []RunRecord{}}
 	r.rf.Manifest.Config = resolved
 	r.rf.Manifest.Start = time.Now().UTC()
-	if opt.CommandLine != nil {
-		r.rf.Manifest.CommandLine = append([]string(nil), opt.CommandLine...)
+	if r.opt.CommandLine != nil {
+		r.rf.Manifest.CommandLine = append([]string(nil), r.opt.CommandLine...)
 	}
 	if prev != nil && len(prev.Runs) > 0 {
 		r.rf.Manifest.Start = prev.Manifest.Start
@@ -145,37 +155,54 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
 		r.resumedSamples = true
 	}
-	r.total = len(plan)
-	rf, err = r.run(ctx, plan)
-	wroteNothing = !r.wrote && prev == nil
-	if err == nil && (len(r.diverged) > 0 || len(r.problems) > 0) {
-		err = &RunProblems{Total: r.total, Diverged: r.diverged, Problems: r.problems}
+}
+
+// finish closes what is left open, runs opt.Finish while the lock is still
+// held, releases the lock and folds the problems after finished runs into
+// err (a *RunProblems when nothing else went wrong).
+func (r *runner) finish(err error, fresh bool) error {
+	if cerr := closeTasks(r.prepared); cerr != nil {
+		r.problems = append(r.problems, cerr.Error())
 	}
-	return rf, err
+	if r.opt.Finish != nil && len(r.rf.Runs) > 0 {
+		if ferr := r.opt.Finish(r.e.Out, r.rf); ferr != nil {
+			r.problems = append(r.problems, ferr.Error())
+		}
+	}
+	r.lock.release(!r.wrote && fresh)
+	if len(r.diverged) == 0 && len(r.problems) == 0 {
+		return err
+	}
+	rp := &RunProblems{Total: r.total, Diverged: r.diverged, Problems: r.problems}
+	if err != nil {
+		return fmt.Errorf("%w; besides, %v", err, rp)
+	}
+	return rp
 }
 
 // open takes the output directory's lock, reads what a resumed run keeps
 // and runs the preflight checks, reporting every problem at once. On
 // failure it releases the lock and leaves nothing behind.
-func (r *runner) open(ctx context.Context, plan []combo) (*outputLock, *ResultsFile, error) {
+func (r *runner) open(ctx context.Context, plan []combo) (*ResultsFile, error) {
 	var errs ConfigErrors
 	add := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Msg: err.Error()}) }
 	lock, err := lockOutput(r.e.Out)
 	if errors.Is(err, ErrOutputInUse) {
-		return nil, nil, err
+		return nil, err
 	}
+	r.lock = lock
 	var prev *ResultsFile
 	if err != nil {
 		add("out", err)
 	} else {
-		if err := removeStaleTemps(r.e.Out); err != nil {
+		if err := removeStaleTemps(r.e.Out, r.opt.SaveWeights, weightFiles(plan)); err != nil {
 			add("out", err)
 		}
 		if err := checkOutput(r.e, r.opt); err != nil {
 			add("out", err)
 		} else if r.opt.Resume {
 			if prev, err = loadForResume(r.resultsPath, plan); err != nil {
-				add("-resume", err)
+				add("-resume", errors.New(strings.TrimPrefix(err.Error(), "resume: ")))
 			}
 		}
 	}
@@ -191,25 +218,26 @@ func (r *runner) open(ctx context.Context, plan []combo) (*outputLock, *ResultsF
 			pending = append(pending, c)
 		}
 	}
-	prepared, err := preflight(ctx, r.e, pending, r.opt)
+	r.prepared, err = preflight(ctx, r.e, pending, r.opt, r.backend)
 	if err != nil {
 		var ce ConfigErrors
 		if !errors.As(err, &ce) {
-			lock.release(true)
+			r.lock.release(true)
 			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("interrupted: %w; no run finished; nothing was written", err)
+				return nil, fmt.Errorf("interrupted: %w; no run finished; nothing was written", err)
 			}
-			return nil, nil, err
+			return nil, err
 		}
 		errs = append(errs, ce...)
 	}
 	if len(errs) > 0 {
-		closeTasks(prepared)
-		lock.release(true)
-		return nil, nil, errs
+		if err := closeTasks(r.prepared); err != nil {
+			add("tasks", err)
+		}
+		r.lock.release(true)
+		return nil, errs
 	}
-	r.prepared = prepared
-	return lock, prev, nil
+	return prev, nil
 }
 
 // RunProblems is Run's error when every run was attempted but some diverged
@@ -251,6 +279,8 @@ type runner struct {
 	total          int
 	// prepared holds the tasks preflight prepared, for their first seed.
 	prepared map[preparedKey]Task
+	// lock is the output directory's lock, held from open to finish.
+	lock *outputLock
 	// diverged and problems are reported by Run after the last run.
 	diverged []string
 	problems []string
@@ -405,7 +435,9 @@ func (r *runner) record(c combo, task Task, out runOutput) error {
 		if err := WriteFileAtomic(filepath.Join(r.e.Out, ReportFileName), func(w io.Writer) error {
 			return r.opt.Report(w, r.rf)
 		}); err != nil {
-			return fmt.Errorf("report: %w", err)
+			// results.json is written; the report can be rendered again
+			// with `arbench report`, so the experiment goes on.
+			r.problems = append(r.problems, fmt.Sprintf("%s: report: %v", c.key, err))
 		}
 	}
 	return nil
@@ -437,13 +469,11 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	if err != nil {
 		return out, err
 	}
-	if cl, ok := m.(io.Closer); ok {
-		defer func() {
-			if cerr := cl.Close(); cerr != nil {
-				r.problems = append(r.problems, fmt.Sprintf("%s: close model: %v", c.key, cerr))
-			}
-		}()
-	}
+	defer func() {
+		if cerr := closeModel(m); cerr != nil {
+			r.problems = append(r.problems, fmt.Sprintf("%s: %v", c.key, cerr))
+		}
+	}()
 	if err := r.setup(ctx, c, m, info, &out.rec); err != nil {
 		return out, err
 	}
@@ -524,8 +554,7 @@ func (r *runner) setup(ctx context.Context, c combo, m Model, info TaskInfo, rec
 	if err := copyConfig(m.Config(), c.model.Config); err != nil {
 		return fmt.Errorf("model %s: %w", c.model.Name, err)
 	}
-	env := Env{Backend: r.backend, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, Batch: c.model.Train.Batch}
-	if err := m.Setup(ctx, env); err != nil {
+	if err := m.Setup(ctx, runEnv(c, info, r.backend, m)); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
 	ps := m.Params()
@@ -588,6 +617,15 @@ func summary(info TaskInfo, results []Result, rec RunRecord) string {
 	}
 	parts = append(parts, fmt.Sprintf("eval %.1fs", rec.EvalSeconds))
 	return "done: " + strings.Join(parts, ", ")
+}
+
+// weightFiles lists the weight file names the plan's runs save.
+func weightFiles(plan []combo) []string {
+	var names []string
+	for _, c := range plan {
+		names = append(names, WeightsFileName(c.key.Task, c.model.Label, c.seed))
+	}
+	return names
 }
 
 // saveWeights writes the model's parameters with metadata that `arbench
@@ -855,7 +893,7 @@ func loadForResume(path string, plan []combo) (*ResultsFile, error) {
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return nil, fmt.Errorf("cannot resume %s: %s; use another output directory or run without -resume to start over",
+		return nil, fmt.Errorf("cannot resume %s: %s; use another output directory, or -overwrite to start over",
 			path, strings.Join(problems, "; "))
 	}
 	return rf, nil

@@ -34,6 +34,10 @@ type TaskInfo struct {
 	// Needs lists what the task's training and evaluation need of a model
 	// beyond Model; the experiment check refuses a model that lacks one.
 	Needs []Capability `json:"needs,omitempty"`
+	// EvalBatch is the largest number of rows the task's validation and
+	// evaluation give a model at once (its eval_batch), for memory
+	// estimates; 0 when the task does not say.
+	EvalBatch int `json:"eval_batch,omitempty"`
 }
 
 // DatasetRef identifies data a task read, for the manifest and reproduce.

@@ -51,13 +51,31 @@ models:
 	if lerr != nil || len(rf.Runs) != 2 {
 		t.Fatalf("both runs must be recorded: %v", lerr)
 	}
+	curves := map[string]int{}
+	for _, c := range rf.Curves {
+		if c.Name == harness.CurveTrainLoss {
+			curves[c.Model] = len(c.Steps)
+		}
+	}
 	for _, r := range rf.Runs {
-		if !strings.Contains(r.Note, "diverged") {
-			continue
+		if strings.Contains(r.Note, "diverged") && r.Steps > 1 && curves[r.Model] == 0 {
+			t.Errorf("diverged run %s (%d steps) has no training curve", r.Key(), r.Steps)
 		}
-		if r.Steps == 0 && len(rf.Curves) == 0 {
-			t.Errorf("diverged run %s has no curves", r.Key())
-		}
+	}
+	// The experiment reproduces: the runs diverge again, at the same step.
+	if _, stderr, err := arbench(t, "reproduce", "-quiet", out); err != nil {
+		t.Errorf("reproduce a diverged experiment: %v\n%s", err, stderr)
+	}
+	// Reproducing into a directory with results needs -overwrite.
+	rerun := filepath.Join(t.TempDir(), "rerun")
+	if _, _, err := arbench(t, "reproduce", "-quiet", "-out", rerun, out); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := arbench(t, "reproduce", "-quiet", "-out", rerun, out); err == nil || !strings.Contains(err.Error(), "already holds results") {
+		t.Errorf("second reproduce into %s: %v", rerun, err)
+	}
+	if _, _, err := arbench(t, "reproduce", "-quiet", "-overwrite", "-out", rerun, out); err != nil {
+		t.Errorf("reproduce -overwrite: %v", err)
 	}
 }
 
@@ -93,8 +111,22 @@ func TestRunOverwriteFlag(t *testing.T) {
 	if _, _, err := arbench(t, append(args, "-overwrite")...); err != nil {
 		t.Fatalf("-overwrite: %v", err)
 	}
-	if _, _, err := arbench(t, append(args, "-overwrite", "-resume")...); err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
-		t.Errorf("-overwrite -resume: %v", err)
+	if _, _, err := arbench(t, append(args, "-overwrite", "-resume")...); err == nil || !strings.Contains(err.Error(), "mutually exclusive") ||
+		exitCode(err) != exitUsage {
+		t.Errorf("-overwrite -resume: %v (exit %d)", err, exitCode(err))
+	}
+	// The report command waits for no one but refuses while a run writes.
+	release, err := harness.LockOutput(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = arbench(t, "report", out)
+	release()
+	if !errors.Is(err, harness.ErrOutputInUse) {
+		t.Errorf("report during a run: %v", err)
+	}
+	if _, _, err := arbench(t, "report", out); err != nil {
+		t.Errorf("report after the run: %v", err)
 	}
 }
 

@@ -36,6 +36,13 @@ func main() {
 	// check's estimates are measured against (unless GOMEMLIMIT is set).
 	harness.LimitHeap()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels ctx (finished results are kept); from
+		// then on the default handling is back, so a second Ctrl-C ends a
+		// process stuck where it cannot see ctx.
+		<-ctx.Done()
+		stop()
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -70,7 +77,10 @@ func exitCode(err error) int {
 // report describes run's error on w (usage errors were already described).
 func report(w io.Writer, err error) {
 	var ce harness.ConfigErrors
+	var ue *usageError
 	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(w, "arbench: %v\n", err)
 	case errors.Is(err, errUsage):
 	case errors.As(err, &ce):
 		fmt.Fprintf(w, "arbench: invalid experiment (%d problem(s)):\n%v\n", len(ce), err)
@@ -82,6 +92,19 @@ func report(w io.Writer, err error) {
 // errUsage reports a command-line mistake that was already described on
 // stderr together with the usage.
 var errUsage = errors.New("usage error")
+
+// usageError is a command-line mistake described by its message; it exits
+// with exitUsage like errUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// Is makes errors.Is(err, errUsage) true for a usageError.
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
 
 const usage = `arbench benchmarks generative sequence models.
 

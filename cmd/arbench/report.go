@@ -56,6 +56,12 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		dir = filepath.Dir(dir)
 	}
+	// A run writing into dir holds its lock; wait for it to finish.
+	release, err := harness.LockOutput(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := reports.Table(stdout, rf, reports.TableOptions{}); err != nil {
 		return err
 	}

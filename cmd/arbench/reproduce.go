@@ -15,10 +15,10 @@ import (
 
 // reproduceFlags are the flags of `arbench reproduce`.
 type reproduceFlags struct {
-	fs         *flag.FlagSet
-	out        string
-	rtol, atol float64
-	quiet      bool
+	fs               *flag.FlagSet
+	out              string
+	rtol, atol       float64
+	quiet, overwrite bool
 }
 
 func newReproduceFlags(w io.Writer) *reproduceFlags {
@@ -29,6 +29,7 @@ func newReproduceFlags(w io.Writer) *reproduceFlags {
 	fs.Float64Var(&f.rtol, "rtol", -1, "relative tolerance `R` (default: exact for deterministic backends such as gorgonia on the CPU, else 1e-3)")
 	fs.Float64Var(&f.atol, "atol", -1, "absolute tolerance `A` (default 0)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the results already in -out DIR")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: arbench reproduce [flags] DIR
 
@@ -62,6 +63,7 @@ func cmdReproduce(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dir := f.fs.Arg(0)
 	opt := harness.ReproduceOptions{
 		Out:         f.out,
+		Overwrite:   f.overwrite,
 		DataDir:     datasets.Dir(),
 		Report:      reports.Markdown,
 		CommandLine: append([]string{"arbench", "reproduce"}, args...),

@@ -119,7 +119,7 @@ func (f *runFlags) experiment() (*harness.Experiment, error) {
 		}
 	} else {
 		if f.models == "" || f.tasks == "" {
-			return nil, errors.New("run needs -config FILE, or -model LIST and -task LIST (see arbench help run)")
+			return nil, usageErrorf("run needs -config FILE, or -model LIST and -task LIST (see arbench help run)")
 		}
 		if e, err = harness.NewExperiment(f.name, splitList(f.tasks), splitList(f.models), f.data); err != nil {
 			return nil, err
@@ -136,7 +136,7 @@ func (f *runFlags) experiment() (*harness.Experiment, error) {
 	}
 	switch {
 	case set["seed"] && set["seeds"]:
-		return nil, errors.New("-seed and -seeds are mutually exclusive")
+		return nil, usageErrorf("-seed and -seeds are mutually exclusive")
 	case set["seed"]:
 		e.Seeds = []uint64{f.seed}
 	case set["seeds"]:
@@ -223,7 +223,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if f.resume && f.overwrite {
-		return errors.New("-resume and -overwrite are mutually exclusive")
+		return usageErrorf("-resume and -overwrite are mutually exclusive")
 	}
 	e, err := f.experiment()
 	if err != nil {
@@ -237,6 +237,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		DataDir:     datasets.Dir(),
 		Report:      reports.Markdown,
 		CommandLine: append([]string{"arbench", "run"}, args...),
+		// The full report, as `arbench report` renders it (figures,
+		// report.html and the CSVs besides report.md), written while the
+		// output directory is still locked.
+		Finish: func(dir string, rf *harness.ResultsFile) error {
+			_, err := reports.WriteReport(dir, rf)
+			return err
+		},
 	}
 	if !f.quiet {
 		opt.Log = stderr
@@ -244,13 +251,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rf, err := harness.Run(ctx, e, opt)
 	if rf != nil {
-		if terr := reports.Table(stdout, rf, reports.TableOptions{}); terr != nil && err == nil {
-			err = terr
-		}
-		// The full report, as `arbench report` renders it: figures,
-		// report.html and the CSVs besides report.md.
-		if _, rerr := reports.WriteReport(e.Out, rf); rerr != nil && err == nil {
-			err = rerr
+		if terr := reports.Table(stdout, rf, reports.TableOptions{}); terr != nil {
+			err = errors.Join(err, terr)
 		}
 		if !f.quiet {
 			fmt.Fprintf(stderr, "results: %s (report: %s, %s)\n", filepath.Join(e.Out, harness.ResultsFileName),

@@ -28,12 +28,17 @@ type FragileConfig struct {
 	CloseError bool `yaml:"close_error"`
 	// MemoryBytes is the parameter memory EstimateMemory reports.
 	MemoryBytes int64 `yaml:"memory_bytes"`
+	// TrainingBytes is the training memory EstimateMemory reports when the
+	// model trains (env.Batch > 0).
+	TrainingBytes int64 `yaml:"training_bytes"`
+	// PanicCheck makes CheckEnv panic (a plugin bug).
+	PanicCheck bool `yaml:"panic_check"`
 }
 
 // Validate implements harness.Config.
 func (c *FragileConfig) Validate() []error {
-	if c.Context < 0 || c.DivergeAt < 0 || c.MemoryBytes < 0 {
-		return []error{errors.New("context, diverge_at and memory_bytes must be >= 0")}
+	if c.Context < 0 || c.DivergeAt < 0 || c.MemoryBytes < 0 || c.TrainingBytes < 0 {
+		return []error{errors.New("context, diverge_at, memory_bytes and training_bytes must be >= 0")}
 	}
 	return nil
 }
@@ -64,6 +69,9 @@ func (f *Fragile) Config() harness.Config { return &f.cfg }
 
 // CheckEnv implements harness.EnvChecker.
 func (f *Fragile) CheckEnv(env harness.Env) []error {
+	if f.cfg.PanicCheck {
+		panic("fake-fragile: CheckEnv panics as configured")
+	}
 	if f.cfg.Context > 0 && env.SeqLen > f.cfg.Context {
 		return []error{fmt.Errorf("context: %d is shorter than the task's rows of %d; set context: >= %d", f.cfg.Context, env.SeqLen, env.SeqLen)}
 	}
@@ -71,8 +79,12 @@ func (f *Fragile) CheckEnv(env harness.Env) []error {
 }
 
 // EstimateMemory implements harness.MemoryEstimator.
-func (f *Fragile) EstimateMemory(harness.Env) harness.MemoryEstimate {
-	return harness.MemoryEstimate{Params: f.cfg.MemoryBytes}
+func (f *Fragile) EstimateMemory(env harness.Env) harness.MemoryEstimate {
+	est := harness.MemoryEstimate{Params: f.cfg.MemoryBytes}
+	if env.Batch > 0 {
+		est.Training = f.cfg.TrainingBytes
+	}
+	return est
 }
 
 // Setup implements harness.Model.
