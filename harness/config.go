@@ -343,12 +343,13 @@ const (
 )
 
 // MaxExperimentSize is the largest experiment file accepted, 1 MiB (real
-// ones are a few kilobytes): LoadExperiment reads no further, so that
-// -config /dev/zero or an endless pipe is refused instead of read, and
-// ParseExperiment refuses larger data.
+// ones are a few kilobytes): LoadExperiment reads no further (it refuses
+// what is not a regular file, such as /dev/zero or a named pipe, before
+// opening it), and ParseExperiment refuses larger data.
 const MaxExperimentSize = 1 << 20
 
-// LoadExperiment reads and checks an experiment file (see Experiment).
+// LoadExperiment reads and checks an experiment file (see Experiment),
+// which must be a regular file (see readExperiment).
 func LoadExperiment(path string) (*Experiment, error) {
 	data, err := readExperiment(path)
 	if err != nil {
@@ -357,8 +358,19 @@ func LoadExperiment(path string) (*Experiment, error) {
 	return ParseExperiment(path, data)
 }
 
-// readExperiment reads path, at most MaxExperimentSize bytes of it.
+// readExperiment reads path, at most MaxExperimentSize bytes of it. It
+// refuses a path that is not a regular file before opening it: opening a
+// named pipe waits for a writer (deaf to Ctrl-C), and a device such as
+// /dev/zero has no end.
 func readExperiment(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		msg := fmt.Sprintf("%s, not a regular file; an experiment must be a regular file", describeMode(st.Mode()))
+		return nil, ConfigErrors{{File: path, Msg: msg}}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read experiment: %w", err)
@@ -378,6 +390,21 @@ func readExperiment(path string) ([]byte, error) {
 	return data, nil
 }
 
+// describeMode names the kind of a file that is not a regular file.
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
+}
+
 func sizeError(file, size string) *ConfigError {
 	return &ConfigError{File: file, Msg: fmt.Sprintf("the experiment file is %s bytes, over the limit of %d bytes (1 MiB)", size, MaxExperimentSize)}
 }
@@ -385,26 +412,20 @@ func sizeError(file, size string) *ConfigError {
 // ParseExperiment decodes an experiment strictly: unknown fields at any
 // level (including inside each task's and model's config), type errors,
 // non-integers in integer fields, non-finite numbers, unknown
-// task/model/backend names, missing data files and every Config.Validate
-// problem are all reported at once as ConfigErrors, each located as
-// FILE:LINE: path. Decoding takes time linear in len(data), which must not
-// exceed MaxExperimentSize.
+// task/model/backend names, missing data files, null list entries, a
+// second YAML document and every Config.Validate problem are all reported
+// at once as ConfigErrors, each located as FILE:LINE: path (a list entry by
+// its index as written). Decoding takes time linear in len(data), which
+// must not exceed MaxExperimentSize.
 func ParseExperiment(file string, data []byte) (*Experiment, error) {
 	if len(data) > MaxExperimentSize {
 		return nil, ConfigErrors{sizeError(file, fmt.Sprint(len(data)))}
 	}
-	doc, err := parseYAML(file, data)
-	if err != nil {
-		return nil, err
-	}
-	if doc == nil || (doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null") {
-		return nil, ConfigErrors{{File: file, Line: 1, Msg: "empty experiment file"}}
-	}
-	if doc.Kind != yaml.MappingNode {
-		return nil, ConfigErrors{{File: file, Line: doc.Line, Msg: "expected a mapping, got " + describeNode(doc)}}
-	}
 	w := newWalker(file)
-	w.lines[""] = doc.Line
+	doc := w.experimentRoot(data)
+	if doc == nil {
+		return nil, w.sorted()
+	}
 	// A field with a problem keeps its default and the rest is decoded,
 	// so the well-formed parts are still checked below.
 	fe := fileExperiment{Train: DefaultTrain()}
@@ -418,17 +439,22 @@ func ParseExperiment(file string, data []byte) (*Experiment, error) {
 	return e, nil
 }
 
-// parseYAML parses data into the root node of its (first) document, nil
-// when it has none.
-func parseYAML(file string, data []byte) (*yaml.Node, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, ConfigErrors{{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+// experimentRoot parses data and returns its root mapping, or nil with
+// the problem recorded. A second document is recorded but the first is
+// still decoded, so that its problems are reported too.
+func (w *walker) experimentRoot(data []byte) *yaml.Node {
+	doc := w.parse(data)
+	switch {
+	case doc == nil && len(w.errs) > 0: // a syntax error
+	case doc == nil || (doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null"):
+		w.add(1, "", "empty experiment file")
+	case doc.Kind != yaml.MappingNode:
+		w.add(doc.Line, "", "expected a mapping, got %s", describeNode(doc))
+	default:
+		w.lines[""] = doc.Line
+		return doc
 	}
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		return root.Content[0], nil
-	}
-	return nil, nil
+	return nil
 }
 
 // resolve builds the experiment of a decoded file, decoding each task's
@@ -441,20 +467,17 @@ func (w *walker) resolve(fe *fileExperiment) *Experiment {
 	case fe.Seed != nil:
 		e.Seeds = []uint64{*fe.Seed}
 	case fe.Seeds != nil:
-		e.Seeds = fe.Seeds
+		// The problems of seeds name no index: leave out the seeds
+		// not decoded (reported already).
+		e.Seeds = make([]uint64, 0, len(fe.Seeds))
+		for i, s := range fe.Seeds {
+			if !w.unset[fmt.Sprintf("seeds[%d]", i)] {
+				e.Seeds = append(e.Seeds, s)
+			}
+		}
 	}
 	for i, ft := range fe.Tasks {
-		path := fmt.Sprintf("tasks[%d]", i)
-		spec := TaskSpec{Name: ft.Name, Data: ft.Data, origin: origin{w.file, w.lineOf(path), path}}
-		if ft.Name == "" {
-			w.add(w.lineOf(path), path+".name", "required")
-		} else if t, _, err := NewTask(ft.Name); err != nil {
-			w.add(w.lineOf(path+".name"), path+".name", "%v", err)
-		} else {
-			spec.Config = t.Config()
-			w.decodeSection(&ft.Config, spec.Config, path+".config")
-		}
-		e.Tasks = append(e.Tasks, spec)
+		e.Tasks = append(e.Tasks, w.resolveTask(ft, fmt.Sprintf("tasks[%d]", i)))
 	}
 	for i, fm := range fe.Models {
 		e.Models = append(e.Models, w.resolveModel(fm, fmt.Sprintf("models[%d]", i), e.Train))
@@ -466,10 +489,36 @@ func (w *walker) resolve(fe *fileExperiment) *Experiment {
 	return e
 }
 
+// resolveTask resolves the entry at path. An entry that was not decoded
+// (its problem reported already) stays empty at its index, so that every
+// later problem names its entry as written: the checks skip an entry
+// without a name or a config.
+func (w *walker) resolveTask(ft fileTask, path string) TaskSpec {
+	spec := TaskSpec{Name: ft.Name, Data: ft.Data, origin: origin{w.file, w.lineOf(path), path}}
+	switch {
+	case w.unset[path]:
+	case ft.Name == "":
+		w.add(w.lineOf(path), path+".name", "required")
+	default:
+		if t, _, err := NewTask(ft.Name); err != nil {
+			w.add(w.lineOf(path+".name"), path+".name", "%v", err)
+		} else {
+			spec.Config = t.Config()
+			w.decodeSection(&ft.Config, spec.Config, path+".config")
+		}
+	}
+	return spec
+}
+
+// resolveModel resolves the entry at path, one not decoded as resolveTask
+// does.
 func (w *walker) resolveModel(fm fileModel, path string, train TrainConfig) ModelSpec {
 	spec := ModelSpec{Name: fm.Name, Label: fm.Label, Train: train, origin: origin{w.file, w.lineOf(path), path}}
 	if spec.Label == "" {
 		spec.Label = fm.Name
+	}
+	if w.unset[path] {
+		return spec
 	}
 	if fm.Name == "" {
 		w.add(w.lineOf(path), path+".name", "required")
@@ -808,12 +857,8 @@ func fieldValue(v reflect.Value, index []int) reflect.Value {
 // and validates the result (finite numbers, then Validate). Problems are
 // ConfigErrors located in file.
 func DecodeConfig(file string, data []byte, cfg Config) error {
-	doc, err := parseYAML(file, data)
-	if err != nil {
-		return err
-	}
 	w := newWalker(file)
-	if doc != nil {
+	if doc := w.parse(data); doc != nil {
 		w.decodeSection(doc, cfg, "")
 	}
 	if len(w.errs) == 0 {

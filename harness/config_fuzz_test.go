@@ -26,6 +26,9 @@ var brokenExperiments = []string{
 		"models:\n  - name: fake-lm\n    config: {hidden: 3, opts: {scale: 2}, tags: [a]}\n    train: *t\n  - {name: fake-uniform, label: u}\n" +
 		"bench: {repeats: 2, min_seconds: 0.5, train: {seq_lens: [4]}}\n",
 	`{"name": "x", "backend": "fake", "seeds": [1], "tasks": [{"name": "fake", "config": {"seq_len": 4}}], "models": [{"name": "fake-lm", "label": "a", "train": {"lr": 1e-08}}]}`,
+	"name: x\nbackend: fake\nseeds: [1, ~]\ntasks: [~, {name: fake}]\nmodels: [fake-lm, {name: fake-lm, config: {hiddn: 3}}, &m {name: fake-lm, label: b}, *m]\n",
+	"name: x\nbackend: fake\ntasks: [{name: fake}]\nmodels: [{name: fake-lm}]\n...\n---\ngarbage: [\n",
+	"---\n---\nname: x\n---\n[\n",
 }
 
 // FuzzParseExperiment: ParseExperiment never panics, every error it

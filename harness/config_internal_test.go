@@ -2,6 +2,8 @@ package harness
 
 import (
 	"math"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +142,12 @@ func TestWalkerRefuses(t *testing.T) {
 		"any: {[1]: 2}":                    "c.yaml:1: any: expected a scalar key, got a list",
 		"by_name: {a: x, b: 1}":            `c.yaml:1: by_name.a: expected a number, got string "x"`,
 		"inner: {ws: [1, x, 2]}\nrate: -1": `c.yaml:1: inner.ws[1]: expected a number, got string "x"`,
+		// A null entry has no default to keep: yaml.v3 drops it, or zeroes it.
+		"inner: {ws: [1, ~, 2]}":       `c.yaml:1: inner.ws[1]: expected a number, got null`,
+		"any: &n ~\ninner: {ws: [*n]}": `c.yaml:2: inner.ws[0]: expected a number, got null`,
+		"by_name: {a: ~}":              `c.yaml:1: by_name.a: expected a number, got null`,
+		"by_name: {~: 1}":              `c.yaml:1: by_name.~: expected a string, got null`,
+		"arr: [1, null]":               `c.yaml:1: arr[1]: expected a number, got null`,
 	} {
 		if got := decodeWalk(t, src, &walkConfig{}); got != want {
 			t.Errorf("%q:\n got %s\nwant %s", src, got, want)
@@ -168,5 +176,33 @@ func TestWalkerBoundsAliasExpansion(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// A list element that is not decoded keeps its index (zero) and is
+// recorded as unset, so that later messages name the entries after it as
+// written; null decodes into the entries that can be nil.
+func TestWalkerKeepsIndices(t *testing.T) {
+	var v struct {
+		Xs   []int          `yaml:"xs"`
+		Ps   []*innerConfig `yaml:"ps"`
+		Anys []any          `yaml:"anys"`
+		M    map[string]any `yaml:"m"`
+	}
+	w := newWalker("c.yaml")
+	doc := w.parse([]byte("xs: [1, x, ~, 4]\nps: [~, {scale: 2}]\nanys: [~, 1]\nm: {a: ~}\n"))
+	w.decode(doc, reflect.ValueOf(&v).Elem(), "")
+	want := "c.yaml:1: xs[1]: expected an integer, got string \"x\"\nc.yaml:1: xs[2]: expected an integer, got null"
+	if got := w.sorted().Error(); got != want {
+		t.Errorf("errors:\n%s\nwant:\n%s", got, want)
+	}
+	if !slices.Equal(v.Xs, []int{1, 0, 0, 4}) || !w.unset["xs[1]"] || !w.unset["xs[2]"] || w.unset["xs[3]"] {
+		t.Errorf("xs = %v, unset %v", v.Xs, w.unset)
+	}
+	if len(v.Ps) != 2 || v.Ps[0] != nil || v.Ps[1].Scale != 2 || len(v.Anys) != 2 || v.Anys[0] != nil {
+		t.Errorf("ps = %v, anys = %v", v.Ps, v.Anys)
+	}
+	if a, ok := v.M["a"]; !ok || a != nil {
+		t.Errorf("m = %v", v.M)
 	}
 }

@@ -178,7 +178,7 @@ models:
 func TestParseExperimentMissingAndMalformed(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"", "x.yaml:1: empty experiment file"},
-		{"name: [", "x.yaml: line 1: did not find expected node content"},
+		{"name: [", "x.yaml:1: did not find expected node content"},
 		{"- a\n- b\n", `x.yaml:1: expected a mapping, got a list`},
 		{"name: x\nbackend: fake\n", "x.yaml:1: tasks: at least one task is required\nx.yaml:1: models: at least one model is required"},
 		{"name: x\nbackend: fake\ntasks: [{config: {}}]\nmodels: [{name: fake-lm}]\n", "x.yaml:3: tasks[0].name: required"},
@@ -529,8 +529,73 @@ func TestLoadExperimentSizeLimit(t *testing.T) {
 	if _, err := os.Stat("/dev/zero"); err != nil {
 		return
 	}
+	// An endless device is refused before it is opened (see also
+	// TestLoadExperimentNamedPipe).
 	_, err = harness.LoadExperiment("/dev/zero")
-	if err == nil || err.Error() != "/dev/zero: the experiment file is more than 1048576 bytes, over the limit of 1048576 bytes (1 MiB)" {
+	if err == nil || err.Error() != "/dev/zero: a device, not a regular file; an experiment must be a regular file" {
 		t.Errorf("/dev/zero: err = %v", err)
 	}
+	_, err = harness.LoadExperiment(t.TempDir())
+	if err == nil || !strings.HasSuffix(err.Error(), ": a directory, not a regular file; an experiment must be a regular file") {
+		t.Errorf("directory: err = %v", err)
+	}
+}
+
+// A null list entry, or a scalar where an entry's mapping belongs, is an
+// error at its line, and every later problem names its entry as written
+// (models[2], not the models[1] of a list that left models[0] out).
+func TestParseExperimentNullEntries(t *testing.T) {
+	_, err := parse(t, "name: x\nbackend: fake\ntasks: [~, {name: fake}]\nmodels: [{name: fake-lm}]\n")
+	wantErrors(t, err, `x.yaml:3: tasks[0]: expected a mapping, got null`)
+
+	_, err = parse(t, `name: x
+backend: fake
+seeds: [2, ~, 0, x]
+tasks: [{name: fake}]
+models:
+  - fake-lm
+  - name: fake-lm
+    config: {hiddn: 3}
+  - name: fake-lm
+    label: b
+    config: {hidden: -1}
+  - ~
+  - &m {name: fake-uniform}
+  - *m
+`)
+	wantErrors(t, err,
+		`x.yaml:3: seeds[1]: expected a non-negative integer, got null`,
+		`x.yaml:3: seeds[3]: expected a non-negative integer, got string "x"`,
+		`x.yaml:6: models[0]: expected a mapping, got string "fake-lm"`,
+		`x.yaml:8: models[1].config.hiddn: unknown field (known: dropout, embed, hidden, init, opts, tags)`,
+		`x.yaml:11: models[2].config: hidden must be >= 1, got -1`,
+		`x.yaml:12: models[3]: expected a mapping, got null`,
+		`x.yaml:14: models[5]: duplicate model label "fake-uniform" (also models[4]); give one of them a distinct label`,
+	)
+}
+
+// Case 14 of issue 9 (review): yaml.Unmarshal reads the first document
+// and ignores the rest, a syntax error included. A second document is an
+// error at its line, and the first is still checked.
+func TestParseExperimentOneDocument(t *testing.T) {
+	const valid = "name: x\nbackend: fake\ntasks: [{name: fake}]\nmodels: [{name: fake-lm}]\n"
+	for _, tc := range []struct{ src, want string }{
+		{valid + "...\n", ""},
+		{"---\n" + valid, ""},
+		{valid + "...\n---\ngarbage: [\n", "x.yaml:7: did not find expected node content (in a second YAML document; a file holds only one)"},
+		{valid + "---\nname: y\n", "x.yaml:5: a second YAML document starts here; a file holds only one"},
+		{valid + "---\n", "x.yaml:5: a second YAML document starts here; a file holds only one"},
+		{valid + "---\nname: y\n---\n[\n", "x.yaml:5: a second YAML document starts here; a file holds only one\nx.yaml:8: did not find expected node content"},
+		{"name: x\nbackend: fake\ntasks: [{name: fake}]\nmodels: [{name: fake-lm, config: {hiddn: 1}}]\n---\n{}\n",
+			"x.yaml:4: models[0].config.hiddn: unknown field (known: dropout, embed, hidden, init, opts, tags)\nx.yaml:5: a second YAML document starts here; a file holds only one"},
+		{"---\n---\n" + valid, "x.yaml:1: empty experiment file\nx.yaml:2: a second YAML document starts here; a file holds only one"},
+	} {
+		_, err := parse(t, tc.src)
+		if (tc.want == "" && err != nil) || (tc.want != "" && (err == nil || err.Error() != tc.want)) {
+			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
+		}
+	}
+	cfg := harnesstest.NewLM().Config()
+	wantErrors(t, harness.DecodeConfig("m.yaml", []byte("hidden: 2\n---\nhidden: 3\n"), cfg),
+		`m.yaml:2: a second YAML document starts here; a file holds only one`)
 }

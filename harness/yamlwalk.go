@@ -1,11 +1,14 @@
 package harness
 
 import (
+	"bytes"
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +29,11 @@ type walker struct {
 	file  string
 	errs  ConfigErrors
 	lines map[string]int
+	// unset holds the paths of the list elements that were not set (a
+	// problem is recorded there): such an element keeps its index, as
+	// the zero value, so that later messages name every entry as it is
+	// written; resolve skips it.
+	unset map[string]bool
 	// values counts the nodes decoded, each expansion of an alias
 	// included, against maxValues; expanding holds the aliases being
 	// decoded, to refuse one that contains itself.
@@ -39,7 +47,49 @@ type walker struct {
 const maxValues = 1 << 20
 
 func newWalker(file string) *walker {
-	return &walker{file: file, lines: map[string]int{}, expanding: map[*yaml.Node]bool{}}
+	return &walker{file: file, lines: map[string]int{}, unset: map[string]bool{}, expanding: map[*yaml.Node]bool{}}
+}
+
+// parse parses data, which may hold one YAML document, and returns that
+// document's root node: nil when there is none or it has a syntax error.
+// A syntax error is recorded at its line, and so is a second document,
+// which yaml.Unmarshal would ignore, with everything after it (a syntax
+// error there included).
+func (w *walker) parse(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root *yaml.Node
+	for i := 0; ; i++ {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		switch {
+		case errors.Is(err, io.EOF):
+			return root
+		case err != nil:
+			w.syntaxError(err, i == 1)
+			return root
+		case i == 0 && len(doc.Content) == 1:
+			root = doc.Content[0]
+		case i == 1:
+			w.add(doc.Line, "", "a second YAML document starts here; a file holds only one")
+		}
+	}
+}
+
+var yamlErrorLine = regexp.MustCompile(`^line ([0-9]+): `)
+
+// syntaxError records err, a syntax error from yaml.v3, at its line;
+// second says it is in the second document (which is not recorded).
+func (w *walker) syntaxError(err error, second bool) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	if second {
+		msg += " (in a second YAML document; a file holds only one)"
+	}
+	w.add(line, "", "%s", msg)
 }
 
 func (w *walker) add(line int, path, format string, args ...any) {
@@ -111,8 +161,9 @@ func joinPath(path, key string) string {
 // decode decodes n into v (settable), reporting problems under path. It
 // reports whether v was set, as yaml.v3 does: a mapping is set even when
 // some of its fields have problems (they keep their defaults); a scalar
-// with a problem, or a value of the wrong kind, is not, and a list leaves
-// such an element out.
+// with a problem, or a value of the wrong kind, is not. Unlike yaml.v3, a
+// list keeps such an element at its index (see walker.unset) and refuses
+// a null one (see decodeEntry).
 func (w *walker) decode(n *yaml.Node, v reflect.Value, path string) bool {
 	if w.values++; w.values > maxValues {
 		if w.values == maxValues+1 {
@@ -168,7 +219,11 @@ func (w *walker) decodeAlias(n *yaml.Node, v reflect.Value, path string) bool {
 	default:
 		w.expanding[n] = true
 		defer delete(w.expanding, n)
-		return w.decode(n.Alias, v, path)
+		ok := w.decode(n.Alias, v, path)
+		if path != "" {
+			w.lines[path] = n.Line // where the value is used
+		}
+		return ok
 	}
 	return false
 }
@@ -185,12 +240,34 @@ func isUnmarshaler(t reflect.Type) bool {
 // interfaces become nil; other values keep their defaults (and are not
 // set).
 func setNull(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+	if canBeNil(v.Type()) {
 		v.SetZero()
 		return true
 	}
 	return false
+}
+
+func canBeNil(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+// decodeEntry decodes n, a list element or a map's key or value, into a
+// fresh value of type t, and reports whether it was set. A null field
+// keeps its default, but an entry has none: a null where t cannot be nil
+// is refused (yaml.v3 drops such an element or key, and zeroes such a
+// value, silently).
+func (w *walker) decodeEntry(n *yaml.Node, t reflect.Type, path string) (reflect.Value, bool) {
+	e := reflect.New(t).Elem()
+	if n.ShortTag() == "!!null" && t != nodeType && !canBeNil(t) {
+		w.lines[path] = n.Line
+		w.add(n.Line, path, "expected %s, got null", describeType(t))
+		return e, false
+	}
+	return e, w.decode(n, e, path)
 }
 
 // ownPointer points v (a pointer) at a fresh copy of its target and
@@ -285,8 +362,8 @@ func (w *walker) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 			continue
 		}
 		p := joinPath(path, kn.Value)
-		k := reflect.New(t.Key()).Elem()
-		if !w.decode(kn, k, p) {
+		k, ok := w.decodeEntry(kn, t.Key(), p)
+		if !ok {
 			continue
 		}
 		if first, dup := seen[k.Interface()]; dup {
@@ -294,8 +371,7 @@ func (w *walker) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 			continue
 		}
 		seen[k.Interface()] = kn.Line
-		e := reflect.New(t.Elem()).Elem()
-		if val := n.Content[i+1]; w.decode(val, e, p) || val.ShortTag() == "!!null" {
+		if e, ok := w.decodeEntry(n.Content[i+1], t.Elem(), p); ok {
 			m.SetMapIndex(k, e)
 		}
 	}
@@ -317,16 +393,13 @@ func (w *walker) decodeList(n *yaml.Node, v reflect.Value, path string) bool {
 	if t.Kind() == reflect.Slice {
 		out = reflect.MakeSlice(t, len(n.Content), len(n.Content))
 	}
-	j := 0
 	for i, c := range n.Content {
-		e := reflect.New(t.Elem()).Elem()
-		if w.decode(c, e, fmt.Sprintf("%s[%d]", path, i)) {
-			out.Index(j).Set(e)
-			j++
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if e, ok := w.decodeEntry(c, t.Elem(), p); ok {
+			out.Index(i).Set(e)
+		} else {
+			w.unset[p] = true
 		}
-	}
-	if t.Kind() == reflect.Slice {
-		out = out.Slice(0, j)
 	}
 	v.Set(out)
 	return true
