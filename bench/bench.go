@@ -246,9 +246,12 @@ func describe(p Point) string {
 	return fmt.Sprintf("%s b=%d T=%d", p.Kind, p.Batch, p.SeqLen)
 }
 
-// newModel makes a set-up instance of spec on backend for sequences of up
-// to seqLen tokens.
-func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, backend nn.Backend, seqLen int) (harness.Model, error) {
+// newModel makes a set-up instance of spec for env. It first makes the
+// experiment check's checks (harness.CheckModel: the plugin's check of env
+// and its memory estimate), so that a configuration the machine cannot
+// hold is refused before Setup allocates it; a model whose Setup fails is
+// closed.
+func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, env harness.Env) (harness.Model, error) {
 	m, err := harness.NewModel(spec.Name)
 	if err != nil {
 		return nil, err
@@ -260,11 +263,26 @@ func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, backend 
 		}
 		dst.Elem().Set(src.Elem())
 	}
-	env := harness.Env{Backend: backend, Vocab: r.opt.Config.Vocab, SeqLen: seqLen, Seed: r.opt.Seed}
-	if err := m.Setup(ctx, env); err != nil {
+	if err := harness.CheckModel(m, env); err != nil {
 		return nil, err
 	}
+	if err := m.Setup(ctx, env); err != nil {
+		return nil, errors.Join(fmt.Errorf("set up on backend %s: %w", env.Backend.Name(), err), closeModel(m))
+	}
 	return m, nil
+}
+
+// pointEnv is the environment of p's model on backend: rows of seqLen
+// tokens (a generation's prompt), given Batch rows at once in training and
+// EvalBatch rows when scoring or generating, for the memory estimate.
+func (r *runner) pointEnv(p Point, backend nn.Backend, seqLen int) harness.Env {
+	env := harness.Env{Backend: backend, Vocab: r.opt.Config.Vocab, SeqLen: seqLen, Seed: r.opt.Seed}
+	if p.Kind == KindTrain {
+		env.Batch = p.Batch
+	} else {
+		env.EvalBatch = p.Batch
+	}
+	return env
 }
 
 // closeModel closes m if it is an io.Closer.
@@ -315,9 +333,9 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	}
 	// FLOPs: the same operation on CountBackend.
 	cb := &CountBackend{}
-	dry, err := r.newModel(ctx, spec, cb, seqLen)
+	dry, err := r.newModel(ctx, spec, r.pointEnv(p, cb, seqLen))
 	if err != nil {
-		return p, fmt.Errorf("set up on the counting backend: %w", err)
+		return p, err
 	}
 	op, why, err := r.operation(dry, p)
 	if err != nil || why != "" {
@@ -335,7 +353,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	dry, op = nil, nil // let startMemory's collection free them
 
 	mon := startMemory()
-	m, err := r.newModel(ctx, spec, r.opt.Backend, seqLen)
+	m, err := r.newModel(ctx, spec, r.pointEnv(p, r.opt.Backend, seqLen))
 	if err != nil {
 		mon.finish()
 		return p, err

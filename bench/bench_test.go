@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,7 +197,7 @@ func TestGenerateModesAgree(t *testing.T) {
 	ctx := context.Background()
 	r := &runner{opt: Options{Config: tinyConfig(), Seed: 1}}
 	s := spec(t, "transformer", "{dim: 8, heads: 2, layers: 1, context: 24}")
-	m, err := r.newModel(ctx, &s, nngorgonia.New(), 3)
+	m, err := r.newModel(ctx, &s, r.pointEnv(Point{Kind: KindGenerate, Batch: 2}, nngorgonia.New(), 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,5 +231,79 @@ func TestGenerateModesAgree(t *testing.T) {
 	}
 	if _, _, err := decoder(m, Point{Mode: "fast", Prompt: 3, Length: 4}); err == nil {
 		t.Error("unknown mode accepted")
+	}
+}
+
+// TestBenchChecksModels is issue 9's review finding 2: bench set models up
+// without the experiment check, so rnn {hidden: 100000000} allocated until
+// the process died. Every point's model must be refused before Setup, with
+// its memory estimate, allocating nothing of its size.
+func TestBenchChecksModels(t *testing.T) {
+	if machine, _ := harness.MachineMemory(); machine <= 0 {
+		t.Skip("the machine's memory is unknown, so nothing is refused for its size")
+	}
+	ctx := context.Background()
+	for _, name := range []string{"rnn", "lstm"} {
+		s := spec(t, name, "{hidden: 100000000}")
+		opt := Options{Name: "huge", Backend: nngorgonia.New(), Config: tinyConfig(), Seed: 1, Models: []harness.ModelSpec{s}}
+		rep, err := Run(ctx, opt)
+		for _, w := range []string{name + " train b=2 T=4", name + ": estimated memory", "exceeds 90% of this machine's"} {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: err = %v, want it to contain %q", name, err, w)
+			}
+		}
+		if rep == nil || len(rep.Points) != 0 {
+			t.Errorf("%s: report %+v, want no points", name, rep)
+		}
+		// Every kind of point is refused, without allocating the model.
+		r := &runner{opt: opt}
+		for _, p := range []Point{
+			{Kind: KindTrain, Batch: 2, SeqLen: 4},
+			{Kind: KindScore, Batch: 2, SeqLen: 4},
+			{Kind: KindGenerate, Mode: ModeCached, Batch: 1, Prompt: 3, Length: 4},
+		} {
+			var start, end runtime.MemStats
+			runtime.ReadMemStats(&start)
+			_, err := r.measure(ctx, &s, p)
+			runtime.ReadMemStats(&end)
+			if err == nil || !strings.Contains(err.Error(), "estimated memory") {
+				t.Errorf("%s %s: err = %v, want the estimated memory refused", name, describe(p), err)
+			}
+			if alloc := end.TotalAlloc - start.TotalAlloc; alloc > 10<<20 {
+				t.Errorf("%s %s: allocated %d bytes before refusing the model", name, describe(p), alloc)
+			}
+		}
+	}
+}
+
+// TestBenchPointEnv: a point's model is checked for the rows it is given at
+// once, the training batch or the evaluation batch, so the memory estimate
+// grows with them.
+func TestBenchPointEnv(t *testing.T) {
+	r := &runner{opt: Options{Config: tinyConfig(), Seed: 5}}
+	b := nngorgonia.New()
+	train := r.pointEnv(Point{Kind: KindTrain, Batch: 7, SeqLen: 9}, b, 9)
+	score := r.pointEnv(Point{Kind: KindScore, Batch: 300, SeqLen: 9}, b, 9)
+	gen := r.pointEnv(Point{Kind: KindGenerate, Batch: 32, Prompt: 4, Length: 64}, b, 4)
+	want := harness.Env{Backend: b, Vocab: 13, SeqLen: 9, Seed: 5, Batch: 7}
+	if train != want {
+		t.Errorf("train env %+v, want %+v", train, want)
+	}
+	want.Batch, want.EvalBatch = 0, 300
+	if score != want {
+		t.Errorf("score env %+v, want %+v", score, want)
+	}
+	want.SeqLen, want.EvalBatch = 4, 32
+	if gen != want {
+		t.Errorf("generate env %+v, want %+v", gen, want)
+	}
+	m, err := harness.NewModel("rnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := m.(harness.MemoryEstimator)
+	if small, large := est.EstimateMemory(r.pointEnv(Point{Kind: KindScore, Batch: 1}, b, 64)),
+		est.EstimateMemory(r.pointEnv(Point{Kind: KindScore, Batch: 4096}, b, 64)); !(large.Total() > small.Total()) {
+		t.Errorf("scoring 4096 rows is estimated at %d bytes, 1 row at %d", large.Total(), small.Total())
 	}
 }

@@ -33,7 +33,7 @@ func benchOp(b *testing.B, r *runner, name, cfg string, p Point) {
 	if p.Kind == KindGenerate {
 		seqLen = p.Prompt
 	}
-	m, err := r.newModel(context.Background(), &s, nngorgonia.New(), seqLen)
+	m, err := r.newModel(context.Background(), &s, r.pointEnv(p, nngorgonia.New(), seqLen))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,11 @@ type GenOptions struct {
 	// MaxNew is the maximum number of tokens generated per row.
 	MaxNew int
 	// Temperature divides the log-probabilities before sampling; 0 selects
-	// greedy decoding (argmax, lowest token id on ties).
+	// greedy decoding (argmax, lowest token id on ties). As it tends to 0
+	// the sampled distribution tends to uniform over the most probable
+	// tokens, and a temperature so small that the scaled differences
+	// underflow (1e-310) samples exactly that: the argmax when it is
+	// unique, one of the tied tokens drawn at random otherwise.
 	Temperature float64
 	// TopK keeps only the K most probable tokens; 0 keeps all.
 	TopK int
@@ -53,7 +57,9 @@ func (o GenOptions) validate() error {
 }
 
 // Generate continues each prompt by up to opt.MaxNew tokens and returns the
-// generated tokens only (not the prompts).
+// generated tokens only (not the prompts). MaxNew may be as large as
+// math.MaxInt (generate until the stop token): nothing is allocated for
+// tokens not generated.
 //
 // Prompts of different lengths are generated in groups of equal length,
 // each through a Decoder (DecodeAuto: the model's Stepper when prompt plus
@@ -105,6 +111,10 @@ func groupError(err error, rows []int) error {
 		return fmt.Errorf("generate: prompt %d, new token %d: next-token log-probabilities are not a distribution: %s",
 			rows[de.Row], de.Step+1, de.Problem)
 	}
+	var se *samplingError
+	if errors.As(err, &se) {
+		return fmt.Errorf("generate: prompt %d, new token %d: %w", rows[se.row], se.token, se.err)
+	}
 	return fmt.Errorf("generate: %w", err)
 }
 
@@ -112,7 +122,7 @@ func groupError(err error, rows []int) error {
 // length. Rows that are done keep being fed their last token (the batch
 // of a Decoder is fixed); their outputs are ignored.
 func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, opt GenOptions, rngs []*rand.Rand, out [][]int) error {
-	dec, err := NewDecoder(m, len(prompts[rows[0]])+opt.MaxNew-1, DecodeOptions{})
+	dec, err := NewDecoder(m, decodeLength(len(prompts[rows[0]]), opt.MaxNew), DecodeOptions{})
 	if err != nil {
 		return err
 	}
@@ -130,7 +140,10 @@ func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, op
 			if done[j] {
 				continue
 			}
-			tok := sc.pick(logp[j], opt, rngs[i])
+			tok, err := sc.pick(logp[j], opt, rngs[i])
+			if err != nil {
+				return &samplingError{row: j, token: len(out[i]) + 1, err: err}
+			}
 			out[i] = append(out[i], tok)
 			tokens[j] = tok
 			if tok == opt.StopToken || len(out[i]) == opt.MaxNew {
@@ -147,6 +160,26 @@ func generateGroup(ctx context.Context, m Model, prompts [][]int, rows []int, op
 	return err
 }
 
+// decodeLength is the longest row a Decoder reads to continue a prompt of
+// p >= 1 tokens by up to maxNew: p + maxNew − 1 (the last token is chosen,
+// never fed), math.MaxInt when that does not fit in an int.
+func decodeLength(p, maxNew int) int {
+	if maxNew > math.MaxInt-p+1 {
+		return math.MaxInt
+	}
+	return p + maxNew - 1
+}
+
+// samplingError is a distribution the sampler could not draw from; row
+// indexes the group's rows, token counts the row's new tokens from 1.
+type samplingError struct {
+	row, token int
+	err        error
+}
+
+func (e *samplingError) Error() string { return e.err.Error() }
+func (e *samplingError) Unwrap() error { return e.err }
+
 // sampler picks tokens; it reuses its buffers between calls.
 type sampler struct {
 	ids   []int
@@ -155,28 +188,39 @@ type sampler struct {
 
 // pick chooses the next token from log-probabilities that a Decoder has
 // checked (no NaN or +Inf, some entry finite): Argmax when
-// opt.Temperature is 0, else a draw from the filtered distribution.
-func (s *sampler) pick(logp []float32, opt GenOptions, rng *rand.Rand) int {
+// opt.Temperature is 0, else a draw from the filtered distribution. It
+// fails, rather than pick an arbitrary token, on log-probabilities that do
+// not give a distribution (unchecked ones).
+func (s *sampler) pick(logp []float32, opt GenOptions, rng *rand.Rand) (int, error) {
 	if opt.Temperature == 0 {
-		return Argmax(logp)
+		return Argmax(logp), nil
 	}
-	ids, probs := s.distribution(logp, opt)
+	ids, probs, err := s.distribution(logp, opt)
+	if err != nil {
+		return 0, err
+	}
 	u := rng.Float64()
 	var acc float64
 	for k, p := range probs {
 		acc += p
 		if u < acc {
-			return ids[k]
+			return ids[k], nil
 		}
 	}
-	return ids[len(ids)-1] // rounding: acc fell just short of 1
+	return ids[len(ids)-1], nil // rounding: acc fell just short of 1
 }
 
 // distribution returns the candidate tokens, most probable first (lower id
 // on ties), and their renormalised probabilities after temperature, top-k
 // and top-p filtering, in that order (as Hugging Face's generate applies
 // them).
-func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64) {
+//
+// The weights are exp((x − max)/T), never exp(x/T − max/T): with a tiny T
+// both terms of the latter overflow to −Inf and their difference is NaN.
+// The most probable token weighs exp(0) = 1 whatever T and every other
+// token a weight in [0, 1], so the total is at least 1 for any
+// log-probabilities a Decoder accepts; it is checked all the same.
+func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64, error) {
 	ids := s.ids[:0]
 	mx := math.Inf(-1)
 	for v, lp := range logp {
@@ -185,14 +229,14 @@ func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64
 			continue // an impossible token
 		}
 		ids = append(ids, v)
-		mx = math.Max(mx, x/opt.Temperature)
+		mx = math.Max(mx, x)
 	}
 	if len(ids) == 0 {
-		panic("harness: sampler given log-probabilities without a finite entry (Decoder checks them)")
+		return nil, nil, fmt.Errorf("no finite log-probability among %d tokens", len(logp))
 	}
 	probs := s.probs[:0]
 	for _, v := range ids {
-		probs = append(probs, math.Exp(float64(logp[v])/opt.Temperature-mx))
+		probs = append(probs, math.Exp((float64(logp[v])-mx)/opt.Temperature))
 	}
 	sort.Sort(byProb{ids, probs})
 	n := len(ids)
@@ -219,12 +263,15 @@ func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64
 			total += p
 		}
 	}
+	if !(total > 0) || math.IsInf(total, 1) {
+		return nil, nil, fmt.Errorf("sampling weights at temperature %v sum to %v (log-probabilities with NaN or +Inf?)", opt.Temperature, total)
+	}
 	ids, probs = ids[:n], probs[:n]
 	for k := range probs {
 		probs[k] /= total
 	}
 	s.ids, s.probs = ids, probs
-	return ids, probs
+	return ids, probs, nil
 }
 
 type byProb struct {

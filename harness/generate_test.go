@@ -100,6 +100,24 @@ func newMarkov(seed uint64, V int) *markov {
 	return m
 }
 
+func mustDistribution(t *testing.T, s *sampler, logp []float32, opt GenOptions) ([]int, []float64) {
+	t.Helper()
+	ids, ps, err := s.distribution(logp, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids, ps
+}
+
+func mustPick(t *testing.T, s *sampler, logp []float32, opt GenOptions, rng *rand.Rand) int {
+	t.Helper()
+	tok, err := s.pick(logp, opt, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func TestGenerateGreedyIsArgmax(t *testing.T) {
 	m := newMarkov(1, 6)
 	out, err := Generate(context.Background(), m, [][]int{{0}, {3, 4}}, GenOptions{MaxNew: 5, StopToken: -1})
@@ -164,7 +182,7 @@ func TestTopPKeepsSmallestSet(t *testing.T) {
 		{1, []int{1, 3, 4, 0, 2}},
 	} {
 		var s sampler
-		ids, ps := s.distribution(logp, GenOptions{Temperature: 1, TopP: tc.p})
+		ids, ps := mustDistribution(t, &s, logp, GenOptions{Temperature: 1, TopP: tc.p})
 		if !reflect.DeepEqual(ids, tc.want) {
 			t.Errorf("top-p %v kept %v, want %v", tc.p, ids, tc.want)
 		}
@@ -184,7 +202,7 @@ func TestTopPKeepsSmallestSet(t *testing.T) {
 	}
 	// top-k applies before top-p: with k=2 the nucleus is taken within {1, 3}.
 	var s sampler
-	ids, _ := s.distribution(logp, GenOptions{Temperature: 1, TopK: 2, TopP: 0.5})
+	ids, _ := mustDistribution(t, &s, logp, GenOptions{Temperature: 1, TopK: 2, TopP: 0.5})
 	if !reflect.DeepEqual(ids, []int{1}) {
 		t.Errorf("top-k 2 + top-p 0.5 kept %v, want [1] (0.4/0.65 < 0.5 <= 1)", ids)
 	}
@@ -193,7 +211,7 @@ func TestTopPKeepsSmallestSet(t *testing.T) {
 func TestTemperature(t *testing.T) {
 	logp := []float32{float32(math.Log(0.2)), float32(math.Log(0.8))}
 	var s sampler
-	_, ps := s.distribution(logp, GenOptions{Temperature: 0.5})
+	_, ps := mustDistribution(t, &s, logp, GenOptions{Temperature: 0.5})
 	// p^(1/T) normalised: 0.04/(0.04+0.64), 0.64/0.68, sorted descending.
 	if math.Abs(ps[0]-0.64/0.68) > 1e-6 || math.Abs(ps[1]-0.04/0.68) > 1e-6 {
 		t.Errorf("T=0.5 probabilities %v", ps)
@@ -211,7 +229,7 @@ func TestSamplingFrequencies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 0))
 	var s sampler
 	for range n {
-		counts[s.pick(logp, GenOptions{Temperature: 1}, rng)]++
+		counts[mustPick(t, &s, logp, GenOptions{Temperature: 1}, rng)]++
 	}
 	for v, p := range probs {
 		f := float64(counts[v]) / n
@@ -223,7 +241,7 @@ func TestSamplingFrequencies(t *testing.T) {
 	// With top-k 2 only tokens 0 and 1 appear, in ratio 5:3.
 	clear(counts)
 	for range n {
-		counts[s.pick(logp, GenOptions{Temperature: 1, TopK: 2}, rng)]++
+		counts[mustPick(t, &s, logp, GenOptions{Temperature: 1, TopK: 2}, rng)]++
 	}
 	if counts[2]+counts[3] != 0 {
 		t.Errorf("top-k 2 drew filtered tokens: %v", counts)
@@ -340,3 +358,96 @@ func (*bare) Config() Config                   { return nil }
 func (*bare) Setup(context.Context, Env) error { return nil }
 func (*bare) Params() *nn.ParamSet             { return nil }
 func (*bare) Info() ModelInfo                  { return ModelInfo{Family: "bare"} }
+
+// TestGenerateTinyTemperature is issue 9's review finding 4: the weights were
+// exp(x/T − max/T), NaN for a subnormal T (−Inf − −Inf), and the sampler
+// then fell through to the last token id: generate -temperature 1e-310
+// printed "\377\377...". The weights must stay a distribution, concentrated
+// on the most probable tokens.
+func TestGenerateTinyTemperature(t *testing.T) {
+	logp := []float32{-2, -0.5, -1, -3}
+	ties := []float32{-1, -0.7, -5, -0.7}
+	for _, temp := range []float64{1e-300, 1e-310, 5e-324} {
+		var s sampler
+		ids, ps := mustDistribution(t, &s, logp, GenOptions{Temperature: temp})
+		if ids[0] != 1 || ps[0] != 1 || ps[1] != 0 || ps[2] != 0 || ps[3] != 0 {
+			t.Errorf("T=%v: ids %v, probabilities %v, want all mass on token 1", temp, ids, ps)
+		}
+		ids, ps = mustDistribution(t, &s, ties, GenOptions{Temperature: temp, TopP: 0.9})
+		if !reflect.DeepEqual(ids, []int{1, 3}) || !reflect.DeepEqual(ps, []float64{0.5, 0.5}) {
+			t.Errorf("T=%v with a tie: ids %v, probabilities %v, want tokens 1 and 3 at 0.5", temp, ids, ps)
+		}
+	}
+	m := newMarkov(5, 9)
+	prompts := [][]int{{1}, {4, 2}}
+	greedy, err := Generate(context.Background(), m, prompts, GenOptions{MaxNew: 30, StopToken: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, temp := range []float64{1e-310, 5e-324} {
+		got, err := Generate(context.Background(), m, prompts, GenOptions{MaxNew: 30, Temperature: temp, StopToken: -1, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, greedy) {
+			t.Errorf("T=%v: %v, want the greedy %v", temp, got, greedy)
+		}
+	}
+}
+
+// TestSamplerRefusesNonDistribution: log-probabilities a Decoder would
+// refuse are an error of the sampler, never a token picked by default.
+func TestSamplerRefusesNonDistribution(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	rng := rand.New(rand.NewPCG(1, 0))
+	for _, logp := range [][]float32{{-1, nan, -2}, {-1, inf}, {-inf, -inf}} {
+		var s sampler
+		for _, opt := range []GenOptions{{Temperature: 1}, {Temperature: 1e-310, TopK: 1}, {Temperature: 0.7, TopP: 0.5}} {
+			if tok, err := s.pick(logp, opt, rng); err == nil {
+				t.Errorf("%v at %+v: picked %d, want an error", logp, opt, tok)
+			}
+		}
+	}
+}
+
+// chain is a markov model whose likeliest successor of v is v+1 (mod V).
+func chain(V int) *markov {
+	m := &markov{}
+	for prev := range V {
+		row := make([]float64, V)
+		for v := range row {
+			row[v] = 0.1 / float64(V-1)
+		}
+		row[(prev+1)%V] = 0.9
+		m.probs = append(m.probs, row)
+	}
+	return m
+}
+
+// TestGenerateUnboundedMax is issue 9's review finding 5: generate -max
+// 9223372036854775807 failed with "decode: maximum length
+// -9223372036854775805 < 1" (prompt + MaxNew − 1 overflowed). MaxNew up to
+// math.MaxInt must generate until the stop token, on every path.
+func TestGenerateUnboundedMax(t *testing.T) {
+	for _, c := range []struct{ p, maxNew, want int }{
+		{1, 10, 10}, {3, 10, 12}, {1, math.MaxInt, math.MaxInt}, {5, math.MaxInt - 3, math.MaxInt},
+		{5, math.MaxInt - 4, math.MaxInt}, {5, math.MaxInt - 5, math.MaxInt - 1},
+	} {
+		if got := decodeLength(c.p, c.maxNew); got != c.want {
+			t.Errorf("decodeLength(%d, %d) = %d, want %d", c.p, c.maxNew, got, c.want)
+		}
+	}
+	short := chain(6)
+	short.limit = 2
+	for name, model := range map[string]Model{"stepper": chain(6), "re-feed": onlyDist{chain(6)}, "sliding window": limited{short}} {
+		for _, maxNew := range []int{math.MaxInt, math.MaxInt - 1} {
+			out, err := Generate(context.Background(), model, [][]int{{0}, {4, 5}}, GenOptions{MaxNew: maxNew, StopToken: 3})
+			if err != nil {
+				t.Fatalf("%s, MaxNew %d: %v", name, maxNew, err)
+			}
+			if want := [][]int{{1, 2, 3}, {0, 1, 2, 3}}; !reflect.DeepEqual(out, want) {
+				t.Errorf("%s, MaxNew %d: %v, want %v", name, maxNew, out, want)
+			}
+		}
+	}
+}

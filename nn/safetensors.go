@@ -88,18 +88,51 @@ func SaveSafetensors(path string, ps *ParamSet, meta map[string]string) (err err
 // hold exactly the parameters of ps, each with its shape; F32 tensors are
 // copied, F64, F16 and BF16 ones converted to float32. All problems
 // (missing, extra, mis-shaped or non-float tensors) are reported together,
-// each naming the file and the tensor, and ps is left unchanged on error.
+// each naming the file and the tensor.
+//
+// Everything is checked from the header before any tensor data is read,
+// and the data is then decoded straight into the parameters through a
+// buffer of at most 1 MiB, so a file whose header describes more data than
+// ps holds (a sparse file of terabytes) is refused without allocating it.
+// ps is unchanged when the file is refused; only a read error after the
+// header was checked (the file shrank or failed while being read) can
+// leave it partly overwritten.
 func LoadSafetensors(path string, ps *ParamSet) error {
-	st, err := readSafetensors(path)
+	f, h, err := openSafetensors(path)
 	if err != nil {
 		return err
 	}
-	if err := matchParams("load safetensors "+path, &st.stHeader, ps); err != nil {
+	defer f.Close()
+	if err := matchParams("load safetensors "+path, h, ps); err != nil {
 		return err
 	}
-	for _, p := range ps.List() {
-		t := st.tensor(p.Name)
-		decodeFloats(p.Data, t.dtype, st.bytes(t))
+	if err := readParams(io.NewSectionReader(f, h.start, int64(h.dataLen())), h, ps); err != nil {
+		return fmt.Errorf("load safetensors %s: read data: %w", path, err)
+	}
+	return nil
+}
+
+// readBufferSize bounds the buffer readParams decodes through.
+const readBufferSize = 1 << 20
+
+// readParams reads the data section r, which h describes and whose
+// tensors match ps (matchParams), into the parameters. The tensors cover
+// the data in offset order (layoutProblems), so r is read once, in order.
+func readParams(r io.Reader, h *stHeader, ps *ParamSet) error {
+	buf := make([]byte, min(readBufferSize, h.dataLen()))
+	for i := range h.tensors {
+		t := &h.tensors[i]
+		dst := ps.Get(t.name).Data
+		size := int(t.dtype.Size())
+		per := len(buf) / size
+		for lo := 0; lo < len(dst); lo += per {
+			hi := min(lo+per, len(dst))
+			b := buf[:(hi-lo)*size]
+			if _, err := io.ReadFull(r, b); err != nil {
+				return fmt.Errorf("tensor %s: %w", t.name, err)
+			}
+			decodeFloats(dst[lo:hi], t.dtype, b)
+		}
 	}
 	return nil
 }
@@ -286,49 +319,70 @@ func (st *stFile) bytes(t *stTensor) []byte { return st.data[t.begin:t.end] }
 // readSafetensorsHeader reads and checks the header of the file at path
 // (see CheckSafetensors).
 func readSafetensorsHeader(path string) (*stHeader, error) {
-	f, err := os.Open(path)
+	f, h, err := openSafetensors(path)
 	if err != nil {
-		return nil, fmt.Errorf("load safetensors: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	h, _, err := openSafetensors(path, f)
-	return h, err
+	f.Close()
+	return h, nil
 }
 
 // readSafetensors reads and checks the whole file at path. Its length comes
 // from the checked header, so a file that is not what its header says
-// (truncated, padded, a device) is refused before its data is read.
+// (truncated, padded) is refused before its data is read.
 func readSafetensors(path string) (*stFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load safetensors: %w", err)
-	}
-	defer f.Close()
-	h, size, err := openSafetensors(path, f)
+	f, h, err := openSafetensors(path)
 	if err != nil {
 		return nil, err
 	}
-	st := &stFile{stHeader: *h, data: make([]byte, size-h.start)}
-	if _, err := io.ReadFull(io.NewSectionReader(f, h.start, size-h.start), st.data); err != nil {
+	defer f.Close()
+	st := &stFile{stHeader: *h, data: make([]byte, h.dataLen())}
+	if _, err := io.ReadFull(io.NewSectionReader(f, h.start, int64(h.dataLen())), st.data); err != nil {
 		return nil, fmt.Errorf("load safetensors %s: read data: %w", path, err)
 	}
 	return st, nil
 }
 
-// openSafetensors checks the header of f and returns it with f's size.
-func openSafetensors(path string, f *os.File) (*stHeader, int64, error) {
-	fi, err := f.Stat()
+// openSafetensors opens the regular file at path and checks its header;
+// the caller closes the file.
+func openSafetensors(path string) (*os.File, *stHeader, error) {
+	f, size, err := openRegular(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("load safetensors %s: %w", path, err)
+		return nil, nil, fmt.Errorf("load safetensors: %w", err)
+	}
+	h, err := checkSafetensors(f, size)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("load safetensors %s: %w", path, err)
+	}
+	return f, h, nil
+}
+
+// openRegular opens path for reading, after checking without opening it
+// that it is a regular file: opening a FIFO blocks until something writes
+// to it, and a device may never end. It returns the file's size.
+func openRegular(path string) (*os.File, int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("load safetensors %s: not a regular file (%s)", path, fi.Mode().Type())
+		return nil, 0, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
 	}
-	h, err := checkSafetensors(f, fi.Size())
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("load safetensors %s: %w", path, err)
+		return nil, 0, err
 	}
-	return h, fi.Size(), nil
+	// The path may have been replaced between Stat and Open.
+	now, err := f.Stat()
+	if err == nil && !os.SameFile(fi, now) {
+		err = fmt.Errorf("%s: replaced while being opened", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, now.Size(), nil
 }
 
 // parseSafetensors checks a whole safetensors file held in memory.

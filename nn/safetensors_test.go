@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -382,5 +383,92 @@ func TestCheckSafetensorsParams(t *testing.T) {
 	}
 	if err := nn.CheckSafetensorsParams(path+".absent", ps); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent file: %v", err)
+	}
+}
+
+// TestLoadSafetensorsHugeFile is issue 9's review finding 1: a sparse file
+// whose header describes 100 GB of data (one F32 tensor of 25e9 elements)
+// used to be read whole before its header was matched against the
+// parameters, a fatal out-of-memory error. It must be refused from the
+// header, allocating almost nothing.
+func TestLoadSafetensorsHugeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.safetensors")
+	const bytes = 100_000_000_000
+	header := fmt.Sprintf(`{"huge":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, bytes/4, bytes)
+	rawFile(t, path, header, nil)
+	if err := os.Truncate(path, int64(8+len(header)+bytes)); err != nil {
+		t.Skipf("cannot make a sparse file: %v", err)
+	}
+	if err := nn.CheckSafetensors(path); err != nil {
+		t.Fatalf("the file is a complete safetensors file, but: %v", err)
+	}
+	ps := sampleParams(1)
+	before := slices.Clone(ps.Get("emb.weight").Data)
+	var start, end runtime.MemStats
+	runtime.ReadMemStats(&start)
+	err := nn.LoadSafetensors(path, ps)
+	runtime.ReadMemStats(&end)
+	if err == nil || !strings.Contains(err.Error(), "unexpected tensor huge") || !strings.Contains(err.Error(), "tensor emb.weight missing") {
+		t.Errorf("err = %v, want the mismatch with the parameters", err)
+	}
+	if alloc := end.TotalAlloc - start.TotalAlloc; alloc > 10<<20 {
+		t.Errorf("LoadSafetensors allocated %d bytes to refuse a mismatched header", alloc)
+	}
+	if !slices.Equal(before, ps.Get("emb.weight").Data) {
+		t.Error("a refused file changed the parameters")
+	}
+}
+
+// TestLoadSafetensorsLargeTensors loads tensors larger than the read
+// buffer, in F32 and converted from F16, across its chunk boundaries.
+func TestLoadSafetensorsLargeTensors(t *testing.T) {
+	dir := t.TempDir()
+	src := nn.NewParamSet()
+	big := src.Add("big", 3, 100_003) // 1.2 MB, more than one buffer
+	small := src.Add("small", 5)
+	for i := range big.Data {
+		big.Data[i] = float32(i%1000) - 500
+	}
+	for i := range small.Data {
+		small.Data[i] = float32(i) / 4
+	}
+	path := filepath.Join(dir, "f32.safetensors")
+	if err := nn.SaveSafetensors(path, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The same values as F16 (exact: integers below 2048, quarters).
+	half := func(v float32) []byte {
+		bits := math.Float32bits(v)
+		sign, exp, frac := uint16(bits>>16)&0x8000, int(bits>>23&0xff), bits&0x7fffff
+		if exp == 0 {
+			return []byte{0, byte(sign >> 8)}
+		}
+		h := sign | uint16(exp-127+15)<<10 | uint16(frac>>13)
+		return binary.LittleEndian.AppendUint16(nil, h)
+	}
+	var data []byte
+	for _, v := range append(slices.Clone(big.Data), small.Data...) {
+		data = append(data, half(v)...)
+	}
+	n := 2 * len(big.Data)
+	f16 := filepath.Join(dir, "f16.safetensors")
+	rawFile(t, f16, fmt.Sprintf(`{"big":{"dtype":"F16","shape":[3,100003],"data_offsets":[0,%d]},"small":{"dtype":"F16","shape":[5],"data_offsets":[%d,%d]}}`,
+		n, n, n+10), data)
+	for _, file := range []string{path, f16} {
+		dst := nn.NewParamSet()
+		dst.Add("big", 3, 100_003)
+		dst.Add("small", 5)
+		if err := nn.LoadSafetensors(file, dst); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"big", "small"} {
+			if got, want := dst.Get(name).Data, src.Get(name).Data; !slices.Equal(got, want) {
+				i := 0
+				for i < len(got) && got[i] == want[i] {
+					i++
+				}
+				t.Errorf("%s: %s[%d] = %v, want %v", filepath.Base(file), name, i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -48,7 +48,7 @@ func newGenFlags(w io.Writer) *genFlags {
 	return f
 }
 
-func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	f := newGenFlags(stderr)
 	if done, err := parseFlags(f.fs, args); done {
 		return err
@@ -64,28 +64,16 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	vocab, seqLen := 256, 64
-	if v, err := strconv.Atoi(meta["vocab"]); err == nil && v > 0 {
-		vocab = v
-	}
-	if v, err := strconv.Atoi(meta["seq_len"]); err == nil && v > 0 {
-		seqLen = v
-	}
-	if f.seqLen > 0 {
-		seqLen = f.seqLen
-	}
-	backend, err := nn.OpenBackend(f.backend, f.device)
+	defer func() {
+		if c, ok := m.(io.Closer); ok {
+			if cerr := c.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("generate: close %s: %w", m.Info().Family, cerr))
+			}
+		}
+	}()
+	vocab, err := f.setup(ctx, m, meta)
 	if err != nil {
-		return fmt.Errorf("generate: %w", err)
-	}
-	if err := m.Setup(ctx, harness.Env{Backend: backend, Vocab: vocab, SeqLen: seqLen, Seed: f.seed}); err != nil {
-		return fmt.Errorf("generate: setup %s: %w", m.Info().Family, err)
-	}
-	if m.Params() == nil {
-		return fmt.Errorf("generate: model %s has no parameters to load", m.Info().Family)
-	}
-	if err := nn.LoadSafetensors(f.weights, m.Params()); err != nil {
-		return fmt.Errorf("generate: load weights %s: %w", f.weights, err)
+		return err
 	}
 	prompt := make([]int, len(f.prompt))
 	for i := range len(f.prompt) {
@@ -107,6 +95,42 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	text = append(text, '\n')
 	_, err = stdout.Write(text)
 	return err
+}
+
+// setup checks the model for its environment (harness.CheckModel: the
+// plugin's own check and its memory estimate, before anything the size of
+// the model is allocated), sets it up and loads the weights; it returns
+// the vocabulary size.
+func (f *genFlags) setup(ctx context.Context, m harness.Model, meta map[string]string) (int, error) {
+	vocab, seqLen := 256, 64
+	if v, err := strconv.Atoi(meta["vocab"]); err == nil && v > 0 {
+		vocab = v
+	}
+	if v, err := strconv.Atoi(meta["seq_len"]); err == nil && v > 0 {
+		seqLen = v
+	}
+	if f.seqLen > 0 {
+		seqLen = f.seqLen
+	}
+	backend, err := nn.OpenBackend(f.backend, f.device)
+	if err != nil {
+		return 0, fmt.Errorf("generate: %w", err)
+	}
+	// One prompt: the model scores one row at a time.
+	env := harness.Env{Backend: backend, Vocab: vocab, SeqLen: seqLen, Seed: f.seed, EvalBatch: 1}
+	if err := harness.CheckModel(m, env); err != nil {
+		return 0, fmt.Errorf("generate: check model: %w", err)
+	}
+	if err := m.Setup(ctx, env); err != nil {
+		return 0, fmt.Errorf("generate: setup %s: %w", m.Info().Family, err)
+	}
+	if m.Params() == nil {
+		return 0, fmt.Errorf("generate: model %s has no parameters to load", m.Info().Family)
+	}
+	if err := nn.LoadSafetensors(f.weights, m.Params()); err != nil {
+		return 0, fmt.Errorf("generate: load weights %s: %w", f.weights, err)
+	}
+	return vocab, nil
 }
 
 // newModel instantiates the model and decodes its configuration from

@@ -447,7 +447,10 @@ func (t *Task) makeGroup(rng *rand.Rand, s, n int) group {
 	return g
 }
 
-// Info describes the prepared task; SeqLen is the longest row.
+// Info describes the prepared task; SeqLen is the longest row. EvalBatch
+// is the most rows one model call of ValidLoss or Evaluate (teacher-forced,
+// free-running and oracle-sampled alike) gets: eval_batch, or the largest
+// group of rows of one sweep value when that is smaller.
 func (t *Task) Info() harness.TaskInfo {
 	seqLen := 0
 	for _, s := range t.sweep {
@@ -457,8 +460,18 @@ func (t *Task) Info() harness.TaskInfo {
 	if t.variant == "oracle" {
 		headline = "kl_per_token"
 	}
+	largest := 0
+	for _, groups := range [][]group{t.valid, t.test} {
+		for _, g := range groups {
+			largest = max(largest, len(g.exs))
+		}
+	}
+	evalBatch := t.cfg.EvalBatch
+	if largest > 0 {
+		evalBatch = min(evalBatch, largest)
+	}
 	return harness.TaskInfo{Name: "synthetic/" + t.variant, Kind: "synthetic", Vocab: t.vocab, SeqLen: seqLen,
-		HeadlineMetric: headline, Needs: t.needs()}
+		HeadlineMetric: headline, Needs: t.needs(), EvalBatch: evalBatch}
 }
 
 // needs lists what the task calls: Scorer for the validation loss,

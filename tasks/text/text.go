@@ -210,7 +210,8 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 // harness.DataTaskName("text", FILE) ("text/notes" for notes.txt) for a
 // file given with -data, whatever the variant (Datasets has the path and
 // checksum). Training, ValidLoss and Evaluate, context ablation included,
-// score targets only: the task needs a harness.Scorer.
+// score targets only: the task needs a harness.Scorer. Each Scorer call of
+// ValidLoss and Evaluate gets at most eval_batch windows (EvalBatch).
 func (t *Task) Info() harness.TaskInfo {
 	return harness.TaskInfo{
 		Name:           t.name,
@@ -219,6 +220,7 @@ func (t *Task) Info() harness.TaskInfo {
 		SeqLen:         t.cfg.SeqLen,
 		HeadlineMetric: "bits_per_byte",
 		Needs:          []harness.Capability{harness.NeedScorer},
+		EvalBatch:      t.cfg.EvalBatch,
 	}
 }
 

@@ -5,9 +5,20 @@ import (
 )
 
 // EvalBatch is the evaluation batch (rows per Scorer or Distributioner
-// call) memory estimates assume when it exceeds the training batch: the
+// call) memory estimates assume when env.EvalBatch does not say (0): the
 // largest default of the built-in tasks (text eval_batch 32, synthetic 64).
 const EvalBatch = 64
+
+// EvalRows is the number of rows of one evaluation batch that an estimate
+// for env counts: the task's env.EvalBatch (EvalBatch when 0), or the
+// training batch when that is larger.
+func EvalRows(env harness.Env) int {
+	rows := env.EvalBatch
+	if rows <= 0 {
+		rows = EvalBatch
+	}
+	return max(env.Batch, rows)
+}
 
 // intBytesPerPosition is the integer data of one position of a batch: the
 // task's input and target rows, their flattened feeds and the executable's
@@ -41,7 +52,8 @@ func LogitValues(v int) float64 { return 5 * float64(v) }
 
 // Estimate turns a footprint into the harness's estimate for env, with
 // P parameters, B = env.Batch, T = env.SeqLen and the activations of one
-// evaluation batch A = max(B, EvalBatch)·T·(4·Eval + 48):
+// evaluation batch A = EvalRows(env)·T·(4·Eval + 48), i.e. max(B, the
+// task's eval batch)·T·(4·Eval + 48):
 //
 //	Params    = 4·P bytes
 //	Inference = 4·P (Param.Grad, allocated with the parameters) + A
@@ -58,7 +70,7 @@ func LogitValues(v int) float64 { return 5 * float64(v) }
 func (f Footprint) Estimate(env harness.Env) harness.MemoryEstimate {
 	params := 4 * f.Params
 	T := float64(max(env.SeqLen, 0))
-	eval := float64(max(env.Batch, EvalBatch)) * T * (4*f.Eval + intBytesPerPosition)
+	eval := float64(EvalRows(env)) * T * (4*f.Eval + intBytesPerPosition)
 	var training float64
 	if env.Batch > 0 {
 		training = 4*params + float64(env.Batch)*T*(4*f.Train+intBytesPerPosition) + eval

@@ -28,6 +28,35 @@ func TestEstimateFormula(t *testing.T) {
 	}
 }
 
+// TestEstimateUsesEvalBatch is issue 9's review finding 3: the estimate
+// assumed 64 evaluation rows whatever the task's eval_batch (an rnn on
+// text/jargon peaks at 86 MB with eval_batch 32 and 2.8 GB with 1500). It
+// must count env.EvalBatch rows, 64 when 0, or the training batch when
+// that is larger.
+func TestEstimateUsesEvalBatch(t *testing.T) {
+	f := Footprint{Params: 1000, Train: 10, Eval: 5}
+	perRow := int64(8 * (20 + 48)) // T = 8 positions of 4·Eval + 48 bytes
+	for _, c := range []struct {
+		evalBatch, batch, rows int
+	}{
+		{0, 0, EvalBatch}, {32, 0, 32}, {1500, 0, 1500}, {1500, 100, 1500}, {32, 100, 100},
+	} {
+		env := harness.Env{Vocab: 7, SeqLen: 8, EvalBatch: c.evalBatch, Batch: c.batch}
+		if got := EvalRows(env); got != c.rows {
+			t.Errorf("EvalRows(eval batch %d, batch %d) = %d, want %d", c.evalBatch, c.batch, got, c.rows)
+		}
+		est := f.Estimate(env)
+		if want := 4000 + int64(c.rows)*perRow; est.Inference != want {
+			t.Errorf("eval batch %d, batch %d: inference %d, want %d (%d rows)", c.evalBatch, c.batch, est.Inference, want, c.rows)
+		}
+		if c.batch > 0 {
+			if want := 16000 + int64(c.batch)*8*(40+48) + int64(c.rows)*perRow; est.Training != want {
+				t.Errorf("eval batch %d, batch %d: training %d, want %d", c.evalBatch, c.batch, est.Training, want)
+			}
+		}
+	}
+}
+
 func TestEstimateSaturates(t *testing.T) {
 	for _, f := range []Footprint{{Params: 1e30, Train: 1, Eval: 1}, {Params: math.NaN()}, {Params: 1, Train: math.Inf(1), Eval: math.Inf(1)}} {
 		est := f.Estimate(harness.Env{SeqLen: 1, Batch: 1})

@@ -121,7 +121,7 @@ func liveHeap() int64 {
 // MeasureMemory sets up a fresh model for env and measures the live heap
 // it holds (parameters included) after one training step of env.Batch rows
 // with Adam followed by a validation-like NextLogProbs of
-// max(env.Batch, lm.EvalBatch) rows (what the runner holds during
+// lm.EvalRows(env) rows (what the runner holds during
 // training), and, on another fresh model, after that NextLogProbs alone;
 // rows have env.SeqLen tokens.
 func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env) (train, infer int64) {
@@ -143,7 +143,7 @@ func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env)
 		return n
 	}
 	evaluate := func(m harness.Model) any {
-		lp, err := m.(harness.Distributioner).NextLogProbs(ctx, Pattern(max(env.Batch, lm.EvalBatch), env.SeqLen, env.Vocab).Inputs)
+		lp, err := m.(harness.Distributioner).NextLogProbs(ctx, Pattern(lm.EvalRows(env), env.SeqLen, env.Vocab).Inputs)
 		if err != nil {
 			t.Fatal(err)
 		}
