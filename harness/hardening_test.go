@@ -361,7 +361,7 @@ func TestRunWeightsCheckedBeforeWork(t *testing.T) {
 	e2 := hardExperiment(t, countTask, "  - name: fake-lm\n    label: first\n  - name: fake-lm\n    label: wide\n    config: {hidden: 9}\n  - name: fake-lm\n    label: short\n")
 	var steps int
 	_, err = harness.Run(countSteps(context.Background(), &steps), e2, harness.RunOptions{LoadWeights: dir})
-	for _, want := range []string{"models[1]: -load-weights", "extra", "models[2]", "truncated"} {
+	for _, want := range []string{"models[1]: -load-weights", "extra", "-load-weights: short on fake/count seed 1", "truncated"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

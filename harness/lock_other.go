@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// noFollow: the Lstat check in acquire refuses a link.
+const noFollow = 0
+
 // errLocked says another process holds the lock.
 var errLocked = errors.New("locked")
 

@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// noFollow makes opening the lock file fail on a symbolic link.
+const noFollow = syscall.O_NOFOLLOW
+
 // errLocked says another open file description holds the lock.
 var errLocked = errors.New("locked")
 

@@ -52,7 +52,10 @@ func lockOutput(dir string) (*outputLock, error) {
 // was replaced meanwhile (a previous holder removing it on release).
 func (l *outputLock) acquire() error {
 	for attempt := 0; attempt < 10; attempt++ {
-		f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
+		if st, err := os.Lstat(l.path); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("lock %s: not a regular file (%s); remove it", l.path, st.Mode().Type())
+		}
+		f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|noFollow, 0o644)
 		if err != nil {
 			return fmt.Errorf("output directory %s is not writable: %w", l.dir, err)
 		}
@@ -220,19 +223,15 @@ func checkWritableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// removeStaleTemps deletes the temporary files WriteFileAtomic and
-// nn.SaveSafetensors leave when a process is killed between creating and
-// renaming them: in OUT those of the files arbench writes there (results,
-// samples, reports, CSVs), in OUT/plots those of the charts, and in the
-// -save-weights directory those of this experiment's own weight files
-// (weights). Only called by the holder of OUT's lock, so no live writer owns
-// them; other files that merely look alike are left alone.
-func removeStaleTemps(out, saveWeights string, weights []string) error {
-	own := map[string]bool{}
-	for _, w := range weights {
-		own[w] = true
-	}
-	errs := []error{
+// removeStaleTemps deletes the temporary files WriteFileAtomic leaves when
+// a process is killed between creating and renaming them: in OUT those of
+// the files arbench writes there (results, samples, reports, CSVs), in
+// OUT/plots those of the charts. Only called by the holder of OUT's lock,
+// so no live writer owns them; other files that merely look alike are left
+// alone. (A -save-weights directory is not locked, as runs with different
+// outputs may share it, so its temporaries are left.)
+func removeStaleTemps(out string) error {
+	return errors.Join(
 		removeTemps(out, func(target string) bool {
 			switch target {
 			case ResultsFileName, SamplesFileName, ReportFileName, "report.html":
@@ -243,11 +242,7 @@ func removeStaleTemps(out, saveWeights string, weights []string) error {
 		removeTemps(filepath.Join(out, "plots"), func(target string) bool {
 			return strings.HasSuffix(target, ".png") || strings.HasSuffix(target, ".svg")
 		}),
-	}
-	if saveWeights != "" {
-		errs = append(errs, removeTemps(saveWeights, func(target string) bool { return own[target] }))
-	}
-	return errors.Join(errs...)
+	)
 }
 
 // removeTemps removes the temporary files in dir whose target file name

@@ -42,18 +42,19 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 			add("-save-weights", "%v", err)
 		}
 	}
-	checked := map[string]bool{}
+	checked, badFile := map[string]bool{}, map[string]bool{}
 	for _, c := range pending {
 		if c.weightsIn != "" && !checked[c.weightsIn] {
 			checked[c.weightsIn] = true
 			if err := nn.CheckSafetensors(c.weightsIn); err != nil {
 				add("-load-weights", "%s: %v", c.key, err)
+				badFile[c.weightsIn] = true
 			}
 		}
 	}
 	prepared := map[preparedKey]Task{}
 	failed := map[*TaskSpec]bool{}
-	pairs, weights := map[[2]any]bool{}, map[[2]any]bool{}
+	pairs, weights := map[[2]any]bool{}, map[[3]any]bool{}
 	bad := map[*ModelSpec]bool{}
 	for _, c := range pending {
 		ti := taskIndex(e, c.task)
@@ -91,8 +92,10 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 			}
 			bad[c.model] = bad[c.model] || len(msgs) > 0
 		}
-		if c.weightsIn != "" && !bad[c.model] && !weights[[2]any{c.model, c.weightsIn}] {
-			weights[[2]any{c.model, c.weightsIn}] = true
+		// The shapes depend on the task (vocabulary, window): check each
+		// (task, model, file) once.
+		if c.weightsIn != "" && !bad[c.model] && !badFile[c.weightsIn] && !weights[[3]any{c.task, c.model, c.weightsIn}] {
+			weights[[3]any{c.task, c.model, c.weightsIn}] = true
 			if msg := checkWeights(ctx, c, task.Info(), backend); msg != "" {
 				errs = append(errs, located(c.model.origin, mpath, msg))
 			}
@@ -125,12 +128,11 @@ func firstPrepared(prepared map[preparedKey]Task, spec *TaskSpec) (Task, bool) {
 // checkPairing checks one model against one prepared task without
 // allocating the model: capabilities, then the plugin's own check of the
 // task and its memory estimate (CheckModel).
-func checkPairing(c combo, info TaskInfo) []string {
+func checkPairing(c combo, info TaskInfo) (msgs []string) {
 	m, err := newConfigured(c.model)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	var msgs []string
 	defer func() {
 		if err := closeModel(m); err != nil {
 			msgs = append(msgs, err.Error())
@@ -268,8 +270,14 @@ func modelIndex(e *Experiment, spec *ModelSpec) int {
 }
 
 // checkOutput refuses to replace the results of an earlier run unless the
-// run resumes or overwrites them.
+// run resumes or overwrites them, and result files that are not regular
+// files (a FIFO would block the first write).
 func checkOutput(e *Experiment, opt RunOptions) error {
+	for _, name := range []string{ResultsFileName, SamplesFileName} {
+		if st, err := os.Lstat(filepath.Join(e.Out, name)); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file (%s); remove it or choose another -out", filepath.Join(e.Out, name), st.Mode().Type())
+		}
+	}
 	path := filepath.Join(e.Out, ResultsFileName)
 	if _, err := os.Stat(path); err != nil {
 		return nil

@@ -269,6 +269,8 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 		return nil, fmt.Errorf("reproduce: %w", err)
 	} else if same {
 		return nil, fmt.Errorf("reproduce: the output directory %s is the directory being reproduced; choose another", out)
+	} else if _, err := os.Stat(filepath.Join(out, ResultsFileName)); err == nil && !opt.Overwrite {
+		return nil, fmt.Errorf("reproduce: %s already holds results; use -overwrite to replace them, or choose another -out", out)
 	}
 	e.Out = out
 	rerun, err := Run(ctx, e, RunOptions{LoadWeights: loadWeights, DataDir: opt.DataDir, Log: opt.Log, Bars: opt.Bars,
@@ -278,8 +280,10 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 	// ends the reproduction.
 	var rp *RunProblems
 	if err != nil && !(errors.As(err, &rp) && rerun != nil) {
-		if temp {
+		if temp && rerun == nil {
+			// Nothing finished: the temporary directory holds nothing.
 			os.RemoveAll(out)
+			return nil, fmt.Errorf("reproduce: rerun: %w", err)
 		}
 		return nil, fmt.Errorf("reproduce: rerun (output in %s): %w", out, err)
 	}

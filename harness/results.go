@@ -259,6 +259,19 @@ func LoadResults(path string) (*ResultsFile, error) {
 	return ParseResults(path, b)
 }
 
+// readRegular reads path when it is a regular file; it stats before
+// opening, since opening a FIFO without a writer blocks.
+func readRegular(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	return os.ReadFile(path)
+}
+
 // Write atomically writes rf as indented JSON to path.
 func (rf *ResultsFile) Write(path string) error {
 	b, err := json.MarshalIndent(rf, "", "  ")
@@ -345,7 +358,7 @@ func encodeSamples(k RunKey, samples []Sample) ([]byte, error) {
 func appendSamples(path string, fresh bool, keep func(RunKey) bool, add []byte) error {
 	var old []byte
 	if !fresh {
-		b, err := os.ReadFile(path)
+		b, err := readRegular(path)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read samples: %w", err)
 		}

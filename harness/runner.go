@@ -195,7 +195,7 @@ func (r *runner) open(ctx context.Context, plan []combo) (*ResultsFile, error) {
 	if err != nil {
 		add("out", err)
 	} else {
-		if err := removeStaleTemps(r.e.Out, r.opt.SaveWeights, weightFiles(plan)); err != nil {
+		if err := removeStaleTemps(r.e.Out); err != nil {
 			add("out", err)
 		}
 		if err := checkOutput(r.e, r.opt); err != nil {
@@ -400,14 +400,16 @@ func (r *runner) record(c combo, task Task, out runOutput) error {
 	if err != nil {
 		return err
 	}
-	r.rf.Runs = append(r.rf.Runs, out.rec)
-	r.rf.Results = append(r.rf.Results, out.results...)
-	r.rf.Curves = append(r.rf.Curves, out.curves...)
-	r.rf.Series = append(r.rf.Series, out.series...)
-	r.done[c.key] = true
-	r.rf.Manifest.Datasets = mergeDatasets(r.rf.Manifest.Datasets, task.Datasets())
-	r.rf.Manifest.End = time.Now().UTC()
-	r.rf.Manifest.Complete = len(r.done) == r.total
+	// The new state is committed to r.rf only once both files hold it, so
+	// what the caller reports and renders is what is on disk.
+	next := *r.rf
+	next.Runs = append(r.rf.Runs[:len(r.rf.Runs):len(r.rf.Runs)], out.rec)
+	next.Results = append(r.rf.Results[:len(r.rf.Results):len(r.rf.Results)], out.results...)
+	next.Curves = append(r.rf.Curves[:len(r.rf.Curves):len(r.rf.Curves)], out.curves...)
+	next.Series = append(r.rf.Series[:len(r.rf.Series):len(r.rf.Series)], out.series...)
+	next.Manifest.Datasets = mergeDatasets(append([]DatasetRef(nil), r.rf.Manifest.Datasets...), task.Datasets())
+	next.Manifest.End = time.Now().UTC()
+	next.Manifest.Complete = len(r.done)+1 == r.total
 
 	// samples.jsonl first: a crash before results.json is rewritten leaves
 	// extra lines that the next -resume drops, never missing ones.
@@ -419,7 +421,7 @@ func (r *runner) record(c combo, task Task, out runOutput) error {
 	fresh := !r.wrote && !r.resumedSamples
 	if !r.wrote && r.resumedSamples {
 		stored := map[RunKey]bool{}
-		for _, run := range r.rf.Runs[:len(r.rf.Runs)-1] {
+		for _, run := range r.rf.Runs {
 			stored[run.Key()] = true
 		}
 		keep = func(k RunKey) bool { return stored[k] }
@@ -427,9 +429,11 @@ func (r *runner) record(c combo, task Task, out runOutput) error {
 	if err := appendSamples(samplesPath, fresh, keep, lines); err != nil {
 		return err
 	}
-	if err := r.rf.Write(r.resultsPath); err != nil {
+	if err := next.Write(r.resultsPath); err != nil {
 		return err
 	}
+	*r.rf = next
+	r.done[c.key] = true
 	r.wrote = true
 	if r.opt.Report != nil {
 		if err := WriteFileAtomic(filepath.Join(r.e.Out, ReportFileName), func(w io.Writer) error {
@@ -617,15 +621,6 @@ func summary(info TaskInfo, results []Result, rec RunRecord) string {
 	}
 	parts = append(parts, fmt.Sprintf("eval %.1fs", rec.EvalSeconds))
 	return "done: " + strings.Join(parts, ", ")
-}
-
-// weightFiles lists the weight file names the plan's runs save.
-func weightFiles(plan []combo) []string {
-	var names []string
-	for _, c := range plan {
-		names = append(names, WeightsFileName(c.key.Task, c.model.Label, c.seed))
-	}
-	return names
 }
 
 // saveWeights writes the model's parameters with metadata that `arbench

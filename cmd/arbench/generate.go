@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
+	"strings"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -48,13 +50,40 @@ func newGenFlags(w io.Writer) *genFlags {
 	return f
 }
 
+// validate reports the sampling flags' mistakes at once, as usage errors.
+func (f *genFlags) validate() error {
+	var bad []string
+	if f.max < 0 {
+		bad = append(bad, fmt.Sprintf("-max must be >= 0, got %d", f.max))
+	}
+	if !(f.temperature >= 0) || math.IsInf(f.temperature, 0) {
+		bad = append(bad, fmt.Sprintf("-temperature must be a finite number >= 0, got %v", f.temperature))
+	}
+	if f.topK < 0 {
+		bad = append(bad, fmt.Sprintf("-top-k must be >= 0, got %d", f.topK))
+	}
+	if !(f.topP >= 0 && f.topP <= 1) {
+		bad = append(bad, fmt.Sprintf("-top-p must be in [0, 1], got %v", f.topP))
+	}
+	if f.stop < -1 || f.stop > 255 {
+		bad = append(bad, fmt.Sprintf("-stop must be a byte value or -1, got %d", f.stop))
+	}
+	if len(bad) > 0 {
+		return usageErrorf("generate: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
 func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	f := newGenFlags(stderr)
 	if done, err := parseFlags(f.fs, args); done {
 		return err
 	}
 	if f.weights == "" || f.prompt == "" {
-		return errors.New("generate needs -load-weights FILE and a non-empty -prompt TEXT (see arbench help generate)")
+		return usageErrorf("generate needs -load-weights FILE and a non-empty -prompt TEXT (see arbench help generate)")
+	}
+	if err := f.validate(); err != nil {
+		return err
 	}
 	meta, err := nn.ReadSafetensorsMetadata(f.weights)
 	if err != nil {

@@ -49,19 +49,20 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	dir := fs.Arg(0)
-	rf, err := harness.LoadResults(dir)
-	if err != nil {
-		return err
-	}
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		dir = filepath.Dir(dir)
 	}
-	// A run writing into dir holds its lock; wait for it to finish.
+	// A run writing into dir holds its lock: refuse until it is done, and
+	// read the results under the lock so they are the ones rendered.
 	release, err := harness.LockOutput(dir)
 	if err != nil {
 		return err
 	}
 	defer release()
+	rf, err := harness.LoadResults(fs.Arg(0))
+	if err != nil {
+		return err
+	}
 	if err := reports.Table(stdout, rf, reports.TableOptions{}); err != nil {
 		return err
 	}

@@ -144,7 +144,7 @@ func (f *runFlags) experiment() (*harness.Experiment, error) {
 		for _, s := range splitList(f.seeds) {
 			v, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("-seeds: %q is not a non-negative integer", s)
+				return nil, usageErrorf("-seeds: %q is not a non-negative integer", s)
 			}
 			e.Seeds = append(e.Seeds, v)
 		}

@@ -24,7 +24,8 @@ type FragileConfig struct {
 	// DivergeAt, when positive, makes Gradients return harness.ErrDiverged
 	// from that call on.
 	DivergeAt int `yaml:"diverge_at"`
-	// CloseError makes Close fail.
+	// CloseError makes Close fail after a successful Setup (releasing what
+	// Setup allocated fails).
 	CloseError bool `yaml:"close_error"`
 	// MemoryBytes is the parameter memory EstimateMemory reports.
 	MemoryBytes int64 `yaml:"memory_bytes"`
@@ -52,6 +53,7 @@ type Fragile struct {
 	*LM
 	cfg   FragileConfig
 	calls int
+	setUp bool
 }
 
 var (
@@ -95,7 +97,11 @@ func (f *Fragile) Setup(ctx context.Context, env harness.Env) error {
 	if errs := f.CheckEnv(env); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return f.LM.Setup(ctx, env)
+	if err := f.LM.Setup(ctx, env); err != nil {
+		return err
+	}
+	f.setUp = true
+	return nil
 }
 
 // Gradients implements harness.Trainer.
@@ -110,7 +116,7 @@ func (f *Fragile) Gradients(ctx context.Context, b harness.Batch, seed uint64) (
 // Close counts the call; it works on a model whose Setup failed.
 func (f *Fragile) Close() error {
 	FragileCloses.Add(1)
-	if f.cfg.CloseError {
+	if f.cfg.CloseError && f.setUp {
 		return errors.New("fake-fragile: close fails as configured")
 	}
 	return nil

@@ -23,10 +23,17 @@ func (m rowCounter) LogProbs(ctx context.Context, b harness.Batch) ([][]float64,
 // the most windows ValidLoss and Evaluate (context ablation included) give
 // a Scorer at once.
 func TestInfoEvalBatch(t *testing.T) {
-	for _, evalBatch := range []int{3, 40} {
+	for _, evalBatch := range []int{3, 40, 1000000} {
 		task := prepared(t, randomBytes(7, 20000), Config{SeqLen: 16, ValidTokens: 500, EvalBatch: evalBatch,
 			AblationContexts: []int{2, 8}, AblationTargets: 100})
-		if got := task.Info().EvalBatch; got != evalBatch {
+		want := evalBatch
+		if evalBatch == 1000000 {
+			// More than any pass has: capped at the windows that exist
+			// (20000 bytes: 2000 test bytes at stride 8).
+			want = -1
+		}
+		got := task.Info().EvalBatch
+		if want > 0 && got != want {
 			t.Errorf("eval_batch %d: Info().EvalBatch = %d", evalBatch, got)
 		}
 		most := 0
@@ -36,6 +43,12 @@ func TestInfoEvalBatch(t *testing.T) {
 		}
 		if _, err := task.Evaluate(context.Background(), m); err != nil {
 			t.Fatal(err)
+		}
+		if want < 0 {
+			if got != most || got >= 10000 {
+				t.Errorf("eval_batch %d: Info().EvalBatch = %d, most rows in one call %d", evalBatch, got, most)
+			}
+			continue
 		}
 		if most != evalBatch {
 			t.Errorf("eval_batch %d: the model got up to %d windows at once", evalBatch, most)

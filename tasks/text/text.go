@@ -220,8 +220,33 @@ func (t *Task) Info() harness.TaskInfo {
 		SeqLen:         t.cfg.SeqLen,
 		HeadlineMetric: "bits_per_byte",
 		Needs:          []harness.Capability{harness.NeedScorer},
-		EvalBatch:      t.cfg.EvalBatch,
+		EvalBatch:      min(t.cfg.EvalBatch, t.maxRows()),
 	}
+}
+
+// maxRows is the most windows one scoring pass has (validation, the test
+// split in either window scheme, the context ablation), so that a large
+// eval_batch is not taken for the memory of rows that never exist. Before
+// Prepare it is eval_batch.
+func (t *Task) maxRows() int {
+	if len(t.test) == 0 {
+		return t.cfg.EvalBatch
+	}
+	W, S := t.cfg.SeqLen, min(t.cfg.stride(), t.cfg.SeqLen)
+	valid := min(len(t.valid)-1, t.cfg.ValidTokens)
+	test := len(t.test) - 1
+	if t.cfg.MaxEvalTokens > 0 {
+		test = min(test, t.cfg.MaxEvalTokens)
+	}
+	rows := max(len(disjointWindows(valid, W)), len(slidingWindows(test, W, S)), len(disjointWindows(test, W)))
+	if len(t.cfg.AblationContexts) > 0 {
+		n := t.cfg.AblationTargets
+		if n == 0 {
+			n = defaultAblationTargets
+		}
+		rows = max(rows, n)
+	}
+	return max(rows, 1)
 }
 
 // Datasets returns the corpus read by Prepare.
