@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+
+	"arbench/internal/decoding"
 )
 
 // DecodeMode selects a Decoder's path.
@@ -275,46 +276,17 @@ func (d *Decoder) check(logp [][]float32) error {
 		return fmt.Errorf("step %d: model %s returned %d distributions for %d rows", d.step, d.family, len(logp), d.rows)
 	}
 	for i, row := range logp {
-		if p := logProbsProblem(row); p != "" {
+		if p := decoding.LogProbsProblem(row); p != "" {
 			return &DistributionError{Step: d.step, Row: i, Problem: p}
 		}
 	}
 	return nil
 }
 
-// logProbsProblem describes what makes logp not a distribution of
-// log-probabilities ("" when nothing): a NaN or +Inf entry, or no finite
-// entry. −Inf entries (impossible tokens) are allowed.
-func logProbsProblem(logp []float32) string {
-	finite := false
-	for v, x := range logp {
-		switch {
-		case x != x:
-			return fmt.Sprintf("NaN at token %d", v)
-		case x > math.MaxFloat32:
-			return fmt.Sprintf("+Inf at token %d", v)
-		case x >= -math.MaxFloat32:
-			finite = true
-		}
-	}
-	if !finite {
-		return fmt.Sprintf("no finite entry among %d tokens", len(logp))
-	}
-	return ""
-}
-
 // Argmax returns the index of the largest value, the lowest on ties; NaN
 // never wins (0 when every value is NaN). It is the greedy choice of every
-// decoding in arbench.
-func Argmax(xs []float32) int {
-	best := 0
-	for i, x := range xs {
-		if x > xs[best] || (xs[best] != xs[best] && x == x) {
-			best = i
-		}
-	}
-	return best
-}
+// decoding in arbench (decoding.Argmax).
+func Argmax(xs []float32) int { return decoding.Argmax(xs) }
 
 // stepPath is the cached path: the model's Stepper.
 type stepPath struct {

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
+
+	"arbench/internal/decoding"
 )
 
 // GenOptions controls Generate.
@@ -39,21 +40,19 @@ func DefaultGenOptions() GenOptions {
 	return GenOptions{MaxNew: 200, StopToken: -1}
 }
 
-func (o GenOptions) validate() error {
+// Validate reports every unusable option at once: a negative MaxNew, and
+// the sampling options decoding.Sampling.Validate refuses.
+func (o GenOptions) Validate() error {
 	var errs []error
 	if o.MaxNew < 0 {
 		errs = append(errs, fmt.Errorf("max new tokens %d < 0", o.MaxNew))
 	}
-	if !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0) {
-		errs = append(errs, fmt.Errorf("temperature %v must be a finite number >= 0", o.Temperature))
-	}
-	if o.TopK < 0 {
-		errs = append(errs, fmt.Errorf("top-k %d < 0", o.TopK))
-	}
-	if !(o.TopP >= 0 && o.TopP <= 1) {
-		errs = append(errs, fmt.Errorf("top-p %v outside [0, 1]", o.TopP))
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, o.sampling().Validate())...)
+}
+
+// sampling is the part of o that chooses each token.
+func (o GenOptions) sampling() decoding.Sampling {
+	return decoding.Sampling{Temperature: o.Temperature, TopK: o.TopK, TopP: o.TopP}
 }
 
 // Generate continues each prompt by up to opt.MaxNew tokens and returns the
@@ -69,7 +68,7 @@ func (o GenOptions) validate() error {
 // A distribution that is not one (NaN, +Inf, nothing finite: non-finite
 // weights) is an error naming the prompt and the token.
 func Generate(ctx context.Context, m Model, prompts [][]int, opt GenOptions) ([][]int, error) {
-	if err := opt.validate(); err != nil {
+	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
 	for i, p := range prompts {
@@ -212,81 +211,12 @@ func (s *sampler) pick(logp []float32, opt GenOptions, rng *rand.Rand) (int, err
 
 // distribution returns the candidate tokens, most probable first (lower id
 // on ties), and their renormalised probabilities after temperature, top-k
-// and top-p filtering, in that order (as Hugging Face's generate applies
-// them).
-//
-// The weights are exp((x − max)/T), never exp(x/T − max/T): with a tiny T
-// both terms of the latter overflow to −Inf and their difference is NaN.
-// The most probable token weighs exp(0) = 1 whatever T and every other
-// token a weight in [0, 1], so the total is at least 1 for any
-// log-probabilities a Decoder accepts; it is checked all the same.
+// and top-p filtering: decoding.Filter, reusing the sampler's buffers.
 func (s *sampler) distribution(logp []float32, opt GenOptions) ([]int, []float64, error) {
-	ids := s.ids[:0]
-	mx := math.Inf(-1)
-	for v, lp := range logp {
-		x := float64(lp)
-		if math.IsInf(x, -1) {
-			continue // an impossible token
-		}
-		ids = append(ids, v)
-		mx = math.Max(mx, x)
-	}
-	if len(ids) == 0 {
-		return nil, nil, fmt.Errorf("no finite log-probability among %d tokens", len(logp))
-	}
-	probs := s.probs[:0]
-	for _, v := range ids {
-		probs = append(probs, math.Exp((float64(logp[v])-mx)/opt.Temperature))
-	}
-	sort.Sort(byProb{ids, probs})
-	n := len(ids)
-	if opt.TopK > 0 && opt.TopK < n {
-		n = opt.TopK
-	}
-	var total float64
-	for _, p := range probs[:n] {
-		total += p
-	}
-	if opt.TopP > 0 && opt.TopP < 1 {
-		// The inputs are float32, so a mass within float32 rounding of p
-		// (relative 1e-6) counts as reaching it.
-		var cum float64
-		for k, p := range probs[:n] {
-			cum += p
-			if cum >= opt.TopP*total*(1-1e-6) {
-				n = k + 1
-				break
-			}
-		}
-		total = 0
-		for _, p := range probs[:n] {
-			total += p
-		}
-	}
-	if !(total > 0) || math.IsInf(total, 1) {
-		return nil, nil, fmt.Errorf("sampling weights at temperature %v sum to %v (log-probabilities with NaN or +Inf?)", opt.Temperature, total)
-	}
-	ids, probs = ids[:n], probs[:n]
-	for k := range probs {
-		probs[k] /= total
+	ids, probs, err := decoding.Filter(logp, opt.sampling(), s.ids, s.probs)
+	if err != nil {
+		return nil, nil, err
 	}
 	s.ids, s.probs = ids, probs
 	return ids, probs, nil
-}
-
-type byProb struct {
-	ids   []int
-	probs []float64
-}
-
-func (b byProb) Len() int { return len(b.ids) }
-func (b byProb) Less(i, j int) bool {
-	if b.probs[i] != b.probs[j] {
-		return b.probs[i] > b.probs[j]
-	}
-	return b.ids[i] < b.ids[j]
-}
-func (b byProb) Swap(i, j int) {
-	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
-	b.probs[i], b.probs[j] = b.probs[j], b.probs[i]
 }

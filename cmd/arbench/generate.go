@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
@@ -50,28 +49,21 @@ func newGenFlags(w io.Writer) *genFlags {
 	return f
 }
 
-// validate reports the sampling flags' mistakes at once, as usage errors.
-func (f *genFlags) validate() error {
-	var bad []string
-	if f.max < 0 {
-		bad = append(bad, fmt.Sprintf("-max must be >= 0, got %d", f.max))
+// options returns the generation options of the flags, or their mistakes
+// at once as a usage error (harness.GenOptions.Validate, and -stop, which
+// must be a byte of the byte-level models generate runs).
+func (f *genFlags) options() (harness.GenOptions, error) {
+	opt := harness.GenOptions{
+		MaxNew: f.max, Temperature: f.temperature, TopK: f.topK, TopP: f.topP, StopToken: f.stop, Seed: f.seed,
 	}
-	if !(f.temperature >= 0) || math.IsInf(f.temperature, 0) {
-		bad = append(bad, fmt.Sprintf("-temperature must be a finite number >= 0, got %v", f.temperature))
-	}
-	if f.topK < 0 {
-		bad = append(bad, fmt.Sprintf("-top-k must be >= 0, got %d", f.topK))
-	}
-	if !(f.topP >= 0 && f.topP <= 1) {
-		bad = append(bad, fmt.Sprintf("-top-p must be in [0, 1], got %v", f.topP))
-	}
+	errs := []error{opt.Validate()}
 	if f.stop < -1 || f.stop > 255 {
-		bad = append(bad, fmt.Sprintf("-stop must be a byte value or -1, got %d", f.stop))
+		errs = append(errs, fmt.Errorf("-stop must be a byte value or -1, got %d", f.stop))
 	}
-	if len(bad) > 0 {
-		return usageErrorf("generate: %s", strings.Join(bad, "; "))
+	if err := errors.Join(errs...); err != nil {
+		return opt, usageErrorf("generate: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	return nil
+	return opt, nil
 }
 
 func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -82,7 +74,8 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if f.weights == "" || f.prompt == "" {
 		return usageErrorf("generate needs -load-weights FILE and a non-empty -prompt TEXT (see arbench help generate)")
 	}
-	if err := f.validate(); err != nil {
+	opt, err := f.options()
+	if err != nil {
 		return err
 	}
 	meta, err := nn.ReadSafetensorsMetadata(f.weights)
@@ -111,9 +104,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			return fmt.Errorf("generate: prompt byte %d (%q) is outside the model's vocabulary of %d", i, f.prompt[i], vocab)
 		}
 	}
-	out, err := harness.Generate(ctx, m, [][]int{prompt}, harness.GenOptions{
-		MaxNew: f.max, Temperature: f.temperature, TopK: f.topK, TopP: f.topP, StopToken: f.stop, Seed: f.seed,
-	})
+	out, err := harness.Generate(ctx, m, [][]int{prompt}, opt)
 	if err != nil {
 		return err
 	}

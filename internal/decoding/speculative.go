@@ -1,12 +1,11 @@
 package decoding
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
+	"sort"
 )
 
 // Sampling is how next tokens are chosen: the fields and their semantics are
@@ -45,8 +44,8 @@ func (s Sampling) Validate() error {
 }
 
 // Argmax returns the index of the largest value, the lowest on ties; NaN
-// never wins (0 when every value is NaN). It is harness.Argmax's rule
-// (tested), the greedy choice of every decoding in arbench.
+// never wins (0 when every value is NaN). It is the greedy choice of every
+// decoding in arbench (harness.Argmax is this function).
 func Argmax(xs []float32) int {
 	best := 0
 	for i, x := range xs {
@@ -67,7 +66,7 @@ func Probs(logp []float32, s Sampling) ([]float64, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if p := logProbsProblem(logp); p != "" {
+	if p := LogProbsProblem(logp); p != "" {
 		return nil, errors.New(p)
 	}
 	out := make([]float64, len(logp))
@@ -91,7 +90,7 @@ func Sample(logp []float32, s Sampling, rng *rand.Rand) (int, error) {
 	if err := s.Validate(); err != nil {
 		return 0, err
 	}
-	if p := logProbsProblem(logp); p != "" {
+	if p := LogProbsProblem(logp); p != "" {
 		return 0, errors.New(p)
 	}
 	if s.Greedy() {
@@ -110,60 +109,100 @@ type dist struct {
 	probs []float64
 }
 
-// filter computes the distribution of a non-greedy s over checked logp,
-// with the arithmetic of harness's sampler (so that draws agree bit for
-// bit): exp(x/T − max) over the finite entries, sorted, cut to TopK, then
-// to the TopP nucleus, renormalised.
+// filter is Filter for logp that LogProbsProblem accepted, for which
+// Filter cannot fail (the most probable token weighs 1).
 func filter(logp []float32, s Sampling) dist {
-	type cand struct {
-		id int
-		p  float64
+	ids, probs, err := Filter(logp, s, nil, nil)
+	if err != nil {
+		panic("decoding: filter of unchecked log-probabilities: " + err.Error())
 	}
+	return dist{ids, probs}
+}
+
+// Filter returns the tokens a non-greedy s samples from, most probable
+// first (lower id on ties), and their renormalised probabilities: the
+// weights exp((x − max)/T) over the finite entries, cut to TopK, then to
+// the TopP nucleus (in that order, as Hugging Face's generate applies
+// them). It is the one sampling filter of arbench (harness.Generate's
+// sampler uses it). ids and probs are buffers to reuse (nil allocates).
+//
+// The weights are exp((x − max)/T), never exp(x/T − max/T): with a tiny T
+// both terms of the latter overflow to −Inf and their difference is NaN.
+// The most probable token weighs exp(0) = 1 whatever T and every other
+// token a weight in [0, 1], so the total is at least 1 for log-probabilities
+// LogProbsProblem accepts; it is checked all the same.
+func Filter(logp []float32, s Sampling, ids []int, probs []float64) ([]int, []float64, error) {
+	ids = ids[:0]
 	mx := math.Inf(-1)
-	for _, lp := range logp {
-		if x := float64(lp); !math.IsInf(x, -1) {
-			mx = math.Max(mx, x/s.Temperature)
-		}
-	}
-	cands := make([]cand, 0, len(logp))
 	for v, lp := range logp {
-		if x := float64(lp); !math.IsInf(x, -1) {
-			cands = append(cands, cand{v, math.Exp(x/s.Temperature - mx)})
+		x := float64(lp)
+		if math.IsInf(x, -1) {
+			continue // an impossible token
 		}
+		ids = append(ids, v)
+		mx = math.Max(mx, x)
 	}
-	slices.SortFunc(cands, func(a, b cand) int {
-		if a.p != b.p {
-			return cmp.Compare(b.p, a.p)
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	n := len(cands)
+	if len(ids) == 0 {
+		return nil, nil, fmt.Errorf("no finite log-probability among %d tokens", len(logp))
+	}
+	probs = probs[:0]
+	for _, v := range ids {
+		probs = append(probs, math.Exp((float64(logp[v])-mx)/s.Temperature))
+	}
+	sort.Sort(byProb{ids, probs})
+	n := len(ids)
 	if s.TopK > 0 && s.TopK < n {
 		n = s.TopK
 	}
-	var total float64
-	for _, c := range cands[:n] {
-		total += c.p
-	}
+	total := sum(probs[:n])
 	if s.TopP > 0 && s.TopP < 1 {
+		// The inputs are float32, so a mass within float32 rounding of p
+		// (relative 1e-6) counts as reaching it.
 		var cum float64
-		for k, c := range cands[:n] {
-			cum += c.p
+		for k, p := range probs[:n] {
+			cum += p
 			if cum >= s.TopP*total*(1-1e-6) {
 				n = k + 1
 				break
 			}
 		}
-		total = 0
-		for _, c := range cands[:n] {
-			total += c.p
-		}
+		total = sum(probs[:n])
 	}
-	d := dist{ids: make([]int, n), probs: make([]float64, n)}
-	for k, c := range cands[:n] {
-		d.ids[k], d.probs[k] = c.id, c.p/total
+	if !(total > 0) || math.IsInf(total, 1) {
+		return nil, nil, fmt.Errorf("sampling weights at temperature %v sum to %v (log-probabilities with NaN or +Inf?)", s.Temperature, total)
 	}
-	return d
+	ids, probs = ids[:n], probs[:n]
+	for k := range probs {
+		probs[k] /= total
+	}
+	return ids, probs, nil
+}
+
+func sum(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}
+
+// byProb sorts parallel ids and probabilities, most probable first, lower
+// id on ties.
+type byProb struct {
+	ids   []int
+	probs []float64
+}
+
+func (b byProb) Len() int { return len(b.ids) }
+func (b byProb) Less(i, j int) bool {
+	if b.probs[i] != b.probs[j] {
+		return b.probs[i] > b.probs[j]
+	}
+	return b.ids[i] < b.ids[j]
+}
+func (b byProb) Swap(i, j int) {
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+	b.probs[i], b.probs[j] = b.probs[j], b.probs[i]
 }
 
 // draw picks a token with one rng.Float64().
@@ -338,7 +377,7 @@ func checkVerify(draft []int, q, p [][]float32, s Sampling, rng *rand.Rand) erro
 		if len(row) != vocab {
 			return fmt.Errorf("verifier distribution %d has %d tokens, distribution 0 has %d", i+1, len(row), vocab)
 		}
-		if prob := logProbsProblem(row); prob != "" {
+		if prob := LogProbsProblem(row); prob != "" {
 			return fmt.Errorf("verifier distribution %d: %s", i+1, prob)
 		}
 	}
@@ -360,7 +399,7 @@ func checkVerify(draft []int, q, p [][]float32, s Sampling, rng *rand.Rand) erro
 		if len(row) != vocab {
 			return fmt.Errorf("draft distribution %d has %d tokens, the verifier's %d", i+1, len(row), vocab)
 		}
-		if prob := logProbsProblem(row); prob != "" {
+		if prob := LogProbsProblem(row); prob != "" {
 			return fmt.Errorf("draft distribution %d: %s", i+1, prob)
 		}
 	}
@@ -395,7 +434,7 @@ func ExpectedTokens(alpha float64, gamma int) float64 {
 // log-probabilities ("" when nothing): no entries, a NaN or +Inf entry, or
 // no finite entry (harness.Decoder's rule; −Inf entries are impossible
 // tokens).
-func logProbsProblem(logp []float32) string {
+func LogProbsProblem(logp []float32) string {
 	finite := false
 	for v, x := range logp {
 		switch {
