@@ -135,8 +135,5 @@ func (l *TransformerDecoderLayer) ForwardCached(g Graph, x, pastK, pastV, memK, 
 }
 
 func (l *TransformerDecoderLayer) drop(g Graph, x Tensor) Tensor {
-	if l.Dropout == 0 {
-		return x
-	}
-	return g.Dropout(x, l.Dropout)
+	return maybeDropout(g, x, l.Dropout)
 }

@@ -668,16 +668,18 @@ func (e *TransformerEncoderLayer) Init(rng *rand.Rand) {
 // Forward applies the layer to x [B,T,d] with an optional additive [T,T]
 // attention mask; the result is [B,T,d].
 func (e *TransformerEncoderLayer) Forward(g Graph, x, mask Tensor) Tensor {
-	x = e.Norm1.Forward(g, g.Add(x, e.drop(g, e.SelfAttn.Forward(g, x, mask))))
-	ff := e.Linear2.Forward(g, e.drop(g, g.ReLU(e.Linear1.Forward(g, x))))
-	return e.Norm2.Forward(g, g.Add(x, e.drop(g, ff)))
+	x = e.Norm1.Forward(g, g.Add(x, maybeDropout(g, e.SelfAttn.Forward(g, x, mask), e.Dropout)))
+	ff := e.Linear2.Forward(g, maybeDropout(g, g.ReLU(e.Linear1.Forward(g, x)), e.Dropout))
+	return e.Norm2.Forward(g, g.Add(x, maybeDropout(g, ff, e.Dropout)))
 }
 
-func (e *TransformerEncoderLayer) drop(g Graph, x Tensor) Tensor {
-	if e.Dropout == 0 {
+// maybeDropout is g.Dropout(x, p), or x itself when p is 0: the
+// Transformer layers' dropout sites, which build no op when it is off.
+func maybeDropout(g Graph, x Tensor, p float32) Tensor {
+	if p == 0 {
 		return x
 	}
-	return g.Dropout(x, e.Dropout)
+	return g.Dropout(x, p)
 }
 
 // CrossEntropy returns the scalar −Σ_i w_i · log softmax(logits_i)[t_i] for
