@@ -19,22 +19,11 @@ import (
 // Greedy and sampled generation must fail, naming the step, and print
 // nothing.
 func TestGenerateRefusesNonFiniteWeights(t *testing.T) {
-	backend, err := nn.OpenBackend("fake", "cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := harnesstest.NewLM()
-	if err := m.Setup(context.Background(), harness.Env{Backend: backend, Vocab: harnesstest.Vocab, SeqLen: 8, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	w := m.Params().Get("w")
-	for i := range w.Data {
-		w.Data[i] = float32(math.NaN())
-	}
-	path := filepath.Join(t.TempDir(), "nan.safetensors")
-	if err := nn.SaveSafetensors(path, m.Params(), map[string]string{"family": "fake-lm", "vocab": "8", "seq_len": "8"}); err != nil {
-		t.Fatal(err)
-	}
+	path := fakeLMWeights(t, "fake-lm", "nan.safetensors", func(w []float32) {
+		for i := range w {
+			w[i] = float32(math.NaN())
+		}
+	})
 	for _, temp := range []string{"0", "1"} {
 		stdout, _, err := arbench(t, "generate", "-load-weights", path, "-backend", "fake", "-prompt", "\x01\x02", "-max", "5", "-temperature", temp)
 		if err == nil || !strings.Contains(err.Error(), "prompt 0, new token 1") || !strings.Contains(err.Error(), "NaN") {
@@ -50,6 +39,21 @@ func TestGenerateRefusesNonFiniteWeights(t *testing.T) {
 // b+1 (mod 8), with the metadata generate reads, and returns the file.
 func chainWeights(t *testing.T, family string) string {
 	t.Helper()
+	return fakeLMWeights(t, family, "chain.safetensors", func(w []float32) {
+		for prev := range harnesstest.Vocab {
+			for next := range harnesstest.Vocab {
+				w[prev*harnesstest.Vocab+next] = 0
+			}
+			w[prev*harnesstest.Vocab+(prev+1)%harnesstest.Vocab] = 5
+		}
+	})
+}
+
+// fakeLMWeights sets up a fake-lm, lets fill set its bigram table "w" and
+// saves it as name with the metadata generate reads (family, vocab 8,
+// seq_len 8).
+func fakeLMWeights(t *testing.T, family, name string, fill func(w []float32)) string {
+	t.Helper()
 	backend, err := nn.OpenBackend("fake", "cpu")
 	if err != nil {
 		t.Fatal(err)
@@ -58,14 +62,8 @@ func chainWeights(t *testing.T, family string) string {
 	if err := m.Setup(context.Background(), harness.Env{Backend: backend, Vocab: harnesstest.Vocab, SeqLen: 8, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	w := m.Params().Get("w")
-	for prev := range harnesstest.Vocab {
-		for next := range harnesstest.Vocab {
-			w.Data[prev*harnesstest.Vocab+next] = 0
-		}
-		w.Data[prev*harnesstest.Vocab+(prev+1)%harnesstest.Vocab] = 5
-	}
-	path := filepath.Join(t.TempDir(), "chain.safetensors")
+	fill(m.Params().Get("w").Data)
+	path := filepath.Join(t.TempDir(), name)
 	if err := nn.SaveSafetensors(path, m.Params(), map[string]string{"family": family, "vocab": "8", "seq_len": "8"}); err != nil {
 		t.Fatal(err)
 	}
