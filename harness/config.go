@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -363,15 +364,12 @@ func LoadExperiment(path string) (*Experiment, error) {
 // named pipe waits for a writer (deaf to Ctrl-C), and a device such as
 // /dev/zero has no end.
 func readExperiment(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read experiment: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		msg := fmt.Sprintf("%s, not a regular file; an experiment must be a regular file", describeMode(st.Mode()))
+	f, _, err := openRegular(path)
+	var nr *notRegularError
+	if errors.As(err, &nr) {
+		msg := fmt.Sprintf("%s, not a regular file; an experiment must be a regular file", describeMode(nr.Mode))
 		return nil, ConfigErrors{{File: path, Msg: msg}}
 	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read experiment: %w", err)
 	}

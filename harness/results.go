@@ -233,22 +233,15 @@ func LoadResults(path string) (*ResultsFile, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, ResultsFileName)
 	}
-	// Stat before opening: opening a FIFO without a writer blocks.
-	if st, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("load results: %w", err)
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, st.Mode().Type())
+	f, _, err := openRegular(path)
+	var nr *notRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, nr.Mode.Type())
 	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load results: %w", err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("load results: %w", err)
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, st.Mode().Type())
-	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxResultsBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("load results: %w", err)
@@ -259,17 +252,15 @@ func LoadResults(path string) (*ResultsFile, error) {
 	return ParseResults(path, b)
 }
 
-// readRegular reads path when it is a regular file; it stats before
-// opening, since opening a FIFO without a writer blocks.
+// readRegular reads path when it is a regular file (openRegular: a FIFO
+// would block).
 func readRegular(path string) ([]byte, error) {
-	st, err := os.Stat(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
-	}
-	return os.ReadFile(path)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // Write atomically writes rf as indented JSON to path.
