@@ -23,9 +23,10 @@ const (
 	// NeedDecoding: free-running generation, by Stepper or by re-reading
 	// the prefix with Distributioner (see Decoder).
 	NeedDecoding Capability = "Stepper or Distributioner"
-	// NeedSource: the model conditions on Batch.Source (Conditioner
-	// reporting true).
-	NeedSource Capability = "Conditioner (a model that reads a source sequence)"
+	// NeedSource: the model reads a source sequence, as a Conditioner
+	// reporting true or as a SourceJoiner language model that can decode
+	// (SourceMode, seq2seq.go).
+	NeedSource Capability = "a source-aware mode (a Conditioner, or a SourceJoiner language model)"
 )
 
 // Has reports whether m provides c.
@@ -45,8 +46,7 @@ func (c Capability) Has(m Model) bool {
 		_, d := m.(Distributioner)
 		return st || d
 	case NeedSource:
-		cm, ok := m.(Conditioner)
-		return ok && cm.Conditional()
+		return SourceMode(m) != ""
 	}
 	return false
 }

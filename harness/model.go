@@ -52,6 +52,17 @@
 //   - Conditioner: the model reads Batch.Source. Absent: a language model,
 //     which must refuse batches with a source; tasks that need one declare
 //     NeedSource (capability.go).
+//   - SourceJoiner: a language model that runs conditional tasks by
+//     reading source and target as one sequence. Absent (and no
+//     Conditioner): NeedSource refuses the pairing before any work.
+//     Present: BatchFor joins training batches, ScoreBatch scores the
+//     joined rows, Translate continues source + start token (seq2seq.go).
+//   - SourceStepper: a Conditioner that generates with carried state.
+//     Absent: Translate needs a Translator.
+//   - Translator, DecodeSweeper: a conditional model's own decoding
+//     (mask-predict, speculative decoding) and the settings an evaluation
+//     sweeps. Absent: Translate decodes greedily through SourceStepper or
+//     the joined sequence (seq2seq.go).
 //   - io.Closer: resources to release (compiled executables, device
 //     memory). Absent: nothing is released. Present: the runner closes the
 //     model when its run ends (runner.go, runOne), and a Close error is
@@ -95,6 +106,11 @@ type Env struct {
 	// EvalBatch is the number of rows the task scores at once (TaskInfo's
 	// EvalBatch), for memory estimates; 0 when unknown.
 	EvalBatch int
+	// SourceLen and TargetLen are a conditional task's longest source and
+	// longest decoder row (target plus end token), TaskInfo's; 0 for
+	// language-modelling tasks. SeqLen is then the longest joined row a
+	// SourceJoiner reads (source, start token, target, end token).
+	SourceLen, TargetLen int
 }
 
 // ModelInfo describes a model instance for tables and the manifest.

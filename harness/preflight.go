@@ -187,7 +187,8 @@ func newConfigured(spec *ModelSpec) (Model, error) {
 // runEnv is the Env a combination's model gets: the task's vocabulary,
 // window and evaluation batch, and the training batch when it trains.
 func runEnv(c combo, info TaskInfo, b nn.Backend, m Model) Env {
-	env := Env{Backend: b, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, EvalBatch: info.EvalBatch}
+	env := Env{Backend: b, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, EvalBatch: info.EvalBatch,
+		SourceLen: info.SourceLen, TargetLen: info.TargetLen}
 	if _, ok := m.(Trainer); ok && c.model.Train.Steps > 0 {
 		env.Batch = c.model.Train.Batch
 	}

@@ -712,7 +712,10 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 			return err
 		}
 		t0 := time.Now()
-		b := s.task.TrainBatch(batchRNG, cfg.Batch)
+		b, err := BatchFor(s.m, s.task.TrainBatch(batchRNG, cfg.Batch))
+		if err != nil {
+			return fmt.Errorf("train step %d: %w", step, err)
+		}
 		loss, err := s.tr.Gradients(ctx, b, dropRNG.Uint64())
 		if err != nil {
 			if ctx.Err() != nil {

@@ -38,6 +38,10 @@ type TaskInfo struct {
 	// evaluation give a model at once (its eval_batch), for memory
 	// estimates; 0 when the task does not say.
 	EvalBatch int `json:"eval_batch,omitempty"`
+	// SourceLen and TargetLen are a conditional task's longest source and
+	// longest decoder row (target and end token); 0 otherwise.
+	SourceLen int `json:"source_len,omitempty"`
+	TargetLen int `json:"target_len,omitempty"`
 }
 
 // DatasetRef identifies data a task read, for the manifest and reproduce.

@@ -668,7 +668,15 @@ func (e *TransformerEncoderLayer) Init(rng *rand.Rand) {
 // Forward applies the layer to x [B,T,d] with an optional additive [T,T]
 // attention mask; the result is [B,T,d].
 func (e *TransformerEncoderLayer) Forward(g Graph, x, mask Tensor) Tensor {
-	x = e.Norm1.Forward(g, g.Add(x, maybeDropout(g, e.SelfAttn.Forward(g, x, mask), e.Dropout)))
+	return e.ForwardPadded(g, x, mask, nil)
+}
+
+// ForwardPadded is Forward with an optional additive key padding mask
+// [B,T] as well (PyTorch's src_key_padding_mask; KeyPaddingMask), for
+// rows of different lengths padded to T: padded positions are never
+// attended to, and their own outputs are computed but meaningless.
+func (e *TransformerEncoderLayer) ForwardPadded(g Graph, x, mask, keyPadding Tensor) Tensor {
+	x = e.Norm1.Forward(g, g.Add(x, maybeDropout(g, e.SelfAttn.SelfAttention(g, x, mask, keyPadding), e.Dropout)))
 	ff := e.Linear2.Forward(g, maybeDropout(g, g.ReLU(e.Linear1.Forward(g, x)), e.Dropout))
 	return e.Norm2.Forward(g, g.Add(x, maybeDropout(g, ff, e.Dropout)))
 }

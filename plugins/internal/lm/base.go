@@ -28,7 +28,8 @@ type Net interface {
 // Vocab 0 and the others ErrNotSetup.
 //
 // A language model reads no source sequence: Gradients and LogProbs refuse
-// a batch whose Source is set rather than ignore it.
+// a batch whose Source is set rather than ignore it. Conditional tasks
+// reach it through the harness's joined mode instead (JoinsSource).
 //
 // Divergence is not an error: Gradients returns a non-finite loss as the
 // loss with a nil error, and the runner records the run as diverged (see
@@ -49,7 +50,15 @@ var (
 	_ harness.Scorer         = (*Base)(nil)
 	_ harness.Distributioner = (*Base)(nil)
 	_ io.Closer              = (*Base)(nil)
+	_ harness.SourceJoiner   = (*Base)(nil)
 )
+
+// JoinsSource reports that every language model built on Base runs
+// conditional tasks in the joined mode: it reads the source, the start
+// token and the target as one sequence (harness.JoinSource), so the
+// harness hands it joined batches and decodes the target as the
+// continuation of source + start token.
+func (m *Base) JoinsSource() bool { return true }
 
 // Init wires the base to a backend, parameters and network.
 func (m *Base) Init(family string, b nn.Backend, ps *nn.ParamSet, vocab int, net Net) {
