@@ -67,11 +67,29 @@ type TranslateOptions struct {
 	// Setting selects one of the model's DecodeSettings by name; empty is
 	// the model's configured decoding.
 	Setting string
+	// Length, when positive, makes every output exactly Length tokens
+	// long, for timing at controlled lengths (package bench): an
+	// autoregressive decoder ignores End and stops at Length, a model that
+	// predicts the target length uses Length instead. MaxLen is then
+	// ignored.
+	Length int
+}
+
+// Fixed returns o as greedy decoders apply it: with Length set, End is
+// −1 (no token ends an output) and MaxLen is Length.
+func (o TranslateOptions) Fixed() TranslateOptions {
+	if o.Length > 0 {
+		o.End, o.MaxLen = -1, o.Length
+	}
+	return o
 }
 
 // Validate reports an unusable option.
 func (o TranslateOptions) Validate() error {
-	if o.MaxLen < 1 {
+	if o.Length < 0 {
+		return fmt.Errorf("translate: output length %d < 0", o.Length)
+	}
+	if o.Length == 0 && o.MaxLen < 1 {
 		return fmt.Errorf("translate: maximum output length %d < 1", o.MaxLen)
 	}
 	return nil
@@ -240,6 +258,7 @@ func Translate(ctx context.Context, m Model, sources [][]int, opt TranslateOptio
 		return nil, errors.New("translate: no sources")
 	}
 	if tr, ok := m.(Translator); ok {
+		// The model's own decoding applies Length itself.
 		out, err := tr.Translate(ctx, sources, opt)
 		if err == nil && len(out.Outputs) != len(sources) {
 			err = fmt.Errorf("model %s translated %d of %d sources", m.Info().Family, len(out.Outputs), len(sources))
@@ -249,6 +268,7 @@ func Translate(ctx context.Context, m Model, sources [][]int, opt TranslateOptio
 	if opt.Setting != "" {
 		return nil, fmt.Errorf("model %s has no decoding setting %q (it is no DecodeSweeper)", m.Info().Family, opt.Setting)
 	}
+	opt = opt.Fixed()
 	if ss, ok := m.(SourceStepper); ok && SourceMode(m) == "conditioner" {
 		return greedySource(ctx, ss, sources, opt)
 	}

@@ -17,6 +17,9 @@ const (
 	FigureLoss   = "loss"
 	FigureMetric = "metric"
 	FigureSeries = "series"
+	// FigureSpeedQuality plots quality against latency per decoding
+	// setting (seq2seq.go).
+	FigureSpeedQuality = "speed_quality"
 )
 
 // Figure is one chart of a report.
@@ -176,6 +179,10 @@ func Figures(rf *harness.ResultsFile) []Figure {
 		}
 		if f, ok := metricFigure(rf, task, colors); ok {
 			f.Name = name("metric", task, f.Name)
+			figs = append(figs, f)
+		}
+		for _, f := range speedQualityFigures(rf, task, colors) {
+			f.Name = name(f.Name, task)
 			figs = append(figs, f)
 		}
 		for _, f := range seriesFigures(rf, task, colors) {

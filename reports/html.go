@@ -49,7 +49,14 @@ type htmlFigure struct {
 type htmlSection struct {
 	ID, Title, Caption string
 	Table              *htmlTable
+	Extra              []htmlExtra
 	Figures            []htmlFigure
+}
+
+// htmlExtra is a titled table after a section's results table.
+type htmlExtra struct {
+	Title, Caption string
+	Table          *htmlTable
 }
 
 type htmlPage struct {
@@ -108,7 +115,10 @@ nav ul { columns: 2; }
 <h2>{{.Title}}</h2>
 {{with .Caption}}<p>{{.}}</p>{{end}}
 {{with .Table}}{{template "table" .}}{{end}}
-{{range .Figures}}
+{{range .Extra}}<h3>{{.Title}}</h3>
+<p>{{.Caption}}</p>
+{{template "table" .Table}}
+{{end}}{{range .Figures}}
 <figure id="{{.ID}}">
 {{if .Err}}<p class="error"><strong>{{.Title}}: not drawn:</strong> {{.Err}}</p>
 {{else}}<img src="{{.PNG}}" alt="{{.Title}}" width="960" height="600">
@@ -179,11 +189,15 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 	seen := map[string]bool{}
 	for _, t := range aggregate(rf) {
 		seen[t.task] = true
-		page.Sections = append(page.Sections, htmlSection{
+		sec := htmlSection{
 			ID: "task-" + slug(t.task), Title: t.task,
 			Caption: fmt.Sprintf("Headline metric: %s. %s", orDash(t.headline), t.caption()),
 			Table:   toHTMLTable(t.simple()), Figures: figures(t.task),
-		})
+		}
+		for _, x := range extraTables(rf, t.task) {
+			sec.Extra = append(sec.Extra, htmlExtra{x.title, x.caption, toHTMLTable(x.table)})
+		}
+		page.Sections = append(page.Sections, sec)
 	}
 	for _, task := range taskOrder(rf) {
 		if !seen[task] && hasFigures(figs, task) {

@@ -108,6 +108,9 @@ func aggregate(rf *harness.ResultsFile) []*taskTable {
 		}
 	}
 	for _, res := range rf.Results {
+		if _, setting := splitSetting(res.Metric); setting != "" {
+			continue // a decoding setting's: settingsTable
+		}
 		t := table(res.Task)
 		r := row(t, res.Model)
 		if _, ok := r.values[res.Metric]; !ok {
@@ -514,6 +517,10 @@ func markdown(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir stri
 		fmt.Fprintf(ew, "\n## %s\n\nHeadline metric: %s. %s\n\n", mdCell(t.task), orDash(t.headline), t.caption())
 		st := t.simple()
 		mdTable(ew, st.header, st.rows, st.right)
+		for _, x := range extraTables(rf, t.task) {
+			fmt.Fprintf(ew, "\n### %s\n\n%s\n\n", x.title, x.caption)
+			mdTable(ew, x.table.header, x.table.rows, x.table.right)
+		}
 		mdFigures(ew, figs, t.task, plotsDir)
 	}
 	for _, task := range taskOrder(rf) { // tasks with curves or series only
