@@ -21,6 +21,11 @@ import "fmt"
 //	    lengths: [64, 256, 1024]
 //	    refeed_batches: [1]        # also time the re-feeding loop (models
 //	    refeed_lengths: [64, 256]  # with a key/value cache) at these points
+//	  translate:                   # conditional decoding (harness.Translate)
+//	    source: 16                 # source tokens per row
+//	    batches: [1, 64]
+//	    lengths: [16, 32]          # output tokens per row, forced
+//	    repeats: 10                # timed decodes per point: latency percentiles
 type BenchConfig struct {
 	Vocab       int     `yaml:"vocab" json:"vocab"`
 	Warmup      int     `yaml:"warmup" json:"warmup"`
@@ -32,6 +37,10 @@ type BenchConfig struct {
 	Train    BenchSweep    `yaml:"train" json:"train"`
 	Score    BenchSweep    `yaml:"score" json:"score"`
 	Generate BenchGenerate `yaml:"generate" json:"generate"`
+	// Translate times the models that read a source (harness.SourceMode:
+	// encoder–decoders, non-autoregressive and hybrid models, and language
+	// models in their joined mode).
+	Translate BenchTranslate `yaml:"translate" json:"translate"`
 }
 
 // BenchSweep is a pair of one-dimensional sweeps through (Batch, SeqLen).
@@ -54,6 +63,24 @@ type BenchGenerate struct {
 	RefeedLengths []int `yaml:"refeed_lengths" json:"refeed_lengths"`
 }
 
+// BenchTranslate is the conditional decoding sweep: every batch size with
+// every output length, each row a random source of Source tokens decoded
+// by harness.Translate into exactly Length tokens
+// (TranslateOptions.Length), once per decoding setting of the model (its
+// DecodeSettings, else greedy). A point is Repeats timed decodes of one
+// batch, so that the latency percentiles have a sample; empty Batches or
+// Lengths skip the sweep. Token ids 0, 1 and 2 are the source padding,
+// the start and the end token, so Vocab must be at least 3 for it.
+type BenchTranslate struct {
+	Source  int   `yaml:"source" json:"source"`
+	Batches []int `yaml:"batches" json:"batches"`
+	Lengths []int `yaml:"lengths" json:"lengths"`
+	Repeats int   `yaml:"repeats" json:"repeats"`
+}
+
+// Enabled reports whether the sweep has any point.
+func (t BenchTranslate) Enabled() bool { return len(t.Batches) > 0 && len(t.Lengths) > 0 }
+
 // DefaultBench returns the defaults a `bench:` section starts from (and
 // `arbench bench` uses without one).
 func DefaultBench() *BenchConfig {
@@ -65,6 +92,7 @@ func DefaultBench() *BenchConfig {
 			Prompt: 16, Batches: []int{1, 32}, Lengths: []int{64, 256},
 			RefeedBatches: []int{1}, RefeedLengths: []int{64},
 		},
+		Translate: BenchTranslate{Source: 16, Batches: []int{1, 64}, Lengths: []int{16, 32}, Repeats: 10},
 	}
 }
 
@@ -101,5 +129,11 @@ func (c *BenchConfig) Validate() []error {
 	positive("generate.lengths", g.Lengths)
 	positive("generate.refeed_batches", g.RefeedBatches)
 	positive("generate.refeed_lengths", g.RefeedLengths)
+	t := c.Translate
+	add(t.Source < 1, "translate.source: must be >= 1, got %d", t.Source)
+	add(t.Repeats < 1, "translate.repeats: must be >= 1, got %d", t.Repeats)
+	positive("translate.batches", t.Batches)
+	positive("translate.lengths", t.Lengths)
+	add(t.Enabled() && c.Vocab == 2, "vocab: must be >= 3 for the translate sweep (tokens 1 and 2 start and end an output), got %d", c.Vocab)
 	return errs
 }

@@ -27,6 +27,7 @@ func TestBenchSectionDefaultsAndOverrides(t *testing.T) {
   repeats: 3
   train: {seq_lens: [16, 32]}
   generate: {lengths: [8], refeed_lengths: []}
+  translate: {lengths: [4, 8]}
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,39 @@ func TestBenchSectionDefaultsAndOverrides(t *testing.T) {
 	if !slices.Equal(b.Generate.Lengths, []int{8}) || len(b.Generate.RefeedLengths) != 0 || b.Generate.Prompt != def.Generate.Prompt {
 		t.Errorf("generate = %+v", b.Generate)
 	}
+	if tr := b.Translate; !slices.Equal(tr.Lengths, []int{4, 8}) || tr.Source != def.Translate.Source ||
+		!slices.Equal(tr.Batches, def.Translate.Batches) || tr.Repeats != def.Translate.Repeats || !tr.Enabled() {
+		t.Errorf("translate = %+v", tr)
+	}
+	if d := def.Translate; d.Source != 16 || !slices.Equal(d.Batches, []int{1, 64}) || !slices.Equal(d.Lengths, []int{16, 32}) || d.Repeats != 10 {
+		t.Errorf("default translate = %+v", d)
+	}
+	e, err = parse(t, benchBase+"bench:\n  vocab: 2\n  translate: {batches: []}\n")
+	if err != nil || e.Bench.Translate.Enabled() {
+		t.Errorf("an empty translate sweep: %v, %+v", err, e.Bench.Translate)
+	}
+}
+
+// TestBenchTranslateValidate: every field of the translate section is
+// checked, all problems reported at once.
+func TestBenchTranslateValidate(t *testing.T) {
+	c := harness.DefaultBench()
+	c.Vocab = 2
+	c.Translate = harness.BenchTranslate{Source: 0, Batches: []int{1, 0}, Lengths: []int{-1}, Repeats: 0}
+	var got []string
+	for _, err := range c.Validate() {
+		got = append(got, err.Error())
+	}
+	want := []string{
+		"translate.source: must be >= 1, got 0",
+		"translate.repeats: must be >= 1, got 0",
+		"translate.batches[1]: must be >= 1, got 0",
+		"translate.lengths[0]: must be >= 1, got -1",
+		"vocab: must be >= 3 for the translate sweep (tokens 1 and 2 start and end an output), got 2",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors\n%q\nwant\n%q", got, want)
+	}
 }
 
 func TestBenchSectionErrors(t *testing.T) {
@@ -51,6 +85,10 @@ func TestBenchSectionErrors(t *testing.T) {
 		"bench:\n  repeats: 0\n  vocab: 1\n":      "bench: vocab: must be >= 2",
 		"bench:\n  min_seconds: .inf\n":           "x.yaml:6: bench.min_seconds: must be a finite number, got +Inf",
 		"bench:\n  score: {seq_lens: [8, 2.5]}\n": "x.yaml:6: bench.score.seq_lens[1]: expected an integer, got number 2.5",
+		"bench:\n  translate: {sorce: 3}\n":       "x.yaml:6: bench.translate.sorce: unknown field",
+		"bench:\n  translate: {source: 0}\n":      "bench: translate.source: must be >= 1, got 0",
+		"bench:\n  translate: {repeats: 1.5}\n":   "x.yaml:6: bench.translate.repeats: expected an integer, got number 1.5",
+		"bench:\n  translate: {batches: [0]}\n":   "bench: translate.batches[0]: must be >= 1",
 	} {
 		_, err := parse(t, benchBase+src)
 		var ce harness.ConfigErrors

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 )
 
@@ -262,8 +263,26 @@ func (c *resultsCheck) checkSeries(series []SeriesRecord, raw []map[string]json.
 	}
 }
 
-// canonical renders params as JSON with sorted keys ("" when empty).
+// IntervalParams are the Metric.Params keys that bound a value's
+// confidence interval (ParamCILow, ParamCIHigh): they move with the value,
+// so they are not part of a metric's identity (canonical).
+const (
+	ParamCILow  = "ci_low"
+	ParamCIHigh = "ci_high"
+)
+
+// canonical renders params as JSON with sorted keys ("" when empty),
+// without the interval bounds, which describe the value, not the metric.
 func canonical(params map[string]any) string {
+	if _, ok := params[ParamCILow]; ok {
+		params = maps.Clone(params)
+		delete(params, ParamCILow)
+		delete(params, ParamCIHigh)
+	}
+	if _, ok := params[ParamCIHigh]; ok {
+		params = maps.Clone(params)
+		delete(params, ParamCIHigh)
+	}
 	if len(params) == 0 {
 		return ""
 	}

@@ -513,7 +513,10 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 		err := st.loop(ctx, steps)
 		evalTime += st.evalTime
 		st.fill(&out.rec, c.weightsIn != "")
-		out.curves = append(out.curves, *st.train, *st.valid)
+		out.curves = append(out.curves, *st.train)
+		if !st.noValid {
+			out.curves = append(out.curves, *st.valid)
+		}
 		if err != nil {
 			var d *divergedError
 			if !errors.As(err, &d) {
@@ -677,6 +680,9 @@ type trainState struct {
 	trainTime time.Duration
 	evalTime  time.Duration
 	validDone bool
+	// noValid is set when the task has no validation loss for the model
+	// (ErrNoValidLoss): validation is skipped from then on.
+	noValid bool
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -758,6 +764,9 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 
 // validate measures the validation loss at the current step.
 func (s *trainState) validate(ctx context.Context) error {
+	if s.noValid {
+		return nil
+	}
 	t0 := time.Now()
 	vl, err := s.task.ValidLoss(ctx, s.m)
 	d := time.Since(t0)
@@ -765,6 +774,10 @@ func (s *trainState) validate(ctx context.Context) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, ErrNoValidLoss) {
+			s.noValid = true
+			return nil
 		}
 		return fmt.Errorf("validation loss at step %d: %w", s.step, err)
 	}

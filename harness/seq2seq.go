@@ -138,11 +138,18 @@ type DecodeSweeper interface {
 	DecodeSettings() []DecodeSetting
 }
 
-// SourceMode says how m reads a source: "conditioner", "joined" or "" when
-// it cannot run a conditional task.
+// SourceMode says how m reads a source: "conditioner" (a Conditioner that
+// decodes as a Translator or SourceStepper), "joined" (a SourceJoiner
+// language model that decodes) or "" when it cannot run a conditional
+// task.
 func SourceMode(m Model) string {
 	if c, ok := m.(Conditioner); ok && c.Conditional() {
-		return "conditioner"
+		_, tr := m.(Translator)
+		_, ss := m.(SourceStepper)
+		if tr || ss {
+			return "conditioner"
+		}
+		return ""
 	}
 	if j, ok := m.(SourceJoiner); ok && j.JoinsSource() {
 		if NeedDecoding.Has(m) {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"math/rand/v2"
 )
@@ -157,11 +158,18 @@ type Task interface {
 	// TrainBatch samples a training batch of the given size.
 	TrainBatch(rng *rand.Rand, batch int) Batch
 	// ValidLoss returns the mean nats/token on (a bounded part of) the
-	// validation split, for the validation curve.
+	// validation split, for the validation curve. It returns an error
+	// wrapping ErrNoValidLoss when m defines no such loss (a model without
+	// Scorer): the run then records no validation curve.
 	ValidLoss(ctx context.Context, m Model) (float64, error)
 	// Evaluate measures the model on the test split.
 	Evaluate(ctx context.Context, m Model) (*Evaluation, error)
 }
+
+// ErrNoValidLoss says a task cannot measure a validation loss of a model
+// (it defines no likelihood of the targets, such as a non-autoregressive
+// model without Scorer); the runner then skips the validation curve.
+var ErrNoValidLoss = errors.New("no validation loss for this model")
 
 // VariantValidator is a task Config whose validity depends on the variant
 // named after the slash ("copy" in "synthetic/copy"). Experiments check it

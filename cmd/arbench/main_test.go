@@ -209,7 +209,7 @@ func TestInfoCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"Models:", "fake-lm", "bigram test model", "rnn", "Tasks:", "text", "Backends:", "gorgonia", "Datasets:", "jargon"} {
+	for _, s := range []string{"Models:", "fake-lm", "bigram test model", "rnn", "transformer-s2s", "nar", "hybrid", "Tasks:", "text", "seq2seq", "multimodal", "Backends:", "gorgonia", "Datasets:", "jargon"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("list lacks %q:\n%s", s, out)
 		}

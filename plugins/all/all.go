@@ -4,7 +4,10 @@ package all
 
 import (
 	// Model plugins register themselves in init.
+	_ "arbench/plugins/hybrid"
 	_ "arbench/plugins/lstm"
+	_ "arbench/plugins/nar"
 	_ "arbench/plugins/rnn"
+	_ "arbench/plugins/s2s"
 	_ "arbench/plugins/transformer"
 )

@@ -3,12 +3,15 @@ package seq2seq
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
 	"arbench/harness"
+	"arbench/internal/fsum"
 )
 
 // Variants lists the seq2seq variants.
@@ -182,8 +185,16 @@ func (c *Config) sizeErrors(variant string, s SourceCount) []error {
 	}
 	need("test_rows", Test, c.TestRows)
 	need("valid_rows", Valid, c.ValidRows)
-	if s.Split[Train] == 0 {
+	switch {
+	case s.Split[Train] == 0:
 		errs = append(errs, fmt.Errorf("split_buckets: no source falls in the train split (%s); widen the lengths or the alphabet", space))
+	case !(s.TrainProb >= MinTrainProb):
+		how := "an estimate from a fixed sample"
+		if s.Exact {
+			how = "exact"
+		}
+		errs = append(errs, fmt.Errorf("split_buckets: a draw falls in the train split with probability %.3g (%s), below %.3g: the training stream would reject nearly every draw (%d of %d distinct sources are in it, %s); widen the lengths or the alphabet, or move noise_rate away from 0 and 1",
+			s.TrainProb, how, MinTrainProb, s.Split[Train], s.Total, space))
 	}
 	return errs
 }
@@ -209,7 +220,18 @@ type SourceCount struct {
 	Total uint64
 	Split [3]uint64 // indexed by Split
 	Exact bool
+	// TrainProb is the probability that one draw of the variant's
+	// distribution (Generator.Sample) falls in the train split: exact when
+	// Exact (the sum of every train source's probability), else the
+	// fraction of a fixed sample of draws (trainProbe).
+	TrainProb float64
 }
+
+// MinTrainProb is the smallest TrainProb a valid configuration has. The
+// training stream rejects draws outside the train split, so with it the
+// chance of Generator.Train's 2^20 rejections in a row is below
+// (1 − 2^−10)^(2^20) < e^−1000: Train's panic is unreachable.
+const MinTrainProb = 1.0 / 1024
 
 // enumLimit is the largest source space counted exactly per split.
 const enumLimit = 1 << 16
@@ -220,15 +242,89 @@ func (c *Config) sources(variant string) SourceCount {
 	s := SourceCount{Total: c.countSources(variant)}
 	if s.Total <= enumLimit {
 		s.Exact = true
+		var train []float64
 		c.enumerate(variant, func(src []int) bool {
-			s.Split[SplitOf(src, c.SplitBuckets)]++
+			sp := SplitOf(src, c.SplitBuckets)
+			s.Split[sp]++
+			if sp == Train {
+				train = append(train, c.prob(variant, src))
+			}
 			return true
 		})
+		s.TrainProb = fsum.Sum(train)
 		return s
 	}
 	est := s.Total / uint64(c.SplitBuckets)
 	s.Split = [3]uint64{Train: s.Total - 2*est, Valid: est, Test: est}
+	s.TrainProb = c.trainProbe(variant)
 	return s
+}
+
+// prob returns the probability that Generator.Sample draws the source src
+// (one of the variant's sources). Within a cell (a length; copy-noisy's
+// length and number of noise markers; add's two digit counts) every
+// source is equally likely, so it is the cell's probability over its size.
+func (c *Config) prob(variant string, src []int) float64 {
+	L, S := len(src), float64(c.Symbols)
+	lengths := float64(c.MaxLen - c.MinLen + 1)
+	switch variant {
+	case "copy-noisy":
+		k := 0
+		for _, t := range src {
+			if t == Noise {
+				k++
+			}
+		}
+		cell := float64(satBinomial(L-k, k)) * math.Pow(S, float64(L-k))
+		return binomialPMF((L-1)/2-1, k-1, c.NoiseRate) / (lengths * cell)
+	case "add":
+		da := slices.Index(src, Plus)
+		ops := float64(addOperands(da)) * float64(addOperands(L-da-1))
+		return 1 / (lengths * lengths * ops)
+	case "multimodal": // palindromes are redrawn
+		return 1 / (lengths * (math.Pow(S, float64(L)) - math.Pow(S, float64((L+1)/2))))
+	}
+	return 1 / (lengths * math.Pow(S, float64(L)))
+}
+
+// binomialPMF is P(X = k) for X ~ Binomial(n, p).
+func binomialPMF(n, k int, p float64) float64 {
+	switch {
+	case k < 0 || k > n:
+		return 0
+	case p == 0 || p == 1:
+		if (p == 0 && k == 0) || (p == 1 && k == n) {
+			return 1
+		}
+		return 0
+	}
+	ln, _ := math.Lgamma(float64(n + 1))
+	lk, _ := math.Lgamma(float64(k + 1))
+	lnk, _ := math.Lgamma(float64(n - k + 1))
+	return math.Exp(ln - lk - lnk + float64(k)*math.Log(p) + float64(n-k)*math.Log1p(-p))
+}
+
+// Probe of TrainProb on spaces too large to enumerate: draws from a fixed
+// stream, as many as fit a budget of drawn tokens (at least probeMin).
+const (
+	probeStream = 0x73327370726f6265 // "s2sprobe"
+	probeMax    = 4096
+	probeMin    = 64
+	probeTokens = 1 << 22
+)
+
+// trainProbe estimates TrainProb from a fixed sample of draws.
+func (c *Config) trainProbe(variant string) float64 {
+	g := &Generator{cfg: *c, variant: variant}
+	rng := rand.New(rand.NewPCG(0, probeStream))
+	n := max(probeMin, min(probeMax, probeTokens/(2*c.MaxLen+1)))
+	hits := 0
+	for range n {
+		if SplitOf(g.Sample(rng).Source, c.SplitBuckets) == Train {
+			hits++
+		}
+	}
+	return float64(hits) / float64(n)
 }
 
 // countCap is where source counts saturate.

@@ -1,8 +1,11 @@
-// Package seq2seq is the data layer of arbench's sequence-to-sequence tasks
-// (issue 10): generators of (source, target) pairs for conditional models,
-// made from the run's seed; nothing is downloaded. It registers no harness
-// task: a Task wraps a Generator once the harness contract for
-// conditional models is designed.
+// Package seq2seq is arbench's family of generated sequence-to-sequence
+// tasks ("seq2seq/VARIANT", issue 10), built to compare autoregressive,
+// non-autoregressive and hybrid decoders on quality and speed: generators
+// of (source, target) pairs for conditional models, made from the run's
+// seed (nothing is downloaded), and the harness Task over them (Task: see
+// TaskConfig, TrainBatch, ValidLoss and Evaluate). Models read the source
+// as harness.BatchFor, harness.ScoreBatch and harness.Translate decide (a
+// Conditioner, or a decoder-only language model in its joined mode).
 //
 // # Vocabulary
 //
@@ -251,10 +254,11 @@ func (g *Generator) Sample(rng *rand.Rand) Example {
 }
 
 // Train draws one training example: Sample until the source falls in the
-// train split. It panics after 2^20 rejections in a row, which a
-// configuration accepted by NewGenerator reaches only when nearly all of
-// its probability sits on a few sources outside training (an extreme
-// noise_rate on a tiny space).
+// train split. NewGenerator accepts only configurations whose draws fall
+// in the train split with probability at least MinTrainProb
+// (SourceCount.TrainProb), so the panic after 2^20 rejections in a row is
+// unreachable (chance below e^−1000 per example); it guards against a
+// broken invariant, not a configuration.
 func (g *Generator) Train(rng *rand.Rand) Example {
 	for range maxTrainRejections {
 		if e := g.Sample(rng); SplitOf(e.Source, g.cfg.SplitBuckets) == Train {

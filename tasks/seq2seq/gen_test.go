@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"arbench/internal/fsum"
 )
 
 func newGen(t *testing.T, c Config, variant string) *Generator {
@@ -738,5 +740,107 @@ func TestFixedRefusesTrain(t *testing.T) {
 	g := newGen(t, DefaultConfig(), "reverse")
 	if _, err := g.Fixed(1, Train); err == nil || !strings.Contains(err.Error(), "training is a stream") {
 		t.Errorf("Fixed(Train): %v", err)
+	}
+}
+
+// TestSourceProbabilities: on small spaces the probabilities prob gives
+// the sources sum to 1 for every variant, and the train split's
+// (TrainProb) is how often Sample lands there (within 4 sigma).
+func TestSourceProbabilities(t *testing.T) {
+	for _, tc := range []struct {
+		variant string
+		edit    func(*Config)
+	}{
+		{"reverse", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen = 3, 1, 5 }},
+		{"sort", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen = 4, 2, 4 }},
+		{"multimodal", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen = 3, 2, 5 }},
+		{"copy-noisy", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen, c.NoiseRate = 2, 3, 8, 0.3 }},
+		{"copy-noisy", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen, c.NoiseRate = 2, 3, 8, 0 }},
+		{"copy-noisy", func(c *Config) { c.Symbols, c.MinLen, c.MaxLen, c.NoiseRate = 2, 3, 8, 1 }},
+		{"add", func(c *Config) { c.MinLen, c.MaxLen = 1, 2 }},
+	} {
+		c := DefaultConfig()
+		c.ValidRows, c.TestRows = 1, 1
+		tc.edit(&c)
+		var ps []float64
+		c.enumerate(tc.variant, func(src []int) bool { ps = append(ps, c.prob(tc.variant, src)); return true })
+		if s := fsum.Sum(ps); !near(s, 1, 1e-9) {
+			t.Errorf("%s %+v: probabilities sum to %v", tc.variant, c, s)
+		}
+		g := newGen(t, c, tc.variant)
+		p := g.Sources().TrainProb
+		const n = 20000
+		r, hits := rng(11), 0
+		for range n {
+			if SplitOf(g.Sample(r).Source, c.SplitBuckets) == Train {
+				hits++
+			}
+		}
+		if sd := math.Sqrt(p * (1 - p) / n); math.Abs(float64(hits)/n-p) > 4*sd+1e-9 {
+			t.Errorf("%s %+v: %d of %d draws in the train split, TrainProb %v", tc.variant, c, hits, n, p)
+		}
+	}
+}
+
+// TestImprobableTrainSplit: a configuration whose train split holds
+// sources that are almost never drawn (copy-noisy with one noise marker
+// nearly always, and every one-marker source outside training) is a
+// configuration error naming the probability, so Generator.Train's
+// rejection bound cannot be reached.
+func TestImprobableTrainSplit(t *testing.T) {
+	c := DefaultConfig()
+	c.Symbols, c.MinLen, c.MaxLen, c.SplitBuckets, c.NoiseRate, c.ValidRows, c.TestRows = 2, 6, 6, 8, 1e-9, 1, 1
+	s, err := c.Sources("copy-noisy")
+	if err != nil || s.Split[Train] == 0 || !s.Exact || s.TrainProb > 1e-6 {
+		t.Fatalf("sources %+v, %v: want train sources of tiny probability", s, err)
+	}
+	all := errString(c.ValidateVariant("copy-noisy"))
+	if !strings.Contains(all, "split_buckets: a draw falls in the train split with probability 1e-09 (exact)") {
+		t.Errorf("errors: %s", all)
+	}
+	if _, err := NewGenerator(c, "copy-noisy"); err == nil {
+		t.Error("NewGenerator accepted it")
+	}
+	// On a space too large to enumerate TrainProb is estimated: about
+	// 8 in 10 with the default ten buckets.
+	d := DefaultConfig()
+	if s, _ := d.Sources("reverse"); s.Exact || !(s.TrainProb > 0.75 && s.TrainProb < 0.85) {
+		t.Errorf("default reverse: %+v", s)
+	}
+}
+
+// TestSplitsDisjointShortSources: even with the shortest sources each
+// variant allows, where a few sources take much of the probability, 20000
+// training examples hold no source of the validation or test split.
+func TestSplitsDisjointShortSources(t *testing.T) {
+	for _, v := range Variants() {
+		c := DefaultConfig()
+		c.ValidRows, c.TestRows = 4, 4
+		switch v {
+		case "copy-noisy":
+			c.MinLen, c.MaxLen = 3, 5
+		case "multimodal":
+			c.MinLen, c.MaxLen = 2, 3
+		default:
+			c.MinLen, c.MaxLen = 1, 2
+		}
+		g := newGen(t, c, v)
+		held := map[string]bool{}
+		for _, sp := range []Split{Valid, Test} {
+			exs, err := g.Fixed(9, sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range exs {
+				held[key(e.Source)] = true
+			}
+		}
+		st := g.TrainStream(9)
+		for range 20000 {
+			e := st.Next()
+			if held[key(e.Source)] || SplitOf(e.Source, c.SplitBuckets) != Train {
+				t.Fatalf("%s: training drew %v, outside the train split", v, e.Source)
+			}
+		}
 	}
 }
