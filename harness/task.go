@@ -2,8 +2,8 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 )
 
