@@ -7,6 +7,14 @@
 // caches), over several timed repeats reported as median and interquartile
 // range. Generation is timed token by token: time to first token (the
 // prompt's forward pass), per-token latency percentiles and tokens/s.
+// Models that read a source (harness.SourceMode: encoder–decoders,
+// non-autoregressive and hybrid models, and language models in their
+// joined mode) are also timed translating random sources into outputs of
+// a forced length (harness.Translate with TranslateOptions.Length), once
+// per decoding setting (harness.DecodeSweeper): sequences/s, latency per
+// sequence, decoder passes and, for speculative decoding, the acceptance
+// rate. A conditional model (a Conditioner) trains and scores on random
+// conditional batches and has no language-model generation points.
 // Each point also reports its peak memory (process RSS and Go heap), the
 // matrix-product FLOPs per token the model executes (counted by running
 // the same operation on CountBackend; formulas in flops.go), the achieved
@@ -20,6 +28,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +37,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"strings"
 	"time"
 
 	"arbench/harness"
@@ -39,6 +49,9 @@ const (
 	KindTrain    = "train"
 	KindScore    = "score"
 	KindGenerate = "generate"
+	// KindTranslate decodes a batch of random sources with
+	// harness.Translate.
+	KindTranslate = "translate"
 )
 
 // Generation modes, the paths of harness.Decoder (named as its
@@ -50,6 +63,20 @@ const (
 	// ModeRefeed reruns the model over the whole sequence for every token,
 	// the survey's re-feeding loop: harness.DecodeRefeed.
 	ModeRefeed = "refeed"
+	// ModeGreedy is the mode of a translate point of a model without
+	// decoding settings (no harness.DecodeSweeper): its configured
+	// decoding, greedy for an autoregressive model. A DecodeSweeper's
+	// translate points are named by its settings ("T=4", "gamma=4").
+	ModeGreedy = "greedy"
+)
+
+// Tokens of the random conditional data: 0 pads sources
+// (harness.SourcePad), 1 starts and 2 ends an output (the BOS and EOS of
+// tasks/seq2seq). Content tokens are drawn from [firstContent, vocab).
+const (
+	startToken   = 1
+	endToken     = 2
+	firstContent = 3
 )
 
 // Options configure Run.
@@ -62,7 +89,8 @@ type Options struct {
 	// Seed initialises the models and draws the token ids.
 	Seed uint64
 	// NoCache times generation with the re-feeding loop only, for every
-	// model (the sweep of Config.Generate.Batches × Lengths).
+	// model (the sweep of Config.Generate.Batches × Lengths). It does not
+	// change the translate points (harness.Translate picks the decoding).
 	NoCache bool
 	// Log receives a line per point; nil is silent.
 	Log io.Writer
@@ -74,23 +102,62 @@ type Point struct {
 	Model  string `json:"model"`
 	Family string `json:"family"`
 	Kind   string `json:"kind"`
-	// Mode is ModeCached or ModeRefeed for generation.
+	// Mode is ModeCached or ModeRefeed for generation; for translation
+	// the decoding setting's name (harness.DecodeSetting.Name) or
+	// ModeGreedy.
 	Mode  string `json:"mode,omitempty"`
 	Batch int    `json:"batch"`
-	// SeqLen is the tokens per row of a training or scoring batch.
+	// SeqLen is the tokens per row of a training or scoring batch (for a
+	// conditional model, the decoder rows: start token and target).
 	SeqLen int `json:"seq_len,omitempty"`
-	// Prompt and Length are the prompt and generated tokens per row.
+	// Source is the source tokens per row of a translate point and of a
+	// conditional model's training or scoring batch (SeqLen then).
+	Source int `json:"source,omitempty"`
+	// Prompt and Length are the prompt and generated tokens per row (for
+	// translation, the forced output length).
 	Prompt int `json:"prompt,omitempty"`
 	Length int `json:"length,omitempty"`
+	// DecodeParams and DecodeBaseline are the translate point's
+	// harness.DecodeSetting Params and Baseline (nil and false for
+	// ModeGreedy).
+	DecodeParams   map[string]any `json:"decode_params,omitempty"`
+	DecodeBaseline bool           `json:"decode_baseline,omitempty"`
 	// Skipped says why the point was not measured (e.g. beyond the
 	// model's context); the measurements are then empty.
 	Skipped string `json:"skipped,omitempty"`
+	// Note qualifies a measured point (a translation whose outputs are not
+	// of the forced length).
+	Note string `json:"note,omitempty"`
 
 	// TokensPerSec has one value per repeat: tokens trained, scored or
-	// generated (all rows) per second.
+	// generated (all rows) per second; for translation batch·Length over
+	// the decode's time. A conditional model's training and scoring count
+	// its target tokens.
 	TokensPerSec Summary `json:"tokens_per_sec"`
-	// StepSeconds is the time of one training or scoring step.
+	// StepSeconds is the time of one training or scoring step, or of one
+	// translation of the whole batch.
 	StepSeconds *Summary `json:"step_seconds,omitempty"`
+	// SeqPerSec has one value per translation repeat: rows decoded per
+	// second.
+	SeqPerSec *Summary `json:"seq_per_sec,omitempty"`
+	// SeqLatency are percentiles over the translation repeats of the
+	// seconds per sequence: a batch's decode time over its rows (at
+	// batch 1, the latency of one sequence).
+	SeqLatency *Latency `json:"seq_latency_seconds,omitempty"`
+	// Passes is the decoder passes of one translation of the batch
+	// (harness.Translation.Passes), the mean over repeats.
+	Passes float64 `json:"passes,omitempty"`
+	// Stats are the model's harness.Translation.Stats, the mean per
+	// translation of the batch.
+	Stats map[string]float64 `json:"stats,omitempty"`
+	// Acceptance is the fraction of drafted tokens accepted,
+	// Stats["accepted"] / Stats["drafted"], and TokensPerVerify the
+	// output tokens per row and verifier pass, Length /
+	// Stats["verify_calls"] (the verifier's passes over the batch, so the
+	// batch's slowest row decides it); nil for a model that reports no
+	// such stats.
+	Acceptance      *float64 `json:"acceptance,omitempty"`
+	TokensPerVerify *float64 `json:"tokens_per_verify,omitempty"`
 	// TTFT is the time to the first generated token (the prompt's pass).
 	TTFT *Summary `json:"ttft_seconds,omitempty"`
 	// Latency pools the per-token latencies of every repeat's steps after
@@ -100,8 +167,12 @@ type Point struct {
 
 	// FLOPsPerToken is the matrix-product FLOPs executed per token (see
 	// CountBackend); GFLOPS is FLOPsPerToken × median tokens/s and
-	// CeilingFraction its ratio to Report.Ceiling.Best.
+	// CeilingFraction its ratio to Report.Ceiling.Best. FLOPsNote says
+	// why FLOPsPerToken is 0 when a translation could not be counted
+	// (CountBackend's zero outputs are no valid distributions, which a
+	// decoder may refuse).
 	FLOPsPerToken   float64 `json:"flops_per_token"`
+	FLOPsNote       string  `json:"flops_note,omitempty"`
 	GFLOPS          float64 `json:"gflops"`
 	CeilingFraction float64 `json:"ceiling_fraction"`
 	Memory          Memory  `json:"memory"`
@@ -185,10 +256,18 @@ type runner struct {
 }
 
 // plan lists a model's points in measurement order (with the sweeps'
-// shared points once).
+// shared points once): training and scoring, generation, then, for a
+// model that reads a source, translation in each of its decoding modes.
+// A conditional model's training and scoring rows get sources of their
+// sequence length.
 func (r *runner) plan(spec *harness.ModelSpec) []Point {
 	c := r.opt.Config
 	base := Point{Model: spec.Label, Family: spec.Name}
+	inst, _ := configured(spec) // an error is reported by the points' newModel
+	sourceMode := ""
+	if inst != nil {
+		sourceMode = harness.SourceMode(inst)
+	}
 	type key struct {
 		kind, mode            string
 		batch, seqLen, length int
@@ -217,6 +296,11 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 			add(p)
 		}
 	}
+	if conditional(inst) {
+		for i := range pts {
+			pts[i].Source = pts[i].SeqLen
+		}
+	}
 	gen := func(mode string, batches, lengths []int) {
 		for _, b := range batches {
 			for _, l := range lengths {
@@ -228,30 +312,56 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 	}
 	if r.opt.NoCache {
 		gen(ModeRefeed, c.Generate.Batches, c.Generate.Lengths)
+	} else {
+		gen(ModeCached, c.Generate.Batches, c.Generate.Lengths)
+		if _, ok := inst.(harness.KVCacher); ok {
+			gen(ModeRefeed, c.Generate.RefeedBatches, c.Generate.RefeedLengths)
+		}
+	}
+	if sourceMode == "" {
 		return pts
 	}
-	gen(ModeCached, c.Generate.Batches, c.Generate.Lengths)
-	if m, err := harness.NewModel(spec.Name); err == nil {
-		if _, ok := m.(harness.KVCacher); ok {
-			gen(ModeRefeed, c.Generate.RefeedBatches, c.Generate.RefeedLengths)
+	type mode struct {
+		name     string
+		params   map[string]any
+		baseline bool
+	}
+	modes := []mode{{name: ModeGreedy}}
+	if ds, ok := inst.(harness.DecodeSweeper); ok {
+		if settings := ds.DecodeSettings(); len(settings) > 0 {
+			modes = modes[:0]
+			for _, s := range settings {
+				modes = append(modes, mode{s.Name, s.Params, s.Baseline})
+			}
+		}
+	}
+	for _, m := range modes {
+		for _, b := range c.Translate.Batches {
+			for _, l := range c.Translate.Lengths {
+				p := base
+				p.Kind, p.Mode, p.Batch, p.Source, p.Length = KindTranslate, m.name, b, c.Translate.Source, l
+				p.DecodeParams, p.DecodeBaseline = m.params, m.baseline
+				add(p)
+			}
 		}
 	}
 	return pts
 }
 
 func describe(p Point) string {
-	if p.Kind == KindGenerate {
+	switch p.Kind {
+	case KindGenerate:
 		return fmt.Sprintf("generate/%s b=%d len=%d", p.Mode, p.Batch, p.Length)
+	case KindTranslate:
+		return fmt.Sprintf("translate/%s b=%d src=%d len=%d", p.Mode, p.Batch, p.Source, p.Length)
 	}
 	return fmt.Sprintf("%s b=%d T=%d", p.Kind, p.Batch, p.SeqLen)
 }
 
-// newModel makes a set-up instance of spec for env. It first makes the
-// experiment check's checks (harness.CheckModel: the plugin's check of env
-// and its memory estimate), so that a configuration the machine cannot
-// hold is refused before Setup allocates it; a model whose Setup fails is
-// closed.
-func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, env harness.Env) (harness.Model, error) {
+// configured returns a fresh instance of spec's model with the spec's
+// configuration, not set up: what its capabilities (SourceMode,
+// MaxContext, DecodeSettings) and the experiment check read.
+func configured(spec *harness.ModelSpec) (harness.Model, error) {
 	m, err := harness.NewModel(spec.Name)
 	if err != nil {
 		return nil, err
@@ -263,24 +373,57 @@ func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, env harn
 		}
 		dst.Elem().Set(src.Elem())
 	}
+	return m, nil
+}
+
+// conditional reports whether m reads Batch.Source (a Conditioner
+// reporting true): its training and scoring batches need a source, and it
+// generates only by translating.
+func conditional(m harness.Model) bool {
+	c, ok := m.(harness.Conditioner)
+	return ok && c.Conditional()
+}
+
+// errSetup marks newModel's failures of Setup itself (after the checks).
+var errSetup = errors.New("set up")
+
+// newModel makes a set-up instance of spec for env. It first makes the
+// experiment check's checks (harness.CheckModel: the plugin's check of env
+// and its memory estimate), so that a configuration the machine cannot
+// hold is refused before Setup allocates it; a model whose Setup fails is
+// closed.
+func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, env harness.Env) (harness.Model, error) {
+	m, err := configured(spec)
+	if err != nil {
+		return nil, err
+	}
 	if err := harness.CheckModel(m, env); err != nil {
 		return nil, err
 	}
 	if err := m.Setup(ctx, env); err != nil {
-		return nil, errors.Join(fmt.Errorf("set up on backend %s: %w", env.Backend.Name(), err), closeModel(m))
+		return nil, errors.Join(fmt.Errorf("%w on backend %s: %w", errSetup, env.Backend.Name(), err), closeModel(m))
 	}
 	return m, nil
 }
 
 // pointEnv is the environment of p's model on backend: rows of seqLen
-// tokens (a generation's prompt), given Batch rows at once in training and
-// EvalBatch rows when scoring or generating, for the memory estimate.
+// tokens (a generation's prompt, a joined translation's source and
+// output), given Batch rows at once in training and EvalBatch rows when
+// scoring, generating or translating, for the memory estimate. A point
+// with a source also sets SourceLen and TargetLen: Source and the decoder
+// rows (the training or scoring SeqLen, the translation's Length).
 func (r *runner) pointEnv(p Point, backend nn.Backend, seqLen int) harness.Env {
 	env := harness.Env{Backend: backend, Vocab: r.opt.Config.Vocab, SeqLen: seqLen, Seed: r.opt.Seed}
 	if p.Kind == KindTrain {
 		env.Batch = p.Batch
 	} else {
 		env.EvalBatch = p.Batch
+	}
+	if p.Source > 0 {
+		env.SourceLen, env.TargetLen = p.Source, p.SeqLen
+		if p.Kind == KindTranslate {
+			env.TargetLen = p.Length
+		}
 	}
 	return env
 }
@@ -295,62 +438,104 @@ func closeModel(m harness.Model) error {
 	return nil
 }
 
-// contextLimit returns the model's maximum context (0 for none), read
-// from an unconfigured instance's capability and the spec's config.
-func contextLimit(spec *harness.ModelSpec) int {
-	m, err := harness.NewModel(spec.Name)
-	if err != nil {
-		return 0
+// contextLimit returns the maximum context of a configured instance (0
+// for none).
+func contextLimit(m harness.Model) int {
+	if cl, ok := m.(harness.ContextLimiter); ok {
+		return cl.MaxContext()
 	}
-	cl, ok := m.(harness.ContextLimiter)
-	if !ok {
-		return 0
+	return 0
+}
+
+// positions returns the positions p needs of a model's context and the
+// env's SeqLen for it, given the model's harness.SourceMode: a joined
+// translation reads the source, the start token and the output but its
+// last token; a conditional model's longest row is its source or its
+// decoder row.
+func positions(p Point, sourceMode string) (need, seqLen int) {
+	switch {
+	case p.Kind == KindGenerate:
+		return p.Prompt + p.Length - 1, p.Prompt
+	case p.Kind == KindTranslate && sourceMode == "joined":
+		return p.Source + p.Length, p.Source + p.Length
+	case p.Kind == KindTranslate:
+		return max(p.Source, p.Length), p.Length
 	}
-	if spec.Config != nil {
-		dst, src := reflect.ValueOf(m.Config()), reflect.ValueOf(spec.Config)
-		if dst.Type() == src.Type() && dst.Kind() == reflect.Pointer {
-			dst.Elem().Set(src.Elem())
-		}
-	}
-	return cl.MaxContext()
+	return max(p.SeqLen, p.Source), p.SeqLen
 }
 
 // measure runs one point: the dry run on CountBackend for FLOPs, then
-// warm-up and the timed repeats on the real backend.
+// warm-up and the timed repeats on the real backend (Config.Repeats, or
+// Config.Translate.Repeats decodes for a translate point). A point beyond
+// the model's context, or with a source its own check (EnvChecker)
+// refuses, is skipped with the reason; so is a conditional model's
+// generation point, which translate points replace.
 func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (_ Point, err error) {
-	limit := contextLimit(spec)
-	need := p.SeqLen
-	if p.Kind == KindGenerate {
-		need = p.Prompt + p.Length - 1
+	inst, err := configured(spec)
+	if err != nil {
+		return p, err
 	}
-	if limit > 0 && need > limit {
+	sourceMode := harness.SourceMode(inst)
+	if p.Kind == KindGenerate && conditional(inst) {
+		p.Skipped = "conditional model: see the translate points"
+		return p, nil
+	}
+	need, seqLen := positions(p, sourceMode)
+	if limit := contextLimit(inst); limit > 0 && need > limit {
 		p.Skipped = fmt.Sprintf("needs %d positions, context is %d", need, limit)
 		return p, nil
 	}
-	seqLen := p.SeqLen
-	if p.Kind == KindGenerate {
-		seqLen = p.Prompt
+	// Conditional models bound their sources and decoder rows in their
+	// own check (no ContextLimiter): a point beyond them is skipped with
+	// the plugin's reasons, as one beyond a context is.
+	if ec, ok := inst.(harness.EnvChecker); ok && p.Source > 0 {
+		if errs := ec.CheckEnv(r.pointEnv(p, r.opt.Backend, seqLen)); len(errs) > 0 {
+			msgs := make([]string, len(errs))
+			for i, e := range errs {
+				msgs[i] = e.Error()
+			}
+			p.Skipped = "refused by the model's check: " + strings.Join(msgs, "; ")
+			return p, nil
+		}
 	}
-	// FLOPs: the same operation on CountBackend.
+	// FLOPs: the same operation on CountBackend. A translation that fails
+	// there (its decoder refuses the zero distributions) is timed all the
+	// same, its FLOPs unknown.
+	countErr := func(err error) error {
+		if p.Kind != KindTranslate {
+			return fmt.Errorf("counting FLOPs: %w", err)
+		}
+		p.FLOPsNote = fmt.Sprintf("FLOPs not counted: the dry run on the count backend failed: %v", err)
+		return nil
+	}
 	cb := &CountBackend{}
 	dry, err := r.newModel(ctx, spec, r.pointEnv(p, cb, seqLen))
-	if err != nil {
+	switch {
+	case errors.Is(err, errSetup):
+		if err := countErr(err); err != nil {
+			return p, err
+		}
+	case err != nil:
 		return p, err
+	default:
+		op, why, err := r.operation(dry, p)
+		if err != nil || why != "" {
+			p.Skipped = why
+			return p, errors.Join(err, closeModel(dry))
+		}
+		tokens, err := op(ctx, nil)
+		if err != nil {
+			if err := countErr(err); err != nil {
+				return p, errors.Join(err, closeModel(dry))
+			}
+		} else {
+			p.FLOPsPerToken = cb.FLOPs() / float64(tokens)
+		}
+		if err := closeModel(dry); err != nil {
+			return p, err
+		}
 	}
-	op, why, err := r.operation(dry, p)
-	if err != nil || why != "" {
-		p.Skipped = why
-		return p, errors.Join(err, closeModel(dry))
-	}
-	tokens, err := op(ctx, nil)
-	if err != nil {
-		return p, errors.Join(fmt.Errorf("counting FLOPs: %w", err), closeModel(dry))
-	}
-	p.FLOPsPerToken = cb.FLOPs() / float64(tokens)
-	if err := closeModel(dry); err != nil {
-		return p, err
-	}
-	dry, op = nil, nil // let startMemory's collection free them
+	dry = nil // let startMemory's collection free it
 
 	mon := startMemory()
 	m, err := r.newModel(ctx, spec, r.pointEnv(p, r.opt.Backend, seqLen))
@@ -359,8 +544,10 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		return p, err
 	}
 	defer func() { err = errors.Join(err, closeModel(m)) }()
-	if op, _, err = r.operation(m, p); err != nil {
+	op, why, err := r.operation(m, p)
+	if err != nil || why != "" {
 		mon.finish()
+		p.Skipped = why
 		return p, err
 	}
 	for range r.opt.Config.Warmup {
@@ -369,9 +556,16 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			return p, err
 		}
 	}
-	var rates, steps, ttft, lat []float64
-	for range r.opt.Config.Repeats {
-		if p.Kind == KindGenerate {
+	repeats := r.opt.Config.Repeats
+	if p.Kind == KindTranslate {
+		repeats = r.opt.Config.Translate.Repeats
+	}
+	var rates, steps, ttft, lat, seqs, perSeq []float64
+	var passes, outTokens int
+	stats := map[string]float64{}
+	for range repeats {
+		switch p.Kind {
+		case KindGenerate:
 			var t timing
 			if _, err := op(ctx, &t); err != nil {
 				mon.finish()
@@ -385,6 +579,26 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			ttft = append(ttft, t.first)
 			lat = append(lat, t.steps...)
 			p.LatencyRepeats = append(p.LatencyRepeats, Latencies(t.steps))
+			continue
+		case KindTranslate:
+			var t timing
+			tokens, err := op(ctx, &t)
+			if err != nil {
+				mon.finish()
+				return p, err
+			}
+			sec := max(t.first, 1e-9)
+			rates = append(rates, float64(tokens)/sec)
+			steps = append(steps, sec)
+			seqs = append(seqs, float64(p.Batch)/sec)
+			perSeq = append(perSeq, sec/float64(p.Batch))
+			passes += t.translation.Passes
+			for _, o := range t.translation.Outputs {
+				outTokens += len(o)
+			}
+			for k, v := range t.translation.Stats {
+				stats[k] += v
+			}
 			continue
 		}
 		n := 0
@@ -403,11 +617,21 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	}
 	p.Memory = mon.finish()
 	p.TokensPerSec = Summarize(rates)
-	if p.Kind == KindGenerate {
+	s := Summarize(steps)
+	switch p.Kind {
+	case KindGenerate:
 		s, l := Summarize(ttft), Latencies(lat)
 		p.TTFT, p.Latency = &s, &l
-	} else {
-		s := Summarize(steps)
+	case KindTranslate:
+		p.StepSeconds = &s
+		sp, l := Summarize(seqs), Latencies(perSeq)
+		p.SeqPerSec, p.SeqLatency = &sp, &l
+		translationStats(&p, repeats, passes, stats)
+		if want := repeats * p.Batch * p.Length; outTokens != want {
+			p.Note = fmt.Sprintf("outputs average %.2f tokens, not the %d asked for (harness.TranslateOptions.Length)",
+				float64(outTokens)/float64(repeats*p.Batch), p.Length)
+		}
+	default:
 		p.StepSeconds = &s
 	}
 	p.GFLOPS = p.FLOPsPerToken * p.TokensPerSec.Median / 1e9
@@ -417,28 +641,62 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	return p, nil
 }
 
+// translationStats sets p's Passes, Stats, Acceptance and TokensPerVerify
+// from the totals of repeats translations.
+func translationStats(p *Point, repeats, passes int, stats map[string]float64) {
+	p.Passes = float64(passes) / float64(repeats)
+	if len(stats) == 0 {
+		return
+	}
+	p.Stats = map[string]float64{}
+	for k, v := range stats {
+		p.Stats[k] = v / float64(repeats)
+	}
+	if d, ok := p.Stats["drafted"]; ok && d > 0 {
+		if a, ok := p.Stats["accepted"]; ok {
+			rate := a / d
+			p.Acceptance = &rate
+		}
+	}
+	if v, ok := p.Stats["verify_calls"]; ok && v > 0 {
+		tpv := float64(p.Length) / v
+		p.TokensPerVerify = &tpv
+	}
+}
+
 // timing receives the time to the first token and of every later step of
-// a generation, in seconds.
+// a generation, in seconds; for a translation, first is the time of the
+// whole decode and translation what it returned.
 type timing struct {
-	first float64
-	steps []float64
+	first       float64
+	steps       []float64
+	translation *harness.Translation
 }
 
 // opFunc performs a point's operation once and returns the tokens it
-// processed; generation records its timing when t is not nil.
+// processed; generation and translation record their timing when t is
+// not nil.
 type opFunc func(ctx context.Context, t *timing) (int, error)
 
 // operation returns the point's operation on m, or why m cannot do it.
 func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 	rng := rand.New(rand.NewPCG(r.opt.Seed, uint64(p.Batch)<<32|uint64(p.SeqLen+p.Length)))
 	vocab := r.opt.Config.Vocab
+	// A conditional model's Gradients and LogProbs refuse batches without
+	// a source.
+	batches := func() []harness.Batch {
+		if conditional(m) {
+			return randomConditional(rng, vocab, p.Batch, cmp.Or(p.Source, p.SeqLen), p.SeqLen)
+		}
+		return randomBatches(rng, vocab, p.Batch, p.SeqLen)
+	}
 	switch p.Kind {
 	case KindTrain:
 		tr, ok := m.(harness.Trainer)
 		if !ok {
 			return nil, "not trainable (no harness.Trainer)", nil
 		}
-		batches := randomBatches(rng, vocab, p.Batch, p.SeqLen)
+		batches := batches()
 		opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
 		step := 0
 		return func(ctx context.Context, _ *timing) (int, error) {
@@ -460,7 +718,7 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 		if !ok {
 			return nil, "cannot score (no harness.Scorer)", nil
 		}
-		batches := randomBatches(rng, vocab, p.Batch, p.SeqLen)
+		batches := batches()
 		step := 0
 		return func(ctx context.Context, _ *timing) (int, error) {
 			b := batches[step%len(batches)]
@@ -483,6 +741,36 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 			_, err := generate(ctx, dec, prompts, p.Length, t)
 			return len(prompts) * p.Length, err
 		}, "", nil
+	case KindTranslate:
+		if harness.SourceMode(m) == "" {
+			return nil, "reads no source (no harness.Conditioner or SourceJoiner)", nil
+		}
+		sources := make([][]int, p.Batch)
+		for i := range sources {
+			sources[i] = randomContent(rng, vocab, p.Source)
+		}
+		opt := harness.TranslateOptions{Start: startToken, End: endToken, Length: p.Length}
+		if ds, ok := m.(harness.DecodeSweeper); ok {
+			for _, s := range ds.DecodeSettings() {
+				if s.Name == p.Mode {
+					opt.Setting = s.Name
+				}
+			}
+			if opt.Setting == "" && p.Mode != ModeGreedy {
+				return nil, "", fmt.Errorf("no decoding setting %q", p.Mode)
+			}
+		}
+		return func(ctx context.Context, t *timing) (int, error) {
+			start := time.Now()
+			tr, err := harness.Translate(ctx, m, sources, opt)
+			if err != nil {
+				return 0, err
+			}
+			if t != nil {
+				t.first, t.translation = time.Since(start).Seconds(), tr
+			}
+			return p.Batch * p.Length, nil
+		}, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown kind %q", p.Kind)
 }
@@ -493,6 +781,40 @@ func randomRow(rng *rand.Rand, vocab, n int) []int {
 		row[i] = rng.IntN(vocab)
 	}
 	return row
+}
+
+// randomContent returns n content tokens, uniform in [firstContent,
+// vocab) (in [1, vocab) for a vocabulary without content ids): never the
+// source padding, nor, when the vocabulary allows, the start or end token.
+func randomContent(rng *rand.Rand, vocab, n int) []int {
+	lo := firstContent
+	if vocab <= lo {
+		lo = 1
+	}
+	row := make([]int, n)
+	for i := range row {
+		row[i] = lo + rng.IntN(vocab-lo)
+	}
+	return row
+}
+
+// randomConditional returns a few conditional batches as tasks/seq2seq
+// frames them, without padding: sources of S content tokens, decoder
+// inputs the start token then T−1 target tokens, targets those tokens
+// then the end token.
+func randomConditional(rng *rand.Rand, vocab, B, S, T int) []harness.Batch {
+	out := make([]harness.Batch, 4)
+	for k := range out {
+		b := harness.Batch{Source: make([][]int, B), Inputs: make([][]int, B), Targets: make([][]int, B)}
+		for i := range B {
+			b.Source[i] = randomContent(rng, vocab, S)
+			tgt := randomContent(rng, vocab, T-1)
+			b.Inputs[i] = append([]int{startToken}, tgt...)
+			b.Targets[i] = append(tgt, endToken)
+		}
+		out[k] = b
+	}
+	return out
 }
 
 // randomBatches returns a few language-modelling batches of random tokens

@@ -38,6 +38,7 @@ func tinyConfig() *harness.BenchConfig {
 			Prompt: 3, Batches: []int{1, 2}, Lengths: []int{4, 20},
 			RefeedBatches: []int{1}, RefeedLengths: []int{4},
 		},
+		Translate: harness.BenchTranslate{Source: 3, Batches: []int{1, 2}, Lengths: []int{4}, Repeats: 3},
 	}
 }
 
@@ -59,7 +60,8 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 		t.Errorf("ceiling = %+v", rep.Ceiling)
 	}
 	// Per model: train (4,6 at b2; b3 at 6) 3, score 1, generate 2×2
-	// cached; the transformer also 1 re-feeding point.
+	// cached, translate (joined) 2×1 greedy; the transformer also 1
+	// re-feeding point.
 	count := map[string]int{}
 	for _, p := range rep.Points {
 		count[p.Model+"/"+p.Kind+"/"+p.Mode]++
@@ -69,7 +71,14 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 			}
 			continue
 		}
-		if p.TokensPerSec.N != 2 || !(p.TokensPerSec.Median > 0) || !(p.FLOPsPerToken > 0) || p.Memory.PeakRSS <= 0 {
+		repeats := 2
+		if p.Kind == KindTranslate {
+			repeats = 3
+			if p.SeqPerSec.N != 3 || p.Passes != float64(p.Length) || p.FLOPsNote != "" || p.Note != "" {
+				t.Errorf("joined translation: %+v", p)
+			}
+		}
+		if p.TokensPerSec.N != repeats || !(p.TokensPerSec.Median > 0) || !(p.FLOPsPerToken > 0) || p.Memory.PeakRSS <= 0 {
 			t.Errorf("point not measured: %+v", p)
 		}
 		if p.Kind == KindGenerate && (p.Latency.N != 2*(p.Length-1) || len(p.LatencyRepeats) != 2 || p.TTFT.N != 2) {
@@ -83,8 +92,9 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 		}
 	}
 	want := map[string]int{
-		"rnn/train/": 3, "rnn/score/": 1, "rnn/generate/cached": 4,
+		"rnn/train/": 3, "rnn/score/": 1, "rnn/generate/cached": 4, "rnn/translate/greedy": 2,
 		"transformer/train/": 3, "transformer/score/": 1, "transformer/generate/cached": 4, "transformer/generate/refeed": 1,
+		"transformer/translate/greedy": 2,
 	}
 	for k, n := range want {
 		if count[k] != n {
@@ -122,7 +132,7 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 	}
 	checkBenchstat(t, filepath.Join(dir, BenchstatFileName), rep)
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFileName))
-	for _, s := range []string{"## Training and scoring", "## Generation", "Cached vs re-feeding", "## Not measured"} {
+	for _, s := range []string{"## Training and scoring", "## Generation", "Cached vs re-feeding", "## Translation", "**rnn greedy** (rnn)", "## Not measured"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("bench.md lacks %q", s)
 		}
@@ -168,7 +178,8 @@ func checkBenchstat(t *testing.T, path string, rep *Report) {
 }
 
 // TestRunNoCache: with NoCache every generation point re-feeds, also for
-// models without a cache switch (through NextLogProbs).
+// models without a cache switch (through NextLogProbs); the translate
+// points are unchanged.
 func TestRunNoCache(t *testing.T) {
 	cfg := tinyConfig()
 	cfg.Train.SeqLens, cfg.Train.Batches, cfg.Score.SeqLens = nil, nil, nil
@@ -180,10 +191,16 @@ func TestRunNoCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Points) != 4 {
-		t.Fatalf("%d points, want 4 (2 models × 2 batches)", len(rep.Points))
+	if len(rep.Points) != 8 {
+		t.Fatalf("%d points, want 8 (2 models × 2 batches, generating and translating)", len(rep.Points))
 	}
 	for _, p := range rep.Points {
+		if p.Kind == KindTranslate {
+			if p.Mode != ModeGreedy || p.Skipped != "" || p.TokensPerSec.N != 3 {
+				t.Errorf("translate point %+v", p)
+			}
+			continue
+		}
 		if p.Mode != ModeRefeed || p.Skipped != "" || p.TokensPerSec.N != 2 {
 			t.Errorf("point %+v", p)
 		}
@@ -296,6 +313,15 @@ func TestBenchPointEnv(t *testing.T) {
 	want.SeqLen, want.EvalBatch = 4, 32
 	if gen != want {
 		t.Errorf("generate env %+v, want %+v", gen, want)
+	}
+	// Points with a source give its length and the decoder rows'.
+	trans := r.pointEnv(Point{Kind: KindTranslate, Batch: 4, Source: 5, Length: 7}, b, 7)
+	cond := r.pointEnv(Point{Kind: KindTrain, Batch: 7, SeqLen: 9, Source: 9}, b, 9)
+	if w := (harness.Env{Backend: b, Vocab: 13, SeqLen: 7, Seed: 5, EvalBatch: 4, SourceLen: 5, TargetLen: 7}); trans != w {
+		t.Errorf("translate env %+v, want %+v", trans, w)
+	}
+	if w := (harness.Env{Backend: b, Vocab: 13, SeqLen: 9, Seed: 5, Batch: 7, SourceLen: 9, TargetLen: 9}); cond != w {
+		t.Errorf("conditional training env %+v, want %+v", cond, w)
 	}
 	m, err := harness.NewModel("rnn")
 	if err != nil {

@@ -69,8 +69,11 @@ func (s byX) Swap(i, j int) {
 // charts defines the report's figures by file name (without extension):
 // tokens/s against sequence length per model (training and scoring, with
 // the IQR band), per-token latency against output length for each
-// generation batch size (cached and re-feeding), and peak RSS against
-// length (training sequence length; prompt plus output for generation).
+// generation batch size (cached and re-feeding), latency per translated
+// sequence against output length at batch 1 and at the largest
+// translation batch (one line per model and decoding mode), and peak RSS
+// against length (training sequence length; prompt plus output for
+// generation).
 func charts(r *Report) map[string]*chart {
 	c := r.Config
 	out := map[string]*chart{}
@@ -118,6 +121,39 @@ func charts(r *Report) map[string]*chart {
 				return "cached", 0, true
 			}, func(p Point) (float64, float64, float64, float64) {
 				y := 1e3 * p.Latency.P50
+				return float64(p.Length), y, y, y
+			}),
+		})
+	}
+	transBatches := map[int]bool{}
+	modeStyle := map[string]int{}
+	for _, p := range r.Points {
+		if p.Kind == KindTranslate && p.Skipped == "" {
+			transBatches[p.Batch] = true
+			if _, ok := modeStyle[p.Mode]; !ok {
+				modeStyle[p.Mode] = len(modeStyle)
+			}
+		}
+	}
+	maxTrans := 0
+	for b := range transBatches {
+		maxTrans = max(maxTrans, b)
+	}
+	for b := range transBatches {
+		if b != 1 && b != maxTrans {
+			continue
+		}
+		add(fmt.Sprintf("translate_latency_vs_length_b%d", b), &chart{
+			title:  fmt.Sprintf("Translation latency per sequence (batch %d)", b),
+			xlabel: "output tokens per row", xname: "length", xunit: "tokens",
+			ylabel: "median ms per sequence (decode / rows)", unit: "ms",
+			lines: collect(r, func(p Point) (string, int, bool) {
+				if p.Kind != KindTranslate || p.Batch != b || p.SeqLatency == nil || p.SeqLatency.N == 0 {
+					return "", 0, false
+				}
+				return p.Mode, modeStyle[p.Mode], true
+			}, func(p Point) (float64, float64, float64, float64) {
+				y := 1e3 * p.SeqLatency.P50
 				return float64(p.Length), y, y, y
 			}),
 		})

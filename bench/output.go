@@ -45,6 +45,12 @@ func summaryLine(p Point) string {
 		return head + ": skipped (" + p.Skipped + ")"
 	}
 	s := fmt.Sprintf("%s: %s tokens/s (IQR %s)", head, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR))
+	if p.SeqLatency != nil {
+		s += fmt.Sprintf(", %s seq/s, p50 %.3f ms/seq, %s passes", num(p.SeqPerSec.Median), 1e3*p.SeqLatency.P50, num(p.Passes))
+		if p.Acceptance != nil {
+			s += fmt.Sprintf(", acceptance %.2f", *p.Acceptance)
+		}
+	}
 	if p.Latency != nil {
 		s += fmt.Sprintf(", TTFT %.2f ms, p50 %.3f ms/token", 1e3*p.TTFT.Median, 1e3*p.Latency.P50)
 	}
@@ -74,21 +80,29 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "Matrix-multiply ceiling (%d×%d by %d×%d on this backend): **%.1f GFLOP/s** best, %.1f median.\n",
 		r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.Best, r.Ceiling.GFLOPS.Median)
 
-	var tr, gen []Point
+	var tr, gen, trans []Point
 	var skipped []Point
+	conditional := false
 	for _, p := range r.Points {
 		switch {
 		case p.Skipped != "":
 			skipped = append(skipped, p)
 		case p.Kind == KindGenerate:
 			gen = append(gen, p)
+		case p.Kind == KindTranslate:
+			trans = append(trans, p)
 		default:
 			tr = append(tr, p)
+			conditional = conditional || p.Source > 0
 		}
 	}
 	if len(tr) > 0 {
 		b.WriteString("\n## Training and scoring\n\n")
-		b.WriteString("Training includes gradient clipping and the Adam update. FLOPs are the matrix products executed per token.\n\n")
+		b.WriteString("Training includes gradient clipping and the Adam update. FLOPs are the matrix products executed per token.")
+		if conditional {
+			b.WriteString(" Conditional (encoder–decoder) models read random sources of the sequence length and count their target tokens.")
+		}
+		b.WriteString("\n\n")
 		b.WriteString("| model | kind | batch | seq len | tokens/s | IQR | ms/step | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB | peak heap MiB |\n")
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, p := range tr {
@@ -119,6 +133,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 		}
 	}
+	if len(trans) > 0 {
+		writeTranslate(&b, r, trans)
+	}
 	if len(skipped) > 0 {
 		b.WriteString("\n## Not measured\n\n")
 		for _, p := range skipped {
@@ -127,6 +144,117 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTranslate writes the translation table, the FLOPs notes and the
+// speed-ups over the autoregressive baseline.
+func writeTranslate(b *strings.Builder, r *Report, trans []Point) {
+	b.WriteString("\n## Translation\n\n")
+	fmt.Fprintf(b, "harness.Translate of random sources (%d tokens) into outputs of exactly the given length, %d timed decodes per point. ",
+		r.Config.Translate.Source, r.Config.Translate.Repeats)
+	b.WriteString("seq/s and tokens/s count all rows; ms/seq is a decode's time over its rows (at batch 1 one sequence's latency), p50 and p99 over the decodes; ")
+	b.WriteString("passes are the decoder passes per decode (mask-predict iterations, verifier calls); acceptance is the share of drafted tokens accepted, ")
+	b.WriteString("tokens/verify the output tokens per row and verifier pass.\n\n")
+	b.WriteString("| model | mode | batch | length | seq/s | tokens/s | ms/seq p50 | ms/seq p99 | passes | acceptance | tokens/verify | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	opt := func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", *v)
+	}
+	// Notes are listed once per model and text, with their points.
+	type note struct{ model, text string }
+	var notes []note
+	where := map[note][]string{}
+	addNote := func(p Point, text string) {
+		if text == "" {
+			return
+		}
+		n := note{p.Model, text}
+		if where[n] == nil {
+			notes = append(notes, n)
+		}
+		where[n] = append(where[n], fmt.Sprintf("%s b=%d len=%d", p.Mode, p.Batch, p.Length))
+	}
+	for _, p := range trans {
+		flops, gf, ceil := fmt.Sprintf("%.2f", p.FLOPsPerToken/1e6), fmt.Sprintf("%.1f", p.GFLOPS), fmt.Sprintf("%.0f%%", 100*p.CeilingFraction)
+		if p.FLOPsNote != "" {
+			flops, gf, ceil = "—", "—", "—"
+		}
+		addNote(p, p.FLOPsNote)
+		addNote(p, p.Note)
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %.0f |\n",
+			p.Model, p.Mode, p.Batch, p.Length, num(p.SeqPerSec.Median), num(p.TokensPerSec.Median),
+			1e3*p.SeqLatency.P50, 1e3*p.SeqLatency.P99, num(p.Passes), opt(p.Acceptance), opt(p.TokensPerVerify),
+			flops, gf, ceil, float64(p.Memory.PeakRSS)/mib)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range notes {
+			fmt.Fprintf(b, "- %s (%s): %s\n", n.model, strings.Join(where[n], ", "), n.text)
+		}
+	}
+	base, rows := translateSpeedups(trans)
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n### Speed-up over autoregressive decoding\n\n")
+	fmt.Fprintf(b, "Sequences/s over those of the baseline, **%s %s** (%s), at the same batch size and output length.\n\n", base.Model, base.Mode, base.Family)
+	b.WriteString("| model | mode | batch | length | seq/s | baseline seq/s | speed-up |\n|---|---|--:|--:|--:|--:|--:|\n")
+	for _, s := range rows {
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %.2f× |\n", s.p.Model, s.p.Mode, s.p.Batch, s.p.Length, num(s.p.SeqPerSec.Median), num(s.base), s.p.SeqPerSec.Median/s.base)
+	}
+}
+
+// BaselineFamily is the model family whose greedy translate points the
+// other translate points' speed-ups are measured against: the
+// autoregressive encoder–decoder.
+const BaselineFamily = "transformer-s2s"
+
+type translateSpeedup struct {
+	p    Point
+	base float64
+}
+
+// translateSpeedups returns the baseline of the speed-up table (a point
+// naming its model and mode) and every measured translate point with the
+// baseline's seq/s at its batch and length. The baseline is the first
+// model of family BaselineFamily with greedy points, else the first model
+// with greedy points; none without greedy points.
+func translateSpeedups(trans []Point) (Point, []translateSpeedup) {
+	var base Point
+	for _, p := range trans {
+		if p.Mode == ModeGreedy && p.Family == BaselineFamily {
+			base = p
+			break
+		}
+	}
+	if base.Model == "" {
+		for _, p := range trans {
+			if p.Mode == ModeGreedy {
+				base = p
+				break
+			}
+		}
+	}
+	if base.Model == "" {
+		return base, nil
+	}
+	type key struct{ batch, length int }
+	ref := map[key]float64{}
+	for _, p := range trans {
+		if p.Model == base.Model && p.Mode == ModeGreedy && p.SeqPerSec.Median > 0 {
+			ref[key{p.Batch, p.Length}] = p.SeqPerSec.Median
+		}
+	}
+	var out []translateSpeedup
+	for _, p := range trans {
+		if v, ok := ref[key{p.Batch, p.Length}]; ok {
+			out = append(out, translateSpeedup{p, v})
+		}
+	}
+	return base, out
 }
 
 type speedup struct {
@@ -160,8 +288,11 @@ func speedups(gen []Point) []speedup {
 // benchName is a point's name in Go benchmark format (sub-benchmark keys
 // that benchstat groups by).
 func benchName(p Point, procs int) string {
-	if p.Kind == KindGenerate {
+	switch p.Kind {
+	case KindGenerate:
 		return fmt.Sprintf("BenchmarkGenerate/model=%s/mode=%s/batch=%d/len=%d-%d", p.Model, p.Mode, p.Batch, p.Length, procs)
+	case KindTranslate:
+		return fmt.Sprintf("BenchmarkTranslate/model=%s/mode=%s/batch=%d/len=%d-%d", p.Model, p.Mode, p.Batch, p.Length, procs)
 	}
 	kind := "Train"
 	if p.Kind == KindScore {
@@ -172,7 +303,8 @@ func benchName(p Point, procs int) string {
 
 // WriteBenchstat writes every repeat of every point as a Go benchmark
 // result line, so `benchstat old.txt new.txt` compares two runs. An op is
-// one training or scoring step, or one generated token (all rows).
+// one training or scoring step, one generated token (all rows), or one
+// translation of the whole batch.
 func WriteBenchstat(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: arbench/bench\n", r.GOOS, r.GOARCH)
@@ -191,6 +323,19 @@ func WriteBenchstat(w io.Writer, r *Report) error {
 		mem := fmt.Sprintf("\t%d peak-RSS-B\t%d peak-heap-B", p.Memory.PeakRSS, p.Memory.PeakHeap)
 		for i, rate := range p.TokensPerSec.Values {
 			gf := p.FLOPsPerToken * rate / 1e9
+			if p.Kind == KindTranslate {
+				sec := p.StepSeconds.Values[i]
+				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.3f seq/s\t%.2f tokens/s\t%.0f ns/seq\t%.4g passes/op",
+					benchName(p, r.GOMAXPROCS), 1e9*sec, p.SeqPerSec.Values[i], rate, 1e9*sec/float64(p.Batch), p.Passes)
+				if p.Acceptance != nil {
+					fmt.Fprintf(&b, "\t%.4f acceptance", *p.Acceptance)
+				}
+				if p.FLOPsNote == "" {
+					fmt.Fprintf(&b, "\t%.3f GFLOP/s", gf)
+				}
+				fmt.Fprintf(&b, "%s\n", mem)
+				continue
+			}
 			if p.Kind == KindGenerate {
 				lat := p.LatencyRepeats[i]
 				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.0f ttft-ns\t%.0f p50-ns\t%.0f p90-ns\t%.0f p99-ns\t%.3f GFLOP/s%s\n",

@@ -51,11 +51,24 @@ func (c AdamConfig) Validate() error {
 // so ε is added after the square root of the bias-corrected v̂. The moments
 // are float32 like the parameters; each element's update is computed in
 // float64.
+//
+// A parameter starts when it first receives a non-zero gradient: until
+// then Step leaves it alone (no update, no moments), and from then on its
+// t counts its own steps. This is torch.optim.Adam's treatment of a
+// parameter whose .grad is still None, which gets no state and no step
+// count until its first gradient; a model whose parameters sit out the
+// first part of training (a student while its teacher trains) then gets
+// the bias correction of a fresh optimiser, not one inflated by the steps
+// it sat out. A parameter with a non-zero gradient at the first step, as
+// in ordinary training, is updated exactly as before.
 type Adam struct {
 	cfg  AdamConfig
 	ps   *ParamSet
 	step int
 	m, v [][]float32
+	// start[k] is the number of steps taken before parameter k started,
+	// −1 while it has not.
+	start []int
 }
 
 // NewAdam returns an optimiser for every parameter of ps (in ps.List order,
@@ -69,8 +82,24 @@ func NewAdam(ps *ParamSet, cfg AdamConfig) *Adam {
 	for _, p := range ps.List() {
 		a.m = append(a.m, make([]float32, len(p.Data)))
 		a.v = append(a.v, make([]float32, len(p.Data)))
+		a.start = append(a.start, -1)
 	}
 	return a
+}
+
+// started reports whether parameter k has started (see Adam), starting it
+// at the current step when p's gradient is non-zero.
+func (a *Adam) started(k int, p *Param) bool {
+	if a.start[k] >= 0 {
+		return true
+	}
+	for _, g := range p.Grad {
+		if g != 0 {
+			a.start[k] = a.step - 1
+			return true
+		}
+	}
+	return false
 }
 
 // Config returns the current hyper-parameters.
@@ -90,14 +119,17 @@ func (a *Adam) Step() {
 	}
 	a.step++
 	c := a.cfg
-	t := float64(a.step)
-	stepSize := c.LR / (1 - math.Pow(c.Beta1, t))
-	bc2Sqrt := math.Sqrt(1 - math.Pow(c.Beta2, t))
 	for k, p := range list {
 		m, v := a.m[k], a.v[k]
 		if len(p.Data) != len(m) || len(p.Grad) != len(m) {
 			panic(fmt.Sprintf("nn: Adam.Step: parameter %s changed size", p.Name))
 		}
+		if !a.started(k, p) {
+			continue
+		}
+		t := float64(a.step - a.start[k])
+		stepSize := c.LR / (1 - math.Pow(c.Beta1, t))
+		bc2Sqrt := math.Sqrt(1 - math.Pow(c.Beta2, t))
 		for i, g32 := range p.Grad {
 			theta := float64(p.Data[i])
 			g := float64(g32)
@@ -120,11 +152,14 @@ type AdamState struct {
 	Step  int
 	Names []string
 	M, V  [][]float32
+	// Start holds, per parameter, the steps taken before it started (−1:
+	// not yet; see Adam); nil means every parameter started at step 0.
+	Start []int
 }
 
 // State returns a deep copy of the optimiser state.
 func (a *Adam) State() AdamState {
-	s := AdamState{Step: a.step}
+	s := AdamState{Step: a.step, Start: append([]int(nil), a.start...)}
 	for k, p := range a.ps.List() {
 		s.Names = append(s.Names, p.Name)
 		s.M = append(s.M, append([]float32(nil), a.m[k]...))
@@ -154,10 +189,22 @@ func (a *Adam) SetState(s AdamState) error {
 				p.Name, len(s.M[k]), len(s.V[k]), len(p.Data))
 		}
 	}
+	if s.Start != nil && len(s.Start) != len(list) {
+		return fmt.Errorf("adam: set state: %d start steps for %d parameters", len(s.Start), len(list))
+	}
+	for k, st := range s.Start {
+		if st < -1 || st > s.Step {
+			return fmt.Errorf("adam: set state: %s starts after %d steps, outside [-1, %d]", list[k].Name, st, s.Step)
+		}
+	}
 	a.step = s.Step
 	for k := range list {
 		a.m[k] = append([]float32(nil), s.M[k]...)
 		a.v[k] = append([]float32(nil), s.V[k]...)
+		a.start[k] = 0
+		if s.Start != nil {
+			a.start[k] = s.Start[k]
+		}
 	}
 	return nil
 }

@@ -226,3 +226,47 @@ func TestClipGradNormMatchesTorch(t *testing.T) {
 		})
 	}
 }
+
+// A parameter whose gradient is zero for its first steps starts when its
+// gradient first is not (torch.optim.Adam's treatment of a parameter
+// whose .grad is None): its updates then equal a fresh optimiser's, and
+// State/SetState carry the start.
+func TestAdamLateStart(t *testing.T) {
+	run := func(idle int) ([]float32, nn.AdamState) {
+		ps := nn.NewParamSet()
+		early, late := ps.Add("early", 2), ps.Add("late", 2)
+		copy(early.Data, []float32{1, 2})
+		copy(late.Data, []float32{3, -1})
+		a := nn.NewAdam(ps, nn.DefaultAdamConfig())
+		for range idle {
+			copy(early.Grad, []float32{0.5, -0.5})
+			late.Grad[0], late.Grad[1] = 0, 0
+			a.Step()
+		}
+		for step := range 3 {
+			copy(early.Grad, []float32{0.5, -0.5})
+			copy(late.Grad, []float32{0.1 * float32(step+1), -0.2})
+			a.Step()
+		}
+		return append([]float32(nil), late.Data...), a.State()
+	}
+	fresh, _ := run(0)
+	got, st := run(7)
+	if fresh[0] != got[0] || fresh[1] != got[1] {
+		t.Errorf("late parameter after 7 idle steps: %v, want a fresh optimiser's %v", got, fresh)
+	}
+	if st.Step != 10 || st.Start[0] != 0 || st.Start[1] != 7 {
+		t.Errorf("state: step %d, start %v; want 10, [0 7]", st.Step, st.Start)
+	}
+	ps := nn.NewParamSet()
+	ps.Add("early", 2)
+	ps.Add("late", 2)
+	b := nn.NewAdam(ps, nn.DefaultAdamConfig())
+	if err := b.SetState(st); err != nil || b.State().Start[1] != 7 {
+		t.Errorf("SetState: %v, start %v", err, b.State().Start)
+	}
+	st.Start[1] = 11
+	if err := b.SetState(st); err == nil {
+		t.Error("a start after the step count was accepted")
+	}
+}

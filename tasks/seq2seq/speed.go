@@ -100,12 +100,25 @@ func outputTokens(outputs [][]int, maxOut int) int {
 }
 
 // speedups returns speedup_b1 and speedup_large of d: the baseline's wall
-// time per sequence over d's, at batch 1 and at the large batch.
+// time per sequence over d's, at batch 1 and at the large batch; and
+// same_as_baseline, the fraction of test rows whose output equals the
+// baseline's token for token (1 for an exact speculative decoder in
+// greedy mode, whatever its speed), with its 95% interval.
 func speedups(nm namer, base, d *decoded) []harness.Metric {
 	params := map[string]any{"baseline": base.setting.Name}
+	same := 0
+	for i, out := range d.large.outputs {
+		if slices.Equal(out, base.large.outputs[i]) {
+			same++
+		}
+	}
+	n := len(d.large.outputs)
+	lo, hi := wilson(same, n)
 	return []harness.Metric{
 		nm.metric("speedup_b1", speedup(base.b1, d.b1), ratioUnit, params),
 		nm.metric("speedup_large", speedup(base.large, d.large), ratioUnit, params),
+		nm.metric("same_as_baseline", float64(same)/float64(n), "fraction",
+			map[string]any{"baseline": base.setting.Name, harness.ParamCILow: lo, harness.ParamCIHigh: hi, "rows": n}),
 	}
 }
 

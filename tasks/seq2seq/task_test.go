@@ -521,7 +521,10 @@ func TestEvaluateHybrid(t *testing.T) {
 			t.Errorf("%s = %+v, want > 1 against the sleeping verifier, in a timing unit", name, m)
 		}
 	}
-	for _, name := range []string{"speedup_b1@verifier", "acceptance_rate@verifier", "speedup_b1"} {
+	if m := ms["same_as_baseline@gamma=4"]; m.Value != 1 || m.Params["rows"] != len(tk.test) || !(m.Params[harness.ParamCILow].(float64) < 1) {
+		t.Errorf("same_as_baseline@gamma=4 = %+v, want 1 over %d rows with an interval", m, len(tk.test))
+	}
+	for _, name := range []string{"speedup_b1@verifier", "acceptance_rate@verifier", "speedup_b1", "same_as_baseline@verifier"} {
 		if _, ok := ms[name]; ok {
 			t.Errorf("%s reported", name)
 		}
