@@ -43,7 +43,7 @@ fuzz:
 # Go benchmarks (tokens/s via b.ReportMetric) and the default `arbench bench`
 # suite (experiments/throughput.yaml) into results/throughput/. Long
 # measurements live here, never in tests.
-bench: datasets bench-go bench-suite
+bench: datasets bench-go bench-suite bench-s2s
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

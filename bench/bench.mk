@@ -8,7 +8,7 @@
 BENCH_OUT ?= results/throughput
 BENCH_CONFIG ?= experiments/throughput.yaml
 
-.PHONY: bench-go bench-suite
+.PHONY: bench-go bench-suite bench-s2s
 
 # Go benchmarks: kernels (GFLOP/s), training steps, scoring and generation
 # (tokens/s via b.ReportMetric). Compare two runs with benchstat.
@@ -21,3 +21,9 @@ bench-go:
 # FLOPs and the matmul ceiling; a few minutes on 2 cores.
 bench-suite: build
 	./$(BIN) bench -config $(BENCH_CONFIG) -out $(BENCH_OUT)
+
+# Non-autoregressive, hybrid and autoregressive translation speed (issue 10):
+# every decoding mode of experiments/nar-vs-ar.yaml's models at batch 1 and 64.
+BENCH_S2S_OUT ?= results/nar-vs-ar-bench
+bench-s2s: build
+	./$(BIN) bench -config experiments/nar-vs-ar.yaml -out $(BENCH_S2S_OUT)

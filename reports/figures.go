@@ -185,6 +185,10 @@ func Figures(rf *harness.ResultsFile) []Figure {
 			f.Name = name(f.Name, task)
 			figs = append(figs, f)
 		}
+		if f, ok := speedupFigure(rf, task, colors); ok {
+			f.Name = name(f.Name, task)
+			figs = append(figs, f)
+		}
 		for _, f := range seriesFigures(rf, task, colors) {
 			f.Name = name("series", task, f.Name)
 			figs = append(figs, f)

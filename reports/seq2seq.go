@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -275,4 +276,86 @@ func speedQualityLine(rows []*settingRow, model, latency string) Line {
 		l.X, l.Y = append(l.X, p.x), append(l.Y, p.y)
 	}
 	return l
+}
+
+// LatencySeries is the series of per-sequence latency against target
+// length that conditional tasks record per model (one line per label:
+// "batch 1", "large batch"); speedupFigure divides the baseline's by it.
+const LatencySeries = "latency_vs_target_length"
+
+// speedupFigure draws the speed-up over the first transformer-s2s model
+// against target length: for every other model and label of
+// LatencySeries, the baseline's mean latency (over seeds) at each target
+// length divided by the model's, at the lengths both measured. ok is false
+// without a baseline or its series.
+func speedupFigure(rf *harness.ResultsFile, task string, colors map[string]int) (Figure, bool) {
+	fam := runFamilies(rf, task)
+	type key struct{ model, label string }
+	at := map[key]map[float64][]float64{}
+	var labels []string
+	base := ""
+	for _, s := range rf.Series {
+		if s.Task != task || s.Name != LatencySeries || len(s.X) != len(s.Y) {
+			continue
+		}
+		if base == "" && fam[s.Model] == SpeedupBaseline {
+			base = s.Model
+		}
+		k := key{s.Model, s.Label}
+		if at[k] == nil {
+			at[k] = map[float64][]float64{}
+			if !slices.Contains(labels, s.Label) {
+				labels = append(labels, s.Label)
+			}
+		}
+		for i, x := range s.X {
+			at[k][x] = append(at[k][x], s.Y[i])
+		}
+	}
+	if base == "" {
+		return Figure{}, false
+	}
+	chart := &LineChart{
+		Title:  fmt.Sprintf("%s: speed-up over %s vs target length", task, base),
+		XLabel: "target length (tokens)",
+		YLabel: "speed-up (×)",
+	}
+	for _, m := range modelOrder(rf, task) {
+		if m == base {
+			continue
+		}
+		for li, lab := range labels {
+			line := Line{Group: m, Color: colors[m], Variant: lab, Style: li}
+			b, v := at[key{base, lab}], at[key{m, lab}]
+			for _, x := range sortedKeys(v) {
+				if len(b[x]) == 0 {
+					continue
+				}
+				bm, vm := Summarize(b[x]).Mean, Summarize(v[x]).Mean
+				if vm > 0 {
+					line.X, line.Y = append(line.X, x), append(line.Y, bm/vm)
+				}
+			}
+			if len(line.X) > 0 {
+				chart.Lines = append(chart.Lines, line)
+			}
+		}
+	}
+	if len(chart.Lines) == 0 {
+		return Figure{}, false
+	}
+	return Figure{
+		Name: "speedup_vs_target_length", Task: task, Kind: FigureSpeedQuality, Title: chart.Title, Chart: chart,
+		Caption: fmt.Sprintf("Mean latency per sequence of %s (its configured decoding) divided by each model's, per target length of the test rows; solid: batch 1, dashed: large batch; means over seeds. Above 1 is faster than the autoregressive baseline.", base),
+	}, true
+}
+
+// sortedKeys returns m's keys in increasing order.
+func sortedKeys(m map[float64][]float64) []float64 {
+	out := make([]float64, 0, len(m))
+	for x := range m {
+		out = append(out, x)
+	}
+	sort.Float64s(out)
+	return out
 }

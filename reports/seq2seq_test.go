@@ -91,3 +91,27 @@ func TestSpeedQualityFigure(t *testing.T) {
 		}
 	}
 }
+
+func TestSpeedupFigure(t *testing.T) {
+	rf := seq2seqResults()
+	add := func(model, label string, seed uint64, x, y []float64) {
+		rf.Series = append(rf.Series, harness.SeriesRecord{Model: model, Task: "seq2seq/add", Seed: seed,
+			Series: harness.Series{Name: LatencySeries, Label: label, XName: "target length", Unit: "ms", X: x, Y: y}})
+	}
+	add("ar", "batch 1", 1, []float64{4, 8}, []float64{4, 8})
+	add("ar", "batch 1", 2, []float64{4, 8}, []float64{6, 8})
+	add("nar", "batch 1", 1, []float64{4, 8, 12}, []float64{1, 2, 3})
+	add("nar", "batch 1", 2, []float64{4, 8, 12}, []float64{1, 2, 3})
+	f, ok := speedupFigure(rf, "seq2seq/add", map[string]int{})
+	if !ok {
+		t.Fatal("no figure")
+	}
+	c := f.Chart.(*LineChart)
+	if len(c.Lines) != 1 || c.Lines[0].Group != "nar" || !reflect.DeepEqual(c.Lines[0].X, []float64{4, 8}) || !reflect.DeepEqual(c.Lines[0].Y, []float64{5, 4}) {
+		t.Fatalf("lines = %+v, want nar at x 4, 8 with speed-ups 5, 4", c.Lines)
+	}
+	rf.Runs = rf.Runs[1:2]
+	if _, ok := speedupFigure(rf, "seq2seq/add", map[string]int{}); ok {
+		t.Error("a figure without the baseline")
+	}
+}

@@ -30,7 +30,7 @@ type encoded struct {
 // encode runs the encoder and the length head over sources (ragged rows of
 // content tokens).
 func (m *Model) encode(ctx context.Context, sources [][]int) (*encoded, error) {
-	src, err := encdec.PadSources(sources, m.vocab, 0)
+	src, err := encdec.PadSources(sources, m.vocab, encdec.Bucket(sources, m.cfg.Context))
 	if err != nil {
 		return nil, fmt.Errorf("nar: %w", err)
 	}

@@ -154,27 +154,7 @@ func DefaultConfig() Config {
 // Validate reports every invalid field. Comparisons are written so that
 // NaN fails them.
 func (c *Config) Validate() []error {
-	var errs []error
-	if c.Dim <= 0 {
-		errs = append(errs, fmt.Errorf("dim: must be positive, got %d", c.Dim))
-	}
-	if c.Heads <= 0 {
-		errs = append(errs, fmt.Errorf("heads: must be positive, got %d", c.Heads))
-	} else if c.Dim > 0 && c.Dim%c.Heads != 0 {
-		errs = append(errs, fmt.Errorf("heads: %d does not divide dim %d", c.Heads, c.Dim))
-	}
-	if c.Layers <= 0 {
-		errs = append(errs, fmt.Errorf("layers: must be positive, got %d", c.Layers))
-	}
-	if c.FF < 0 {
-		errs = append(errs, fmt.Errorf("ff: must be 0 (4·dim) or positive, got %d", c.FF))
-	}
-	if c.Context <= 0 {
-		errs = append(errs, fmt.Errorf("context: must be positive, got %d", c.Context))
-	}
-	if !(c.Dropout >= 0 && c.Dropout < 1) {
-		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", c.Dropout))
-	}
+	errs := lm.TransformerShape{Dim: c.Dim, Heads: c.Heads, Layers: c.Layers, FF: c.FF, Context: c.Context, Dropout: c.Dropout}.Errors()
 	okOffset := c.MaxOffset >= 0 && c.MaxOffset <= maxOffsetCap
 	if !okOffset {
 		errs = append(errs, fmt.Errorf("max_offset: must be in [0, %d], got %d", maxOffsetCap, c.MaxOffset))

@@ -40,17 +40,8 @@ const (
 
 func layerName(kind string, layer int) string { return fmt.Sprintf("%s%d", kind, layer) }
 
-// minCapacity is the smallest cache capacity (positions per row).
-const minCapacity = 16
-
 // capacityFor returns the cache capacity that holds n positions.
-func (m *Model) capacityFor(n int) int {
-	c := minCapacity
-	for c < n {
-		c *= 2
-	}
-	return min(c, m.cfg.Context)
-}
+func (m *Model) capacityFor(n int) int { return lm.CacheCapacity(n, m.cfg.Context) }
 
 // decodeState is the generation state of a batch of sources.
 type decodeState struct {
@@ -81,7 +72,7 @@ func (m *Model) StartSource(ctx context.Context, sources, prompts [][]int) (harn
 	if len(prompts) != len(sources) {
 		return nil, nil, fmt.Errorf("%s: %d prompts for %d sources", Family, len(prompts), len(sources))
 	}
-	src, err := encdec.PadSources(sources, m.vocab, 0)
+	src, err := encdec.PadSources(sources, m.vocab, encdec.Bucket(sources, m.cfg.Context))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", Family, err)
 	}

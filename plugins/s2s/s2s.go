@@ -101,19 +101,7 @@ type Config struct {
 
 // Validate reports every invalid field.
 func (c *Config) Validate() []error {
-	var errs []error
-	positive := func(name string, v int) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
-		}
-	}
-	positive("dim", c.Dim)
-	if c.Heads <= 0 {
-		errs = append(errs, fmt.Errorf("heads: must be positive, got %d", c.Heads))
-	} else if c.Dim > 0 && c.Dim%c.Heads != 0 {
-		errs = append(errs, fmt.Errorf("heads: %d does not divide dim %d", c.Heads, c.Dim))
-	}
-	positive("layers", c.Layers)
+	errs := lm.TransformerShape{Dim: c.Dim, Heads: c.Heads, Layers: c.Layers, FF: c.FF, Context: c.Context, Dropout: c.Dropout}.Errors()
 	for _, f := range []struct {
 		name string
 		v    int
@@ -121,13 +109,6 @@ func (c *Config) Validate() []error {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be 0 (layers) or positive, got %d", f.name, f.v))
 		}
-	}
-	if c.FF < 0 {
-		errs = append(errs, fmt.Errorf("ff: must be 0 (4·dim) or positive, got %d", c.FF))
-	}
-	positive("context", c.Context)
-	if !(c.Dropout >= 0 && c.Dropout < 1) { // NaN fails both comparisons
-		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", c.Dropout))
 	}
 	return errs
 }

@@ -16,7 +16,7 @@ import (
 func TestConfigValidate(t *testing.T) {
 	c := s2s.Config{Dim: 10, Heads: 3, Layers: 0, EncLayers: -1, DecLayers: -2, FF: -1, Context: 0, Dropout: 1}
 	errs := c.Validate()
-	want := []string{"heads: 3 does not divide dim 10", "layers:", "enc_layers:", "dec_layers:", "ff:", "context:", "dropout:"}
+	want := []string{"heads: 3 does not divide dim 10", "layers:", "ff:", "context:", "dropout:", "enc_layers:", "dec_layers:"}
 	if len(errs) != len(want) {
 		t.Fatalf("Validate = %v, want %d errors", errs, len(want))
 	}

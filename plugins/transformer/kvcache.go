@@ -55,17 +55,8 @@ const (
 
 func cacheName(kind string, layer int) string { return fmt.Sprintf("%s%d", kind, layer) }
 
-// minCapacity is the smallest cache capacity (positions per row).
-const minCapacity = 16
-
 // capacityFor returns the cache capacity that holds n positions.
-func (m *Model) capacityFor(n int) int {
-	c := minCapacity
-	for c < n {
-		c *= 2
-	}
-	return min(c, m.cfg.Context)
-}
+func (m *Model) capacityFor(n int) int { return lm.CacheCapacity(n, m.cfg.Context) }
 
 // kvState is the generation state of a batch: the key/value cache.
 type kvState struct {

@@ -78,16 +78,14 @@ func chunks(n, size int) [][2]int {
 	return out
 }
 
-// warmUp translates, untimed, the first call of every distinct size among
-// calls, so that compiling a shape is not timed.
+// warmUp translates every call once, untimed, so that no call's time
+// includes compiling a shape: a model compiles per batch size and also per
+// source width, output length or cache capacity, which only the calls
+// themselves reveal.
 func (tr translator) warmUp(ctx context.Context, srcs [][]int, calls [][2]int) error {
-	seen := map[int]bool{}
 	for _, c := range calls {
-		if n := c[1] - c[0]; !seen[n] {
-			seen[n] = true
-			if _, _, err := tr.translate(ctx, srcs[c[0]:c[1]]); err != nil {
-				return fmt.Errorf("warm-up of %d rows: %w", n, err)
-			}
+		if _, _, err := tr.translate(ctx, srcs[c[0]:c[1]]); err != nil {
+			return fmt.Errorf("warm-up of rows %d..%d: %w", c[0], c[1]-1, err)
 		}
 	}
 	return nil

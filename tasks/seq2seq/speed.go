@@ -16,7 +16,7 @@ const ratioUnit = "s/s"
 
 // speedMetrics returns one decoding's speed metrics: at batch 1 over the
 // latency rows, latency_ms_b1 (mean wall time per sequence, after an
-// untimed warm-up call) with latency_ms_b1_p50 and _p90, and passes_b1
+// untimed warm-up pass) with latency_ms_b1_p50 and _p90, and passes_b1
 // (decoder passes per sequence); over every test row in calls of the
 // large batch, latency_ms_large (wall time per sequence), and
 // sequences_per_s_large, and passes_large (the passes of the call each

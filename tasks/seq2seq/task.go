@@ -26,14 +26,13 @@ type TaskConfig struct {
 	EvalBatch int `yaml:"eval_batch"`
 	// LatencyRows is the number of test rows (the first ones, at most
 	// test_rows) translated one at a time for the batch-1 latency, after
-	// one untimed warm-up call.
+	// an untimed warm-up pass over the same rows.
 	LatencyRows int `yaml:"latency_rows"`
 	// LargeBatch is the number of rows per Translate call of the
 	// large-batch pass, which times throughput and produces the outputs
 	// the quality metrics score; 0 translates every test row in one call.
-	// Each call size is translated once untimed first (a warm-up, so that
-	// compiling a shape is not timed), so the pass costs up to twice the
-	// test set.
+	// Every call is made once untimed first (a warm-up, so that compiling
+	// a shape is not timed), so the pass costs twice the test set.
 	LargeBatch int `yaml:"large_batch"`
 	// MaxOut bounds an output's length in tokens, EOS included
 	// (TranslateOptions.MaxLen); 0 means the longest target + 2 (one token

@@ -67,6 +67,22 @@ func PadSources(sources [][]int, vocab, width int) (Sources, error) {
 	return s, nil
 }
 
+// SourceBucket is the multiple decoding rounds a batch's source width up
+// to (Bucket), so that sources of nearby lengths share compiled shapes.
+const SourceBucket = 8
+
+// Bucket is the padded width for sources whose longest row has n tokens:
+// n rounded up to a multiple of SourceBucket, at most context (and at
+// least n). Padding never changes a row's result (the padding is masked),
+// only how many executables decoding compiles.
+func Bucket(sources [][]int, context int) int {
+	n := 0
+	for _, s := range sources {
+		n = max(n, len(s))
+	}
+	return max(min((n+SourceBucket-1)/SourceBucket*SourceBucket, context), n)
+}
+
 // FromBatch returns the sources of a padded Batch.Source (rows cut at
 // their first SourcePad).
 func FromBatch(src [][]int) [][]int {

@@ -42,3 +42,54 @@ func CheckSetup(family string, config, env []error, backend bool) error {
 	}
 	return fmt.Errorf("%s: %w", family, errors.Join(errs...))
 }
+
+// TransformerShape is the shape of a Transformer plugin's configuration
+// (transformer, transformer-s2s, nar), checked by one rule set.
+type TransformerShape struct {
+	Dim, Heads, Layers, FF, Context int
+	Dropout                         float64
+}
+
+// Errors reports every invalid field, named by its YAML key: dim, heads
+// (positive, dividing dim), layers, ff (0 for 4·dim, or positive),
+// context and dropout in [0,1). Comparisons are written so that NaN fails
+// them.
+func (s TransformerShape) Errors() []error {
+	var errs []error
+	if s.Dim <= 0 {
+		errs = append(errs, fmt.Errorf("dim: must be positive, got %d", s.Dim))
+	}
+	if s.Heads <= 0 {
+		errs = append(errs, fmt.Errorf("heads: must be positive, got %d", s.Heads))
+	} else if s.Dim > 0 && s.Dim%s.Heads != 0 {
+		errs = append(errs, fmt.Errorf("heads: %d does not divide dim %d", s.Heads, s.Dim))
+	}
+	if s.Layers <= 0 {
+		errs = append(errs, fmt.Errorf("layers: must be positive, got %d", s.Layers))
+	}
+	if s.FF < 0 {
+		errs = append(errs, fmt.Errorf("ff: must be 0 (4·dim) or positive, got %d", s.FF))
+	}
+	if s.Context <= 0 {
+		errs = append(errs, fmt.Errorf("context: must be positive, got %d", s.Context))
+	}
+	if !(s.Dropout >= 0 && s.Dropout < 1) {
+		errs = append(errs, fmt.Errorf("dropout: must be in [0,1), got %v", s.Dropout))
+	}
+	return errs
+}
+
+// MinCacheCapacity is the smallest key/value cache capacity (positions per
+// row) of the Transformer plugins' incremental decoding.
+const MinCacheCapacity = 16
+
+// CacheCapacity is the cache capacity that holds n positions: the
+// smallest power of two of at least MinCacheCapacity and n, at most
+// context, so one set of executables per capacity serves many positions.
+func CacheCapacity(n, context int) int {
+	c := MinCacheCapacity
+	for c < n {
+		c *= 2
+	}
+	return min(c, context)
+}
