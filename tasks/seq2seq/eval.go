@@ -68,15 +68,17 @@ type decoded struct {
 //     tokens_per_verify and draft_verify_cost (each also _b1, from the
 //     batch-1 pass);
 //   - for a setting other than the Baseline one, speedup_b1 and
-//     speedup_large: the baseline's time per sequence over this one's.
+//     speedup_large: the baseline's time per sequence over this one's,
+//     and same_as_baseline: the fraction of outputs equal to the
+//     baseline's.
 //
 // The default decoding also gives target_nll (teacher-forced nats per
 // target token, EOS included) for a harness.Scorer, the series
 // latency_vs_target_length (labels "batch 1" and "large batch"), and the
-// samples. Across decodings come the series speed_quality_batch1 and
-// speed_quality_large and, when every setting has one numeric parameter K,
-// exact_match_vs_K, latency_vs_K, acceptance_vs_K and speedup_vs_K (see
-// sweepSeries).
+// samples. Across decodings come, when every setting has one numeric
+// parameter K, exact_match_vs_K, latency_vs_K, acceptance_vs_K and
+// speedup_vs_K (see sweepSeries). The speed–quality charts are drawn by
+// the report from the metrics (reports.speedQualityFigures).
 func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
 	if t.gen == nil {
 		panic("seq2seq: Evaluate before a successful Prepare")
@@ -96,11 +98,6 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 		}
 	}
 	t.settingMetrics(def, swept, ev)
-	points := swept
-	if len(points) == 0 {
-		points = []*decoded{def}
-	}
-	ev.Series = append(ev.Series, speedQuality(points)...)
 	ev.Series = append(ev.Series, sweepSeries(swept)...)
 	return ev, nil
 }

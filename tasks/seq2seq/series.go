@@ -19,33 +19,6 @@ func settingName(d *decoded) string {
 // exactMatch is the decoding's exact-match fraction.
 func (d *decoded) exactMatch() float64 { return float64(d.quality.exact) / float64(d.quality.rows) }
 
-// speedQuality returns the series speed_quality_batch1 and
-// speed_quality_large: exact match (y) against ms per sequence (x) at
-// batch 1 and at the large batch, one point per decoding in points,
-// ordered by x; Params "settings" names the points in that order.
-func speedQuality(points []*decoded) []harness.Series {
-	var out []harness.Series
-	for _, v := range []struct {
-		name string
-		ms   func(*decoded) float64
-	}{
-		{"speed_quality_batch1", func(d *decoded) float64 { return d.b1.msPerSeq() }},
-		{"speed_quality_large", func(d *decoded) float64 { return d.large.msPerSeq() }},
-	} {
-		ds := slices.Clone(points)
-		slices.SortStableFunc(ds, func(a, b *decoded) int { return cmp.Compare(v.ms(a), v.ms(b)) })
-		s := harness.Series{Name: v.name, XName: "time per sequence", XUnit: "ms", Unit: "fraction", Split: "test"}
-		var names []string
-		for _, d := range ds {
-			s.X, s.Y, s.N = append(s.X, v.ms(d)), append(s.Y, d.exactMatch()), append(s.N, d.quality.rows)
-			names = append(names, settingName(d))
-		}
-		s.Params = map[string]any{"settings": names}
-		out = append(out, s)
-	}
-	return out
-}
-
 // sweepKey returns the one parameter every swept setting varies: the key
 // K when each setting but the baseline has Params of exactly one numeric
 // entry, the same K for all; "" otherwise.

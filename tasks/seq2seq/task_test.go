@@ -347,16 +347,13 @@ func TestEvaluatePerfect(t *testing.T) {
 		t.Errorf("rows per call %v", m.rows)
 	}
 	ss := seriesByName(t, ev)
-	for _, k := range []string{"latency_vs_target_length/batch 1", "latency_vs_target_length/large batch", "speed_quality_batch1/", "speed_quality_large/"} {
+	for _, k := range []string{"latency_vs_target_length/batch 1", "latency_vs_target_length/large batch"} {
 		if _, ok := ss[k]; !ok {
 			t.Errorf("no series %s (have %v)", k, keys(ss))
 		}
 	}
 	if n := ss["latency_vs_target_length/large batch"].N; sumInts(n) != 40 {
 		t.Errorf("large-batch latency series covers %d rows, want 40", sumInts(n))
-	}
-	if sq := ss["speed_quality_batch1/"]; !slices.Equal(sq.Y, []float64{1}) || !slices.Equal(sq.Params["settings"].([]string), []string{"default"}) {
-		t.Errorf("speed_quality_batch1 %+v", sq)
 	}
 	if len(ev.Samples) != 5 || ev.Samples[0]["match"] != 0 || !slices.Equal(ev.Samples[0]["output"].([]int), tk.test[0].Target) {
 		t.Errorf("samples %v", ev.Samples)
