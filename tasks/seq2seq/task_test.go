@@ -458,9 +458,8 @@ func TestEvaluateSweep(t *testing.T) {
 			t.Errorf("series %s: %+v", k, ss[k])
 		}
 	}
-	sq := ss["speed_quality_large/"]
-	if names := sq.Params["settings"].([]string); len(sq.X) != 2 || !slices.Contains(names, "T=1") || !slices.Contains(names, "T=2") {
-		t.Errorf("speed_quality_large %+v", sq)
+	if _, ok := ss["speed_quality_large/"]; ok {
+		t.Error("a per-seed speed-quality series (the report draws it from the metrics)")
 	}
 }
 
