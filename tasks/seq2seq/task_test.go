@@ -535,8 +535,8 @@ func TestEvaluateHybrid(t *testing.T) {
 	if s := ss["acceptance_vs_gamma/large batch"]; !slices.Equal(s.Y, []float64{0.5, 0.5}) {
 		t.Errorf("acceptance_vs_gamma %+v", s)
 	}
-	if sq := ss["speed_quality_batch1/"]; len(sq.X) != 3 || sq.Params["settings"].([]string)[2] != "verifier" {
-		t.Errorf("speed_quality_batch1 %+v, want the sleeping verifier last", sq)
+	if m := ms["latency_ms_b1@verifier"]; !(m.Value > ms["latency_ms_b1@gamma=2"].Value) {
+		t.Errorf("latency_ms_b1@verifier %v, want the sleeping verifier slowest (gamma=2: %v)", m.Value, ms["latency_ms_b1@gamma=2"].Value)
 	}
 }
 
