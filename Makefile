@@ -40,8 +40,10 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseResults$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
 
-# Go benchmarks (tokens/s via b.ReportMetric) and the default `arbench bench`
-# suite (experiments/throughput.yaml) into results/throughput/. Long
+# Go benchmarks (tokens/s via b.ReportMetric), the default `arbench bench`
+# suite (experiments/throughput.yaml) into results/throughput/ and the
+# translation suite (experiments/nar-vs-ar.yaml) into
+# results/nar-vs-ar-bench/ (about a minute). Long
 # measurements live here, never in tests.
 bench: datasets bench-go bench-suite bench-s2s
 
