@@ -172,30 +172,39 @@ func (m *Model) predictor(e *encoded, rowSrc []int) decoding.Predictor {
 func settingName(T int) string { return "T=" + strconv.Itoa(T) }
 
 // DecodeSettings returns one setting per entry of sweep_iterations,
-// "T=<iterations>" with Params {"iterations": T}; none is a baseline.
+// "T=<iterations>" with Params {"iterations": T}, then one per entry of
+// semi_ar, "k=<tokens per pass>" with Params {"tokens_per_pass": k}; none
+// is a baseline.
 func (m *Model) DecodeSettings() []harness.DecodeSetting {
 	var out []harness.DecodeSetting
 	for _, T := range m.cfg.SweepIterations {
 		out = append(out, harness.DecodeSetting{Name: settingName(T), Params: map[string]any{"iterations": T}})
 	}
+	for _, k := range m.cfg.SemiAR {
+		out = append(out, harness.DecodeSetting{Name: semiName(k), Params: map[string]any{"tokens_per_pass": k}})
+	}
 	return out
 }
 
 // iterations returns the T of a decoding setting: the configured
-// iterations for "", else the sweep entry of that name.
+// iterations for "", else the sweep entry of that name; 0 for a
+// semi-autoregressive setting (semiK).
 func (m *Model) iterations(setting string) (int, error) {
 	if setting == "" {
 		return m.cfg.Iterations, nil
 	}
 	var known []string
-	for _, T := range m.cfg.SweepIterations {
-		if settingName(T) == setting {
-			return T, nil
+	for _, s := range m.DecodeSettings() {
+		if s.Name == setting {
+			if T, ok := s.Params["iterations"].(int); ok {
+				return T, nil
+			}
+			return 0, nil // semi-autoregressive: semiK
 		}
-		known = append(known, settingName(T))
+		known = append(known, s.Name)
 	}
 	if len(known) == 0 {
-		return 0, fmt.Errorf("nar: no decoding setting %q: sweep_iterations is empty", setting)
+		return 0, fmt.Errorf("nar: no decoding setting %q: sweep_iterations and semi_ar are empty", setting)
 	}
 	return 0, fmt.Errorf("nar: no decoding setting %q; known settings: %s", setting, strings.Join(known, ", "))
 }
@@ -224,12 +233,15 @@ func (m *Model) Translate(ctx context.Context, sources [][]int, opt harness.Tran
 	if err != nil {
 		return nil, err
 	}
+	if opt.Length > m.cfg.Context {
+		return nil, fmt.Errorf("nar: output length %d exceeds the context of %d positions", opt.Length, m.cfg.Context)
+	}
+	if T == 0 {
+		return m.semiAR(ctx, sources, m.semiK(opt.Setting), opt)
+	}
 	e, err := m.encode(ctx, sources)
 	if err != nil {
 		return nil, err
-	}
-	if opt.Length > m.cfg.Context {
-		return nil, fmt.Errorf("nar: output length %d exceeds the context of %d positions", opt.Length, m.cfg.Context)
 	}
 	maxN := min(opt.MaxLen, m.cfg.Context)
 	var rowSrc, lengths []int

@@ -136,6 +136,10 @@ type Config struct {
 	// SweepIterations lists the T of the DecodeSettings an evaluation
 	// sweeps ("T=1", "T=2", …).
 	SweepIterations []int `yaml:"sweep_iterations"`
+	// SemiAR lists the tokens per pass k of the semi-autoregressive
+	// DecodeSettings "k=K" an evaluation also sweeps (semiar.go); empty
+	// by default.
+	SemiAR []int `yaml:"semi_ar"`
 	// Distill trains the model on a teacher's outputs (distill.go); off
 	// while distill.teacher_steps is 0.
 	Distill DistillConfig `yaml:"distill"`
@@ -181,6 +185,7 @@ func (c *Config) Validate() []error {
 			seen[T] = i
 		}
 	}
+	errs = append(errs, validateSemiAR(c.SemiAR)...)
 	return append(errs, c.Distill.validate()...)
 }
 

@@ -19,22 +19,26 @@ func settingName(d *decoded) string {
 // exactMatch is the decoding's exact-match fraction.
 func (d *decoded) exactMatch() float64 { return float64(d.quality.exact) / float64(d.quality.rows) }
 
-// sweepKey returns the one parameter every swept setting varies: the key
-// K when each setting but the baseline has Params of exactly one numeric
-// entry, the same K for all; "" otherwise.
-func sweepKey(swept []*decoded) string {
-	key := ""
+// sweepKeys returns the parameters the swept settings vary, in order of
+// first appearance, when each setting but the baseline has Params of
+// exactly one numeric entry (a model may sweep two, as nar's iterations
+// T and semi-autoregressive tokens_per_pass k: each is a sweep of its own);
+// nil otherwise.
+func sweepKeys(swept []*decoded) []string {
+	var keys []string
 	for _, d := range swept {
 		k, ok := soleNumber(d.setting.Params)
 		switch {
 		case !ok && d.setting.Baseline:
 			continue
-		case !ok, key != "" && k != key:
-			return ""
+		case !ok:
+			return nil
 		}
-		key = k
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
 	}
-	return key
+	return keys
 }
 
 // soleNumber returns the key of params when it has exactly one entry and
@@ -71,7 +75,7 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// sweepSeries returns the series over the swept parameter K (sweepKey),
+// sweepSeries returns, for each swept parameter K (sweepKeys), the series
 // x = K increasing, one point per setting that has it: exact_match_vs_K;
 // latency_vs_K (ms per sequence, labels "batch 1" and "large batch");
 // over the settings other than the Baseline one, acceptance_vs_K when
@@ -79,10 +83,15 @@ func number(v any) (float64, bool) {
 // Baseline (labels likewise). None when there is no K or two
 // settings share a value of it.
 func sweepSeries(swept []*decoded) []harness.Series {
-	key := sweepKey(swept)
-	if key == "" {
-		return nil
+	var out []harness.Series
+	for _, key := range sweepKeys(swept) {
+		out = append(out, keySeries(swept, key)...)
 	}
+	return out
+}
+
+// keySeries is sweepSeries for one parameter.
+func keySeries(swept []*decoded, key string) []harness.Series {
 	pts, xs := sweepPoints(swept, key)
 	if pts == nil {
 		return nil

@@ -583,3 +583,33 @@ func TestEvaluateJoinedLM(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// twoSweeps sweeps two parameters, as nar's iterations and semi-autoregressive
+// tokens per pass.
+type twoSweeps struct{ sweeper }
+
+func (s *twoSweeps) DecodeSettings() []harness.DecodeSetting {
+	return append(s.sweeper.DecodeSettings(),
+		harness.DecodeSetting{Name: "k=1", Params: map[string]any{"tokens_per_pass": 1}},
+		harness.DecodeSetting{Name: "k=4", Params: map[string]any{"tokens_per_pass": 4}})
+}
+
+func (s *twoSweeps) Translate(ctx context.Context, sources [][]int, opt harness.TranslateOptions) (*harness.Translation, error) {
+	if opt.Setting == "k=1" || opt.Setting == "k=4" {
+		return s.oracle.Translate(ctx, sources, opt)
+	}
+	return s.sweeper.Translate(ctx, sources, opt)
+}
+
+// Each swept parameter gets its own series.
+func TestEvaluateTwoSweeps(t *testing.T) {
+	tk := smallTask(t, "copy-noisy", nil)
+	ev := evaluate(t, tk, &twoSweeps{sweeper{oracle{fakeBase: fakeBase{"nar"}, answer: lookup(tk)}}})
+	ss := seriesByName(t, ev)
+	if s := ss["exact_match_vs_iterations/"]; !slices.Equal(s.X, []float64{1, 2}) || !slices.Equal(s.Y, []float64{0, 1}) {
+		t.Errorf("exact_match_vs_iterations %+v", s)
+	}
+	if s := ss["exact_match_vs_tokens_per_pass/"]; !slices.Equal(s.X, []float64{1, 4}) || !slices.Equal(s.Y, []float64{1, 1}) {
+		t.Errorf("exact_match_vs_tokens_per_pass %+v", s)
+	}
+}
