@@ -32,6 +32,12 @@ import (
 // them skips nothing (the teacher is trained again when the run trains).
 // Give a distilled model K more steps than the plain one (a per-model
 // `train: {steps: ...}`) for the student to get the same budget.
+//
+// With distill.teacher_weights instead, the teacher is a transformer-s2s
+// trained elsewhere (a safetensors file of distill.teacher's
+// configuration, such as `arbench run -save-weights` writes): it is
+// loaded in Setup, every training step trains the student on its outputs,
+// and teacher_steps must be 0.
 
 // DistillConfig configures distillation; TeacherSteps 0 turns it off.
 type DistillConfig struct {
@@ -44,7 +50,14 @@ type DistillConfig struct {
 	Clip float64 `yaml:"clip"`
 	// Teacher is the transformer-s2s teacher's configuration.
 	Teacher s2s.Config `yaml:"teacher"`
+	// TeacherWeights, when set, is a safetensors file of a trained
+	// teacher of that configuration (a path relative to the working
+	// directory); the teacher is then loaded, not trained.
+	TeacherWeights string `yaml:"teacher_weights"`
 }
+
+// on reports whether distillation is configured.
+func (c *DistillConfig) on() bool { return c.TeacherSteps != 0 || c.TeacherWeights != "" }
 
 // defaultDistill is distillation off, with a small teacher ready.
 func defaultDistill() DistillConfig {
@@ -53,12 +66,15 @@ func defaultDistill() DistillConfig {
 
 // validate reports the distillation fields' problems (none when off).
 func (c *DistillConfig) validate() []error {
-	if c.TeacherSteps == 0 {
+	if !c.on() {
 		return nil
 	}
 	var errs []error
 	if c.TeacherSteps < 0 {
 		errs = append(errs, fmt.Errorf("distill.teacher_steps: must be >= 0, got %d", c.TeacherSteps))
+	}
+	if c.TeacherSteps > 0 && c.TeacherWeights != "" {
+		errs = append(errs, fmt.Errorf("distill.teacher_weights: a loaded teacher is not trained; set teacher_steps: 0 (got %d)", c.TeacherSteps))
 	}
 	if !(c.LR > 0) || math.IsInf(c.LR, 1) {
 		errs = append(errs, fmt.Errorf("distill.lr: must be a finite number > 0, got %v", c.LR))
@@ -83,7 +99,7 @@ type teacher struct {
 // setupTeacher makes the teacher when distillation is on (nil otherwise).
 func (m *Model) setupTeacher(ctx context.Context, env harness.Env) (*teacher, error) {
 	c := m.cfg.Distill
-	if c.TeacherSteps == 0 {
+	if !c.on() {
 		return nil, nil
 	}
 	tm, ok := s2s.New().(*s2s.Model)
@@ -95,6 +111,11 @@ func (m *Model) setupTeacher(ctx context.Context, env harness.Env) (*teacher, er
 	te.Seed = env.Seed ^ 0x7465616368657273 // "teachers"
 	if err := tm.Setup(ctx, te); err != nil {
 		return nil, fmt.Errorf("nar: distill.teacher: %w", err)
+	}
+	if c.TeacherWeights != "" {
+		if err := nn.LoadSafetensors(c.TeacherWeights, tm.Params()); err != nil {
+			return nil, errors.Join(fmt.Errorf("nar: distill.teacher_weights: %w", err), tm.Close())
+		}
 	}
 	cfg := nn.DefaultAdamConfig()
 	cfg.LR = c.LR

@@ -312,11 +312,16 @@ func (m *Model) CheckEnv(env harness.Env) []error {
 	if env.TargetLen > m.cfg.Context {
 		errs = append(errs, fmt.Errorf("context: %d is shorter than the task's targets of %d tokens (end token included); set context: >= %d", m.cfg.Context, env.TargetLen, env.TargetLen))
 	}
-	if m.cfg.Distill.TeacherSteps > 0 {
+	if d := &m.cfg.Distill; d.on() {
 		t := s2s.New()
-		*t.Config().(*s2s.Config) = m.cfg.Distill.Teacher
+		*t.Config().(*s2s.Config) = d.Teacher
 		for _, err := range t.(harness.EnvChecker).CheckEnv(env) {
 			errs = append(errs, fmt.Errorf("distill.teacher.%w", err))
+		}
+		if d.TeacherWeights != "" {
+			if err := nn.CheckSafetensors(d.TeacherWeights); err != nil {
+				errs = append(errs, fmt.Errorf("distill.teacher_weights: %w", err))
+			}
 		}
 	}
 	return errs
