@@ -109,8 +109,8 @@ type fakeConfig struct{}
 func (*fakeConfig) Validate() []error { return nil }
 
 // fakeAR is a conditional autoregressive fake (harness.Model,
-// SourceStepper, encdec.Verifier) over dist, recording its passes and the
-// longest state it held; it refuses what a real Verifier refuses.
+// SourceStepper, encdec.RowVerifier) over dist, recording its passes and
+// the longest state it held; it refuses what a real RowVerifier refuses.
 type fakeAR struct {
 	dist   distFn
 	calls  int
@@ -119,8 +119,13 @@ type fakeAR struct {
 
 var (
 	_ verifierModel       = (*fakeAR)(nil)
+	_ encdec.RowVerifier  = (*fakeAR)(nil)
 	_ harness.Conditioner = (*fakeAR)(nil)
 )
+
+// syncOnly hides a fake's RewindRows: a Verifier whose rows advance
+// together.
+type syncOnly struct{ verifierModel }
 
 type fakeState struct {
 	owner *fakeAR
@@ -128,7 +133,14 @@ type fakeState struct {
 	seq   [][]int
 }
 
-func (s *fakeState) Len() int { return len(s.seq[0]) }
+// Len is the longest row's length.
+func (s *fakeState) Len() int {
+	n := 0
+	for _, r := range s.seq {
+		n = max(n, len(r))
+	}
+	return n
+}
 
 func (f *fakeAR) Config() harness.Config                   { return &fakeConfig{} }
 func (f *fakeAR) Setup(context.Context, harness.Env) error { return nil }
@@ -217,11 +229,32 @@ func (f *fakeAR) Rewind(s harness.State, n int) error {
 	if err != nil {
 		return err
 	}
-	if n <= 0 || n > st.Len() {
-		return fmt.Errorf("fake: Rewind to %d of %d tokens", n, st.Len())
+	for i := range st.seq {
+		if n <= 0 || n > len(st.seq[i]) {
+			return fmt.Errorf("fake: Rewind to %d of row %d's %d tokens", n, i, len(st.seq[i]))
+		}
 	}
 	for i := range st.seq {
 		st.seq[i] = st.seq[i][:n]
+	}
+	return nil
+}
+
+func (f *fakeAR) RewindRows(s harness.State, n []int) error {
+	st, err := f.state(s)
+	if err != nil {
+		return err
+	}
+	if len(n) != len(st.seq) {
+		return fmt.Errorf("fake: RewindRows of %d rows given %d lengths", len(st.seq), len(n))
+	}
+	for i := range st.seq {
+		if n[i] <= 0 || n[i] > len(st.seq[i]) {
+			return fmt.Errorf("fake: RewindRows row %d to %d of %d tokens", i, n[i], len(st.seq[i]))
+		}
+	}
+	for i := range st.seq {
+		st.seq[i] = st.seq[i][:n[i]]
 	}
 	return nil
 }

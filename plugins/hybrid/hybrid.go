@@ -23,22 +23,47 @@
 // rounding difference between the two could flip a near-tie. The tests
 // find none on trained models.)
 //
-// Batches. The verifier's key/value cache holds the same number of tokens
-// in every row, so all rows of a batch advance together: each round every
-// row still decoding takes m+1 tokens of its own outcome, where m is the
-// smallest accepted count among the rows that the round does not finish
-// (a row whose emitted tokens include its end token, or reach MaxLen,
-// does not limit m). The first m+1 tokens of a row's outcome are valid:
-// with a_i ≥ m accepted, they are m accepted draft tokens and then either
-// the (m+1)-th accepted draft token or, when a_i = m, the verifier's
-// replacement or bonus token. Each of them is emitted with the verifier's
-// distribution given the tokens before it, and whether it is emitted is
-// decided before it is drawn (by the acceptance tests of the draft tokens
-// before it and by the other rows), so keeping a prefix of a round's
-// tokens and discarding the rest keeps the output exact; in greedy
-// decoding the kept tokens are simply the verifier's greedy tokens. Both
-// caches are then rewound (encdec.Verifier.Rewind) to the tokens kept.
-// Finished rows keep feeding the end token as padding and are ignored.
+// Batches. When the verifier keeps a length per row (encdec.RowVerifier,
+// as transformer-s2s does) and so can the drafter (nar drafts for any
+// prefixes; a transformer-s2s drafter is a RowVerifier itself), the rows
+// of a batch advance independently: each round every row still decoding
+// gets up to g_i = min(γ, MaxLen − n_i − 1) drafts after its own n_i
+// tokens, one verifier pass scores every row's drafts, and each row emits
+// its whole outcome (its accepted drafts and the verifier's replacement
+// or bonus token), whatever the other rows accepted. The caches then
+// hold different numbers of tokens per row; each pass first rewinds every
+// row to its own kept tokens (RowVerifier.RewindRows) and, since a pass
+// feeds the same number k of tokens to every row, a row that needs fewer
+// re-feeds tokens it had (rewound further back) or feeds padding after
+// its drafts, which the causal mask keeps from changing anything it
+// reads; finished rows keep only the start token and feed padding. A
+// transformer-s2s drafter drafts every row on its own prefix (padding
+// that a pass fed is rewound away by the next); nar's one Propose pass
+// takes equal-length prefixes, so every row's prefix is cut to the
+// shortest row's and a row ahead reads its drafts further along, with its
+// last tokens masked: worse drafts for it, still exact (drafts are drawn
+// from the q that is tested). A batch then takes about as many verifier
+// passes as its slowest row alone.
+//
+// Otherwise (a verifier or an autoregressive drafter without RewindRows;
+// and γ = 0, the verifier alone, the baseline) all rows of a batch
+// advance together, as the cache holds the same number of tokens in every
+// row: each round every row still decoding takes m+1 tokens of its own
+// outcome, where m is the smallest accepted count among the rows that the
+// round does not finish (a row whose emitted tokens include its end
+// token, or reach MaxLen, does not limit m). The first m+1 tokens of a
+// row's outcome are valid: with a_i ≥ m accepted, they are m accepted
+// draft tokens and then either the (m+1)-th accepted draft token or, when
+// a_i = m, the verifier's replacement or bonus token. Each of them is
+// emitted with the verifier's distribution given the tokens before it,
+// and whether it is emitted is decided before it is drawn (by the
+// acceptance tests of the draft tokens before it and by the other rows),
+// so keeping a prefix of a round's tokens and discarding the rest keeps
+// the output exact; in greedy decoding the kept tokens are simply the
+// verifier's greedy tokens. Both caches are then rewound
+// (encdec.Verifier.Rewind) to the tokens kept. Finished rows keep feeding
+// the end token as padding and are ignored.
+//
 // TranslateOptions.Length (outputs of exactly Length tokens, for timing)
 // is applied as harness.Translate applies it to the verifier alone: no
 // token ends an output, MaxLen is Length.

@@ -281,3 +281,44 @@ func TestParamsShareInnerModels(t *testing.T) {
 		t.Errorf("reloaded hybrid decodes %v (%v accepted), the original %v (%v)", b.Outputs, b.Stats["accepted"], a.Outputs, a.Stats["accepted"])
 	}
 }
+
+// TestTrainedRowsVsSync: on the trained hybrids and 50 held-out sources
+// in one batch, per-row decoding (the default) emits the verifier's
+// greedy outputs in no more verifier passes than the synchronous scheme
+// (the same models behind a Verifier without RewindRows).
+func TestTrainedRowsVsSync(t *testing.T) {
+	gen := reverseGen(t)
+	sources := heldOut(t, gen, 50)
+	_, tgt := gen.MaxLens()
+	for _, drafter := range []string{DrafterNAR, DrafterS2S} {
+		t.Run(drafter, func(t *testing.T) {
+			m := trainedHybrid(t, drafter)
+			opt := harness.TranslateOptions{Start: seq2seq.BOS, End: seq2seq.EOS, MaxLen: tgt + 1}
+			dmSync := m.draft
+			if a, ok := m.draft.(arDraft); ok {
+				dmSync = arDraft{syncOnly{a.v.(verifierModel)}}
+			}
+			for _, gamma := range []int{1, 3, 6} {
+				dp := decodeParams{gamma: gamma, sampling: m.cfg.sampling()}
+				rows, err := speculate(t.Context(), m.verifier, m.draft, sources, opt, dp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sync, err := speculate(t.Context(), syncOnly{m.verifier}, dmSync, sources, opt, dp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.EqualFunc(rows.Outputs, sync.Outputs, slices.Equal) {
+					t.Errorf("gamma=%d: per-row and synchronous outputs differ", gamma)
+				}
+				rs, ss := rows.Stats, sync.Stats
+				t.Logf("gamma=%d: verifier passes %d per row, %d synchronous; drafter passes %v vs %v; α̂ %.2f vs %.2f",
+					gamma, rows.Passes, sync.Passes, rs["draft_calls"], ss["draft_calls"],
+					rs["tested_accepted"]/max(rs["tested"], 1), ss["tested_accepted"]/max(ss["tested"], 1))
+				if rows.Passes > sync.Passes {
+					t.Errorf("gamma=%d: %d verifier passes per row, more than the synchronous %d", gamma, rows.Passes, sync.Passes)
+				}
+			}
+		})
+	}
+}

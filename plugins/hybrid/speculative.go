@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"arbench/harness"
@@ -42,12 +43,38 @@ type drafter interface {
 	calls() int
 }
 
+// rowDraftModel is a draftModel that can also draft for rows of
+// different lengths (speculateRows).
+type rowDraftModel interface {
+	draftModel
+	// rowsOK reports whether this drafter can draft rows of different
+	// lengths.
+	rowsOK() bool
+	// startRowDraft starts a drafting run over rows of any lengths.
+	startRowDraft(ctx context.Context, sources [][]int, start int) (rowDrafter, error)
+}
+
+// rowDrafter proposes the drafts of a per-row decoding, round after round.
+type rowDrafter interface {
+	// draftRows proposes, for every live row i with g[i] > 0, up to g[i]
+	// tokens continuing seq[i] (the start token, then the tokens decoded so
+	// far; rows may differ in length): x[i][j] drawn with decoding.Sample
+	// from q[i][j]. A row may get fewer than g[i], or none; rows that are
+	// not live or have g[i] = 0 get none.
+	draftRows(ctx context.Context, seq [][]int, live []bool, g []int, pad int, dp decodeParams) (x [][]int, q [][][]float32, err error)
+	// calls is the number of decoder passes so far.
+	calls() int
+}
+
 // speculate is the decoding loop of Model.Translate (see its
-// documentation): batch-synchronous speculative decoding of sources with
-// verifier v and drafts from dm, or with γ = 0 the verifier's own
-// autoregressive decoding, drawn by Verify with no drafts (the greedy
-// choice Argmax, or a draw as decoding.Sample makes it), with the calls
-// of harness.Translate's greedy loop.
+// documentation): speculative decoding of sources with verifier v and
+// drafts from dm, or with γ = 0 the verifier's own autoregressive
+// decoding, drawn by Verify with no drafts (the greedy choice Argmax, or
+// a draw as decoding.Sample makes it), with the calls of
+// harness.Translate's greedy loop. With γ > 0, a verifier that keeps a
+// length per row (encdec.RowVerifier) and a drafter that can follow it,
+// rows advance independently (speculateRows); otherwise the batch advances
+// synchronously.
 func speculate(ctx context.Context, v encdec.Verifier, dm draftModel, sources [][]int, opt harness.TranslateOptions, dp decodeParams) (*harness.Translation, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -59,6 +86,11 @@ func speculate(ctx context.Context, v encdec.Verifier, dm draftModel, sources []
 	padTok := opt.End // what finished rows feed
 	if padTok < 0 {
 		padTok = opt.Start
+	}
+	if rv, ok := v.(encdec.RowVerifier); ok && dp.gamma > 0 && opt.MaxLen > 1 {
+		if rdm, ok := dm.(rowDraftModel); ok && rdm.rowsOK() {
+			return speculateRows(ctx, rv, rdm, sources, opt, dp, padTok)
+		}
 	}
 	B := len(sources)
 	var verifySec, draftSec time.Duration
@@ -264,6 +296,24 @@ func (s *stream) pending(seq [][]int) [][]int {
 // returns out[i][j], the next-token log-probabilities after
 // tokens[i][:j+1].
 func (s *stream) feed(ctx context.Context, tokens [][]int) ([][][]float32, error) {
+	out, err := pass(ctx, s.v, s.st, tokens)
+	if err != nil {
+		return nil, err
+	}
+	B, k := len(tokens), len(tokens[0])
+	s.calls++
+	s.last = make([][]float32, B)
+	for i := range B {
+		s.fed[i] = append(s.fed[i], tokens[i]...)
+		s.last[i] = out[i][k-1]
+	}
+	return out, s.check()
+}
+
+// pass feeds k ≥ 1 tokens per row of st (Step for one, StepN for more)
+// and checks the shapes of what v returns: out[i][j], the next-token
+// log-probabilities after tokens[i][:j+1].
+func pass(ctx context.Context, v encdec.Verifier, st harness.State, tokens [][]int) ([][][]float32, error) {
 	B, k := len(tokens), len(tokens[0])
 	var out [][][]float32
 	if k == 1 {
@@ -271,7 +321,7 @@ func (s *stream) feed(ctx context.Context, tokens [][]int) ([][][]float32, error
 		for i, row := range tokens {
 			col[i] = row[0]
 		}
-		logp, err := s.v.Step(ctx, s.st, col)
+		logp, err := v.Step(ctx, st, col)
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +334,7 @@ func (s *stream) feed(ctx context.Context, tokens [][]int) ([][][]float32, error
 		}
 	} else {
 		var err error
-		if out, err = s.v.StepN(ctx, s.st, tokens); err != nil {
+		if out, err = v.StepN(ctx, st, tokens); err != nil {
 			return nil, err
 		}
 		if len(out) != B {
@@ -296,13 +346,7 @@ func (s *stream) feed(ctx context.Context, tokens [][]int) ([][][]float32, error
 			}
 		}
 	}
-	s.calls++
-	s.last = make([][]float32, B)
-	for i := range B {
-		s.fed[i] = append(s.fed[i], tokens[i]...)
-		s.last[i] = out[i][k-1]
-	}
-	return out, s.check()
+	return out, nil
 }
 
 // score feeds the pending tokens of seq and the drafts x[i] (g per row,
@@ -493,6 +537,473 @@ func (d *narDrafter) draft(ctx context.Context, seq [][]int, live []bool, gamma,
 					return nil, nil, fmt.Errorf("row %d draft %d: %w", i, j+1, err)
 				}
 			}
+		}
+	}
+	return x, q, nil
+}
+
+// speculateRows is speculate's per-row loop: every round each live row i
+// gets up to g_i = min(γ, MaxLen − n_i − 1) drafts after its own n_i
+// decoded tokens, one verifier pass scores every row's drafts, and each
+// row emits its whole outcome (its accepted drafts and the verifier's
+// replacement or bonus token), whatever the other rows accepted. Rows may
+// then hold different numbers of tokens; the caches follow them with
+// RewindRows.
+func speculateRows(ctx context.Context, v encdec.RowVerifier, rdm rowDraftModel, sources [][]int, opt harness.TranslateOptions, dp decodeParams, padTok int) (*harness.Translation, error) {
+	B := len(sources)
+	var verifySec, draftSec time.Duration
+	t0 := time.Now()
+	vs, err := startRowStream(ctx, v, sources, opt.Start)
+	verifySec += time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("translate: verifier: %w", err)
+	}
+	t0 = time.Now()
+	dr, err := rdm.startRowDraft(ctx, sources, opt.Start)
+	draftSec += time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("translate: drafter: %w", err)
+	}
+	seq := make([][]int, B)
+	outs := make([][]int, B)
+	live := make([]bool, B)
+	for i := range B {
+		seq[i] = []int{opt.Start}
+		outs[i] = []int{}
+		live[i] = true
+	}
+	var drafted, accepted, tested, testedAccepted int
+	g := make([]int, B)
+	for round := 1; ; round++ {
+		left := 0
+		for i := range B {
+			g[i] = 0
+			if live[i] {
+				left++
+				// The round emits at most g_i+1 tokens; the row has
+				// MaxLen−n_i left.
+				g[i] = min(dp.gamma, opt.MaxLen-(len(seq[i])-1)-1)
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t0 = time.Now()
+		x, q, err := dr.draftRows(ctx, seq, live, g, padTok, dp)
+		draftSec += time.Since(t0)
+		if err != nil {
+			return nil, fmt.Errorf("translate: round %d: drafter: %w", round, err)
+		}
+		for i := range B {
+			if !live[i] && len(x[i]) > 0 || len(x[i]) > g[i] || (q != nil && len(q[i]) != len(x[i])) {
+				return nil, fmt.Errorf("internal: round %d: row %d got %d drafts for %d", round, i, len(x[i]), g[i])
+			}
+		}
+		t0 = time.Now()
+		p, err := vs.score(ctx, seq, live, x, padTok)
+		if err != nil {
+			return nil, fmt.Errorf("translate: round %d: verifier: %w", round, err)
+		}
+		for i := range B {
+			if !live[i] {
+				continue
+			}
+			var qi [][]float32
+			if q != nil {
+				qi = q[i]
+			}
+			o, err := decoding.Verify(x[i], qi, p[i], dp.sampling, dp.rng)
+			if err != nil {
+				return nil, fmt.Errorf("translate: round %d: row %d: %w", round, i, err)
+			}
+			drafted += len(x[i])
+			tested += o.Tested()
+			testedAccepted += o.Accepted
+			used := 0
+			for _, tok := range o.Tokens {
+				used++
+				seq[i] = append(seq[i], tok)
+				if tok == opt.End {
+					live[i] = false
+					break
+				}
+				outs[i] = append(outs[i], tok)
+				if len(outs[i]) >= opt.MaxLen {
+					live[i] = false
+					break
+				}
+			}
+			accepted += min(used, o.Accepted)
+		}
+		verifySec += time.Since(t0)
+	}
+	stats := map[string]float64{
+		"drafted":         float64(drafted),
+		"accepted":        float64(accepted),
+		"tested":          float64(tested),
+		"tested_accepted": float64(testedAccepted),
+		"verify_calls":    float64(vs.calls),
+		"draft_calls":     float64(dr.calls()),
+		"verify_seconds":  verifySec.Seconds(),
+		"draft_seconds":   draftSec.Seconds(),
+	}
+	return &harness.Translation{Outputs: outs, Passes: vs.calls, Stats: stats}, nil
+}
+
+// rowStream is a RowVerifier's decoding state and the tokens its cache
+// holds per row (the start token first; rows may differ in length), with
+// last[i], the next-token log-probabilities after fed[i] (nil when a
+// rewind made them stale).
+type rowStream struct {
+	v     encdec.RowVerifier
+	st    harness.State
+	fed   [][]int
+	last  [][]float32
+	calls int
+}
+
+// startRowStream encodes sources and feeds the start token: one call.
+func startRowStream(ctx context.Context, v encdec.RowVerifier, sources [][]int, start int) (*rowStream, error) {
+	s, err := startStream(ctx, v, sources, start)
+	if err != nil {
+		return nil, err
+	}
+	return &rowStream{v: v, st: s.st, fed: s.fed, last: s.last, calls: s.calls}, nil
+}
+
+// check compares the state's length (the longest row's) with the tokens
+// fed.
+func (s *rowStream) check() error {
+	want := 0
+	for _, f := range s.fed {
+		want = max(want, len(f))
+	}
+	if got := s.st.Len(); got != want {
+		return fmt.Errorf("decoding state holds %d tokens in its longest row, %d were fed", got, want)
+	}
+	return nil
+}
+
+// pending is how many of the last tokens of seq (a row's sequence) row i
+// must be fed before the distribution after seq is known: 0 when the cache
+// holds seq exactly and last[i] is current, else at least one (a rewind
+// keeps a token to feed).
+func (s *rowStream) pending(i int, seq []int) int {
+	c := commonPrefix(s.fed[i], seq)
+	if c == len(seq) {
+		if len(s.fed[i]) == c && s.last[i] != nil {
+			return 0
+		}
+		return 1
+	}
+	return len(seq) - c
+}
+
+// run rewinds row i to keep[i] tokens (1 ≤ keep[i] ≤ len(fed[i])) and
+// then feeds rows[i] (the same k ≥ 1 per row) in one pass (Step for one
+// token, StepN for more), returning out[i][j], the next-token
+// log-probabilities after row i's tokens up to rows[i][j].
+func (s *rowStream) run(ctx context.Context, keep []int, rows [][]int) ([][][]float32, error) {
+	B := len(rows)
+	rewind := false
+	for i, n := range keep {
+		if n < 1 || n > len(s.fed[i]) {
+			return nil, fmt.Errorf("internal: row %d: keep %d of %d tokens", i, n, len(s.fed[i]))
+		}
+		rewind = rewind || n < len(s.fed[i])
+	}
+	if rewind {
+		if err := s.v.RewindRows(s.st, keep); err != nil {
+			return nil, err
+		}
+		for i, n := range keep {
+			if n < len(s.fed[i]) {
+				s.fed[i], s.last[i] = s.fed[i][:n], nil
+			}
+		}
+		if err := s.check(); err != nil {
+			return nil, err
+		}
+	}
+	out, err := pass(ctx, s.v, s.st, rows)
+	if err != nil {
+		return nil, err
+	}
+	s.calls++
+	k := len(rows[0])
+	for i := range B {
+		s.fed[i] = append(s.fed[i], rows[i]...)
+		s.last[i] = out[i][k-1]
+	}
+	return out, s.check()
+}
+
+// score feeds, in one pass, each live row's tokens of seq[i] that the
+// cache lacks and its drafts x[i] (rows of different lengths and draft
+// counts are aligned by rewinding a row further and re-feeding tokens it
+// had, or by padding after its drafts, which the causal mask makes
+// harmless) and returns p[i], the len(x[i])+1 distributions Verify reads
+// for live row i: after seq[i], then after each draft token. Finished
+// rows keep only the start token and feed pad.
+func (s *rowStream) score(ctx context.Context, seq [][]int, live []bool, x [][]int, pad int) ([][][]float32, error) {
+	B := len(seq)
+	K := 0
+	for i := range B {
+		if live[i] {
+			K = max(K, s.pending(i, seq[i])+len(x[i]))
+		}
+	}
+	p := make([][][]float32, B)
+	if K == 0 { // every live row's distribution is known and it has no drafts
+		for i := range B {
+			if live[i] {
+				p[i] = [][]float32{s.last[i]}
+			}
+		}
+		return p, nil
+	}
+	keep := make([]int, B)
+	rows := make([][]int, B)
+	P := make([]int, B) // tokens of seq[i] fed
+	for i := range B {
+		rows[i] = make([]int, 0, K)
+		if !live[i] {
+			keep[i] = 1
+		} else {
+			keep[i] = max(1, len(seq[i])+len(x[i])-K)
+			rows[i] = append(append(rows[i], seq[i][keep[i]:]...), x[i]...)
+			P[i] = len(seq[i]) - keep[i]
+		}
+		for len(rows[i]) < K {
+			rows[i] = append(rows[i], pad)
+		}
+	}
+	before := slices.Clone(s.last)
+	out, err := s.run(ctx, keep, rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range B {
+		if !live[i] {
+			continue
+		}
+		if P[i] == 0 {
+			p[i] = append([][]float32{before[i]}, out[i][:len(x[i])]...)
+		} else {
+			p[i] = out[i][P[i]-1 : P[i]+len(x[i])]
+		}
+	}
+	return p, nil
+}
+
+// rowsOK: an autoregressive drafter follows rows of different lengths
+// when it keeps a length per row (encdec.RowVerifier).
+func (a arDraft) rowsOK() bool {
+	_, ok := a.v.(encdec.RowVerifier)
+	return ok
+}
+
+func (a arDraft) startRowDraft(ctx context.Context, sources [][]int, start int) (rowDrafter, error) {
+	rv, ok := a.v.(encdec.RowVerifier)
+	if !ok {
+		return nil, fmt.Errorf("internal: the drafter %T keeps no length per row", a.v)
+	}
+	s, err := startRowStream(ctx, rv, sources, start)
+	if err != nil {
+		return nil, err
+	}
+	return &arRowDrafter{s}, nil
+}
+
+type arRowDrafter struct{ s *rowStream }
+
+func (d *arRowDrafter) calls() int { return d.s.calls }
+
+// draftRows runs the passes of the synchronous drafter (arDrafter.draft):
+// one over the tokens of seq[i] each row's cache lacks (k = the most any
+// row lacks; none in the first round), then one per draft token but the
+// last, max g[i] − 1 of them. Rows that need less of a pass feed padding
+// after their tokens, which the next pass rewinds away (RewindRows), so
+// every row drafts its g[i] tokens on its own prefix; finished rows keep
+// the start token and feed padding.
+func (d *arRowDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g []int, pad int, dp decodeParams) ([][]int, [][][]float32, error) {
+	B := len(seq)
+	x := make([][]int, B)
+	q := make([][][]float32, B)
+	pm := make([]int, B)
+	K0, gmax := 0, 0
+	drafts := func(i int) bool { return live[i] && g[i] > 0 }
+	for i := range B {
+		if drafts(i) {
+			pm[i] = d.s.pending(i, seq[i])
+			K0, gmax = max(K0, pm[i]), max(gmax, g[i])
+		}
+	}
+	if gmax == 0 {
+		return x, q, nil
+	}
+	// take draws row i's next draft from its distribution lp.
+	take := func(i int, lp []float32) error {
+		tok, err := draw(lp, dp)
+		if err != nil {
+			return fmt.Errorf("row %d draft %d: %w", i, len(x[i])+1, err)
+		}
+		x[i] = append(x[i], tok)
+		q[i] = append(q[i], lp)
+		return nil
+	}
+	// useful[i]: the tokens of row i's cache that are seq[i] and its drafts.
+	useful := make([]int, B)
+	keep := make([]int, B)
+	if K0 > 0 {
+		rows := make([][]int, B)
+		for i := range B {
+			keep[i], rows[i] = 1, make([]int, 0, K0)
+			if drafts(i) {
+				keep[i] = len(seq[i]) - pm[i]
+				if pm[i] == 0 { // its distribution is known: feed padding
+					keep[i] = len(d.s.fed[i])
+				}
+				rows[i] = append(rows[i], seq[i][keep[i]:]...)
+			}
+			for len(rows[i]) < K0 {
+				rows[i] = append(rows[i], pad)
+			}
+		}
+		last := slices.Clone(d.s.last)
+		out, err := d.s.run(ctx, keep, rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range B {
+			if !drafts(i) {
+				continue
+			}
+			lp := last[i]
+			if pm[i] > 0 {
+				lp = out[i][pm[i]-1]
+			}
+			if err := take(i, lp); err != nil {
+				return nil, nil, err
+			}
+			useful[i] = len(seq[i])
+		}
+	} else {
+		for i := range B {
+			if drafts(i) {
+				if err := take(i, d.s.last[i]); err != nil {
+					return nil, nil, err
+				}
+				useful[i] = len(seq[i])
+			}
+		}
+	}
+	col := make([][]int, B)
+	for t := 1; t < gmax; t++ {
+		for i := range B {
+			keep[i], col[i] = 1, []int{pad}
+			if drafts(i) {
+				keep[i] = useful[i]
+				if t < g[i] {
+					col[i] = x[i][t-1 : t]
+				}
+			}
+		}
+		out, err := d.s.run(ctx, keep, col)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range B {
+			if drafts(i) && t < g[i] {
+				useful[i]++
+				if err := take(i, out[i][0]); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+	}
+	return x, q, nil
+}
+
+// rowsOK: a non-autoregressive drafter drafts for rows of any lengths.
+func (narDraft) rowsOK() bool { return true }
+
+func (a narDraft) startRowDraft(ctx context.Context, sources [][]int, _ int) (rowDrafter, error) {
+	d, err := a.startDraft(ctx, sources, 0)
+	if err != nil {
+		return nil, err
+	}
+	return d.(*narDrafter), nil
+}
+
+// draftRows makes one Propose call for the rows of every length: the
+// prefixes are cut to the shortest live row's P decoded tokens, and row i
+// reads its drafts at positions n_i.., i.e. q[i][n_i−P+j], which the
+// drafter predicts with the row's last n_i−P tokens masked (it does not
+// see them). encdec.Proposer takes equal-length prefixes, so a row ahead
+// of the others gets drafts conditioned on less of its prefix; one pass
+// per distinct length would condition each on all of it at up to B times
+// the drafting cost. Any q the drafts are drawn from keeps the output
+// exact.
+func (d *narDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g []int, pad int, dp decodeParams) ([][]int, [][][]float32, error) {
+	B := len(seq)
+	x := make([][]int, B)
+	q := make([][][]float32, B)
+	P, G := -1, 0
+	for i := range B {
+		if live[i] && g[i] > 0 {
+			if n := len(seq[i]) - 1; P < 0 || n < P {
+				P = n
+			}
+		}
+	}
+	if P < 0 {
+		return x, q, nil
+	}
+	prefixes := make([][]int, B)
+	for i := range B {
+		if live[i] && g[i] > 0 {
+			G = max(G, len(seq[i])-1-P+g[i])
+		}
+		prefixes[i] = make([]int, P)
+		for j := range P {
+			prefixes[i][j] = pad
+			if 1+j < len(seq[i]) {
+				prefixes[i][j] = seq[i][1+j]
+			}
+		}
+	}
+	out, err := d.p.Propose(ctx, d.st, prefixes, G)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.npass++
+	if len(out) != B {
+		return nil, nil, fmt.Errorf("Propose returned %d rows for %d", len(out), B)
+	}
+	gr := len(out[0])
+	if gr < 1 || gr > G {
+		return nil, nil, fmt.Errorf("Propose returned %d distributions, want 1..%d", gr, G)
+	}
+	for i := range B {
+		if len(out[i]) != gr {
+			return nil, nil, fmt.Errorf("Propose returned %d distributions for row %d, %d for row 0", len(out[i]), i, gr)
+		}
+		if !live[i] || g[i] == 0 {
+			continue
+		}
+		off := len(seq[i]) - 1 - P
+		for j := 0; j < g[i] && off+j < gr; j++ {
+			lp := out[i][off+j]
+			tok, err := draw(lp, dp)
+			if err != nil {
+				return nil, nil, fmt.Errorf("row %d draft %d: %w", i, j+1, err)
+			}
+			x[i] = append(x[i], tok)
+			q[i] = append(q[i], lp)
 		}
 	}
 	return x, q, nil

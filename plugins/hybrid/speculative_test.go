@@ -11,27 +11,45 @@ import (
 
 	"arbench/harness"
 	"arbench/internal/decoding"
+	"arbench/plugins/internal/encdec"
 )
 
-// drafterCase builds a fake drafter afresh and reads its pass count.
+// drafterCase builds a fake drafter afresh and reads its pass count; rows
+// false hides an autoregressive drafter's RewindRows.
 type drafterCase struct {
 	name string
-	make func() (draftModel, func() int)
+	make func(rows bool) (draftModel, func() int)
 }
 
 func narCase(name string, d distFn) drafterCase {
-	return drafterCase{name, func() (draftModel, func() int) {
+	return drafterCase{name, func(bool) (draftModel, func() int) {
 		f := &fakeNAR{dist: d}
 		return narDraft{f}, func() int { return f.calls }
 	}}
 }
 
 func arCase(name string, d distFn) drafterCase {
-	return drafterCase{name, func() (draftModel, func() int) {
+	return drafterCase{name, func(rows bool) (draftModel, func() int) {
 		f := &fakeAR{dist: d}
-		return arDraft{f}, func() int { return f.calls }
+		return arDraft{asVerifier(f, rows)}, func() int { return f.calls }
 	}}
 }
+
+// asVerifier is f, or with rows false f as a Verifier without RewindRows.
+func asVerifier(f *fakeAR, rows bool) encdec.Verifier {
+	if rows {
+		return f
+	}
+	return syncOnly{f}
+}
+
+// The decoding modes the fakes test: per-row (a RowVerifier verifier and
+// drafter), synchronous (a plain Verifier), and the synchronous fallback
+// of a RowVerifier with an autoregressive drafter that is not one.
+var modes = []struct {
+	name                    string
+	rowVerifier, rowDrafter bool
+}{{"rows", true, true}, {"sync", false, false}, {"sync-drafter", true, false}}
 
 // emitted is the number of tokens a row of out emitted: its content
 // tokens and the end token unless MaxLen cut it.
@@ -59,62 +77,64 @@ func TestGreedyMatchesVerifier(t *testing.T) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	decodings := 0
-	for _, dc := range cases {
-		for gamma := 0; gamma <= 8; gamma++ {
-			for _, B := range []int{1, 2, 3, 8, 17} {
-				for _, maxLen := range []int{1, 2, 6, 24, -5} {
-					name := fmt.Sprintf("%s/gamma=%d/B=%d/max=%d", dc.name, gamma, B, maxLen)
-					sources := randomSources(rng, B, vocab, 6)
-					opt := harness.TranslateOptions{Start: fakeStart, End: fakeEnd, MaxLen: maxLen}
-					if maxLen < 0 { // outputs of exactly −maxLen tokens
-						opt.MaxLen, opt.Length = 0, -maxLen
-						maxLen = -maxLen
-					}
-					want, err := harness.Translate(ctx, &fakeAR{dist: verifier}, sources, opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					v := &fakeAR{dist: verifier}
-					dm, draftCalls := dc.make()
-					got, err := speculate(ctx, v, dm, sources, opt, decodeParams{gamma: gamma})
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
-					}
-					decodings++
-					if opt.Length > 0 {
-						for i, o := range got.Outputs {
-							if len(o) != opt.Length {
-								t.Fatalf("%s: output %d has %d tokens, want Length %d", name, i, len(o), opt.Length)
+	for _, mode := range modes {
+		for _, dc := range cases {
+			for gamma := 0; gamma <= 8; gamma++ {
+				for _, B := range []int{1, 2, 3, 8, 17} {
+					for _, maxLen := range []int{1, 2, 6, 24, -5} {
+						name := fmt.Sprintf("%s/%s/gamma=%d/B=%d/max=%d", mode.name, dc.name, gamma, B, maxLen)
+						sources := randomSources(rng, B, vocab, 6)
+						opt := harness.TranslateOptions{Start: fakeStart, End: fakeEnd, MaxLen: maxLen}
+						if maxLen < 0 { // outputs of exactly −maxLen tokens
+							opt.MaxLen, opt.Length = 0, -maxLen
+							maxLen = -maxLen
+						}
+						want, err := harness.Translate(ctx, &fakeAR{dist: verifier}, sources, opt)
+						if err != nil {
+							t.Fatal(err)
+						}
+						v := &fakeAR{dist: verifier}
+						dm, draftCalls := dc.make(mode.rowDrafter)
+						got, err := speculate(ctx, asVerifier(v, mode.rowVerifier), dm, sources, opt, decodeParams{gamma: gamma})
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						decodings++
+						if opt.Length > 0 {
+							for i, o := range got.Outputs {
+								if len(o) != opt.Length {
+									t.Fatalf("%s: output %d has %d tokens, want Length %d", name, i, len(o), opt.Length)
+								}
 							}
 						}
-					}
-					if !slices.EqualFunc(got.Outputs, want.Outputs, slices.Equal) {
-						t.Fatalf("%s: outputs\n%v\nwant the verifier's greedy\n%v", name, got.Outputs, want.Outputs)
-					}
-					checkStats(t, name, got, v, draftCalls(), gamma)
-					if v.maxLen > maxLen {
-						t.Errorf("%s: the verifier's cache held %d tokens, more than greedy decoding's %d", name, v.maxLen, maxLen)
-					}
-					tmax := 0
-					for _, o := range want.Outputs {
-						tmax = max(tmax, emitted(o, maxLen))
-					}
-					s := got.Stats
-					switch {
-					case gamma == 0 || maxLen == 1:
-						if got.Passes != want.Passes || s["drafted"] != 0 || s["draft_calls"] != 0 {
-							t.Errorf("%s: %d passes (greedy %d), stats %v: want the verifier alone", name, got.Passes, want.Passes, s)
+						if !slices.EqualFunc(got.Outputs, want.Outputs, slices.Equal) {
+							t.Fatalf("%s: outputs\n%v\nwant the verifier's greedy\n%v", name, got.Outputs, want.Outputs)
 						}
-					case dc.name == "nar-perfect":
-						rounds := (tmax + gamma) / (gamma + 1)
-						if got.Passes != 1+rounds || s["tested_accepted"] != s["drafted"] || s["tested"] != s["drafted"] {
-							t.Errorf("%s: a perfect drafter took %d passes for %d tokens (want 1 + %d rounds), stats %v", name, got.Passes, tmax, rounds, s)
+						checkStats(t, name, got, v, draftCalls(), gamma)
+						if v.maxLen > maxLen {
+							t.Errorf("%s: the verifier's cache held %d tokens, more than greedy decoding's %d", name, v.maxLen, maxLen)
 						}
-					case dc.name == "ar-hopeless":
-						// Every round emits one token per row, and the first
-						// round's pass tests drafts only.
-						if got.Passes != want.Passes+1 || s["accepted"] != 0 || s["tested_accepted"] != 0 {
-							t.Errorf("%s: a drafter that is never right took %d passes (greedy %d), stats %v", name, got.Passes, want.Passes, s)
+						tmax := 0
+						for _, o := range want.Outputs {
+							tmax = max(tmax, emitted(o, maxLen))
+						}
+						s := got.Stats
+						switch {
+						case gamma == 0 || maxLen == 1:
+							if got.Passes != want.Passes || s["drafted"] != 0 || s["draft_calls"] != 0 {
+								t.Errorf("%s: %d passes (greedy %d), stats %v: want the verifier alone", name, got.Passes, want.Passes, s)
+							}
+						case dc.name == "nar-perfect":
+							rounds := (tmax + gamma) / (gamma + 1)
+							if got.Passes != 1+rounds || s["tested_accepted"] != s["drafted"] || s["tested"] != s["drafted"] {
+								t.Errorf("%s: a perfect drafter took %d passes for %d tokens (want 1 + %d rounds), stats %v", name, got.Passes, tmax, rounds, s)
+							}
+						case dc.name == "ar-hopeless":
+							// Every round emits one token per row, and the first
+							// round's pass tests drafts only.
+							if got.Passes != want.Passes+1 || s["accepted"] != 0 || s["tested_accepted"] != 0 {
+								t.Errorf("%s: a drafter that is never right took %d passes (greedy %d), stats %v", name, got.Passes, want.Passes, s)
+							}
 						}
 					}
 				}
@@ -238,52 +258,102 @@ func TestSampledMatchesVerifierDistribution(t *testing.T) {
 	sources := [][]int{{0, 1}, {1}, {1, 1, 0}, {0}}
 	ctx := t.Context()
 	opt := harness.TranslateOptions{Start: fakeStart, End: fakeEnd, MaxLen: maxLen}
-	for ci, dc := range cases {
-		for si, s := range samplings {
-			for _, gamma := range []int{1, 2} {
-				name := fmt.Sprintf("%s/%+v/gamma=%d", dc.name, s, gamma)
-				rng := rand.New(rand.NewPCG(uint64(100*ci+10*si+gamma), 7))
-				counts := make([]map[string]int, len(sources))
-				for i := range counts {
-					counts[i] = map[string]int{}
-				}
-				var accepted float64
-				for range batches {
-					dm, _ := dc.make()
-					got, err := speculate(ctx, &fakeAR{dist: verifier}, dm, sources, opt, decodeParams{gamma: gamma, sampling: s, rng: rng})
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
+	for mi, mode := range modes[:2] {
+		for ci, dc := range cases {
+			for si, s := range samplings {
+				for _, gamma := range []int{1, 2} {
+					name := fmt.Sprintf("%s/%s/%+v/gamma=%d", mode.name, dc.name, s, gamma)
+					rng := rand.New(rand.NewPCG(uint64(1000*mi+100*ci+10*si+gamma), 7))
+					counts := make([]map[string]int, len(sources))
+					for i := range counts {
+						counts[i] = map[string]int{}
 					}
-					for i, o := range got.Outputs {
-						counts[i][fmt.Sprint(o)]++
+					var accepted float64
+					for range batches {
+						dm, _ := dc.make(mode.rowDrafter)
+						got, err := speculate(ctx, asVerifier(&fakeAR{dist: verifier}, mode.rowVerifier), dm, sources, opt, decodeParams{gamma: gamma, sampling: s, rng: rng})
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						for i, o := range got.Outputs {
+							counts[i][fmt.Sprint(o)]++
+						}
+						accepted += got.Stats["tested_accepted"]
 					}
-					accepted += got.Stats["tested_accepted"]
-				}
-				if accepted == 0 {
-					t.Errorf("%s: no draft token was ever accepted; the test would not exercise acceptance", name)
-				}
-				var stat float64
-				var df int
-				var worse float64 // against the drafter's own distribution
-				var worseDF int
-				for i, src := range sources {
-					st, d := chiSquare(counts[i], exactDist(verifier, src, s, maxLen), batches)
-					stat, df = stat+st, df+d
+					if accepted == 0 {
+						t.Errorf("%s: no draft token was ever accepted; the test would not exercise acceptance", name)
+					}
+					var stat float64
+					var df int
+					var worse float64 // against the drafter's own distribution
+					var worseDF int
+					for i, src := range sources {
+						st, d := chiSquare(counts[i], exactDist(verifier, src, s, maxLen), batches)
+						stat, df = stat+st, df+d
+						if dc.name == "ar" {
+							st, d := chiSquare(counts[i], exactDist(arDist, src, s, maxLen), batches)
+							worse, worseDF = worse+st, worseDF+d
+						}
+					}
+					limit := distuv.ChiSquared{K: float64(df)}.Quantile(0.999)
+					t.Logf("%s: χ² = %.1f, %d df, 0.999 quantile %.1f; %.0f accepted", name, stat, df, limit, accepted)
+					if stat > limit {
+						t.Errorf("%s: χ² = %.1f > %.1f (%d df, p < 0.001): the outputs are not the verifier's distribution", name, stat, limit, df)
+					}
 					if dc.name == "ar" {
-						st, d := chiSquare(counts[i], exactDist(arDist, src, s, maxLen), batches)
-						worse, worseDF = worse+st, worseDF+d
+						if l := (distuv.ChiSquared{K: float64(worseDF)}).Quantile(0.999); worse <= l {
+							t.Errorf("%s: χ² against the drafter's distribution %.1f ≤ %.1f: the test cannot tell the two apart", name, worse, l)
+						}
 					}
 				}
-				limit := distuv.ChiSquared{K: float64(df)}.Quantile(0.999)
-				t.Logf("%s: χ² = %.1f, %d df, 0.999 quantile %.1f; %.0f accepted", name, stat, df, limit, accepted)
-				if stat > limit {
-					t.Errorf("%s: χ² = %.1f > %.1f (%d df, p < 0.001): the outputs are not the verifier's distribution", name, stat, limit, df)
+			}
+		}
+	}
+}
+
+// TestRowsDoNotWait: with a per-row verifier a batch takes about as many
+// verifier passes as its slowest row alone, not the many more of the
+// synchronous scheme, where every round all rows advance by the fewest
+// tokens any of them accepted. An autoregressive drafter drafts every row
+// on its own prefix, so a row's rounds do not depend on the batch and the
+// counts are equal; the non-autoregressive one drafts the rows ahead of
+// the shortest on a shorter prefix, so they may need a few more.
+func TestRowsDoNotWait(t *testing.T) {
+	const vocab = 7
+	vl := verifierLogits(11, vocab, 2, 0.1)
+	verifier := fromLogits(vl)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		dc    drafterCase
+		slack int
+	}{
+		{arCase("ar-noisy", noisy(vl, 29, 1.0)), 0},
+		{narCase("nar-noisy", noisy(vl, 23, 1.0)), 2},
+	} {
+		for _, gamma := range []int{2, 4} {
+			rng := rand.New(rand.NewPCG(5, uint64(gamma)))
+			sources := randomSources(rng, 24, vocab, 6)
+			opt := harness.TranslateOptions{Start: fakeStart, End: fakeEnd, MaxLen: 30}
+			run := func(src [][]int, rows bool) *harness.Translation {
+				dm, _ := tc.dc.make(rows)
+				got, err := speculate(ctx, asVerifier(&fakeAR{dist: verifier}, rows), dm, src, opt, decodeParams{gamma: gamma})
+				if err != nil {
+					t.Fatal(err)
 				}
-				if dc.name == "ar" {
-					if l := (distuv.ChiSquared{K: float64(worseDF)}).Quantile(0.999); worse <= l {
-						t.Errorf("%s: χ² against the drafter's distribution %.1f ≤ %.1f: the test cannot tell the two apart", name, worse, l)
-					}
-				}
+				return got
+			}
+			worst := 0
+			for i := range sources {
+				worst = max(worst, run(sources[i:i+1], true).Passes)
+			}
+			rows, sync := run(sources, true).Passes, run(sources, false).Passes
+			name := fmt.Sprintf("%s/gamma=%d", tc.dc.name, gamma)
+			t.Logf("%s: %d rows: %d verifier passes per row, %d synchronously; the slowest row alone %d", name, len(sources), rows, sync, worst)
+			if rows > worst+tc.slack {
+				t.Errorf("%s: the batch took %d verifier passes, its slowest row alone %d (slack %d)", name, rows, worst, tc.slack)
+			}
+			if sync <= worst {
+				t.Errorf("%s: the synchronous batch took %d passes, no more than the slowest row alone (%d): the test does not tell the schemes apart", name, sync, worst)
 			}
 		}
 	}

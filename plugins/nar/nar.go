@@ -151,6 +151,7 @@ func DefaultConfig() Config {
 		Dim: 128, Heads: 4, Layers: 2, Context: 128,
 		MaxOffset: 16, LengthLossWeight: 0.1, LengthBeam: 1, Iterations: 1,
 		SweepIterations: []int{1, 2, 4, 10},
+		SemiAR:          []int{},
 		Distill:         defaultDistill(),
 	}
 }

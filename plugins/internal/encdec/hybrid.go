@@ -22,6 +22,20 @@ type Verifier interface {
 	Rewind(s harness.State, n int) error
 }
 
+// RowVerifier is a Verifier whose state holds a length per row, so that
+// the rows of a batch can advance by different numbers of tokens
+// (speculative decoding lets each row keep its own accepted count).
+// Len() of its state is the longest row's length; Rewind(s, n) sets every
+// row to n tokens (0 < n ≤ the shortest row's length).
+type RowVerifier interface {
+	Verifier
+	// RewindRows keeps the first n[i] tokens of row i (0 < n[i] ≤ row i's
+	// length, one entry per row), as if nothing after them had been fed.
+	// The next Step or StepN feeds row i's k tokens (the same k for every
+	// row) at positions n[i]..n[i]+k−1, every row's within the context.
+	RewindRows(s harness.State, n []int) error
+}
+
 // DraftState is a non-autoregressive drafter's encoding of a batch of
 // sources, made once per decoding.
 type DraftState interface {
