@@ -479,7 +479,8 @@ func (m *Model) gamma(setting string) (int, error) {
 // (see the package documentation); γ = 0 decodes with the verifier alone.
 // Passes counts the verifier's passes (its start included). Stats:
 //
-//	drafted          draft tokens proposed to live rows (Σ rows × rounds × γ)
+//	drafted          draft tokens proposed to live rows (at most γ per row and
+//	                 round: fewer near MaxLen or the drafter's context)
 //	accepted         accepted draft tokens that the output kept
 //	tested           draft tokens that went through the acceptance test
 //	tested_accepted  draft tokens accepted by it (tested_accepted/tested
@@ -488,7 +489,9 @@ func (m *Model) gamma(setting string) (int, error) {
 //	draft_calls      drafter passes (nar: Propose calls; transformer-s2s:
 //	                 its start and steps)
 //	verify_seconds   wall time of the verifier's passes and the acceptance tests
-//	draft_seconds    wall time of drafting (encoding the sources included)
+//	                 (the synchronous loop's cache rewinds not included)
+//	draft_seconds    wall time of drafting (encoding the sources included; a
+//	                 drafter's rewinds not included)
 func (m *Model) Translate(ctx context.Context, sources [][]int, opt harness.TranslateOptions) (*harness.Translation, error) {
 	if err := m.ready(); err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ type rowDrafter interface {
 // harness.Translate's greedy loop. With γ > 0, a verifier that keeps a
 // length per row (encdec.RowVerifier) and a drafter that can follow it,
 // rows advance independently (speculateRows); otherwise the batch advances
-// synchronously.
+// synchronously (speculateSync).
 func speculate(ctx context.Context, v encdec.Verifier, dm draftModel, sources [][]int, opt harness.TranslateOptions, dp decodeParams) (*harness.Translation, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -83,145 +83,269 @@ func speculate(ctx context.Context, v encdec.Verifier, dm draftModel, sources []
 		return nil, fmt.Errorf("translate: no sources")
 	}
 	opt = opt.Fixed() // with Length set, no token ends an output before it
-	padTok := opt.End // what finished rows feed
-	if padTok < 0 {
-		padTok = opt.Start
-	}
+	b := newBatch(len(sources), opt, dp)
 	if rv, ok := v.(encdec.RowVerifier); ok && dp.gamma > 0 && opt.MaxLen > 1 {
 		if rdm, ok := dm.(rowDraftModel); ok && rdm.rowsOK() {
-			return speculateRows(ctx, rv, rdm, sources, opt, dp, padTok)
+			return speculateRows(ctx, rv, rdm, sources, b)
 		}
 	}
-	B := len(sources)
-	var verifySec, draftSec time.Duration
+	return speculateSync(ctx, v, dm, sources, b)
+}
+
+// tally counts what Model.Translate reports in its Stats: the draft
+// tokens drafted, accepted, tested and tested_accepted, and the wall time
+// of verifying and of drafting.
+type tally struct {
+	drafted, accepted, tested, testedAccepted int
+	verifyTime, draftTime                     time.Duration
+}
+
+// translation is the result of a decoding: outs, with the verifier's
+// verifyCalls passes as Passes, and the Stats.
+func (t *tally) translation(outs [][]int, verifyCalls, draftCalls int) *harness.Translation {
+	stats := map[string]float64{
+		"drafted":         float64(t.drafted),
+		"accepted":        float64(t.accepted),
+		"tested":          float64(t.tested),
+		"tested_accepted": float64(t.testedAccepted),
+		"verify_calls":    float64(verifyCalls),
+		"draft_calls":     float64(draftCalls),
+		"verify_seconds":  t.verifyTime.Seconds(),
+		"draft_seconds":   t.draftTime.Seconds(),
+	}
+	return &harness.Translation{Outputs: outs, Passes: verifyCalls, Stats: stats}
+}
+
+// batch is what both decoding loops keep: the options, every row's
+// sequence seq[i] (the start token, then the tokens decoded so far; the
+// synchronous loop pads a finished row after them), its output outs[i]
+// and whether it is still decoding, live[i], and the tally.
+type batch struct {
+	opt  harness.TranslateOptions
+	dp   decodeParams
+	pad  int // what finished rows feed
+	seq  [][]int
+	outs [][]int
+	live []bool
+	tally
+}
+
+// newBatch starts B rows: the start token, no output, live.
+func newBatch(B int, opt harness.TranslateOptions, dp decodeParams) *batch {
+	b := &batch{opt: opt, dp: dp, pad: opt.End, seq: make([][]int, B), outs: make([][]int, B), live: make([]bool, B)}
+	if b.pad < 0 {
+		b.pad = opt.Start
+	}
+	for i := range B {
+		b.seq[i] = []int{opt.Start}
+		b.outs[i] = []int{}
+		b.live[i] = true
+	}
+	return b
+}
+
+// left is the number of live rows.
+func (b *batch) left() int {
+	n := 0
+	for _, l := range b.live {
+		if l {
+			n++
+		}
+	}
+	return n
+}
+
+// budget is the number of drafts a round gives a row with n decoded
+// tokens: the round emits at most budget+1 tokens; the row has MaxLen−n
+// left.
+func (b *batch) budget(n int) int {
+	return min(b.dp.gamma, b.opt.MaxLen-n-1)
+}
+
+// verify runs the acceptance tests of row i's drafts x[i], drawn from
+// q[i] (q is nil when nothing was drafted), against the verifier's
+// distributions p[i], and tallies them.
+func (b *batch) verify(i int, x [][]int, q, p [][][]float32) (decoding.Outcome, error) {
+	var qi [][]float32
+	if q != nil {
+		qi = q[i]
+	}
+	o, err := decoding.Verify(x[i], qi, p[i], b.dp.sampling, b.dp.rng)
+	if err != nil {
+		return o, fmt.Errorf("row %d: %w", i, err)
+	}
+	b.tested += o.Tested()
+	b.testedAccepted += o.Accepted
+	return o, nil
+}
+
+// emit appends the first k tokens of row i's outcome o to its sequence
+// and output, up to the first that finishes the row: its end token (which
+// the output does not get) or the one that makes the output MaxLen long,
+// after which the row is no longer live. It tallies the accepted draft
+// tokens among those it used.
+func (b *batch) emit(i int, o decoding.Outcome, k int) {
+	used := 0
+	for _, tok := range o.Tokens[:k] {
+		used++
+		b.seq[i] = append(b.seq[i], tok)
+		if tok == b.opt.End {
+			b.live[i] = false
+			break
+		}
+		b.outs[i] = append(b.outs[i], tok)
+		if len(b.outs[i]) >= b.opt.MaxLen {
+			b.live[i] = false
+			break
+		}
+	}
+	b.accepted += min(used, o.Accepted)
+}
+
+// rounds calls round until no row of b is live, checking ctx before
+// each.
+func rounds(ctx context.Context, b *batch, round func(context.Context) error) error {
+	for n := 1; b.left() > 0; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := round(ctx); err != nil {
+			return fmt.Errorf("translate: round %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// syncRun is a synchronous decoding (speculateSync): the batch, the
+// verifier's stream, the drafter (nil when nothing is drafted: γ = 0 or
+// MaxLen 1) and the live rows' outcomes of the round.
+type syncRun struct {
+	*batch
+	vs       *stream
+	dr       drafter
+	outcomes []decoding.Outcome
+}
+
+// speculateSync is speculate's synchronous loop: every round all live
+// rows take m+1 tokens of their outcomes (see the package documentation)
+// and finished rows are padded, so that every row holds the same number
+// of tokens.
+func speculateSync(ctx context.Context, v encdec.Verifier, dm draftModel, sources [][]int, b *batch) (*harness.Translation, error) {
+	r, err := startSync(ctx, v, dm, sources, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := rounds(ctx, b, r.round); err != nil {
+		return nil, err
+	}
+	draftCalls := 0
+	if r.dr != nil {
+		draftCalls = r.dr.calls()
+	}
+	return r.translation(r.outs, r.vs.calls, draftCalls), nil
+}
+
+// startSync starts the verifier's stream and, when the decoding drafts
+// (γ > 0 and MaxLen > 1), the drafter.
+func startSync(ctx context.Context, v encdec.Verifier, dm draftModel, sources [][]int, b *batch) (*syncRun, error) {
+	r := &syncRun{batch: b, outcomes: make([]decoding.Outcome, len(sources))}
 	t0 := time.Now()
-	vs, err := startStream(ctx, v, sources, opt.Start)
-	verifySec += time.Since(t0)
+	vs, err := startStream(ctx, v, sources, b.opt.Start)
+	r.verifyTime += time.Since(t0)
 	if err != nil {
 		return nil, fmt.Errorf("translate: verifier: %w", err)
 	}
-	var dr drafter
-	if dp.gamma > 0 && opt.MaxLen > 1 {
+	r.vs = vs
+	if b.dp.gamma > 0 && b.opt.MaxLen > 1 {
 		t0 = time.Now()
-		dr, err = dm.startDraft(ctx, sources, opt.Start)
-		draftSec += time.Since(t0)
+		r.dr, err = dm.startDraft(ctx, sources, b.opt.Start)
+		r.draftTime += time.Since(t0)
 		if err != nil {
 			return nil, fmt.Errorf("translate: drafter: %w", err)
 		}
 	}
-	seq := make([][]int, B)
-	outs := make([][]int, B)
-	live := make([]bool, B)
-	for i := range B {
-		seq[i] = []int{opt.Start}
-		outs[i] = []int{}
-		live[i] = true
+	return r, nil
+}
+
+// round is one round of the synchronous loop: draft, score the drafts
+// and test them, emit m+1 tokens of every live row's outcome, and rewind
+// both caches to the tokens kept.
+func (r *syncRun) round(ctx context.Context) error {
+	n := len(r.seq[0]) - 1 // tokens decoded per row
+	x, q, err := r.draft(ctx, n)
+	if err != nil {
+		return fmt.Errorf("drafter: %w", err)
 	}
-	var drafted, accepted, tested, testedAccepted int
-	outcomes := make([]decoding.Outcome, B)
-	for round := 1; ; round++ {
-		left := 0
-		for _, l := range live {
-			if l {
-				left++
-			}
+	m, err := r.score(ctx, n, x, q)
+	if err != nil {
+		return err
+	}
+	r.advance(n, len(x[0]), m)
+	if err := r.vs.sync(r.seq, r.live); err != nil {
+		return fmt.Errorf("verifier: %w", err)
+	}
+	if r.dr != nil {
+		if err := r.dr.sync(r.seq, r.live); err != nil {
+			return fmt.Errorf("drafter: %w", err)
 		}
-		if left == 0 {
-			break
+	}
+	return nil
+}
+
+// draft has the drafter propose the round's drafts after n decoded
+// tokens, the same number g for every row (up to the budget; none when it
+// is 0, and then q is nil).
+func (r *syncRun) draft(ctx context.Context, n int) ([][]int, [][][]float32, error) {
+	g := r.budget(n)
+	if g <= 0 {
+		return make([][]int, len(r.seq)), nil, nil
+	}
+	t0 := time.Now()
+	x, q, err := r.dr.draft(ctx, r.seq, r.live, g, r.pad, r.dp)
+	r.draftTime += time.Since(t0)
+	return x, q, err
+}
+
+// score scores the drafts x in one verifier pass and runs every live
+// row's acceptance tests, keeping the outcomes, and returns m: how many
+// tokens past the first every live row takes. A row whose valid tokens
+// end it (its end token, or MaxLen) allows any m; another allows at most
+// its accepted count.
+func (r *syncRun) score(ctx context.Context, n int, x [][]int, q [][][]float32) (int, error) {
+	t0 := time.Now()
+	p, err := r.vs.score(ctx, r.seq, x)
+	if err != nil {
+		return 0, fmt.Errorf("verifier: %w", err)
+	}
+	m := len(x[0])
+	for i := range r.live {
+		if !r.live[i] {
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		n := len(seq[0]) - 1 // tokens decoded per row
-		// The round emits at most g+1 tokens; a row has MaxLen−n left.
-		g := min(dp.gamma, opt.MaxLen-n-1)
-		x := make([][]int, B)
-		var q [][][]float32
-		if g > 0 {
-			t0 = time.Now()
-			x, q, err = dr.draft(ctx, seq, live, g, padTok, dp)
-			draftSec += time.Since(t0)
-			if err != nil {
-				return nil, fmt.Errorf("translate: round %d: drafter: %w", round, err)
-			}
-			g = len(x[0])
-		}
-		t0 = time.Now()
-		p, err := vs.score(ctx, seq, x)
+		o, err := r.verify(i, x, q, p)
 		if err != nil {
-			return nil, fmt.Errorf("translate: round %d: verifier: %w", round, err)
+			return 0, err
 		}
-		// m: how many tokens past the first every live row takes. A row
-		// whose valid tokens end it (its end token, or MaxLen) allows any
-		// m; another allows at most its accepted count.
-		m := g
-		for i := range B {
-			if !live[i] {
-				continue
-			}
-			var qi [][]float32
-			if q != nil {
-				qi = q[i]
-			}
-			o, err := decoding.Verify(x[i], qi, p[i], dp.sampling, dp.rng)
-			if err != nil {
-				return nil, fmt.Errorf("translate: round %d: row %d: %w", round, i, err)
-			}
-			outcomes[i] = o
-			tested += o.Tested()
-			testedAccepted += o.Accepted
-			if !ends(o.Tokens, n, opt) {
-				m = min(m, o.Accepted)
-			}
-		}
-		verifySec += time.Since(t0)
-		for i := range B {
-			if !live[i] {
-				seq[i] = padTo(seq[i], n+m+2, padTok)
-				continue
-			}
-			o := outcomes[i]
-			drafted += g
-			used := 0
-			for _, tok := range o.Tokens[:m+1] {
-				used++
-				seq[i] = append(seq[i], tok)
-				if tok == opt.End {
-					live[i] = false
-					break
-				}
-				outs[i] = append(outs[i], tok)
-				if len(outs[i]) >= opt.MaxLen {
-					live[i] = false
-					break
-				}
-			}
-			accepted += min(used, o.Accepted)
-			seq[i] = padTo(seq[i], n+m+2, padTok)
-		}
-		if err := vs.sync(seq, live); err != nil {
-			return nil, fmt.Errorf("translate: round %d: verifier: %w", round, err)
-		}
-		if dr != nil {
-			if err := dr.sync(seq, live); err != nil {
-				return nil, fmt.Errorf("translate: round %d: drafter: %w", round, err)
-			}
+		r.outcomes[i] = o
+		if !ends(o.Tokens, n, r.opt) {
+			m = min(m, o.Accepted)
 		}
 	}
-	stats := map[string]float64{
-		"drafted":         float64(drafted),
-		"accepted":        float64(accepted),
-		"tested":          float64(tested),
-		"tested_accepted": float64(testedAccepted),
-		"verify_calls":    float64(vs.calls),
-		"draft_calls":     0,
-		"verify_seconds":  verifySec.Seconds(),
-		"draft_seconds":   draftSec.Seconds(),
+	r.verifyTime += time.Since(t0)
+	return m, nil
+}
+
+// advance emits the first m+1 tokens of every live row's outcome (of g
+// drafts) and pads every row to n+m+2 tokens: the start token, the n
+// decoded before the round and its m+1.
+func (r *syncRun) advance(n, g, m int) {
+	for i := range r.live {
+		if r.live[i] {
+			r.drafted += g
+			r.emit(i, r.outcomes[i], m+1)
+		}
+		r.seq[i] = padTo(r.seq[i], n+m+2, r.pad)
 	}
-	if dr != nil {
-		stats["draft_calls"] = float64(dr.calls())
-	}
-	return &harness.Translation{Outputs: outs, Passes: vs.calls, Stats: stats}, nil
 }
 
 // ends reports whether the tokens of an outcome, emitted after n decoded
@@ -512,22 +636,15 @@ func (d *narDrafter) draft(ctx context.Context, seq [][]int, live []bool, gamma,
 	for i := range seq {
 		prefixes[i] = seq[i][1:]
 	}
-	q, err := d.p.Propose(ctx, d.st, prefixes, gamma)
+	q, err := d.propose(ctx, prefixes, gamma)
 	if err != nil {
 		return nil, nil, err
 	}
-	d.npass++
-	if len(q) != B {
-		return nil, nil, fmt.Errorf("Propose returned %d rows for %d", len(q), B)
-	}
 	g := len(q[0])
-	if g < 1 || g > gamma {
-		return nil, nil, fmt.Errorf("Propose returned %d distributions, want 1..%d", g, gamma)
-	}
 	x := make([][]int, B)
 	for i := range B {
-		if len(q[i]) != g {
-			return nil, nil, fmt.Errorf("Propose returned %d distributions for row %d, %d for row 0", len(q[i]), i, g)
+		if err := proposedRow(q, i); err != nil {
+			return nil, nil, err
 		}
 		x[i] = make([]int, g)
 		for j := range g {
@@ -542,6 +659,33 @@ func (d *narDrafter) draft(ctx context.Context, seq [][]int, live []bool, gamma,
 	return x, q, nil
 }
 
+// propose makes one Propose call for up to G ≥ 1 distributions after each
+// of prefixes and checks that it returns a row per prefix and 1..G
+// distributions in row 0 (proposedRow checks the other rows).
+func (d *narDrafter) propose(ctx context.Context, prefixes [][]int, G int) ([][][]float32, error) {
+	out, err := d.p.Propose(ctx, d.st, prefixes, G)
+	if err != nil {
+		return nil, err
+	}
+	d.npass++
+	if len(out) != len(prefixes) {
+		return nil, fmt.Errorf("Propose returned %d rows for %d", len(out), len(prefixes))
+	}
+	if g := len(out[0]); g < 1 || g > G {
+		return nil, fmt.Errorf("Propose returned %d distributions, want 1..%d", g, G)
+	}
+	return out, nil
+}
+
+// proposedRow checks that Propose returned as many distributions for row
+// i as for row 0.
+func proposedRow(out [][][]float32, i int) error {
+	if len(out[i]) != len(out[0]) {
+		return fmt.Errorf("Propose returned %d distributions for row %d, %d for row 0", len(out[i]), i, len(out[0]))
+	}
+	return nil
+}
+
 // speculateRows is speculate's per-row loop: every round each live row i
 // gets up to g_i = min(γ, MaxLen − n_i − 1) drafts after its own n_i
 // decoded tokens, one verifier pass scores every row's drafts, and each
@@ -549,108 +693,107 @@ func (d *narDrafter) draft(ctx context.Context, seq [][]int, live []bool, gamma,
 // replacement or bonus token), whatever the other rows accepted. Rows may
 // then hold different numbers of tokens; the caches follow them with
 // RewindRows.
-func speculateRows(ctx context.Context, v encdec.RowVerifier, rdm rowDraftModel, sources [][]int, opt harness.TranslateOptions, dp decodeParams, padTok int) (*harness.Translation, error) {
-	B := len(sources)
-	var verifySec, draftSec time.Duration
+func speculateRows(ctx context.Context, v encdec.RowVerifier, rdm rowDraftModel, sources [][]int, b *batch) (*harness.Translation, error) {
+	r, err := startRows(ctx, v, rdm, sources, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := rounds(ctx, b, r.round); err != nil {
+		return nil, err
+	}
+	return r.translation(r.outs, r.vs.calls, r.dr.calls()), nil
+}
+
+// rowRun is a per-row decoding (speculateRows): the batch, the verifier's
+// stream, the drafter and the round's draft budget g[i] of every row (0
+// for the rows not live).
+type rowRun struct {
+	*batch
+	vs *rowStream
+	dr rowDrafter
+	g  []int
+}
+
+// startRows starts the verifier's stream and the drafter.
+func startRows(ctx context.Context, v encdec.RowVerifier, rdm rowDraftModel, sources [][]int, b *batch) (*rowRun, error) {
+	r := &rowRun{batch: b, g: make([]int, len(sources))}
 	t0 := time.Now()
-	vs, err := startRowStream(ctx, v, sources, opt.Start)
-	verifySec += time.Since(t0)
+	vs, err := startRowStream(ctx, v, sources, b.opt.Start)
+	r.verifyTime += time.Since(t0)
 	if err != nil {
 		return nil, fmt.Errorf("translate: verifier: %w", err)
 	}
+	r.vs = vs
 	t0 = time.Now()
-	dr, err := rdm.startRowDraft(ctx, sources, opt.Start)
-	draftSec += time.Since(t0)
+	r.dr, err = rdm.startRowDraft(ctx, sources, b.opt.Start)
+	r.draftTime += time.Since(t0)
 	if err != nil {
 		return nil, fmt.Errorf("translate: drafter: %w", err)
 	}
-	seq := make([][]int, B)
-	outs := make([][]int, B)
-	live := make([]bool, B)
-	for i := range B {
-		seq[i] = []int{opt.Start}
-		outs[i] = []int{}
-		live[i] = true
+	return r, nil
+}
+
+// round is one round of the per-row loop: every live row's budget, its
+// drafts, one verifier pass over them all, and every live row's
+// acceptance tests and outcome.
+func (r *rowRun) round(ctx context.Context) error {
+	r.budgets()
+	x, q, err := r.draft(ctx)
+	if err != nil {
+		return err
 	}
-	var drafted, accepted, tested, testedAccepted int
-	g := make([]int, B)
-	for round := 1; ; round++ {
-		left := 0
-		for i := range B {
-			g[i] = 0
-			if live[i] {
-				left++
-				// The round emits at most g_i+1 tokens; the row has
-				// MaxLen−n_i left.
-				g[i] = min(dp.gamma, opt.MaxLen-(len(seq[i])-1)-1)
-			}
+	return r.score(ctx, x, q)
+}
+
+// budgets sets g[i], row i's budget after its own decoded tokens, or 0
+// when the row is not live.
+func (r *rowRun) budgets() {
+	for i := range r.g {
+		r.g[i] = 0
+		if r.live[i] {
+			r.g[i] = r.budget(len(r.seq[i]) - 1)
 		}
-		if left == 0 {
-			break
+	}
+}
+
+// draft has the drafter propose up to g[i] drafts for every live row and
+// checks their numbers.
+func (r *rowRun) draft(ctx context.Context) ([][]int, [][][]float32, error) {
+	t0 := time.Now()
+	x, q, err := r.dr.draftRows(ctx, r.seq, r.live, r.g, r.pad, r.dp)
+	r.draftTime += time.Since(t0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("drafter: %w", err)
+	}
+	for i := range r.live {
+		if !r.live[i] && len(x[i]) > 0 || len(x[i]) > r.g[i] || (q != nil && len(q[i]) != len(x[i])) {
+			return nil, nil, fmt.Errorf("internal: row %d got %d drafts for %d", i, len(x[i]), r.g[i])
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	}
+	return x, q, nil
+}
+
+// score scores every live row's drafts x[i] in one verifier pass, runs
+// the row's acceptance tests and emits its whole outcome.
+func (r *rowRun) score(ctx context.Context, x [][]int, q [][][]float32) error {
+	t0 := time.Now()
+	p, err := r.vs.score(ctx, r.seq, r.live, x, r.pad)
+	if err != nil {
+		return fmt.Errorf("verifier: %w", err)
+	}
+	for i := range r.live {
+		if !r.live[i] {
+			continue
 		}
-		t0 = time.Now()
-		x, q, err := dr.draftRows(ctx, seq, live, g, padTok, dp)
-		draftSec += time.Since(t0)
+		o, err := r.verify(i, x, q, p)
 		if err != nil {
-			return nil, fmt.Errorf("translate: round %d: drafter: %w", round, err)
+			return err
 		}
-		for i := range B {
-			if !live[i] && len(x[i]) > 0 || len(x[i]) > g[i] || (q != nil && len(q[i]) != len(x[i])) {
-				return nil, fmt.Errorf("internal: round %d: row %d got %d drafts for %d", round, i, len(x[i]), g[i])
-			}
-		}
-		t0 = time.Now()
-		p, err := vs.score(ctx, seq, live, x, padTok)
-		if err != nil {
-			return nil, fmt.Errorf("translate: round %d: verifier: %w", round, err)
-		}
-		for i := range B {
-			if !live[i] {
-				continue
-			}
-			var qi [][]float32
-			if q != nil {
-				qi = q[i]
-			}
-			o, err := decoding.Verify(x[i], qi, p[i], dp.sampling, dp.rng)
-			if err != nil {
-				return nil, fmt.Errorf("translate: round %d: row %d: %w", round, i, err)
-			}
-			drafted += len(x[i])
-			tested += o.Tested()
-			testedAccepted += o.Accepted
-			used := 0
-			for _, tok := range o.Tokens {
-				used++
-				seq[i] = append(seq[i], tok)
-				if tok == opt.End {
-					live[i] = false
-					break
-				}
-				outs[i] = append(outs[i], tok)
-				if len(outs[i]) >= opt.MaxLen {
-					live[i] = false
-					break
-				}
-			}
-			accepted += min(used, o.Accepted)
-		}
-		verifySec += time.Since(t0)
+		r.drafted += len(x[i])
+		r.emit(i, o, len(o.Tokens))
 	}
-	stats := map[string]float64{
-		"drafted":         float64(drafted),
-		"accepted":        float64(accepted),
-		"tested":          float64(tested),
-		"tested_accepted": float64(testedAccepted),
-		"verify_calls":    float64(vs.calls),
-		"draft_calls":     float64(dr.calls()),
-		"verify_seconds":  verifySec.Seconds(),
-		"draft_seconds":   draftSec.Seconds(),
-	}
-	return &harness.Translation{Outputs: outs, Passes: vs.calls, Stats: stats}, nil
+	r.verifyTime += time.Since(t0)
+	return nil
 }
 
 // rowStream is a RowVerifier's decoding state and the tokens its cache
@@ -777,9 +920,7 @@ func (s *rowStream) score(ctx context.Context, seq [][]int, live []bool, x [][]i
 			rows[i] = append(append(rows[i], seq[i][keep[i]:]...), x[i]...)
 			P[i] = len(seq[i]) - keep[i]
 		}
-		for len(rows[i]) < K {
-			rows[i] = append(rows[i], pad)
-		}
+		rows[i] = padTo(rows[i], K, pad)
 	}
 	before := slices.Clone(s.last)
 	out, err := s.run(ctx, keep, rows)
@@ -831,101 +972,140 @@ func (d *arRowDrafter) calls() int { return d.s.calls }
 // the start token and feed padding.
 func (d *arRowDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g []int, pad int, dp decodeParams) ([][]int, [][][]float32, error) {
 	B := len(seq)
-	x := make([][]int, B)
-	q := make([][][]float32, B)
+	r := &arRowRound{s: d.s, seq: seq, live: live, g: g, pad: pad, dp: dp,
+		x: make([][]int, B), q: make([][][]float32, B),
+		useful: make([]int, B), keep: make([]int, B), col: make([][]int, B)}
 	pm := make([]int, B)
 	K0, gmax := 0, 0
-	drafts := func(i int) bool { return live[i] && g[i] > 0 }
 	for i := range B {
-		if drafts(i) {
+		if r.drafts(i) {
 			pm[i] = d.s.pending(i, seq[i])
 			K0, gmax = max(K0, pm[i]), max(gmax, g[i])
 		}
 	}
 	if gmax == 0 {
-		return x, q, nil
+		return r.x, r.q, nil
 	}
-	// take draws row i's next draft from its distribution lp.
-	take := func(i int, lp []float32) error {
-		tok, err := draw(lp, dp)
-		if err != nil {
-			return fmt.Errorf("row %d draft %d: %w", i, len(x[i])+1, err)
-		}
-		x[i] = append(x[i], tok)
-		q[i] = append(q[i], lp)
-		return nil
+	if err := r.first(ctx, pm, K0); err != nil {
+		return nil, nil, err
 	}
-	// useful[i]: the tokens of row i's cache that are seq[i] and its drafts.
-	useful := make([]int, B)
-	keep := make([]int, B)
-	if K0 > 0 {
-		rows := make([][]int, B)
-		for i := range B {
-			keep[i], rows[i] = 1, make([]int, 0, K0)
-			if drafts(i) {
-				keep[i] = len(seq[i]) - pm[i]
-				if pm[i] == 0 { // its distribution is known: feed padding
-					keep[i] = len(d.s.fed[i])
-				}
-				rows[i] = append(rows[i], seq[i][keep[i]:]...)
-			}
-			for len(rows[i]) < K0 {
-				rows[i] = append(rows[i], pad)
-			}
-		}
-		last := slices.Clone(d.s.last)
-		out, err := d.s.run(ctx, keep, rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i := range B {
-			if !drafts(i) {
-				continue
-			}
-			lp := last[i]
-			if pm[i] > 0 {
-				lp = out[i][pm[i]-1]
-			}
-			if err := take(i, lp); err != nil {
-				return nil, nil, err
-			}
-			useful[i] = len(seq[i])
-		}
-	} else {
-		for i := range B {
-			if drafts(i) {
-				if err := take(i, d.s.last[i]); err != nil {
-					return nil, nil, err
-				}
-				useful[i] = len(seq[i])
-			}
-		}
-	}
-	col := make([][]int, B)
 	for t := 1; t < gmax; t++ {
-		for i := range B {
-			keep[i], col[i] = 1, []int{pad}
-			if drafts(i) {
-				keep[i] = useful[i]
-				if t < g[i] {
-					col[i] = x[i][t-1 : t]
-				}
-			}
-		}
-		out, err := d.s.run(ctx, keep, col)
-		if err != nil {
+		if err := r.step(ctx, t); err != nil {
 			return nil, nil, err
 		}
-		for i := range B {
-			if drafts(i) && t < g[i] {
-				useful[i]++
-				if err := take(i, out[i][0]); err != nil {
-					return nil, nil, err
-				}
+	}
+	return r.x, r.q, nil
+}
+
+// arRowRound is one call of arRowDrafter.draftRows: its arguments, the
+// drafts x[i] drawn so far from q[i], and the bookkeeping of its passes.
+type arRowRound struct {
+	s    *rowStream
+	seq  [][]int
+	live []bool
+	g    []int
+	pad  int
+	dp   decodeParams
+	x    [][]int
+	q    [][][]float32
+	// useful[i]: the tokens of row i's cache that are seq[i] and its drafts.
+	useful []int
+	keep   []int   // the tokens a pass keeps per row
+	col    [][]int // the tokens a step feeds per row
+}
+
+// drafts reports whether row i drafts: it is live and its budget is not 0.
+func (r *arRowRound) drafts(i int) bool { return r.live[i] && r.g[i] > 0 }
+
+// take draws row i's next draft from its distribution lp.
+func (r *arRowRound) take(i int, lp []float32) error {
+	tok, err := draw(lp, r.dp)
+	if err != nil {
+		return fmt.Errorf("row %d draft %d: %w", i, len(r.x[i])+1, err)
+	}
+	r.x[i] = append(r.x[i], tok)
+	r.q[i] = append(r.q[i], lp)
+	return nil
+}
+
+// first draws every drafting row's first draft from the distribution
+// after seq[i]: known already (pm[i] = 0) or after the pm[i] tokens its
+// cache lacks, which one pass of K0 = max pm[i] tokens per row feeds
+// (none when K0 = 0).
+func (r *arRowRound) first(ctx context.Context, pm []int, K0 int) error {
+	last := r.s.last
+	var out [][][]float32
+	if K0 > 0 {
+		rows := r.firstRows(pm, K0)
+		last = slices.Clone(r.s.last)
+		var err error
+		if out, err = r.s.run(ctx, r.keep, rows); err != nil {
+			return err
+		}
+	}
+	for i := range r.seq {
+		if !r.drafts(i) {
+			continue
+		}
+		lp := last[i]
+		if pm[i] > 0 {
+			lp = out[i][pm[i]-1]
+		}
+		if err := r.take(i, lp); err != nil {
+			return err
+		}
+		r.useful[i] = len(r.seq[i])
+	}
+	return nil
+}
+
+// firstRows sets keep for the first pass and returns its K0 tokens per
+// row: a drafting row's tokens of seq[i] that its cache lacks (none when
+// its distribution is known), then padding; the other rows keep the start
+// token and feed padding.
+func (r *arRowRound) firstRows(pm []int, K0 int) [][]int {
+	rows := make([][]int, len(r.seq))
+	for i := range rows {
+		r.keep[i], rows[i] = 1, make([]int, 0, K0)
+		if r.drafts(i) {
+			r.keep[i] = len(r.seq[i]) - pm[i]
+			if pm[i] == 0 { // its distribution is known: feed padding
+				r.keep[i] = len(r.s.fed[i])
+			}
+			rows[i] = append(rows[i], r.seq[i][r.keep[i]:]...)
+		}
+		rows[i] = padTo(rows[i], K0, r.pad)
+	}
+	return rows
+}
+
+// step is pass t ≥ 1: every drafting row whose budget g[i] exceeds t
+// feeds its draft t after its useful tokens (rewinding the padding a pass
+// fed) and draws draft t+1; the other drafting rows feed padding after
+// their useful tokens, the rows not drafting after the start token.
+func (r *arRowRound) step(ctx context.Context, t int) error {
+	for i := range r.col {
+		r.keep[i], r.col[i] = 1, []int{r.pad}
+		if r.drafts(i) {
+			r.keep[i] = r.useful[i]
+			if t < r.g[i] {
+				r.col[i] = r.x[i][t-1 : t]
 			}
 		}
 	}
-	return x, q, nil
+	out, err := r.s.run(ctx, r.keep, r.col)
+	if err != nil {
+		return err
+	}
+	for i := range r.col {
+		if r.drafts(i) && t < r.g[i] {
+			r.useful[i]++
+			if err := r.take(i, out[i][0]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rowsOK: a non-autoregressive drafter drafts for rows of any lengths.
@@ -952,9 +1132,10 @@ func (d *narDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g 
 	B := len(seq)
 	x := make([][]int, B)
 	q := make([][][]float32, B)
+	drafts := func(i int) bool { return live[i] && g[i] > 0 }
 	P, G := -1, 0
 	for i := range B {
-		if live[i] && g[i] > 0 {
+		if drafts(i) {
 			if n := len(seq[i]) - 1; P < 0 || n < P {
 				P = n
 			}
@@ -963,36 +1144,21 @@ func (d *narDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g 
 	if P < 0 {
 		return x, q, nil
 	}
-	prefixes := make([][]int, B)
 	for i := range B {
-		if live[i] && g[i] > 0 {
+		if drafts(i) {
 			G = max(G, len(seq[i])-1-P+g[i])
 		}
-		prefixes[i] = make([]int, P)
-		for j := range P {
-			prefixes[i][j] = pad
-			if 1+j < len(seq[i]) {
-				prefixes[i][j] = seq[i][1+j]
-			}
-		}
 	}
-	out, err := d.p.Propose(ctx, d.st, prefixes, G)
+	out, err := d.propose(ctx, cutPrefixes(seq, P, pad), G)
 	if err != nil {
 		return nil, nil, err
 	}
-	d.npass++
-	if len(out) != B {
-		return nil, nil, fmt.Errorf("Propose returned %d rows for %d", len(out), B)
-	}
 	gr := len(out[0])
-	if gr < 1 || gr > G {
-		return nil, nil, fmt.Errorf("Propose returned %d distributions, want 1..%d", gr, G)
-	}
 	for i := range B {
-		if len(out[i]) != gr {
-			return nil, nil, fmt.Errorf("Propose returned %d distributions for row %d, %d for row 0", len(out[i]), i, gr)
+		if err := proposedRow(out, i); err != nil {
+			return nil, nil, err
 		}
-		if !live[i] || g[i] == 0 {
+		if !drafts(i) {
 			continue
 		}
 		off := len(seq[i]) - 1 - P
@@ -1007,4 +1173,20 @@ func (d *narDrafter) draftRows(ctx context.Context, seq [][]int, live []bool, g 
 		}
 	}
 	return x, q, nil
+}
+
+// cutPrefixes returns every row's first P decoded tokens (after the start
+// token), padded with pad where a row has fewer.
+func cutPrefixes(seq [][]int, P, pad int) [][]int {
+	prefixes := make([][]int, len(seq))
+	for i := range seq {
+		prefixes[i] = make([]int, P)
+		for j := range P {
+			prefixes[i][j] = pad
+			if 1+j < len(seq[i]) {
+				prefixes[i][j] = seq[i][1+j]
+			}
+		}
+	}
+	return prefixes
 }
