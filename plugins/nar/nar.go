@@ -175,19 +175,27 @@ func (c *Config) Validate() []error {
 	if c.Iterations < 1 || c.Iterations > maxIterations {
 		errs = append(errs, fmt.Errorf("iterations: must be in [1, %d], got %d", maxIterations, c.Iterations))
 	}
+	errs = append(errs, sweepErrors("sweep_iterations", c.SweepIterations)...)
+	errs = append(errs, sweepErrors("semi_ar", c.SemiAR)...)
+	return append(errs, c.Distill.validate()...)
+}
+
+// sweepErrors reports the entries of a swept list (field: its YAML key)
+// outside [1, maxIterations] or repeated.
+func sweepErrors(field string, xs []int) []error {
+	var errs []error
 	seen := map[int]int{}
-	for i, T := range c.SweepIterations {
-		switch j, dup := seen[T]; {
-		case T < 1 || T > maxIterations:
-			errs = append(errs, fmt.Errorf("sweep_iterations[%d]: must be in [1, %d], got %d", i, maxIterations, T))
+	for i, x := range xs {
+		switch j, dup := seen[x]; {
+		case x < 1 || x > maxIterations:
+			errs = append(errs, fmt.Errorf("%s[%d]: must be in [1, %d], got %d", field, i, maxIterations, x))
 		case dup:
-			errs = append(errs, fmt.Errorf("sweep_iterations[%d]: %d repeats sweep_iterations[%d]", i, T, j))
+			errs = append(errs, fmt.Errorf("%s[%d]: %d repeats %s[%d]", field, i, x, field, j))
 		default:
-			seen[T] = i
+			seen[x] = i
 		}
 	}
-	errs = append(errs, validateSemiAR(c.SemiAR)...)
-	return append(errs, c.Distill.validate()...)
+	return errs
 }
 
 func (c *Config) ff() int {

@@ -2,7 +2,6 @@ package nar
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 
@@ -64,23 +63,6 @@ func (m *Model) semiAR(ctx context.Context, sources [][]int, k int, opt harness.
 		out.Outputs[i] = row
 	}
 	return out, nil
-}
-
-// validateSemiAR reports bad semi_ar entries.
-func validateSemiAR(ks []int) []error {
-	var errs []error
-	seen := map[int]int{}
-	for i, k := range ks {
-		switch j, dup := seen[k]; {
-		case k < 1 || k > maxIterations:
-			errs = append(errs, fmt.Errorf("semi_ar[%d]: must be in [1, %d], got %d", i, maxIterations, k))
-		case dup:
-			errs = append(errs, fmt.Errorf("semi_ar[%d]: %d repeats semi_ar[%d]", i, k, j))
-		default:
-			seen[k] = i
-		}
-	}
-	return errs
 }
 
 // semiK returns the tokens per pass of a semi-autoregressive setting.
