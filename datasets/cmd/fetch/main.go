@@ -1,8 +1,8 @@
-// Command fetch downloads, verifies and caches arbench's built-in corpora.
+// Command fetch downloads, verifies and caches arbench's built-in datasets.
 //
 //	go run ./datasets/cmd/fetch [-dir DIR] [NAME...]
 //
-// With no names it fetches every built-in corpus. DIR defaults to
+// With no names it fetches every built-in dataset. DIR defaults to
 // $ARBENCH_DATA, else ./data. It is what `make datasets` runs; the same
 // operation is available as `arbench fetch`.
 package main
@@ -21,7 +21,7 @@ import (
 func main() {
 	dir := flag.String("dir", datasets.Dir(), "dataset cache directory")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: fetch [-dir DIR] [NAME...]\n\nbuilt-in corpora:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: fetch [-dir DIR] [NAME...]\n\nbuilt-in datasets:\n")
 		for _, n := range datasets.Names() {
 			fmt.Fprintf(flag.CommandLine.Output(), "  %-10s %s\n", n, datasets.Describe(n))
 		}
