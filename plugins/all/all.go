@@ -4,6 +4,7 @@ package all
 
 import (
 	// Model plugins register themselves in init.
+	_ "arbench/plugins/bernoulli"
 	_ "arbench/plugins/hybrid"
 	_ "arbench/plugins/lstm"
 	_ "arbench/plugins/nar"

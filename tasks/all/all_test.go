@@ -11,7 +11,7 @@ func TestRegistersEveryTaskFamily(t *testing.T) {
 	for _, r := range harness.Tasks() {
 		have[r.Name] = true
 	}
-	for _, name := range []string{"seq2seq", "synthetic", "text"} {
+	for _, name := range []string{"image", "seq2seq", "synthetic", "text"} {
 		if !have[name] {
 			t.Errorf("task family %q is not registered (have %v)", name, have)
 		}
