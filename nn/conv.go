@@ -73,13 +73,13 @@ func (c *Conv2d) OutputSize(h, w int) (int, int) {
 
 // Forward convolves x [B,in,H,W] and returns [B,out,H',W'] (OutputSize).
 func (c *Conv2d) Forward(g Graph, x Tensor) Tensor {
-	return c.forward(g, "Conv2d", x, g.Param(c.Weight), c.Kernel*c.Kernel)
+	return c.forward(g, "Conv2d", x, g.Param(c.Weight), 0, c.Kernel*c.Kernel)
 }
 
-// forward convolves x with weight [out,in,k,k] using only the first taps
-// kernel positions in raster order (u·k+v < taps); the others are taken to
-// be zero and build no ops.
-func (c *Conv2d) forward(g Graph, op string, x, weight Tensor, taps int) Tensor {
+// forward convolves x with weight [out,in,k,k] using only the kernel
+// positions lo ≤ u·k+v < hi in raster order; the others are taken to be
+// zero and build no ops.
+func (c *Conv2d) forward(g Graph, op string, x, weight Tensor, lo, hi int) Tensor {
 	s := checkRank(op, x, 4)
 	b, cin, h, w := s[0], s[1], s[2], s[3]
 	if cin != c.In {
@@ -110,8 +110,9 @@ func (c *Conv2d) forward(g Graph, op string, x, weight Tensor, taps int) Tensor 
 	}
 	// Tap (u,v) is the window of rows u..u+H'-1 of column window v.
 	cols := make([]Tensor, k)
+	taps := hi - lo
 	patches := make([]Tensor, 0, taps)
-	for t := range taps {
+	for t := lo; t < hi; t++ {
 		u, v := t/k, t%k
 		if cols[v] == nil {
 			cols[v] = g.Slice(rows, 2, v, v+wo)
@@ -124,11 +125,11 @@ func (c *Conv2d) forward(g Graph, op string, x, weight Tensor, taps int) Tensor 
 	}
 	patch = g.Reshape(patch, b*ho*wo, taps*cin)
 
-	// The weight in the same tap-major order: [out, k·k·in], first taps·in
-	// columns.
+	// The weight in the same tap-major order: [out, k·k·in], the columns
+	// of taps lo..hi-1.
 	wt := g.Reshape(g.Transpose(weight, 0, 2, 3, 1), c.Out, k*k*cin)
 	if taps < k*k {
-		wt = g.Slice(wt, 1, 0, taps*cin)
+		wt = g.Slice(wt, 1, lo*cin, hi*cin)
 	}
 	y := g.Add(g.MatMul(patch, wt, false, true), g.Param(c.Bias)) // [B·H'·W', out]
 	if c.Out == 1 {
@@ -138,7 +139,24 @@ func (c *Conv2d) forward(g Graph, op string, x, weight Tensor, taps int) Tensor 
 	return g.Reshape(y, b, c.Out, ho, wo)
 }
 
-// MaskType selects a PixelCNN mask.
+// MaskType selects the spatial mask of a MaskedConv2d. Every mask keeps
+// one contiguous run of taps in raster order (row by row), so a masked
+// layer builds ops for those taps only. With c = k/2 the centre tap is
+// (c,c); the six masks, drawn for k = 3 (1 = kept, · = masked, the centre
+// in brackets):
+//
+//	A      B      VA     VB     HA     HB
+//	1 1 1  1 1 1  1 1 1  1 1 1  · · ·  · · ·
+//	1[·]·  1[1]·  ·[·]·  1[1]1  1[·]·  1[1]·
+//	· · ·  · · ·  · · ·  · · ·  · · ·  · · ·
+//
+// A and B are PixelCNN's masks (van den Oord et al. 2016, "Pixel Recurrent
+// Neural Networks", Fig. 2). VA, VB, HA and HB are the vertical and
+// horizontal stacks of the Gated PixelCNN (van den Oord et al. 2016,
+// "Conditional Image Generation with PixelCNN Decoders", §2.2, Fig. 2),
+// written as masked k×k convolutions instead of the paper's
+// ⌈k/2⌉×k-plus-shift and 1×⌈k/2⌉ convolutions (the same receptive fields
+// with the same padding as every other layer).
 type MaskType byte
 
 const (
@@ -148,37 +166,76 @@ const (
 	// MaskB includes the centre tap: every later layer, whose centre input
 	// already depends only on earlier pixels.
 	MaskB MaskType = 'B'
+	// MaskVA keeps every row strictly above the centre row, all columns:
+	// the first layer of a vertical stack, whose output at (i,j) then
+	// depends on input rows < i only.
+	MaskVA MaskType = 'v'
+	// MaskVB keeps the rows above the centre row and the whole centre row:
+	// the later layers of a vertical stack. Their input at row i already
+	// depends on rows < i only, so the output at (i,j) still does, while
+	// the stack's field grows by c rows and c columns each side per layer.
+	MaskVB MaskType = 'V'
+	// MaskHA keeps the centre row left of the centre: the first layer of a
+	// horizontal stack, output (i,j) reading input (i, j-c … j-1).
+	MaskHA MaskType = 'h'
+	// MaskHB keeps the centre row up to and including the centre: the later
+	// layers of a horizontal stack.
+	MaskHB MaskType = 'H'
 )
 
-func (m MaskType) String() string { return string(rune(m)) }
+// String returns the mask's name: A, B, VA, VB, HA or HB.
+func (m MaskType) String() string {
+	switch m {
+	case MaskVA:
+		return "VA"
+	case MaskVB:
+		return "VB"
+	case MaskHA:
+		return "HA"
+	case MaskHB:
+		return "HB"
+	}
+	return string(rune(m))
+}
 
-// PixelCNNMask returns the k×k spatial mask (row-major, k odd) of a
-// masked convolution of the given type: 1 at every tap above the centre
-// row and left of the centre in the centre row, 0 below the centre row
-// and right of the centre; the centre itself is 0 for MaskA and 1 for
-// MaskB. In raster order the ones are exactly the first k·k/2 taps (A) or
-// the first k·k/2+1 (B).
+// PixelCNNMask returns the k×k spatial mask (row-major, k odd) of a masked
+// convolution of the given type (see MaskType). For MaskA it has 1 at
+// every tap above the centre row and left of the centre in the centre row,
+// 0 below the centre row and right of the centre, and 0 at the centre
+// itself, which MaskB keeps; in raster order the ones are exactly the
+// first k·k/2 taps (A) or the first k·k/2+1 (B). MaskVA keeps the first
+// c·k taps (c = k/2), MaskVB the first (c+1)·k, MaskHA the c taps of the
+// centre row before the centre, MaskHB those and the centre.
 func PixelCNNMask(t MaskType, k int) []float32 {
-	live := maskTaps(t, k)
+	lo, hi := maskRange(t, k)
 	m := make([]float32, k*k)
-	for i := range live {
+	for i := lo; i < hi; i++ {
 		m[i] = 1
 	}
 	return m
 }
 
-// maskTaps returns how many leading taps (raster order) a mask keeps.
-func maskTaps(t MaskType, k int) int {
+// maskRange returns the run [lo, hi) of taps (raster order) a mask keeps.
+func maskRange(t MaskType, k int) (lo, hi int) {
 	if k <= 0 || k%2 == 0 {
 		panic(fmt.Sprintf("nn: PixelCNN mask needs an odd kernel size, got %d", k))
 	}
+	c := k / 2
 	switch t {
 	case MaskA:
-		return k * k / 2
+		return 0, c*k + c
 	case MaskB:
-		return k*k/2 + 1
+		return 0, c*k + c + 1
+	case MaskVA:
+		return 0, c * k
+	case MaskVB:
+		return 0, (c + 1) * k
+	case MaskHA:
+		return c * k, c*k + c
+	case MaskHB:
+		return c * k, c*k + c + 1
 	}
-	panic(fmt.Sprintf("nn: unknown PixelCNN mask type %q (want A or B)", rune(t)))
+	panic(fmt.Sprintf("nn: unknown PixelCNN mask type %q (want A, B, VA, VB, HA or HB)", rune(t)))
 }
 
 // MaskedConv2d is the masked convolution of PixelCNN (van den Oord et al.
@@ -189,7 +246,8 @@ func maskTaps(t MaskType, k int) int {
 // mask-A layer and any number of mask-B layers keeps every output strictly
 // causal in raster order. There is one channel group: the mask is the
 // same for every (out, in) channel pair (no R/G/B split), as for binary or
-// grey-scale images.
+// grey-scale images. The Gated PixelCNN's vertical and horizontal stacks
+// use the masks VA/VB and HA/HB the same way (see MaskType).
 //
 // Its PyTorch twin is
 //
@@ -207,10 +265,12 @@ func maskTaps(t MaskType, k int) int {
 // initialisation) means masked weights never reach the output whatever the
 // optimiser or a loaded file puts in them, and their gradient is exactly 0.
 //
-// Forward builds no ops for the masked taps at all (they are the trailing
-// taps in raster order), so a masked layer costs about half a Conv2d. The
-// only difference from PyTorch's product with a zero weight is that a
-// non-finite input at a masked tap does not turn the output into NaN.
+// Forward builds no ops for the masked taps at all (every mask keeps one
+// run of taps in raster order), so a masked layer costs about half a
+// Conv2d (A, B, VA, VB), or one kernel row's share of it at most (HA,
+// HB). The only difference from
+// PyTorch's product with a zero weight is that a non-finite input at a
+// masked tap does not turn the output into NaN.
 //
 // Padding must stay k/2 (as NewMaskedConv2d sets it) for the mask's centre
 // to be output (i,j)'s own position. The embedded m.Conv2d.Forward is the
@@ -221,9 +281,12 @@ type MaskedConv2d struct {
 }
 
 // NewMaskedConv2d adds prefix.weight [out,in,k,k] and prefix.bias [out] to
-// ps for a mask of type t; k must be odd.
+// ps for a mask of type t; k must be odd, and at least 3 for the masks A,
+// VA and HA, which keep no tap of a 1×1 kernel.
 func NewMaskedConv2d(ps *ParamSet, prefix string, t MaskType, in, out, k int) *MaskedConv2d {
-	maskTaps(t, k) // validates t and k
+	if lo, hi := maskRange(t, k); lo == hi { // also validates t and k
+		panic(fmt.Sprintf("nn: MaskedConv2d(%s): mask %v of a %dx%d kernel keeps no tap", prefix, t, k, k))
+	}
 	return &MaskedConv2d{Conv2d: *NewConv2d(ps, prefix, in, out, k), Type: t}
 }
 
@@ -238,5 +301,6 @@ func (m *MaskedConv2d) Forward(g Graph, x Tensor) Tensor {
 	}
 	k := m.Kernel
 	w := g.Mul(g.Param(m.Weight), g.Const(m.Mask(), k, k))
-	return m.forward(g, "MaskedConv2d", x, w, maskTaps(m.Type, k))
+	lo, hi := maskRange(m.Type, k)
+	return m.forward(g, "MaskedConv2d", x, w, lo, hi)
 }

@@ -91,11 +91,60 @@ func TestConv2dMatchesTorch(t *testing.T) {
 	})
 }
 
+// TestMaskedConv2dStacksMatchTorch compares the Gated PixelCNN's vertical
+// (VA, VB) and horizontal (HA, HB) masked layers, alone and stacked, with
+// PyTorch (testdata/gen_conv.py's convstack case).
+func TestMaskedConv2dStacksMatchTorch(t *testing.T) {
+	ps := nn.NewParamSet()
+	va := nn.NewMaskedConv2d(ps, "convstack.va", nn.MaskVA, 1, 4, 5)
+	ha := nn.NewMaskedConv2d(ps, "convstack.ha", nn.MaskHA, 1, 4, 5)
+	vb := nn.NewMaskedConv2d(ps, "convstack.vb", nn.MaskVB, 4, 3, 3)
+	hb := nn.NewMaskedConv2d(ps, "convstack.hb", nn.MaskHB, 4, 3, 3)
+	runReference(t, "convstack", ps, func(g nn.Graph, in map[string]nn.Tensor) map[string]nn.Tensor {
+		v, h := va.Forward(g, in["xa"]), ha.Forward(g, in["xa"])
+		return map[string]nn.Tensor{
+			"out_va": v,
+			"out_ha": h,
+			"out_vb": vb.Forward(g, in["xb"]),
+			"out_hb": hb.Forward(g, in["xb"]),
+			"out_vv": vb.Forward(g, v),
+			"out_hh": hb.Forward(g, h),
+		}
+	})
+}
+
+var allMasks = []nn.MaskType{nn.MaskA, nn.MaskB, nn.MaskVA, nn.MaskVB, nn.MaskHA, nn.MaskHB}
+
 func TestPixelCNNMask(t *testing.T) {
-	assertClose(t, "A3", nn.PixelCNNMask(nn.MaskA, 3), []float32{1, 1, 1, 1, 0, 0, 0, 0, 0}, 0)
-	assertClose(t, "B3", nn.PixelCNNMask(nn.MaskB, 3), []float32{1, 1, 1, 1, 1, 0, 0, 0, 0}, 0)
+	for _, c := range []struct {
+		typ  nn.MaskType
+		want []float32
+	}{
+		{nn.MaskA, []float32{1, 1, 1, 1, 0, 0, 0, 0, 0}},
+		{nn.MaskB, []float32{1, 1, 1, 1, 1, 0, 0, 0, 0}},
+		{nn.MaskVA, []float32{1, 1, 1, 0, 0, 0, 0, 0, 0}},
+		{nn.MaskVB, []float32{1, 1, 1, 1, 1, 1, 0, 0, 0}},
+		{nn.MaskHA, []float32{0, 0, 0, 1, 0, 0, 0, 0, 0}},
+		{nn.MaskHB, []float32{0, 0, 0, 1, 1, 0, 0, 0, 0}},
+	} {
+		assertClose(t, c.typ.String()+"3", nn.PixelCNNMask(c.typ, 3), c.want, 0)
+	}
+	names := map[nn.MaskType]string{nn.MaskA: "A", nn.MaskB: "B", nn.MaskVA: "VA", nn.MaskVB: "VB", nn.MaskHA: "HA", nn.MaskHB: "HB"}
+	for typ, name := range names {
+		if typ.String() != name {
+			t.Errorf("mask %q is named %q, want %q", rune(typ), typ.String(), name)
+		}
+	}
+	// A 1×1 kernel: A, VA and HA keep nothing, B, VB and HB the centre.
+	for _, typ := range allMasks {
+		want := float32(0)
+		if typ == nn.MaskB || typ == nn.MaskVB || typ == nn.MaskHB {
+			want = 1
+		}
+		assertClose(t, typ.String()+"1", nn.PixelCNNMask(typ, 1), []float32{want}, 0)
+	}
 	ref := fixture(t, "conv.masks.safetensors")
-	for _, typ := range []nn.MaskType{nn.MaskA, nn.MaskB} {
+	for _, typ := range allMasks {
 		for _, k := range []int{3, 5, 7} {
 			name := fmt.Sprintf("%v%d", typ, k)
 			want := get(t, ref, name)
@@ -151,9 +200,19 @@ func TestConv2dMatchesDefinition(t *testing.T) {
 		{3, 2, 2, 0, 2, 4, 3, 0},
 		{1, 3, 5, 2, 2, 5, 6, nn.MaskA},
 		{3, 1, 3, 1, 1, 4, 4, nn.MaskB},
+		{1, 2, 3, 1, 2, 4, 5, nn.MaskVA},
+		{2, 3, 5, 2, 1, 5, 4, nn.MaskVB},
+		{1, 2, 5, 2, 2, 3, 6, nn.MaskHA},
+		{3, 2, 3, 1, 1, 4, 4, nn.MaskHB},
+		{2, 1, 1, 0, 2, 3, 3, nn.MaskVB},
+		{2, 2, 1, 0, 1, 3, 2, nn.MaskHB},
 	}
 	for _, c := range cases {
-		name := fmt.Sprintf("in=%d/out=%d/k=%d/p=%d/b=%d/%dx%d/mask=%c", c.in, c.out, c.k, c.pad, c.b, c.h, c.w, max(c.mask, '-'))
+		mask := "-"
+		if c.mask != 0 {
+			mask = c.mask.String()
+		}
+		name := fmt.Sprintf("in=%d/out=%d/k=%d/p=%d/b=%d/%dx%d/mask=%s", c.in, c.out, c.k, c.pad, c.b, c.h, c.w, mask)
 		t.Run(name, func(t *testing.T) {
 			ps := nn.NewParamSet()
 			var conv *nn.Conv2d
@@ -285,6 +344,134 @@ func TestMaskedConv2dCausalDetectsLeak(t *testing.T) {
 	}
 }
 
+// offset is an input position relative to the output that reads it.
+type offset struct{ di, dj int }
+
+// fieldOf returns the receptive field of a stack of masked layers by
+// definition: the Minkowski sum over layers of each mask's kept taps
+// (u,v) as offsets (u-k/2, v-k/2).
+func fieldOf(layers []nn.MaskType, kernels []int) map[offset]bool {
+	field := map[offset]bool{{0, 0}: true}
+	for l, typ := range layers {
+		k := kernels[l]
+		next := map[offset]bool{}
+		for tap, on := range nn.PixelCNNMask(typ, k) {
+			if on == 0 {
+				continue
+			}
+			for o := range field {
+				next[offset{o.di + tap/k - k/2, o.dj + tap%k - k/2}] = true
+			}
+		}
+		field = next
+	}
+	return field
+}
+
+// TestMaskedConv2dReceptiveFields measures, by perturbing every input
+// pixel, which inputs reach each output of a stack of masked layers (tanh
+// between them, all weights non-zero), and requires exactly the field the
+// masks define (fieldOf). It also checks what each stack is for: PixelCNN's
+// A-then-B stack reads only earlier raster positions but has a blind spot
+// (the offset (-1,+2) of a 3x3 stack is never read); the vertical stack
+// (VA then VB) reads only rows above the output, across the field's full
+// width; the horizontal stack (HA then HB) only its own row, left of it.
+func TestMaskedConv2dReceptiveFields(t *testing.T) {
+	const h, w = 7, 7
+	cases := []struct {
+		name    string
+		layers  []nn.MaskType
+		kernels []int
+		check   func(o offset) bool // every offset of the field satisfies it
+	}{
+		{"pixelcnn", []nn.MaskType{nn.MaskA, nn.MaskB, nn.MaskB}, []int{3, 3, 3},
+			func(o offset) bool { return o.di < 0 || o.di == 0 && o.dj < 0 }},
+		{"vertical", []nn.MaskType{nn.MaskVA, nn.MaskVB, nn.MaskVB}, []int{3, 3, 3},
+			func(o offset) bool { return o.di < 0 }},
+		{"vertical5", []nn.MaskType{nn.MaskVA, nn.MaskVB}, []int{5, 3},
+			func(o offset) bool { return o.di < 0 }},
+		{"horizontal", []nn.MaskType{nn.MaskHA, nn.MaskHB, nn.MaskHB}, []int{3, 3, 3},
+			func(o offset) bool { return o.di == 0 && o.dj < 0 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ps := nn.NewParamSet()
+			var layers []*nn.MaskedConv2d
+			in := 1
+			for l, typ := range c.layers {
+				layers = append(layers, nn.NewMaskedConv2d(ps, fmt.Sprintf("l%d", l), typ, in, 2, c.kernels[l]))
+				in = 2
+			}
+			initAll(ps, 21)
+			exe, err := testBackend(t).Compile(nn.Spec{Key: "conv/field", Params: ps}, func(g nn.Graph) error {
+				y := g.Floats("x", 1, 1, h, w)
+				for l, m := range layers {
+					if l > 0 {
+						y = g.Tanh(y)
+					}
+					y = m.Forward(g, y)
+				}
+				g.Output("y", y)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer exe.Close()
+			run := func(x []float32) []float32 {
+				res, err := exe.Run(context.Background(), nn.Feeds{Floats: map[string][]float32{"x": x}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res.Outputs["y"].Data
+			}
+			x := randFeed(22, h*w)
+			base := run(x)
+			want := fieldOf(c.layers, c.kernels)
+			for o := range want {
+				if !c.check(o) {
+					t.Fatalf("the masks' field holds offset %v, which the stack must not read", o)
+				}
+			}
+			for i := range h {
+				for j := range w {
+					px := append([]float32(nil), x...)
+					px[i*w+j] += 1.5
+					pert := run(px)
+					for y := range h {
+						for z := range w {
+							changed := false
+							for ch := range 2 {
+								at := (ch*h+y)*w + z
+								changed = changed || base[at] != pert[at]
+							}
+							if o := (offset{i - y, j - z}); changed != want[o] {
+								t.Fatalf("input (%d,%d) changed output (%d,%d): %v; the masks' field holds offset %v: %v", i, j, y, z, changed, o, want[o])
+							}
+						}
+					}
+				}
+			}
+			switch c.name {
+			case "pixelcnn":
+				if want[offset{-1, 2}] || !want[offset{-1, 1}] || !want[offset{-2, 2}] {
+					t.Errorf("3x3 A-B-B field: (-1,+2) %v, (-1,+1) %v, (-2,+2) %v; want the blind spot at (-1,+2) only",
+						want[offset{-1, 2}], want[offset{-1, 1}], want[offset{-2, 2}])
+				}
+			case "vertical":
+				// Rows -1..-3, columns -3..+3 in every row: no blind spot.
+				for di := -3; di <= -1; di++ {
+					for dj := -3; dj <= 3; dj++ {
+						if !want[offset{di, dj}] {
+							t.Errorf("vertical field lacks offset (%d,%d)", di, dj)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestConv2dParams(t *testing.T) {
 	ps := nn.NewParamSet()
 	conv := nn.NewConv2d(ps, "net.0", 16, 32, 3)
@@ -335,6 +522,9 @@ func TestConv2dPanics(t *testing.T) {
 	ps := nn.NewParamSet()
 	mustPanic("even masked kernel", func() { nn.NewMaskedConv2d(ps, "m", nn.MaskA, 1, 1, 4) })
 	mustPanic("unknown mask type", func() { nn.PixelCNNMask('C', 3) })
+	for _, typ := range []nn.MaskType{nn.MaskA, nn.MaskVA, nn.MaskHA} {
+		mustPanic("1x1 mask "+typ.String()+" keeps no tap", func() { nn.NewMaskedConv2d(ps, "m1", typ, 1, 1, 1) })
+	}
 	mustPanic("zero channels", func() { nn.NewConv2d(ps, "z", 0, 1, 3) })
 	conv := nn.NewConv2d(ps, "c", 2, 3, 3)
 	conv.Padding = 0

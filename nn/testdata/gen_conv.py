@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Generate PyTorch reference fixtures for arbench/nn's Conv2d and
-MaskedConv2d (nn/conv.go, checked by nn/conv_test.go).
+MaskedConv2d with every mask type (nn/conv.go, checked by
+nn/conv_test.go).
 
 Run from the repository root with the system Python that Debian's CPU
 PyTorch installs into (see gen_reference.py, whose writer and run_case this
@@ -28,11 +29,25 @@ Files:
                             cotangents r.<output>; grad.conv.<layer>.<param>
                             and grad.input.<input> of
                             L = sum_k sum(out_k * r.<out_k>)
-  conv.masks.safetensors    the masks A3, B3, A5, B5, A7, B7 [k,k]
+  conv.masks.safetensors    the masks <type><k> [k,k] for the types A, B,
+                            VA, VB, HA, HB and k = 3, 5, 7 (A3, ..., HB7)
+  convstack.weights.safetensors
+                            the Gated PixelCNN's stacks (Stacks below), keys
+                            convstack.<layer>.weight and .bias:
+                              va  MaskedConv2d("VA", 1, 4, 5)
+                              ha  MaskedConv2d("HA", 1, 4, 5)
+                              vb  MaskedConv2d("VB", 4, 3, 3)
+                              hb  MaskedConv2d("HB", 4, 3, 3)
+  convstack.io.safetensors  inputs xa [2,1,6,5], xb [2,4,5,6]; outputs
+                            out_va, out_ha (on xa), out_vb, out_hb (on xb),
+                            out_vv (vb on va's output), out_hh (hb on ha's
+                            output); cotangents and gradients as for conv
 
 Every weight is drawn from U(-0.5, 0.5), the masked taps included (they
 must be ignored, not assumed zero), then maskA's weight is scaled by 0.5
-and maskB's by 0.25.
+and maskB's by 0.25 (the stacks': va and ha by 0.5, vb and hb by 0.25).
+The stacks are drawn from their own generator after the conv case, so
+adding them left the conv fixtures unchanged.
 """
 
 import os
@@ -48,12 +63,26 @@ from gen_reference import randomize, run_case, save  # noqa: E402
 
 
 def pixelcnn_mask(mask_type, k):
-    """The k x k PixelCNN mask (van den Oord et al. 2016, Fig. 2): ones
-    above the centre row and left of the centre in it; the centre is 1 for
-    type B only."""
-    mask = torch.ones(k, k)
-    mask[k // 2, k // 2 + (mask_type == "B"):] = 0
-    mask[k // 2 + 1:, :] = 0
+    """The k x k mask of a masked convolution, written from each mask's
+    definition (not as a run of taps, as nn/conv.go computes it).
+
+    A, B: PixelCNN (van den Oord et al. 2016, Fig. 2): ones above the
+    centre row and left of the centre in it; the centre is 1 for B only.
+    VA, VB: the Gated PixelCNN's vertical stack: every row above the
+    centre row, all columns; VB adds the whole centre row.
+    HA, HB: its horizontal stack: the centre row left of the centre; HB
+    adds the centre."""
+    c = k // 2
+    mask = torch.zeros(k, k)
+    if mask_type in ("A", "B"):
+        mask[:c, :] = 1
+        mask[c, :c + (mask_type == "B")] = 1
+    elif mask_type in ("VA", "VB"):
+        mask[:c + (mask_type == "VB"), :] = 1
+    elif mask_type in ("HA", "HB"):
+        mask[c, :c + (mask_type == "HB")] = 1
+    else:
+        raise ValueError(mask_type)
     return mask
 
 
@@ -78,6 +107,27 @@ class Layers(nn.Module):
         self.pad2 = nn.Conv2d(2, 3, 3, padding=2)
         self.maskA = MaskedConv2d("A", 1, 4, 7)
         self.maskB = MaskedConv2d("B", 4, 3, 5)
+
+
+class Stacks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.va = MaskedConv2d("VA", 1, 4, 5)
+        self.ha = MaskedConv2d("HA", 1, 4, 5)
+        self.vb = MaskedConv2d("VB", 4, 3, 3)
+        self.hb = MaskedConv2d("HB", 4, 3, 3)
+
+
+def forward_stacks(m, xa, xb):
+    va, ha = m.va(xa), m.ha(xa)
+    return {
+        "out_va": va,
+        "out_ha": ha,
+        "out_vb": m.vb(xb),
+        "out_hb": m.hb(xb),
+        "out_vv": m.vb(va),
+        "out_hh": m.hb(ha),
+    }
 
 
 def forward(m, x, xa, xb):
@@ -114,7 +164,22 @@ def main():
     }
     run_case("conv", layers, inputs, forward, gen, input_grads=("x", "xa", "xb"))
     save("conv.masks.safetensors",
-         {f"{t}{k}": pixelcnn_mask(t, k) for t in "AB" for k in (3, 5, 7)})
+         {f"{t}{k}": pixelcnn_mask(t, k) for t in ("A", "B", "VA", "VB", "HA", "HB") for k in (3, 5, 7)})
+
+    gen = torch.Generator().manual_seed(8765)
+    stacks = Stacks()
+    assert list(stacks.state_dict()) == [f"{n}.{p}" for n in ("va", "ha", "vb", "hb") for p in ("weight", "bias")]
+    randomize(stacks, gen)
+    with torch.no_grad():
+        stacks.va.weight.mul_(0.5)
+        stacks.ha.weight.mul_(0.5)
+        stacks.vb.weight.mul_(0.25)
+        stacks.hb.weight.mul_(0.25)
+    inputs = {
+        "xa": torch.randn(2, 1, 6, 5, generator=gen),
+        "xb": 0.5 * torch.randn(2, 4, 5, 6, generator=gen),
+    }
+    run_case("convstack", stacks, inputs, forward_stacks, gen, input_grads=("xa", "xb"))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import (
 	_ "arbench/plugins/hybrid"
 	_ "arbench/plugins/lstm"
 	_ "arbench/plugins/nar"
+	_ "arbench/plugins/pixelcnn"
 	_ "arbench/plugins/rnn"
 	_ "arbench/plugins/s2s"
 	_ "arbench/plugins/transformer"
