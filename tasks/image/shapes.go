@@ -5,29 +5,20 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"arbench/internal/split"
 )
 
 // Split is one of the three disjoint parts of the shapes variant's image
 // space.
-type Split int
+type Split = split.Split
 
+// The splits.
 const (
-	Train Split = iota
-	Valid
-	Test
+	Train = split.Train
+	Valid = split.Valid
+	Test  = split.Test
 )
-
-func (s Split) String() string {
-	switch s {
-	case Train:
-		return "train"
-	case Valid:
-		return "valid"
-	case Test:
-		return "test"
-	}
-	return fmt.Sprintf("Split(%d)", int(s))
-}
 
 // SplitBuckets is the number of hash buckets SplitOf divides images into.
 const SplitBuckets = 10
@@ -41,13 +32,7 @@ func SplitOf(grey []uint8) Split {
 		h ^= uint64(b)
 		h *= prime
 	}
-	switch h % SplitBuckets {
-	case 0:
-		return Test
-	case 1:
-		return Valid
-	}
-	return Train
+	return split.Of(h, SplitBuckets)
 }
 
 // Bounds on rejection sampling: a training draw falls in the train split

@@ -67,6 +67,7 @@ import (
 	"slices"
 
 	"arbench/harness"
+	"arbench/internal/split"
 )
 
 // The vocabulary layout (see the package documentation).
@@ -117,25 +118,14 @@ func (e Example) Match(out []int) int {
 }
 
 // Split is one of the three disjoint parts of the source space.
-type Split int
+type Split = split.Split
 
+// The splits.
 const (
-	Train Split = iota
-	Valid
-	Test
+	Train = split.Train
+	Valid = split.Valid
+	Test  = split.Test
 )
-
-func (s Split) String() string {
-	switch s {
-	case Train:
-		return "train"
-	case Valid:
-		return "valid"
-	case Test:
-		return "test"
-	}
-	return fmt.Sprintf("Split(%d)", int(s))
-}
 
 // SplitOf returns the split of a source: FNV-1a 64 of its tokens (each as
 // 4 little-endian bytes) mod buckets is 0 for Test, 1 for Valid and
@@ -151,13 +141,7 @@ func SplitOf(src []int, buckets int) Split {
 			u >>= 8
 		}
 	}
-	switch h % uint64(buckets) {
-	case 0:
-		return Test
-	case 1:
-		return Valid
-	}
-	return Train
+	return split.Of(h, buckets)
 }
 
 // Random streams derived from the seed (the PCG's second word).
