@@ -85,9 +85,9 @@ import (
 // l = 0 … L, out1.{weight,bias}, out2.{weight,bias}. (The last layer's
 // v_L is computed by the twin but read by nothing; Forward skips it.)
 type gatedNet struct {
-	channels   int
-	layers     []gatedLayer
-	out1, out2 *nn.Conv2d
+	channels int
+	layers   []gatedLayer
+	head     outputHead
 }
 
 type gatedLayer struct {
@@ -118,10 +118,7 @@ func newGatedNet(ps *nn.ParamSet, rng *rand.Rand, c *Config) *gatedNet {
 		layer.out.Init(rng)
 		n.layers = append(n.layers, layer)
 	}
-	n.out1 = nn.NewConv2d(ps, "out1", C, C, 1)
-	n.out1.Init(rng)
-	n.out2 = nn.NewConv2d(ps, "out2", C, 1, 1)
-	n.out2.Init(rng)
+	n.head = newOutputHead(ps, C, rng)
 	return n
 }
 
@@ -146,7 +143,7 @@ func (n *gatedNet) forward(g nn.Graph, x nn.Tensor) nn.Tensor {
 			v = n.gate(g, zv)
 		}
 	}
-	return n.out2.Forward(g, g.ReLU(n.out1.Forward(g, g.ReLU(h))))
+	return n.head.forward(g, h)
 }
 
 // gatedParams is the parameter count of newGatedNet.

@@ -74,6 +74,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 
 	"arbench/harness"
 	"arbench/nn"
@@ -347,4 +348,21 @@ func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 		h, w = hh, ww
 	}
 	return footprint(&m.cfg, h, w).Estimate(env)
+}
+
+// outputHead is both families' last stage: ReLU → 1×1 conv (out1, C→C) →
+// ReLU → 1×1 conv (out2, C→1), the per-pixel Bernoulli logit.
+type outputHead struct{ out1, out2 *nn.Conv2d }
+
+// newOutputHead adds out1.* and out2.* to ps, initialised from rng.
+func newOutputHead(ps *nn.ParamSet, C int, rng *rand.Rand) outputHead {
+	h := outputHead{nn.NewConv2d(ps, "out1", C, C, 1), nn.NewConv2d(ps, "out2", C, 1, 1)}
+	h.out1.Init(rng)
+	h.out2.Init(rng)
+	return h
+}
+
+// forward returns the logits [B,1,H,W] of the features x [B,C,H,W].
+func (h outputHead) forward(g nn.Graph, x nn.Tensor) nn.Tensor {
+	return h.out2.Forward(g, g.ReLU(h.out1.Forward(g, g.ReLU(x))))
 }

@@ -60,9 +60,9 @@ import (
 // out2.{weight,bias}. The language-model wrapper (Model.Logits) adds no
 // parameters.
 type plainNet struct {
-	input      *nn.MaskedConv2d
-	blocks     []plainBlock
-	out1, out2 *nn.Conv2d
+	input  *nn.MaskedConv2d
+	blocks []plainBlock
+	head   outputHead
 }
 
 type plainBlock struct {
@@ -87,10 +87,7 @@ func newPlainNet(ps *nn.ParamSet, rng *rand.Rand, c *Config) *plainNet {
 		b.expand.Init(rng)
 		n.blocks = append(n.blocks, b)
 	}
-	n.out1 = nn.NewConv2d(ps, "out1", C, C, 1)
-	n.out1.Init(rng)
-	n.out2 = nn.NewConv2d(ps, "out2", C, 1, 1)
-	n.out2.Init(rng)
+	n.head = newOutputHead(ps, C, rng)
 	return n
 }
 
@@ -101,7 +98,7 @@ func (n *plainNet) forward(g nn.Graph, x nn.Tensor) nn.Tensor {
 		r = b.conv.Forward(g, g.ReLU(r))
 		y = g.Add(y, b.expand.Forward(g, g.ReLU(r)))
 	}
-	return n.out2.Forward(g, g.ReLU(n.out1.Forward(g, g.ReLU(y))))
+	return n.head.forward(g, y)
 }
 
 // plainParams is the parameter count of newPlainNet.
