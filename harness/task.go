@@ -178,5 +178,17 @@ type VariantValidator interface {
 	ValidateVariant(variant string) []error
 }
 
+// ConfigProblems is what a task's Prepare checks of its configuration
+// before loading anything: cfg.Validate(), and when that finds nothing and
+// cfg is a VariantValidator, its problems for variant — the order the
+// experiment check reports them in (config.go, checkConfig).
+func ConfigProblems(cfg Config, variant string) []error {
+	errs := cfg.Validate()
+	if vv, ok := cfg.(VariantValidator); ok && len(errs) == 0 {
+		errs = vv.ValidateVariant(variant)
+	}
+	return errs
+}
+
 // TaskFactory returns a fresh, unconfigured task instance.
 type TaskFactory func() Task

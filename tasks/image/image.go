@@ -258,11 +258,7 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	if env.DataFile != "" {
 		return fmt.Errorf("image: image tasks read no -data file (got %s)", env.DataFile)
 	}
-	errs := t.cfg.Validate()
-	if len(errs) == 0 {
-		errs = t.cfg.ValidateVariant(env.Variant)
-	}
-	if len(errs) > 0 {
+	if errs := harness.ConfigProblems(&t.cfg, env.Variant); len(errs) > 0 {
 		return fmt.Errorf("image/%s: invalid config: %w", env.Variant, errors.Join(errs...))
 	}
 	t.variant, t.seed, t.side = env.Variant, env.Seed, t.cfg.side(env.Variant)

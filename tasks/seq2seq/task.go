@@ -108,11 +108,7 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	if env.DataFile != "" {
 		return fmt.Errorf("seq2seq: generated tasks read no data file (got -data %s)", env.DataFile)
 	}
-	errs := t.cfg.Validate()
-	if len(errs) == 0 {
-		errs = t.cfg.ValidateVariant(env.Variant)
-	}
-	if len(errs) > 0 {
+	if errs := harness.ConfigProblems(&t.cfg, env.Variant); len(errs) > 0 {
 		return fmt.Errorf("seq2seq/%s: invalid config: %w", env.Variant, errors.Join(errs...))
 	}
 	g, err := NewGenerator(t.cfg.Config, env.Variant)
