@@ -270,3 +270,16 @@ func TestAdamLateStart(t *testing.T) {
 		t.Error("a start after the step count was accepted")
 	}
 }
+
+// Count is 0 for a nil set, a model's parameters before Setup.
+func TestParamSetCountNil(t *testing.T) {
+	var ps *nn.ParamSet
+	if n := ps.Count(); n != 0 {
+		t.Errorf("nil ParamSet Count = %d", n)
+	}
+	ps = nn.NewParamSet()
+	ps.Add("w", 2, 3)
+	if n := ps.Count(); n != 6 {
+		t.Errorf("Count = %d, want 6", n)
+	}
+}

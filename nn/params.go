@@ -57,8 +57,12 @@ func (s *ParamSet) Get(name string) *Param { return s.index[name] }
 // List returns the parameters in insertion order.
 func (s *ParamSet) List() []*Param { return s.list }
 
-// Count returns the total number of scalar parameters.
+// Count returns the total number of scalar parameters; 0 for a nil set
+// (a model before Setup), so a model's Info can report it unconditionally.
 func (s *ParamSet) Count() int {
+	if s == nil {
+		return 0
+	}
 	n := 0
 	for _, p := range s.list {
 		n += len(p.Data)

@@ -110,11 +110,7 @@ func (m *LM) Params() *nn.ParamSet { return m.ps }
 
 // Info implements harness.Model.
 func (m *LM) Info() harness.ModelInfo {
-	n := 0
-	if m.ps != nil {
-		n = m.ps.Count()
-	}
-	return harness.ModelInfo{Family: "fake-lm", Params: n}
+	return harness.ModelInfo{Family: "fake-lm", Params: m.ps.Count()}
 }
 
 func (m *LM) logSoftmax(prev int) []float64 {

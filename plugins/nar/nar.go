@@ -277,11 +277,7 @@ func (m *Model) Params() *nn.ParamSet { return m.ps }
 
 // Info describes the model.
 func (m *Model) Info() harness.ModelInfo {
-	n := 0
-	if m.ps != nil {
-		n = m.ps.Count()
-	}
-	return harness.ModelInfo{Family: "nar", Params: n}
+	return harness.ModelInfo{Family: "nar", Params: m.ps.Count()}
 }
 
 // Conditional reports that the model reads Batch.Source.

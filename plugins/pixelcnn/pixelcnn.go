@@ -241,11 +241,7 @@ func (m *Model) Config() harness.Config { return &m.cfg }
 
 // Info describes the model.
 func (m *Model) Info() harness.ModelInfo {
-	n := 0
-	if ps := m.Params(); ps != nil {
-		n = ps.Count()
-	}
-	return harness.ModelInfo{Family: m.family, Params: n}
+	return harness.ModelInfo{Family: m.family, Params: m.Params().Count()}
 }
 
 // ImageShape returns the image's height and width (0, 0 before Setup).

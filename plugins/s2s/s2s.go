@@ -171,11 +171,7 @@ func (m *Model) Config() harness.Config { return &m.cfg }
 
 // Info describes the model.
 func (m *Model) Info() harness.ModelInfo {
-	n := 0
-	if m.ps != nil {
-		n = m.ps.Count()
-	}
-	return harness.ModelInfo{Family: Family, Params: n}
+	return harness.ModelInfo{Family: Family, Params: m.ps.Count()}
 }
 
 // Params returns the parameters (nil before Setup).

@@ -115,11 +115,7 @@ func (m *Model) Config() harness.Config { return &m.cfg }
 
 // Info describes the model.
 func (m *Model) Info() harness.ModelInfo {
-	n := 0
-	if ps := m.Params(); ps != nil {
-		n = ps.Count()
-	}
-	return harness.ModelInfo{Family: "transformer", Params: n}
+	return harness.ModelInfo{Family: "transformer", Params: m.Params().Count()}
 }
 
 // MaxContext is the number of learned positions.

@@ -92,11 +92,7 @@ func (m *Model) Config() harness.Config { return &m.cfg }
 
 // Info describes the model.
 func (m *Model) Info() harness.ModelInfo {
-	n := 0
-	if ps := m.Params(); ps != nil {
-		n = ps.Count()
-	}
-	return harness.ModelInfo{Family: m.family, Params: n}
+	return harness.ModelInfo{Family: m.family, Params: m.Params().Count()}
 }
 
 // CheckEnv reports what env asks that the model cannot do (see
