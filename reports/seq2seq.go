@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -327,7 +328,7 @@ func speedupFigure(rf *harness.ResultsFile, task string, colors map[string]int) 
 		for li, lab := range labels {
 			line := Line{Group: m, Color: colors[m], Variant: lab, Style: li}
 			b, v := at[key{base, lab}], at[key{m, lab}]
-			for _, x := range sortedKeys(v) {
+			for _, x := range slices.Sorted(maps.Keys(v)) {
 				if len(b[x]) == 0 {
 					continue
 				}
@@ -348,14 +349,4 @@ func speedupFigure(rf *harness.ResultsFile, task string, colors map[string]int) 
 		Name: "speedup_vs_target_length", Task: task, Kind: FigureSpeedQuality, Title: chart.Title, Chart: chart,
 		Caption: fmt.Sprintf("Mean latency per sequence of %s (its configured decoding) divided by each model's, per target length of the test rows; solid: batch 1, dashed: large batch; means over seeds. Above 1 is faster than the autoregressive baseline.", base),
 	}, true
-}
-
-// sortedKeys returns m's keys in increasing order.
-func sortedKeys(m map[float64][]float64) []float64 {
-	out := make([]float64, 0, len(m))
-	for x := range m {
-		out = append(out, x)
-	}
-	sort.Float64s(out)
-	return out
 }

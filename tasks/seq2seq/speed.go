@@ -146,7 +146,7 @@ func (t *Task) latencyByLength(ctx context.Context, m harness.Model, def *decode
 	}
 	b1 := mk("batch 1", 1)
 	byLen := groupByTargetLen(t.test[:def.b1.rows])
-	for _, l := range sortedKeys(byLen) {
+	for _, l := range slices.Sorted(maps.Keys(byLen)) {
 		var ms []float64
 		for _, i := range byLen[l] {
 			ms = append(ms, 1000*def.b1.seconds[i])
@@ -156,7 +156,7 @@ func (t *Task) latencyByLength(ctx context.Context, m harness.Model, def *decode
 	large := mk("large batch", t.largeBatch())
 	tr := t.translator(m, harness.DecodeSetting{})
 	byLen = groupByTargetLen(t.test)
-	for _, l := range sortedKeys(byLen) {
+	for _, l := range slices.Sorted(maps.Keys(byLen)) {
 		rows := make([]Example, len(byLen[l]))
 		for k, i := range byLen[l] {
 			rows[k] = t.test[i]
@@ -177,13 +177,4 @@ func groupByTargetLen(exs []Example) map[int][]int {
 		out[len(e.Target)] = append(out[len(e.Target)], i)
 	}
 	return out
-}
-
-func sortedKeys(m map[int][]int) []int {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
