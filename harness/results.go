@@ -233,23 +233,34 @@ func LoadResults(path string) (*ResultsFile, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, ResultsFileName)
 	}
+	b, err := readBounded(path, "results")
+	if err != nil {
+		return nil, err
+	}
+	return ParseResults(path, b)
+}
+
+// readBounded reads path, a regular file of at most MaxResultsBytes; its
+// errors name what (results, samples) and path, and wrap the file
+// system's (os.ErrNotExist stays detectable).
+func readBounded(path, what string) ([]byte, error) {
 	f, _, err := openRegular(path)
 	var nr *notRegularError
 	if errors.As(err, &nr) {
-		return nil, fmt.Errorf("load results %s: not a regular file (%s)", path, nr.Mode.Type())
+		return nil, fmt.Errorf("load %s %s: not a regular file (%s)", what, path, nr.Mode.Type())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load results: %w", err)
+		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxResultsBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("load results: %w", err)
+		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
 	if len(b) > MaxResultsBytes {
-		return nil, fmt.Errorf("load results %s: larger than %d MiB; not a results file?", path, MaxResultsBytes>>20)
+		return nil, fmt.Errorf("load %s %s: larger than %d MiB; not a %s file?", what, path, MaxResultsBytes>>20, what)
 	}
-	return ParseResults(path, b)
+	return b, nil
 }
 
 // readRegular reads path when it is a regular file (openRegular: a FIFO
