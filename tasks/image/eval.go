@@ -1,12 +1,12 @@
 package image
 
 import (
+	"arbench/tasks/image/binimage"
 	"context"
 	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"arbench/harness"
@@ -116,7 +116,7 @@ func (t *Task) score(ctx context.Context, sc harness.Scorer, imgs [][]uint8, f f
 //     passes one sequentially generated image costs.
 //   - Samples: sample_bits_per_dim, the model's own NLL of its
 //     unconditional samples (scored like the test images); the first 64
-//     samples are written to Samples (SampleKind).
+//     samples are written to Samples (binimage.SampleKind).
 //   - Completion (completion_images > 0): the first completion_images test
 //     images keep their top H/2 rows and the model samples the rest
 //     (through the same Decoder loop); completion_bits_per_dim_teacher_forced
@@ -125,8 +125,8 @@ func (t *Task) score(ctx context.Context, sc harness.Scorer, imgs [][]uint8, f f
 //     bottom half given the same top half, both scored by the task's
 //     scoring; the series completion_bits_per_dim_vs_row (labels
 //     teacher_forced and free_running) gives them per bottom row. The
-//     first 64 completions are written to Samples (CompletionKind, with
-//     the true image).
+//     first 64 completions are written to Samples
+//     (binimage.CompletionKind, with the true image).
 func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
 	if t.train == nil {
 		panic("image: Evaluate before a successful Prepare")
@@ -197,23 +197,40 @@ func (t *Task) rngs(stream uint64, from, n int) []*rand.Rand {
 }
 
 // draw samples, for each prefix (equal lengths k < N, possibly 0), the
-// pixels k … N−1 through one harness.Decoder: the row is Start and the
-// prefix, and each next pixel is drawn from the model's distribution over
-// the pixel values {0, 1} at temperature 1 (renormalised: what the model
-// puts on the start token is dropped) with row i's generator rngs[i]. It
-// returns the whole images and the Decoder's path.
+// pixels k … N−1 through a fresh harness.Decoder (Sample), and returns the
+// whole images and the Decoder's path.
 func (t *Task) draw(ctx context.Context, m harness.Model, prefixes [][]uint8, rngs []*rand.Rand) ([][]uint8, harness.DecodeMode, error) {
-	N := t.N()
-	k := len(prefixes[0])
-	dec, err := harness.NewDecoder(m, N, harness.DecodeOptions{})
+	dec, err := harness.NewDecoder(m, t.N(), harness.DecodeOptions{})
 	if err != nil {
 		return nil, 0, err
 	}
+	out, err := Sample(ctx, dec, t.N(), prefixes, rngs)
+	return out, dec.Mode(), err
+}
+
+// Sample draws images of N pixels through dec (a harness.Decoder for rows
+// of N tokens), as the task samples and completes them (and the bench
+// times them): for each prefix (equal lengths k < N, possibly 0; nil or
+// empty prefixes mean one unconditional image per generator) the row is
+// Start and the prefix, and each next pixel k … N−1 is drawn from the
+// model's distribution over the pixel values {0, 1} at temperature 1
+// (renormalised: what the model puts on the start token is dropped), row
+// i with generator rngs[i]. It returns the whole images, prefix included.
+// It panics when prefixes and rngs differ in number, on prefixes of
+// unequal lengths or of N pixels or more (programmer errors).
+func Sample(ctx context.Context, dec *harness.Decoder, N int, prefixes [][]uint8, rngs []*rand.Rand) ([][]uint8, error) {
+	if prefixes == nil {
+		prefixes = make([][]uint8, len(rngs))
+	}
+	if len(prefixes) != len(rngs) || len(prefixes) == 0 {
+		panic(fmt.Sprintf("image: Sample: %d prefixes and %d generators", len(prefixes), len(rngs)))
+	}
+	k := len(prefixes[0])
 	prompts := make([][]int, len(prefixes))
 	out := make([][]uint8, len(prefixes))
 	for i, p := range prefixes {
 		if len(p) != k || k >= N {
-			panic(fmt.Sprintf("image: draw: prefix %d has %d pixels, want %d < %d", i, len(p), k, N))
+			panic(fmt.Sprintf("image: Sample: prefix %d has %d pixels, want %d < %d", i, len(p), k, N))
 		}
 		prompts[i] = make([]int, 1, k+1)
 		prompts[i][0] = Start
@@ -227,21 +244,21 @@ func (t *Task) draw(ctx context.Context, m harness.Model, prefixes [][]uint8, rn
 	for pos := k; err == nil; pos++ {
 		for i := range out {
 			if len(logp[i]) < 2 {
-				return nil, 0, fmt.Errorf("pixel %d: the model returned %d log-probabilities, want the vocabulary of %d", pos, len(logp[i]), Vocab)
+				return nil, fmt.Errorf("pixel %d: the model returned %d log-probabilities, want the vocabulary of %d", pos, len(logp[i]), Vocab)
 			}
 			v, err := decoding.Sample(logp[i][:2], pixelSampling, rngs[i])
 			if err != nil {
-				return nil, 0, fmt.Errorf("row %d, pixel %d: cannot sample a pixel value: %w", i, pos, err)
+				return nil, fmt.Errorf("row %d, pixel %d: cannot sample a pixel value: %w", i, pos, err)
 			}
 			out[i] = append(out[i], uint8(v))
 			tokens[i] = v
 		}
 		if pos == N-1 {
-			return out, dec.Mode(), nil
+			return out, nil
 		}
 		logp, err = dec.Step(ctx, tokens)
 	}
-	return nil, 0, fmt.Errorf("sample: %w", err)
+	return nil, fmt.Errorf("sample: %w", err)
 }
 
 // speed measures sampling at batch 1 and at the large batch, the parallel
@@ -306,8 +323,8 @@ func (t *Task) speed(ctx context.Context, m harness.Model, sc harness.Scorer, ev
 		t.params(map[string]any{"images": S, "decoding": dec})))
 	for i, img := range samples[:min(S, maxStored)] {
 		ev.Samples = append(ev.Samples, harness.Sample{
-			SampleKindKey: SampleKind, "index": i, "height": t.side, "width": t.side,
-			PixelsKey: Pixels(img), "bits_per_dim": nll[i] * bitsPerNat / float64(N),
+			binimage.SampleKindKey: binimage.SampleKind, "index": i, "height": t.side, "width": t.side,
+			binimage.PixelsKey: binimage.Pixels(img), "bits_per_dim": nll[i] * bitsPerNat / float64(N),
 		})
 	}
 	return nil
@@ -399,8 +416,8 @@ func (t *Task) complete(ctx context.Context, m harness.Model, sc harness.Scorer,
 	}
 	for i := range min(n, maxStored) {
 		ev.Samples = append(ev.Samples, harness.Sample{
-			SampleKindKey: CompletionKind, "index": i, "test_index": i, "height": H, "width": W, "prompt_rows": top,
-			PixelsKey: Pixels(completed[i]), TruthKey: Pixels(t.test[i]),
+			binimage.SampleKindKey: binimage.CompletionKind, "index": i, "test_index": i, "height": H, "width": W, "prompt_rows": top,
+			binimage.PixelsKey: binimage.Pixels(completed[i]), binimage.TruthKey: binimage.Pixels(t.test[i]),
 		})
 	}
 	return nil
@@ -456,31 +473,4 @@ func rowSeries(name, label string, rows [][]float64, first int, pixels float64, 
 		s.N = append(s.N, len(xs))
 	}
 	return s
-}
-
-// Keys and kinds of the images written to Samples: each sample is
-// {kind: "sample" | "completion", index, height, width, pixels}, pixels a
-// string of H·W '0'/'1' characters in raster order; a completion also has
-// test_index, prompt_rows (the rows given) and truth (the test image).
-const (
-	SampleKindKey  = "image"
-	SampleKind     = "sample"
-	CompletionKind = "completion"
-	PixelsKey      = "pixels"
-	TruthKey       = "truth"
-)
-
-// Pixels renders 0/1 pixels as a string of '0' and '1' characters (any
-// non-zero pixel is '1').
-func Pixels(img []uint8) string {
-	var b strings.Builder
-	b.Grow(len(img))
-	for _, v := range img {
-		if v != 0 {
-			b.WriteByte('1')
-		} else {
-			b.WriteByte('0')
-		}
-	}
-	return b.String()
 }

@@ -47,7 +47,8 @@
 // Evaluation (Evaluate) reports test NLL in nats per image and bits/dim,
 // sampling speed through harness.Decoder, and image completion; samples
 // and completions are stored in the evaluation's Samples as strings of
-// 0/1 pixels, which SampleImages reads back and Grid renders.
+// 0/1 pixels (package binimage: SampleImages reads them back, Grid
+// renders them).
 package image
 
 import (

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"arbench/tasks/image/binimage"
 	"context"
 	"encoding/json"
 	"errors"
@@ -498,7 +499,7 @@ func TestUniformModelScoresOneBitPerDim(t *testing.T) {
 // TestEvaluateMetricsAndSamples checks the evaluation's metrics, series
 // and samples on a fake model whose pixels copy the previous one: names,
 // units, intervals, binarize in every Params, the completion's prompt
-// kept, and the samples' round trip through JSON and SampleImages.
+// kept, and the samples' round trip through JSON and binimage.SampleImages.
 func TestEvaluateMetricsAndSamples(t *testing.T) {
 	task := prepared(t, "shapes", 3, func(c *Config) { c.Binarize = BinarizeDynamic })
 	m := &copyModel{baseModel: baseModel{"copy"}, q: 0.9}
@@ -570,15 +571,15 @@ func TestEvaluateMetricsAndSamples(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	imgs, H, W, err := SampleImages(back, SampleKind, PixelsKey)
+	imgs, H, W, err := binimage.SampleImages(back, binimage.SampleKind, binimage.PixelsKey)
 	if err != nil || len(imgs) != 8 || H != 8 || W != 8 {
-		t.Fatalf("SampleImages = %d images %d×%d, %v", len(imgs), H, W, err)
+		t.Fatalf("binimage.SampleImages = %d images %d×%d, %v", len(imgs), H, W, err)
 	}
-	done, _, _, err := SampleImages(back, CompletionKind, PixelsKey)
+	done, _, _, err := binimage.SampleImages(back, binimage.CompletionKind, binimage.PixelsKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth, _, _, err := SampleImages(back, CompletionKind, TruthKey)
+	truth, _, _, err := binimage.SampleImages(back, binimage.CompletionKind, binimage.TruthKey)
 	if err != nil || len(done) != 8 || len(truth) != 8 {
 		t.Fatalf("completions %d, truths %d, %v", len(done), len(truth), err)
 	}
@@ -587,9 +588,6 @@ func TestEvaluateMetricsAndSamples(t *testing.T) {
 			t.Fatalf("completion %d does not keep the test image's top half", i)
 		}
 	}
-	if _, _, _, err := SampleImages([]harness.Sample{{SampleKindKey: SampleKind, "height": 2.0, "width": 2.0, PixelsKey: "0120"}}, SampleKind, PixelsKey); err == nil {
-		t.Error("SampleImages accepted a pixel '2'")
-	}
 
 	// The same seed gives the same samples.
 	ev2, err := task.Evaluate(context.Background(), m)
@@ -597,7 +595,7 @@ func TestEvaluateMetricsAndSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range ev.Samples {
-		if ev.Samples[i][PixelsKey] != ev2.Samples[i][PixelsKey] {
+		if ev.Samples[i][binimage.PixelsKey] != ev2.Samples[i][binimage.PixelsKey] {
 			t.Fatalf("sample %d differs between two evaluations", i)
 		}
 	}
@@ -664,68 +662,4 @@ func TestRefusesShortContextAndNonScorer(t *testing.T) {
 	if _, err := task.ValidLoss(context.Background(), notScorer{baseModel{"ns"}}); !errors.Is(err, harness.ErrNoValidLoss) {
 		t.Errorf("ValidLoss of a non-Scorer: %v", err)
 	}
-}
-
-func TestGrid(t *testing.T) {
-	imgs := [][]uint8{
-		{1, 0, 0, 0, 0, 0},
-		{0, 0, 0, 0, 0, 1},
-		{1, 1, 1, 1, 1, 1},
-	}
-	g := Grid(imgs, 2, 3, 2)
-	b := g.Bounds()
-	// 2 columns of 3+1, plus 1; 2 rows of 2+1, plus 1.
-	if b.Dx() != 9 || b.Dy() != 7 {
-		t.Fatalf("grid is %d×%d, want 9×7", b.Dx(), b.Dy())
-	}
-	gray := func(x, y int) uint8 {
-		r, _, _, _ := g.At(x, y).RGBA()
-		return uint8(r >> 8)
-	}
-	checks := []struct {
-		x, y int
-		want uint8
-	}{
-		{0, 0, 128}, // frame
-		{1, 1, 255}, // image 0, pixel (0, 0)
-		{2, 1, 0},   // image 0, pixel (0, 1)
-		{4, 1, 128}, // line between columns
-		{7, 2, 255}, // image 1, pixel (1, 2): x = 4+1+2, y = 1+1
-		{5, 2, 0},   // image 1, pixel (1, 0)
-		{1, 4, 255}, // image 2, pixel (0, 0): second row of cells
-		{3, 5, 255}, // image 2, pixel (1, 2)
-		{6, 5, 128}, // empty fourth cell
-		{8, 6, 128}, // frame
-		{1, 3, 128}, // line between rows
-		{3, 4, 255}, // image 2 row 0
-		{5, 1, 0},   // image 1, pixel (0, 0)
-		{7, 1, 0},   // image 1, pixel (0, 2)
-		{2, 2, 0},   // image 0, pixel (1, 1)
-		{1, 2, 0},   // image 0, pixel (1, 0)
-	}
-	for _, c := range checks {
-		if got := gray(c.x, c.y); got != c.want {
-			t.Errorf("pixel (%d, %d) = %d, want %d", c.x, c.y, got, c.want)
-		}
-	}
-	s := GridScaled(imgs[:1], 2, 3, 4, 3)
-	if s.Bounds().Dx() != 4*(3*3+1)+1 || s.Bounds().Dy() != 3*2+1+1 {
-		t.Errorf("scaled grid %v", s.Bounds())
-	}
-	for y := 1; y <= 3; y++ {
-		for x := 1; x <= 3; x++ {
-			if s.GrayAt(x, y).Y != 255 || s.GrayAt(x+3, y).Y != 0 {
-				t.Fatalf("scaled pixel (%d, %d)", x, y)
-			}
-		}
-	}
-	if e := Grid(nil, 2, 2, 3).Bounds(); e.Dx() != 10 || e.Dy() != 4 {
-		t.Errorf("empty grid %v", e)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("Grid accepted an image of the wrong size")
-		}
-	}()
-	Grid([][]uint8{{1}}, 2, 2, 1)
 }

@@ -1,9 +1,14 @@
-package image
+// Package binimage is the format in which tasks/image stores binary
+// images in an evaluation's Samples (and so in samples.jsonl), and their
+// rendering as a grid: what the task writes and the report reads, without
+// the task itself (which registers with the harness).
+package binimage
 
 import (
 	"fmt"
 	stdimage "image"
 	"image/color"
+	"strings"
 
 	"arbench/harness"
 )
@@ -32,7 +37,7 @@ func Grid(images [][]uint8, H, W, cols int) stdimage.Image {
 // rows·(scale·H+1)+1 high.
 func GridScaled(images [][]uint8, H, W, cols, scale int) *stdimage.Gray {
 	if H <= 0 || W <= 0 || cols <= 0 || scale <= 0 {
-		panic(fmt.Sprintf("image: Grid of %d×%d images in %d columns at scale %d", H, W, cols, scale))
+		panic(fmt.Sprintf("binimage: Grid of %d×%d images in %d columns at scale %d", H, W, cols, scale))
 	}
 	rows := max(1, (len(images)+cols-1)/cols)
 	cw, ch := scale*W+1, scale*H+1
@@ -42,7 +47,7 @@ func GridScaled(images [][]uint8, H, W, cols, scale int) *stdimage.Gray {
 	}
 	for n, img := range images {
 		if len(img) != H*W {
-			panic(fmt.Sprintf("image: Grid: image %d has %d pixels, want %d×%d", n, len(img), H, W))
+			panic(fmt.Sprintf("binimage: Grid: image %d has %d pixels, want %d×%d", n, len(img), H, W))
 		}
 		x0, y0 := (n%cols)*cw+1, (n/cols)*ch+1
 		for k, v := range img {
@@ -114,4 +119,31 @@ func asInt(v any) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Keys and kinds of the images written to Samples: each sample is
+// {kind: "sample" | "completion", index, height, width, pixels}, pixels a
+// string of H·W '0'/'1' characters in raster order; a completion also has
+// test_index, prompt_rows (the rows given) and truth (the test image).
+const (
+	SampleKindKey  = "image"
+	SampleKind     = "sample"
+	CompletionKind = "completion"
+	PixelsKey      = "pixels"
+	TruthKey       = "truth"
+)
+
+// Pixels renders 0/1 pixels as a string of '0' and '1' characters (any
+// non-zero pixel is '1').
+func Pixels(img []uint8) string {
+	var b strings.Builder
+	b.Grow(len(img))
+	for _, v := range img {
+		if v != 0 {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
+	}
+	return b.String()
 }
