@@ -163,6 +163,12 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
+// FieldRows is the number of rows above a pixel that its prediction reads
+// (the receptive field's height above the pixel's row): kernel/2 for the
+// first layer and block_kernel/2 for each later one, in both families (see
+// gatedNet's receptive field; plainNet's 1×1 layers add none).
+func (c *Config) FieldRows() int { return c.Kernel/2 + c.Layers*(c.BlockKernel/2) }
+
 // shape returns the image shape for rows of seqLen pixels, or an error
 // saying why they make no image.
 func (c *Config) shape(seqLen int) (h, w int, err error) {

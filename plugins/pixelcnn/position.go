@@ -14,13 +14,16 @@ import (
 // a prefix length that grows by one each time. Through NextLogProbs every
 // input width would be its own compiled executable, each keeping its
 // activation buffers (up to lm.DefaultCacheSize of them, together many
-// times the memory of one evaluation batch). NextLogProbsAt instead runs
-// the network on the image rows up to and including the position's row,
-// so there are only H executables per batch size (key: rows R and batch
-// B), and keeps them in a cache bounded by pixels rather than entries: at
-// most 2·B·H image rows of batch B in all, i.e. twice the activations of
-// one whole-image evaluation of the batch, the least recently used
-// closed first.
+// times the memory of one evaluation batch), and every step would run the
+// network over the whole prefix. NextLogProbsAt instead runs it on the
+// image rows its receptive field covers: the position's row and the
+// Config.FieldRows rows above it (rows below are never read: the masks
+// are causal). So there are at most FieldRows+1 executables per batch
+// size (key: rows R and batch B), each step costs at most FieldRows+1
+// rows whatever the image height, and the executables are kept in a
+// cache bounded by pixels rather than entries: at most 2·B·H image rows
+// of batch B in all, i.e. twice the activations of one whole-image
+// evaluation of the batch, the least recently used closed first.
 
 // positionExecs is that cache.
 type positionExecs struct {
@@ -82,11 +85,14 @@ func (c *positionExecs) close() error {
 }
 
 // NextLogProbsAt returns out[i][v] = log p(v | inputs[i][:at+1]) for
-// equal-length rows (harness.PositionDistributioner): the network runs on
-// image rows 0 … ⌊at/W⌋ only, fed tokens 0 … at (the rest of the row's
-// tokens are never read by position at). The values are NextLogProbs's
-// up to float32 rounding (a matrix product over fewer rows may round
-// differently; TestPixelCNNDecoderRefeeds compares them to 1e-5).
+// equal-length rows (harness.PositionDistributioner): with r = ⌊at/W⌋ the
+// network runs on image rows r0 = max(0, r−FieldRows) … r only, fed the
+// pixels of those rows up to position at (the rest, and the rows outside,
+// are never read by position at: every feature position at depends on
+// reads rows r0 … r only, so the zero padding above row r0 is read only
+// by features it does not depend on). The values are NextLogProbs's up to
+// float32 rounding (a matrix product over fewer rows may round
+// differently; TestPixelCNNPositionCache compares them to 1e-5).
 func (m *Model) NextLogProbsAt(ctx context.Context, inputs [][]int, at int) ([][]float32, error) {
 	if m.Base == nil || m.gen == nil {
 		return nil, lm.ErrNotSetup
@@ -99,11 +105,15 @@ func (m *Model) NextLogProbsAt(ctx context.Context, inputs [][]int, at int) ([][
 	if at < 0 || at >= T || at >= N {
 		return nil, fmt.Errorf("%s: position %d of rows of %d tokens (a %d×%d image has %d positions)", m.family, at, T, m.h, m.w, N)
 	}
-	R := at/W + 1
+	r := at / W
+	r0 := max(0, r-m.cfg.FieldRows())
+	R := r - r0 + 1
 	n := R * W
 	ids := make([]int, 0, B*n)
 	for i, row := range inputs {
-		for j := range n {
+		// Token j is pixel j−1 (Logits): token r0·W, the pixel before row
+		// r0 (or the start token), is not read.
+		for j := r0 * W; j < r0*W+n; j++ {
 			v := 0 // never read by position at
 			if j <= at {
 				v = row[j]

@@ -12,13 +12,28 @@ import (
 )
 
 // TestPixelCNNPositionCache decodes whole images through NextLogProbsAt
-// at two batch sizes and requires every position's distribution to be
-// NextLogProbs's, one executable per (batch, rows) compiled, and the
-// cache to hold at most 2·B·H image rows of the batch B in use.
+// at two batch sizes, for both families, and requires every position's
+// distribution to be NextLogProbs's (the image is taller than the
+// receptive field, so the network runs on the field's rows only, and a
+// field one row too short would change the values), at most FieldRows+1
+// executables per batch compiled, and the cache to hold at most 2·B·H
+// image rows of the batch B in use.
 func TestPixelCNNPositionCache(t *testing.T) {
-	const h, w = 5, 4
-	m := NewGated().(*Model)
-	m.cfg.Channels, m.cfg.Layers, m.cfg.Kernel, m.cfg.Height, m.cfg.Width = 4, 1, 3, h, w
+	for _, gated := range []bool{false, true} {
+		m := NewPixelCNN().(*Model)
+		if gated {
+			m = NewGated().(*Model)
+		}
+		t.Run(m.family, func(t *testing.T) { testPositionCache(t, m) })
+	}
+}
+
+func testPositionCache(t *testing.T, m *Model) {
+	const h, w = 7, 4
+	m.cfg.Channels, m.cfg.Layers, m.cfg.Kernel, m.cfg.BlockKernel, m.cfg.Height, m.cfg.Width = 8, 1, 3, 3, h, w
+	if rf := m.cfg.FieldRows(); rf != 2 {
+		t.Fatalf("FieldRows %d, want 2 (kernel 3 and one block of 3)", rf)
+	}
 	if _, err := m.NextLogProbsAt(context.Background(), [][]int{{2}}, 0); !errors.Is(err, lm.ErrNotSetup) {
 		t.Errorf("NextLogProbsAt before Setup: %v", err)
 	}
@@ -62,8 +77,13 @@ func TestPixelCNNPositionCache(t *testing.T) {
 				t.Fatalf("batch %d position %d: the cache holds %d batch·rows, want at most %d", B, at, m.gen.rows, 2*B*h)
 			}
 		}
-		if _, ok := m.gen.execs[[2]int{B, h}]; !ok {
-			t.Errorf("batch %d: no executable for all %d rows cached", B, h)
+		for k := range m.gen.execs {
+			if k[1] > m.cfg.FieldRows()+1 {
+				t.Errorf("an executable of %d rows: the network ran beyond the receptive field's %d rows", k[1], m.cfg.FieldRows()+1)
+			}
+		}
+		if _, ok := m.gen.execs[[2]int{B, m.cfg.FieldRows() + 1}]; !ok {
+			t.Errorf("batch %d: no executable for the field's %d rows cached", B, m.cfg.FieldRows()+1)
 		}
 	}
 	for _, bad := range []int{-1, h * w} {
