@@ -72,7 +72,7 @@ func dashes(i int) []vg.Length {
 	return patterns[((i%len(patterns))+len(patterns))%len(patterns)]
 }
 
-// Scale selects a line chart's x axis scale.
+// Scale selects a line chart's axis scale.
 type Scale int
 
 // Scales: ScaleAuto is logarithmic when every x is positive and they span
@@ -114,7 +114,10 @@ type Line struct {
 type LineChart struct {
 	Title, XLabel, YLabel string
 	XScale                Scale
-	Lines                 []Line
+	// YScale is ScaleLog for a logarithmic y axis (every y and band value
+	// must then be positive); ScaleAuto and ScaleLinear are linear.
+	YScale Scale
+	Lines  []Line
 }
 
 // Bar is one bar of a BarChart.
@@ -191,11 +194,30 @@ func (c *LineChart) Validate() error {
 			}
 		}
 		if c.XScale == ScaleLog {
-			for i, x := range l.X {
-				if x <= 0 {
-					return bad("x[%d] = %v cannot be shown on a logarithmic axis", i, x)
+			if err := checkPositive("x", l.X); err != nil {
+				return bad("%v", err)
+			}
+		}
+		if c.YScale == ScaleLog {
+			for _, s := range []struct {
+				what string
+				xs   []float64
+			}{{"y", l.Y}, {"band low", l.Lo}, {"band high", l.Hi}} {
+				if err := checkPositive(s.what, s.xs); err != nil {
+					return bad("%v", err)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkPositive returns an error naming the first value of xs that a
+// logarithmic axis cannot show.
+func checkPositive(what string, xs []float64) error {
+	for i, v := range xs {
+		if v <= 0 {
+			return fmt.Errorf("%s[%d] = %v cannot be shown on a logarithmic axis", what, i, v)
 		}
 	}
 	return nil
@@ -363,6 +385,10 @@ func (c *LineChart) build() (*plot.Plot, *plot.Legend, error) {
 	} else if xs := c.distinctX(); len(xs) <= 10 && allIntegers(xs) {
 		p.X.Tick.Marker = valueTicks{values: xs, fallback: niceTicks{n: 6}}
 	}
+	if c.YScale == ScaleLog {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
 	leg := newLegend()
 	// Bands first, so that every line is drawn over them.
 	for _, l := range c.Lines {
@@ -425,8 +451,9 @@ func (c *LineChart) build() (*plot.Plot, *plot.Legend, error) {
 			variants = append(variants, l.Variant)
 		}
 	}
-	// Leave 4% of the span free above and below the data, so that lines
-	// at the extremes are not drawn on the frame.
+	// Leave 4% of the span (on a log axis, of its decades) free above and
+	// below the data, so that lines at the extremes are not drawn on the
+	// frame.
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, l := range c.Lines {
 		for _, ys := range [][]float64{l.Y, l.Lo, l.Hi} {
@@ -435,7 +462,11 @@ func (c *LineChart) build() (*plot.Plot, *plot.Legend, error) {
 			}
 		}
 	}
-	if span := hi - lo; span > 0 {
+	switch span := hi - lo; {
+	case c.YScale == ScaleLog && span > 0: // 4% of the span in decades
+		f := math.Pow(hi/lo, 0.04)
+		p.Y.Min, p.Y.Max = lo/f, hi*f
+	case span > 0:
 		p.Y.Min, p.Y.Max = lo-0.04*span, hi+0.04*span
 	}
 	for _, g := range groups {

@@ -149,6 +149,8 @@ func TestRenderRejectsBadData(t *testing.T) {
 		{"band", &LineChart{Title: "bad", Lines: []Line{{Group: "g", X: []float64{1}, Y: []float64{1}, Lo: []float64{0}, Hi: []float64{nan}}}}, "band high[0] is NaN"},
 		{"band length", &LineChart{Title: "bad", Lines: []Line{{Group: "g", X: []float64{1}, Y: []float64{1}, Lo: []float64{0}}}}, "band bounds do not match"},
 		{"log x", &LineChart{Title: "bad", XScale: ScaleLog, Lines: []Line{{Group: "g", X: []float64{0, 1}, Y: []float64{1, 1}}}}, "x[0] = 0 cannot be shown on a logarithmic axis"},
+		{"log y", &LineChart{Title: "bad", YScale: ScaleLog, Lines: []Line{{Group: "g", X: []float64{1, 2}, Y: []float64{1, -1}}}}, "y[1] = -1 cannot be shown on a logarithmic axis"},
+		{"log y band", &LineChart{Title: "bad", YScale: ScaleLog, Lines: []Line{{Group: "g", X: []float64{1}, Y: []float64{1}, Lo: []float64{0}, Hi: []float64{2}}}}, "band low[0] = 0 cannot be shown"},
 		{"no bars", &BarChart{Title: "bad"}, `chart "bad": no bars to plot`},
 		{"NaN bar", &BarChart{Title: "bad", Bars: []Bar{{Label: "lstm", Value: nan, N: 1}}}, `bar "lstm": value is NaN`},
 		{"Inf bar", &BarChart{Title: "bad", Bars: []Bar{{Label: "lstm", Value: inf, N: 1}}}, `bar "lstm": value is +Inf`},
@@ -272,5 +274,31 @@ func TestHumanize(t *testing.T) {
 		if got := humanize(in); got != want {
 			t.Errorf("humanize(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLogYAxis: a logarithmic y axis is drawn with decade ticks, and the
+// same chart on a linear axis differs.
+func TestLogYAxis(t *testing.T) {
+	chart := func(scale Scale) *LineChart {
+		return &LineChart{Title: "time", YLabel: "ms", YScale: scale, Lines: []Line{
+			{Group: "pixelcnn", X: []float64{64, 256, 784}, Y: []float64{10, 60, 600}},
+			{Group: "bernoulli", X: []float64{64, 256, 784}, Y: []float64{0.01, 0.05, 0.4}},
+		}}
+	}
+	var logSVG, linSVG bytes.Buffer
+	if err := Render(&logSVG, chart(ScaleLog), FormatSVG); err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(&linSVG, chart(ScaleAuto), FormatSVG); err != nil {
+		t.Fatal(err)
+	}
+	for _, tick := range []string{">0.01<", ">1<", ">100<"} {
+		if !strings.Contains(logSVG.String(), tick) {
+			t.Errorf("log y axis lacks the tick label %s", tick)
+		}
+	}
+	if bytes.Equal(logSVG.Bytes(), linSVG.Bytes()) {
+		t.Error("the log and linear y axes render the same")
 	}
 }

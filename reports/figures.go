@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"regexp"
 	"sort"
 	"strings"
@@ -28,11 +29,14 @@ type Figure struct {
 	// a report.
 	Name string
 	// Task is the task the figure belongs to; Kind is FigureLoss,
-	// FigureMetric or FigureSeries.
+	// FigureMetric, FigureSeries, FigureSpeedQuality or FigureGrid.
 	Task, Kind string
 	// Title repeats the chart's title; Caption explains what is drawn.
 	Title, Caption string
 	Chart          Chart
+	// Raster, when set, is the figure instead of Chart (FigureGrid): drawn
+	// as it is, its PNG the image and its SVG the PNG embedded.
+	Raster image.Image
 	// PNG and SVG are the rendered images (after Render); Err says why the
 	// figure could not be drawn.
 	PNG, SVG []byte
@@ -43,6 +47,10 @@ type Figure struct {
 // Err set while building the figure is kept).
 func (f *Figure) Render() {
 	if f.Err != nil {
+		return
+	}
+	if f.Raster != nil {
+		f.renderRaster()
 		return
 	}
 	var png, svg bytes.Buffer

@@ -44,6 +44,10 @@ func toHTMLTable(t simpleTable) *htmlTable {
 type htmlFigure struct {
 	ID, Title, Caption, Err, SVG string
 	PNG                          template.URL
+	// Width and Height are the displayed size; Pixelated keeps a raster's
+	// pixels sharp.
+	Width, Height int
+	Pixelated     bool
 }
 
 type htmlSection struct {
@@ -93,6 +97,7 @@ code, pre { font-family: "Liberation Mono", "DejaVu Sans Mono", monospace; font-
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
+figure img.pixelated { image-rendering: pixelated; border: none; }
 figcaption { font-size: 0.92em; color: #333; max-width: 960px; }
 .warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 0.6em 1em; }
 .error { background: #fdecea; border-left: 4px solid #d55e00; padding: 0.6em 1em; }
@@ -121,7 +126,7 @@ nav ul { columns: 2; }
 {{end}}{{range .Figures}}
 <figure id="{{.ID}}">
 {{if .Err}}<p class="error"><strong>{{.Title}}: not drawn:</strong> {{.Err}}</p>
-{{else}}<img src="{{.PNG}}" alt="{{.Title}}" width="960" height="600">
+{{else}}<img src="{{.PNG}}" alt="{{.Title}}" width="{{.Width}}" height="{{.Height}}"{{if .Pixelated}} class="pixelated"{{end}}>
 <figcaption><strong>{{.Title}}.</strong> {{.Caption}} {{with .SVG}}(Vector version: <code>{{.}}</code>){{end}}</figcaption>
 {{end}}</figure>
 {{end}}
@@ -170,7 +175,11 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 			if f.Task != task {
 				continue
 			}
-			hf := htmlFigure{ID: "fig-" + f.Name, Title: f.Title, Caption: f.Caption}
+			hf := htmlFigure{ID: "fig-" + f.Name, Title: f.Title, Caption: f.Caption, Width: 960, Height: 600}
+			if f.Raster != nil {
+				b := f.Raster.Bounds()
+				hf.Width, hf.Height, hf.Pixelated = b.Dx(), b.Dy(), true
+			}
 			switch {
 			case f.Err != nil:
 				hf.Err = f.Err.Error()

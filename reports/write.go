@@ -29,15 +29,18 @@ type Written struct {
 // WriteReport renders everything a results directory's report consists of
 // from rf alone (nothing is rerun): report.md, report.html (self-contained),
 // results.csv, summary.csv, curves.csv, series.csv and every figure as
-// plots/NAME.png and plots/NAME.svg. PNG and SVG files left in plots/ by an
+// plots/NAME.png and plots/NAME.svg: the charts of Figures and the image
+// grids of ImageFigures, read from the directory's samples.jsonl. PNG and SVG files left in plots/ by an
 // earlier report that this one does not produce are removed.
 //
 // A figure that cannot be drawn (no points, NaN or ±Inf values) does not
 // stop the report: it is listed as not drawn in report.md and report.html,
 // everything else is written, and the returned error names every such
-// figure.
+// figure (and a samples.jsonl that cannot be read: no grids then).
 func WriteReport(dir string, rf *harness.ResultsFile) (*Written, error) {
 	out := &Written{Figures: Figures(rf)}
+	samples, samplesErr := harness.LoadSamples(dir)
+	out.Figures = append(out.Figures, ImageFigures(rf, samples)...)
 	for i := range out.Figures {
 		out.Figures[i].Render()
 	}
@@ -54,6 +57,9 @@ func WriteReport(dir string, rf *harness.ResultsFile) (*Written, error) {
 		return nil
 	}
 	var figErrs []error
+	if samplesErr != nil {
+		figErrs = append(figErrs, fmt.Errorf("sample grids: %w", samplesErr))
+	}
 	for _, f := range out.Figures {
 		if f.Err != nil {
 			figErrs = append(figErrs, f.Err)
