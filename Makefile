@@ -38,6 +38,7 @@ FUZZ_FLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseExperiment$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseResults$$' ./harness
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseSamples$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadIDX$$' ./datasets
 
@@ -46,7 +47,7 @@ fuzz:
 # translation suite (experiments/nar-vs-ar.yaml) into
 # results/nar-vs-ar-bench/ (about a minute). Long
 # measurements live here, never in tests.
-bench: datasets bench-go bench-suite bench-s2s
+bench: datasets bench-go bench-suite bench-s2s bench-images
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -15,6 +15,11 @@
 // sequence, decoder passes and, for speculative decoding, the acceptance
 // rate. A conditional model (a Conditioner) trains and scores on random
 // conditional batches and has no language-model generation points.
+// With an image section (harness.BenchImage), every language model is
+// also run on tasks/image's framing at each image size: whole images
+// sampled pixel by pixel through harness.Decoder as the image task samples
+// them (N = H·W sequential steps) against one parallel training step and
+// scoring pass over framed random images, in ms per image (image.go).
 // Each point also reports its peak memory (process RSS and Go heap), the
 // matrix-product FLOPs per token the model executes (counted by running
 // the same operation on CountBackend; formulas in flops.go), the achieved
@@ -42,6 +47,7 @@ import (
 
 	"arbench/harness"
 	"arbench/nn"
+	"arbench/tasks/image"
 )
 
 // Kinds of measurement.
@@ -52,6 +58,14 @@ const (
 	// KindTranslate decodes a batch of random sources with
 	// harness.Translate.
 	KindTranslate = "translate"
+	// KindImageSample samples whole binary images pixel by pixel from the
+	// start token (tasks/image's framing); KindImageTrain and
+	// KindImageScore are one training step (Gradients) and one scoring
+	// pass (LogProbs) over a framed batch of random images of the same
+	// size. See image.go.
+	KindImageSample = "image_sample"
+	KindImageTrain  = "image_train"
+	KindImageScore  = "image_score"
 )
 
 // Generation modes, the paths of harness.Decoder (named as its
@@ -102,14 +116,18 @@ type Point struct {
 	Model  string `json:"model"`
 	Family string `json:"family"`
 	Kind   string `json:"kind"`
-	// Mode is ModeCached or ModeRefeed for generation; for translation
+	// Mode is ModeCached or ModeRefeed for generation and for a measured
+	// image sample point (the path harness.Decoder took); for translation
 	// the decoding setting's name (harness.DecodeSetting.Name) or
 	// ModeGreedy.
 	Mode  string `json:"mode,omitempty"`
 	Batch int    `json:"batch"`
 	// SeqLen is the tokens per row of a training or scoring batch (for a
-	// conditional model, the decoder rows: start token and target).
+	// conditional model, the decoder rows: start token and target); for an
+	// image point the pixels per image, N = Side·Side.
 	SeqLen int `json:"seq_len,omitempty"`
+	// Side is an image point's image height and width.
+	Side int `json:"side,omitempty"`
 	// Source is the source tokens per row of a translate point and of a
 	// conditional model's training or scoring batch (SeqLen then).
 	Source int `json:"source,omitempty"`
@@ -132,11 +150,15 @@ type Point struct {
 	// TokensPerSec has one value per repeat: tokens trained, scored or
 	// generated (all rows) per second; for translation batch·Length over
 	// the decode's time. A conditional model's training and scoring count
-	// its target tokens.
+	// its target tokens; an image point counts pixels (pixels/s).
 	TokensPerSec Summary `json:"tokens_per_sec"`
-	// StepSeconds is the time of one training or scoring step, or of one
-	// translation of the whole batch.
+	// StepSeconds is the time of one training or scoring step, of one
+	// translation of the whole batch, or of sampling the whole batch of
+	// images.
 	StepSeconds *Summary `json:"step_seconds,omitempty"`
+	// MsPerImage has one value per repeat of an image point: StepSeconds
+	// over the images of the batch, in milliseconds.
+	MsPerImage *Summary `json:"ms_per_image,omitempty"`
 	// SeqPerSec has one value per translation repeat: rows decoded per
 	// second.
 	SeqPerSec *Summary `json:"seq_per_sec,omitempty"`
@@ -257,17 +279,14 @@ type runner struct {
 
 // plan lists a model's points in measurement order (with the sweeps'
 // shared points once): training and scoring, generation, then, for a
-// model that reads a source, translation in each of its decoding modes.
+// model that reads a source, translation in each of its decoding modes,
+// and the image sweep.
 // A conditional model's training and scoring rows get sources of their
 // sequence length.
 func (r *runner) plan(spec *harness.ModelSpec) []Point {
 	c := r.opt.Config
 	base := Point{Model: spec.Label, Family: spec.Name}
 	inst, _ := configured(spec) // an error is reported by the points' newModel
-	sourceMode := ""
-	if inst != nil {
-		sourceMode = harness.SourceMode(inst)
-	}
 	type key struct {
 		kind, mode            string
 		batch, seqLen, length int
@@ -318,8 +337,21 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 			gen(ModeRefeed, c.Generate.RefeedBatches, c.Generate.RefeedLengths)
 		}
 	}
-	if sourceMode == "" {
-		return pts
+	for _, p := range translatePoints(inst, base, c.Translate) {
+		add(p)
+	}
+	for _, p := range imagePoints(base, c.Image) {
+		add(p)
+	}
+	return pts
+}
+
+// translatePoints lists the translate points of a model that reads a
+// source (harness.SourceMode), for each of its decoding settings (or
+// greedy); none for other models.
+func translatePoints(inst harness.Model, base Point, t harness.BenchTranslate) []Point {
+	if inst == nil || harness.SourceMode(inst) == "" {
+		return nil
 	}
 	type mode struct {
 		name     string
@@ -335,13 +367,14 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 			}
 		}
 	}
+	var pts []Point
 	for _, m := range modes {
-		for _, b := range c.Translate.Batches {
-			for _, l := range c.Translate.Lengths {
+		for _, b := range t.Batches {
+			for _, l := range t.Lengths {
 				p := base
-				p.Kind, p.Mode, p.Batch, p.Source, p.Length = KindTranslate, m.name, b, c.Translate.Source, l
+				p.Kind, p.Mode, p.Batch, p.Source, p.Length = KindTranslate, m.name, b, t.Source, l
 				p.DecodeParams, p.DecodeBaseline = m.params, m.baseline
-				add(p)
+				pts = append(pts, p)
 			}
 		}
 	}
@@ -350,6 +383,12 @@ func (r *runner) plan(spec *harness.ModelSpec) []Point {
 
 func describe(p Point) string {
 	switch p.Kind {
+	case KindImageSample, KindImageTrain, KindImageScore:
+		kind := p.Kind
+		if p.Mode != "" {
+			kind += "/" + p.Mode
+		}
+		return fmt.Sprintf("%s b=%d %d×%d", kind, p.Batch, p.Side, p.Side)
 	case KindGenerate:
 		return fmt.Sprintf("generate/%s b=%d len=%d", p.Mode, p.Batch, p.Length)
 	case KindTranslate:
@@ -411,10 +450,15 @@ func (r *runner) newModel(ctx context.Context, spec *harness.ModelSpec, env harn
 // output), given Batch rows at once in training and EvalBatch rows when
 // scoring, generating or translating, for the memory estimate. A point
 // with a source also sets SourceLen and TargetLen: Source and the decoder
-// rows (the training or scoring SeqLen, the translation's Length).
+// rows (the training or scoring SeqLen, the translation's Length). An
+// image point has the image framing's vocabulary (image.Vocab), whatever
+// the configuration's.
 func (r *runner) pointEnv(p Point, backend nn.Backend, seqLen int) harness.Env {
 	env := harness.Env{Backend: backend, Vocab: r.opt.Config.Vocab, SeqLen: seqLen, Seed: r.opt.Seed}
-	if p.Kind == KindTrain {
+	if isImage(p.Kind) {
+		env.Vocab = image.Vocab
+	}
+	if p.Kind == KindTrain || p.Kind == KindImageTrain {
 		env.Batch = p.Batch
 	} else {
 		env.EvalBatch = p.Batch
@@ -451,9 +495,11 @@ func contextLimit(m harness.Model) int {
 // env's SeqLen for it, given the model's harness.SourceMode: a joined
 // translation reads the source, the start token and the output but its
 // last token; a conditional model's longest row is its source or its
-// decoder row.
+// decoder row; an image point reads the image's row of pixels.
 func positions(p Point, sourceMode string) (need, seqLen int) {
 	switch {
+	case isImage(p.Kind):
+		return p.SeqLen, p.SeqLen
 	case p.Kind == KindGenerate:
 		return p.Prompt + p.Length - 1, p.Prompt
 	case p.Kind == KindTranslate && sourceMode == "joined":
@@ -469,7 +515,9 @@ func positions(p Point, sourceMode string) (need, seqLen int) {
 // Config.Translate.Repeats decodes for a translate point). A point beyond
 // the model's context, or with a source its own check (EnvChecker)
 // refuses, is skipped with the reason; so is a conditional model's
-// generation point, which translate points replace.
+// generation point, which translate points replace, and its image points.
+// An image point is also skipped when the model's own check refuses the
+// image's rows.
 func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (_ Point, err error) {
 	inst, err := configured(spec)
 	if err != nil {
@@ -480,15 +528,22 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		p.Skipped = "conditional model: see the translate points"
 		return p, nil
 	}
+	if isImage(p.Kind) && conditional(inst) {
+		p.Skipped = "conditional model: image points need a language model over the pixel rows"
+		return p, nil
+	}
 	need, seqLen := positions(p, sourceMode)
 	if limit := contextLimit(inst); limit > 0 && need > limit {
 		p.Skipped = fmt.Sprintf("needs %d positions, context is %d", need, limit)
+		if isImage(p.Kind) {
+			p.Skipped = fmt.Sprintf("a %d×%d image is a row of %d pixels, context is %d", p.Side, p.Side, need, limit)
+		}
 		return p, nil
 	}
 	// Conditional models bound their sources and decoder rows in their
 	// own check (no ContextLimiter): a point beyond them is skipped with
 	// the plugin's reasons, as one beyond a context is.
-	if ec, ok := inst.(harness.EnvChecker); ok && p.Source > 0 {
+	if ec, ok := inst.(harness.EnvChecker); ok && (p.Source > 0 || isImage(p.Kind)) {
 		if errs := ec.CheckEnv(r.pointEnv(p, r.opt.Backend, seqLen)); len(errs) > 0 {
 			msgs := make([]string, len(errs))
 			for i, e := range errs {
@@ -556,10 +611,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			return p, err
 		}
 	}
-	repeats := r.opt.Config.Repeats
-	if p.Kind == KindTranslate {
-		repeats = r.opt.Config.Translate.Repeats
-	}
+	repeats := r.repeats(p)
 	var rates, steps, ttft, lat, seqs, perSeq []float64
 	var passes, outTokens int
 	stats := map[string]float64{}
@@ -579,6 +631,18 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			ttft = append(ttft, t.first)
 			lat = append(lat, t.steps...)
 			p.LatencyRepeats = append(p.LatencyRepeats, Latencies(t.steps))
+			continue
+		case KindImageSample:
+			var t timing
+			pixels, err := op(ctx, &t)
+			if err != nil {
+				mon.finish()
+				return p, err
+			}
+			sec := max(t.first, 1e-9)
+			rates = append(rates, float64(pixels)/sec)
+			steps = append(steps, sec)
+			p.Mode = t.path
 			continue
 		case KindTranslate:
 			var t timing
@@ -631,6 +695,8 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			p.Note = fmt.Sprintf("outputs average %.2f tokens, not the %d asked for (harness.TranslateOptions.Length)",
 				float64(outTokens)/float64(repeats*p.Batch), p.Length)
 		}
+	case KindImageSample, KindImageTrain, KindImageScore:
+		p.StepSeconds, p.MsPerImage = &s, msPerImage(steps, p.Batch)
 	default:
 		p.StepSeconds = &s
 	}
@@ -664,13 +730,27 @@ func translationStats(p *Point, repeats, passes int, stats map[string]float64) {
 	}
 }
 
+// repeats returns the number of timed repeats of p: Config.Repeats, or
+// the translate or image section's.
+func (r *runner) repeats(p Point) int {
+	switch {
+	case p.Kind == KindTranslate:
+		return r.opt.Config.Translate.Repeats
+	case isImage(p.Kind):
+		return r.opt.Config.Image.Repeats
+	}
+	return r.opt.Config.Repeats
+}
+
 // timing receives the time to the first token and of every later step of
 // a generation, in seconds; for a translation, first is the time of the
-// whole decode and translation what it returned.
+// whole decode and translation what it returned; for sampling images,
+// first is the time of the whole batch and path the Decoder's path.
 type timing struct {
 	first       float64
 	steps       []float64
 	translation *harness.Translation
+	path        string
 }
 
 // opFunc performs a point's operation once and returns the tokens it
@@ -696,38 +776,15 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 		if !ok {
 			return nil, "not trainable (no harness.Trainer)", nil
 		}
-		batches := batches()
-		opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
-		step := 0
-		return func(ctx context.Context, _ *timing) (int, error) {
-			b := batches[step%len(batches)]
-			step++
-			loss, err := tr.Gradients(ctx, b, uint64(step))
-			if err != nil {
-				return 0, err
-			}
-			if math.IsNaN(loss) {
-				return 0, errors.New("training loss is NaN")
-			}
-			nn.ClipGradNorm(m.Params(), 1)
-			opt.Step()
-			return b.Tokens(), nil
-		}, "", nil
+		return gradientsOp(m, tr, batches(), nn.NewAdam(m.Params(), nn.DefaultAdamConfig())), "", nil
 	case KindScore:
 		sc, ok := m.(harness.Scorer)
 		if !ok {
 			return nil, "cannot score (no harness.Scorer)", nil
 		}
-		batches := batches()
-		step := 0
-		return func(ctx context.Context, _ *timing) (int, error) {
-			b := batches[step%len(batches)]
-			step++
-			if _, err := sc.LogProbs(ctx, b); err != nil {
-				return 0, err
-			}
-			return b.Tokens(), nil
-		}, "", nil
+		return logProbsOp(sc, batches()), "", nil
+	case KindImageSample, KindImageTrain, KindImageScore:
+		return r.imageOperation(m, p, rng)
 	case KindGenerate:
 		prompts := make([][]int, p.Batch)
 		for i := range prompts {
@@ -773,6 +830,43 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 		}, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown kind %q", p.Kind)
+}
+
+// gradientsOp returns an operation that computes the gradients of the
+// batches in turn (harness.Trainer's Gradients, refusing a NaN loss) and,
+// with an optimiser, clips them to norm 1 and takes its step.
+func gradientsOp(m harness.Model, tr harness.Trainer, batches []harness.Batch, opt *nn.Adam) opFunc {
+	step := 0
+	return func(ctx context.Context, _ *timing) (int, error) {
+		b := batches[step%len(batches)]
+		step++
+		loss, err := tr.Gradients(ctx, b, uint64(step))
+		if err != nil {
+			return 0, err
+		}
+		if math.IsNaN(loss) {
+			return 0, errors.New("training loss is NaN")
+		}
+		if opt != nil {
+			nn.ClipGradNorm(m.Params(), 1)
+			opt.Step()
+		}
+		return b.Tokens(), nil
+	}
+}
+
+// logProbsOp returns an operation that scores the batches in turn
+// (harness.Scorer's LogProbs).
+func logProbsOp(sc harness.Scorer, batches []harness.Batch) opFunc {
+	step := 0
+	return func(ctx context.Context, _ *timing) (int, error) {
+		b := batches[step%len(batches)]
+		step++
+		if _, err := sc.LogProbs(ctx, b); err != nil {
+			return 0, err
+		}
+		return b.Tokens(), nil
+	}
 }
 
 func randomRow(rng *rand.Rand, vocab, n int) []int {

@@ -8,7 +8,7 @@
 BENCH_OUT ?= results/throughput
 BENCH_CONFIG ?= experiments/throughput.yaml
 
-.PHONY: bench-go bench-suite bench-s2s
+.PHONY: bench-go bench-suite bench-s2s bench-images
 
 # Go benchmarks: kernels (GFLOP/s), training steps, scoring and generation
 # (tokens/s via b.ReportMetric). Compare two runs with benchstat.
@@ -27,3 +27,10 @@ bench-suite: build
 BENCH_S2S_OUT ?= results/nar-vs-ar-bench
 bench-s2s: build
 	./$(BIN) bench -config experiments/nar-vs-ar.yaml -out $(BENCH_S2S_OUT)
+
+# Generation time vs image size (issue 11): experiments/images.yaml's models
+# sample whole images pixel by pixel at each size, against one training step
+# and one scoring pass per image (table and chart); about 1.5 minutes on 2 cores.
+BENCH_IMAGES_OUT ?= results/images-bench
+bench-images: build
+	./$(BIN) bench -config experiments/images.yaml -out $(BENCH_IMAGES_OUT)

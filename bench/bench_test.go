@@ -39,6 +39,7 @@ func tinyConfig() *harness.BenchConfig {
 			RefeedBatches: []int{1}, RefeedLengths: []int{4},
 		},
 		Translate: harness.BenchTranslate{Source: 3, Batches: []int{1, 2}, Lengths: []int{4}, Repeats: 3},
+		Image:     harness.BenchImage{PassBatch: 2, Repeats: 2}, // off: no sizes
 	}
 }
 

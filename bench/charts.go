@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"arbench/harness"
@@ -19,6 +20,8 @@ type chartLine struct {
 type chart struct {
 	title, xlabel, xname, xunit, ylabel, unit string
 	lines                                     []*chartLine
+	// logY draws the y axis logarithmic.
+	logY bool
 }
 
 // collect builds a chart's lines: for every point keep(p) accepts, the
@@ -73,7 +76,8 @@ func (s byX) Swap(i, j int) {
 // sequence against output length at batch 1 and at the largest
 // translation batch (one line per model and decoding mode), and peak RSS
 // against length (training sequence length; prompt plus output for
-// generation).
+// generation); with the image sweep, generation time against image size
+// (imageChart).
 func charts(r *Report) map[string]*chart {
 	c := r.Config
 	out := map[string]*chart{}
@@ -179,7 +183,50 @@ func charts(r *Report) map[string]*chart {
 			return x, y, y, y
 		}),
 	})
+	add("generation_time_vs_image_size", imageChart(r))
 	return out
+}
+
+// imageChart is ms per image against pixels per image (H·W) for the
+// image sweep, on a log scale: per model a line per sample batch
+// ("sample, batch B": solid for the smallest batch, then dotted and
+// dash-dot) and one for the training step ("train, batch B", dashed), so
+// that sampling's N sequential steps stand against one parallel pass over
+// all N pixels. The scoring passes are in the tables only (a fourth style
+// per model crowds the chart).
+func imageChart(r *Report) *chart {
+	var batches, sides []int
+	for _, p := range r.Points {
+		if p.Skipped != "" || !isImage(p.Kind) {
+			continue
+		}
+		if p.Kind == KindImageSample && !slices.Contains(batches, p.Batch) {
+			batches = append(batches, p.Batch)
+		}
+		if !slices.Contains(sides, p.Side) {
+			sides = append(sides, p.Side)
+		}
+	}
+	slices.Sort(batches)
+	slices.Sort(sides)
+	sampleStyles := []int{0, 2, 3, 4}
+	return &chart{
+		title:  "Generation time vs image size",
+		xlabel: "pixels per image, H·W" + sideRange(sides), xname: "pixels", xunit: "pixels",
+		ylabel: "ms per image", unit: "ms", logY: true,
+		lines: collect(r, func(p Point) (string, int, bool) {
+			switch p.Kind {
+			case KindImageSample:
+				i := slices.Index(batches, p.Batch)
+				return fmt.Sprintf("sample, batch %d", p.Batch), sampleStyles[i%len(sampleStyles)], true
+			case KindImageTrain:
+				return fmt.Sprintf("train, batch %d", p.Batch), 1, true
+			}
+			return "", 0, false
+		}, func(p Point) (float64, float64, float64, float64) {
+			return float64(p.SeqLen), p.MsPerImage.Median, p.MsPerImage.Q1, p.MsPerImage.Q3
+		}),
+	}
 }
 
 // batchLabel names the batch sizes of a chart's two variants.
@@ -196,6 +243,9 @@ func Charts(r *Report) map[string]*reports.LineChart {
 	out := map[string]*reports.LineChart{}
 	for name, ch := range charts(r) {
 		lc := &reports.LineChart{Title: ch.title, XLabel: ch.xlabel, YLabel: ch.ylabel, XScale: reports.ScaleLog}
+		if ch.logY {
+			lc.YScale = reports.ScaleLog
+		}
 		for _, l := range ch.lines {
 			line := reports.Line{Group: l.model, Color: l.color, Variant: l.variant, Style: l.style, X: l.x, Y: l.y}
 			if name == "throughput_vs_seq_len" {
@@ -228,6 +278,18 @@ func SeriesOf(r *Report) []harness.SeriesRecord {
 		}
 	}
 	return out
+}
+
+// sideRange names the image sides of a chart, " (sides 8–28)", or
+// " (side 8)" for one; "" for none.
+func sideRange(sides []int) string {
+	switch len(sides) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(" (side %d)", sides[0])
+	}
+	return fmt.Sprintf(" (sides %d–%d)", sides[0], sides[len(sides)-1])
 }
 
 func renderChart(w io.Writer, c *reports.LineChart, format string) error {

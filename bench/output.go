@@ -44,6 +44,10 @@ func summaryLine(p Point) string {
 	if p.Skipped != "" {
 		return head + ": skipped (" + p.Skipped + ")"
 	}
+	if p.MsPerImage != nil {
+		return head + fmt.Sprintf(": %.3f ms/image (IQR %.3f), %s pixels/s, %.1f GFLOP/s (%.0f%% of ceiling), peak RSS %.0f MiB",
+			p.MsPerImage.Median, p.MsPerImage.IQR, num(p.TokensPerSec.Median), p.GFLOPS, 100*p.CeilingFraction, float64(p.Memory.PeakRSS)/mib)
+	}
 	s := fmt.Sprintf("%s: %s tokens/s (IQR %s)", head, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR))
 	if p.SeqLatency != nil {
 		s += fmt.Sprintf(", %s seq/s, p50 %.3f ms/seq, %s passes", num(p.SeqPerSec.Median), 1e3*p.SeqLatency.P50, num(p.Passes))
@@ -71,16 +75,39 @@ func num(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
+// repeatsNote says how many timed repeats the report's points had:
+// Config.Repeats, and the image section's when it differs and the report
+// has image points (translation's are stated with its table).
+func repeatsNote(r *Report) string {
+	note := fmt.Sprintf("%d repeats per point", r.Config.Repeats)
+	hasImage, hasOther := false, false
+	for _, p := range r.Points {
+		switch {
+		case isImage(p.Kind):
+			hasImage = true
+		case p.Kind != KindTranslate:
+			hasOther = true
+		}
+	}
+	switch n := r.Config.Image.Repeats; {
+	case hasImage && !hasOther:
+		note = fmt.Sprintf("%d repeats per point", n)
+	case hasImage && n != r.Config.Repeats:
+		note += fmt.Sprintf(" (%d per image point)", n)
+	}
+	return note
+}
+
 // WriteMarkdown writes the report's tables.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Throughput: %s\n\n", r.Name)
 	fmt.Fprintf(&b, "Backend %s on %s; %s, %d CPUs, GOMAXPROCS %d; %s %s/%s. ", r.Backend, r.Device, r.CPU, r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.GOOS, r.GOARCH)
-	fmt.Fprintf(&b, "Warm-up %d, %d repeats per point: medians with the interquartile range (IQR).\n\n", r.Config.Warmup, r.Config.Repeats)
+	fmt.Fprintf(&b, "Warm-up %d, %s: medians with the interquartile range (IQR).\n\n", r.Config.Warmup, repeatsNote(r))
 	fmt.Fprintf(&b, "Matrix-multiply ceiling (%d×%d by %d×%d on this backend): **%.1f GFLOP/s** best, %.1f median.\n",
 		r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.Best, r.Ceiling.GFLOPS.Median)
 
-	var tr, gen, trans []Point
+	var tr, gen, trans, img []Point
 	var skipped []Point
 	conditional := false
 	for _, p := range r.Points {
@@ -91,6 +118,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			gen = append(gen, p)
 		case p.Kind == KindTranslate:
 			trans = append(trans, p)
+		case isImage(p.Kind):
+			img = append(img, p)
 		default:
 			tr = append(tr, p)
 			conditional = conditional || p.Source > 0
@@ -135,6 +164,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	if len(trans) > 0 {
 		writeTranslate(&b, r, trans)
+	}
+	if len(img) > 0 {
+		writeImages(&b, r, img)
 	}
 	if len(skipped) > 0 {
 		b.WriteString("\n## Not measured\n\n")
@@ -289,6 +321,14 @@ func speedups(gen []Point) []speedup {
 // that benchstat groups by).
 func benchName(p Point, procs int) string {
 	switch p.Kind {
+	case KindImageSample:
+		return fmt.Sprintf("BenchmarkImageSample/model=%s/path=%s/batch=%d/side=%d-%d", p.Model, p.Mode, p.Batch, p.Side, procs)
+	case KindImageTrain, KindImageScore:
+		kind := "Train"
+		if p.Kind == KindImageScore {
+			kind = "Score"
+		}
+		return fmt.Sprintf("BenchmarkImage%s/model=%s/batch=%d/side=%d-%d", kind, p.Model, p.Batch, p.Side, procs)
 	case KindGenerate:
 		return fmt.Sprintf("BenchmarkGenerate/model=%s/mode=%s/batch=%d/len=%d-%d", p.Model, p.Mode, p.Batch, p.Length, procs)
 	case KindTranslate:
@@ -303,8 +343,9 @@ func benchName(p Point, procs int) string {
 
 // WriteBenchstat writes every repeat of every point as a Go benchmark
 // result line, so `benchstat old.txt new.txt` compares two runs. An op is
-// one training or scoring step, one generated token (all rows), or one
-// translation of the whole batch.
+// one training or scoring step, one generated token (all rows), one
+// translation of the whole batch, or, for an image point, sampling the
+// whole batch of images or one training or scoring pass over it.
 func WriteBenchstat(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: arbench/bench\n", r.GOOS, r.GOARCH)
@@ -334,6 +375,11 @@ func WriteBenchstat(w io.Writer, r *Report) error {
 					fmt.Fprintf(&b, "\t%.3f GFLOP/s", gf)
 				}
 				fmt.Fprintf(&b, "%s\n", mem)
+				continue
+			}
+			if isImage(p.Kind) {
+				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.0f ns/image\t%.2f pixels/s\t%.3f GFLOP/s%s\n",
+					benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], 1e6*p.MsPerImage.Values[i], rate, gf, mem)
 				continue
 			}
 			if p.Kind == KindGenerate {

@@ -26,6 +26,11 @@ import "fmt"
 //	    batches: [1, 64]
 //	    lengths: [16, 32]          # output tokens per row, forced
 //	    repeats: 10                # timed decodes per point: latency percentiles
+//	  image:                       # images in tasks/image's framing (vocabulary 3)
+//	    sizes: [8, 12, 16, 20, 28] # image sides S: rows of N = S·S pixels
+//	    sample_batches: [1, 16]    # images sampled at once
+//	    pass_batch: 16             # images per timed training step and scoring pass
+//	    repeats: 3                 # timed repeats per point
 type BenchConfig struct {
 	Vocab       int     `yaml:"vocab" json:"vocab"`
 	Warmup      int     `yaml:"warmup" json:"warmup"`
@@ -41,6 +46,11 @@ type BenchConfig struct {
 	// encoder–decoders, non-autoregressive and hybrid models, and language
 	// models in their joined mode).
 	Translate BenchTranslate `yaml:"translate" json:"translate"`
+	// Image times sampling whole images against one parallel training
+	// step and scoring pass at the same image size (issue 11). Its points
+	// always use the image framing's vocabulary of 3 tokens, whatever
+	// Vocab says.
+	Image BenchImage `yaml:"image" json:"image"`
 }
 
 // BenchSweep is a pair of one-dimensional sweeps through (Batch, SeqLen).
@@ -81,6 +91,36 @@ type BenchTranslate struct {
 // Enabled reports whether the sweep has any point.
 func (t BenchTranslate) Enabled() bool { return len(t.Batches) > 0 && len(t.Lengths) > 0 }
 
+// BenchImageMinSize and BenchImageMaxSize bound the image sweep's sides:
+// tasks/image's MinSize and MaxSize (harness cannot import tasks/image;
+// package bench's tests check that they agree).
+const (
+	BenchImageMinSize = 8
+	BenchImageMaxSize = 28
+)
+
+// BenchImage is the image sweep: binary square images of side S in
+// tasks/image's framing (a row of N = S·S pixels, vocabulary 3: pixel
+// values 0 and 1 and the start token 2), for every model and every size
+// in Sizes. At each size, each batch of SampleBatches images is sampled
+// pixel by pixel from the start token as the image task samples (N
+// sequential decoder steps), and a framed batch of PassBatch random images
+// is given to one training step (harness.Trainer's Gradients: forward and
+// backward) and one scoring pass (harness.Scorer's LogProbs), the
+// parallel passes that read all N pixels at once. Every point is Repeats
+// timed repeats after the experiment's warm-up; a training or scoring
+// repeat runs passes for at least min_seconds. Empty Sizes or
+// SampleBatches skip the sweep.
+type BenchImage struct {
+	Sizes         []int `yaml:"sizes" json:"sizes"`
+	SampleBatches []int `yaml:"sample_batches" json:"sample_batches"`
+	PassBatch     int   `yaml:"pass_batch" json:"pass_batch"`
+	Repeats       int   `yaml:"repeats" json:"repeats"`
+}
+
+// Enabled reports whether the sweep has any point.
+func (im BenchImage) Enabled() bool { return len(im.Sizes) > 0 && len(im.SampleBatches) > 0 }
+
 // DefaultBench returns the defaults a `bench:` section starts from (and
 // `arbench bench` uses without one).
 func DefaultBench() *BenchConfig {
@@ -93,6 +133,8 @@ func DefaultBench() *BenchConfig {
 			RefeedBatches: []int{1}, RefeedLengths: []int{64},
 		},
 		Translate: BenchTranslate{Source: 16, Batches: []int{1, 64}, Lengths: []int{16, 32}, Repeats: 10},
+		// Off (no sizes): sampling images costs N decoder steps each.
+		Image: BenchImage{SampleBatches: []int{1, 16}, PassBatch: 16, Repeats: 3},
 	}
 }
 
@@ -135,5 +177,13 @@ func (c *BenchConfig) Validate() []error {
 	positive("translate.batches", t.Batches)
 	positive("translate.lengths", t.Lengths)
 	add(t.Enabled() && c.Vocab == 2, "vocab: must be >= 3 for the translate sweep (tokens 1 and 2 start and end an output), got %d", c.Vocab)
+	im := c.Image
+	for i, s := range im.Sizes {
+		add(s < BenchImageMinSize || s > BenchImageMaxSize, "image.sizes[%d]: must be in [%d, %d] (the image task's sides), got %d",
+			i, BenchImageMinSize, BenchImageMaxSize, s)
+	}
+	positive("image.sample_batches", im.SampleBatches)
+	add(im.PassBatch < 1, "image.pass_batch: must be >= 1, got %d", im.PassBatch)
+	add(im.Repeats < 1, "image.repeats: must be >= 1, got %d", im.Repeats)
 	return errs
 }

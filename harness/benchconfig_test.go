@@ -100,3 +100,60 @@ func TestBenchSectionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchImageSection: the image sweep is off by default, a section
+// naming sizes turns it on with the default batches, and empty sizes or
+// sample batches keep it off.
+func TestBenchImageSection(t *testing.T) {
+	def := harness.DefaultBench()
+	if def.Image.Enabled() || len(def.Image.Sizes) != 0 {
+		t.Errorf("default image sweep %+v is on", def.Image)
+	}
+	e, err := parse(t, benchBase+"bench:\n  image: {sizes: [8, 28]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := e.Bench.Image
+	if !im.Enabled() || !slices.Equal(im.Sizes, []int{8, 28}) || !slices.Equal(im.SampleBatches, def.Image.SampleBatches) ||
+		im.PassBatch != def.Image.PassBatch || im.Repeats != def.Image.Repeats {
+		t.Errorf("image = %+v", im)
+	}
+	e, err = parse(t, benchBase+"bench:\n  image: {sizes: [12], sample_batches: []}\n")
+	if err != nil || e.Bench.Image.Enabled() {
+		t.Errorf("empty sample_batches: %v, %+v", err, e.Bench.Image)
+	}
+}
+
+// TestBenchImageValidate: every field of the image section is checked,
+// all problems reported at once.
+func TestBenchImageValidate(t *testing.T) {
+	c := harness.DefaultBench()
+	c.Image = harness.BenchImage{Sizes: []int{8, 7, 29, 28}, SampleBatches: []int{1, 0}, PassBatch: 0, Repeats: -1}
+	var got []string
+	for _, err := range c.Validate() {
+		got = append(got, err.Error())
+	}
+	want := []string{
+		"image.sizes[1]: must be in [8, 28] (the image task's sides), got 7",
+		"image.sizes[2]: must be in [8, 28] (the image task's sides), got 29",
+		"image.sample_batches[1]: must be >= 1, got 0",
+		"image.pass_batch: must be >= 1, got 0",
+		"image.repeats: must be >= 1, got -1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors\n%q\nwant\n%q", got, want)
+	}
+	for src, want := range map[string]string{
+		"bench:\n  image: {size: [8]}\n":            "x.yaml:6: bench.image.size: unknown field",
+		"bench:\n  image: {sizes: [8, 30]}\n":       "bench: image.sizes[1]: must be in [8, 28] (the image task's sides), got 30",
+		"bench:\n  image: {pass_batch: 2.5}\n":      "x.yaml:6: bench.image.pass_batch: expected an integer, got number 2.5",
+		"bench:\n  image: {repeats: 0}\n":           "bench: image.repeats: must be >= 1, got 0",
+		"bench:\n  image: {sample_batches: [-2]}\n": "bench: image.sample_batches[0]: must be >= 1, got -2",
+	} {
+		_, err := parse(t, benchBase+src)
+		var ce harness.ConfigErrors
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: errors %v lack %q", src, err, want)
+		}
+	}
+}
