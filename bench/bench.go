@@ -484,12 +484,7 @@ func closeModel(m harness.Model) error {
 
 // contextLimit returns the maximum context of a configured instance (0
 // for none).
-func contextLimit(m harness.Model) int {
-	if cl, ok := m.(harness.ContextLimiter); ok {
-		return cl.MaxContext()
-	}
-	return 0
-}
+func contextLimit(m harness.Model) int { return harness.ContextOf(m) }
 
 // positions returns the positions p needs of a model's context and the
 // env's SeqLen for it, given the model's harness.SourceMode: a joined
@@ -553,44 +548,11 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 			return p, nil
 		}
 	}
-	// FLOPs: the same operation on CountBackend. A translation that fails
-	// there (its decoder refuses the zero distributions) is timed all the
-	// same, its FLOPs unknown.
-	countErr := func(err error) error {
-		if p.Kind != KindTranslate {
-			return fmt.Errorf("counting FLOPs: %w", err)
-		}
-		p.FLOPsNote = fmt.Sprintf("FLOPs not counted: the dry run on the count backend failed: %v", err)
-		return nil
-	}
-	cb := &CountBackend{}
-	dry, err := r.newModel(ctx, spec, r.pointEnv(p, cb, seqLen))
-	switch {
-	case errors.Is(err, errSetup):
-		if err := countErr(err); err != nil {
-			return p, err
-		}
-	case err != nil:
+	if fd, ok := inst.(harness.FLOPsDeclarer); ok {
+		declaredFLOPs(&p, fd)
+	} else if err := r.countFLOPs(ctx, spec, &p, seqLen); err != nil || p.Skipped != "" {
 		return p, err
-	default:
-		op, why, err := r.operation(dry, p)
-		if err != nil || why != "" {
-			p.Skipped = why
-			return p, errors.Join(err, closeModel(dry))
-		}
-		tokens, err := op(ctx, nil)
-		if err != nil {
-			if err := countErr(err); err != nil {
-				return p, errors.Join(err, closeModel(dry))
-			}
-		} else {
-			p.FLOPsPerToken = cb.FLOPs() / float64(tokens)
-		}
-		if err := closeModel(dry); err != nil {
-			return p, err
-		}
 	}
-	dry = nil // let startMemory's collection free it
 
 	mon := startMemory()
 	m, err := r.newModel(ctx, spec, r.pointEnv(p, r.opt.Backend, seqLen))
@@ -705,6 +667,59 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		p.CeilingFraction = p.GFLOPS / r.ceiling
 	}
 	return p, nil
+}
+
+// countFLOPs sets p's FLOPs per token from the same operation run on
+// CountBackend (the model set up afresh there, then closed). A
+// translation that fails there (its decoder refuses the zero
+// distributions) is timed all the same, its FLOPs unknown (FLOPsNote).
+func (r *runner) countFLOPs(ctx context.Context, spec *harness.ModelSpec, p *Point, seqLen int) error {
+	countErr := func(err error) error {
+		if p.Kind != KindTranslate {
+			return fmt.Errorf("counting FLOPs: %w", err)
+		}
+		p.FLOPsNote = fmt.Sprintf("FLOPs not counted: the dry run on the count backend failed: %v", err)
+		return nil
+	}
+	cb := &CountBackend{}
+	dry, err := r.newModel(ctx, spec, r.pointEnv(*p, cb, seqLen))
+	switch {
+	case errors.Is(err, errSetup):
+		if err := countErr(err); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		op, why, err := r.operation(dry, *p)
+		if err != nil || why != "" {
+			p.Skipped = why
+			return errors.Join(err, closeModel(dry))
+		}
+		tokens, err := op(ctx, nil)
+		if err != nil {
+			if err := countErr(err); err != nil {
+				return errors.Join(err, closeModel(dry))
+			}
+		} else {
+			p.FLOPsPerToken = cb.FLOPs() / float64(tokens)
+		}
+		if err := closeModel(dry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// declaredFLOPs sets p's FLOPs from a model that cannot be counted (it
+// does not run on the backend): its own figure, or unknown with a note,
+// never a counted 0.
+func declaredFLOPs(p *Point, fd harness.FLOPsDeclarer) {
+	if f, known := fd.FLOPsPerToken(); known {
+		p.FLOPsPerToken = f
+		return
+	}
+	p.FLOPsNote = "FLOPs unknown: the model does not run on arbench's backend and declares none"
 }
 
 // translationStats sets p's Passes, Stats, Acceptance and TokensPerVerify

@@ -26,9 +26,10 @@ func writeImages(b *strings.Builder, r *Report, img []Point) {
 		if path == "" {
 			path = "—"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %s | %s | %s | %.3f | %.2f | %.1f%% | %.0f |\n",
+		flops, gf, ceil := flopsCells(p, 3)
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %.0f |\n",
 			p.Model, p.Kind, path, p.Side, p.SeqLen, p.Batch, ms(p.MsPerImage.Median), ms(p.MsPerImage.IQR),
-			num(p.TokensPerSec.Median), p.FLOPsPerToken/1e6, p.GFLOPS, 100*p.CeilingFraction, float64(p.Memory.PeakRSS)/mib)
+			num(p.TokensPerSec.Median), flops, gf, ceil, float64(p.Memory.PeakRSS)/mib)
 	}
 	writeImageComparison(b, img)
 }

@@ -44,9 +44,10 @@ func summaryLine(p Point) string {
 	if p.Skipped != "" {
 		return head + ": skipped (" + p.Skipped + ")"
 	}
+	_, gf, ceil := flopsCells(p, 2)
+	tail := fmt.Sprintf(", %s GFLOP/s (%s of ceiling), peak RSS %.0f MiB", gf, ceil, float64(p.Memory.PeakRSS)/mib)
 	if p.MsPerImage != nil {
-		return head + fmt.Sprintf(": %.3f ms/image (IQR %.3f), %s pixels/s, %.1f GFLOP/s (%.0f%% of ceiling), peak RSS %.0f MiB",
-			p.MsPerImage.Median, p.MsPerImage.IQR, num(p.TokensPerSec.Median), p.GFLOPS, 100*p.CeilingFraction, float64(p.Memory.PeakRSS)/mib)
+		return head + fmt.Sprintf(": %.3f ms/image (IQR %.3f), %s pixels/s", p.MsPerImage.Median, p.MsPerImage.IQR, num(p.TokensPerSec.Median)) + tail
 	}
 	s := fmt.Sprintf("%s: %s tokens/s (IQR %s)", head, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR))
 	if p.SeqLatency != nil {
@@ -58,8 +59,7 @@ func summaryLine(p Point) string {
 	if p.Latency != nil {
 		s += fmt.Sprintf(", TTFT %.2f ms, p50 %.3f ms/token", 1e3*p.TTFT.Median, 1e3*p.Latency.P50)
 	}
-	return s + fmt.Sprintf(", %.1f GFLOP/s (%.0f%% of ceiling), peak RSS %.0f MiB",
-		p.GFLOPS, 100*p.CeilingFraction, float64(p.Memory.PeakRSS)/mib)
+	return s + tail
 }
 
 // num formats a rate with three significant digits and no exponent.
@@ -135,9 +135,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("| model | kind | batch | seq len | tokens/s | IQR | ms/step | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB | peak heap MiB |\n")
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, p := range tr {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.1f | %.2f | %.1f | %.0f%% | %.0f | %.0f |\n",
+			flops, gf, ceil := flopsCells(p, 2)
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.1f | %s | %s | %s | %.0f | %.0f |\n",
 				p.Model, p.Kind, p.Batch, p.SeqLen, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
-				1e3*p.StepSeconds.Median, p.FLOPsPerToken/1e6, p.GFLOPS, 100*p.CeilingFraction,
+				1e3*p.StepSeconds.Median, flops, gf, ceil,
 				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
 		}
 	}
@@ -148,10 +149,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("| model | mode | batch | length | tokens/s | IQR | TTFT ms | p50 ms | p90 ms | p99 ms | MFLOP/token | GFLOP/s | % ceiling | peak RSS MiB | peak heap MiB |\n")
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, p := range gen {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.3f | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.0f | %.0f |\n",
+			flops, gf, ceil := flopsCells(p, 2)
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.3f | %.3f | %.3f | %s | %s | %s | %.0f | %.0f |\n",
 				p.Model, p.Mode, p.Batch, p.Length, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
 				1e3*p.TTFT.Median, 1e3*p.Latency.P50, 1e3*p.Latency.P90, 1e3*p.Latency.P99,
-				p.FLOPsPerToken/1e6, p.GFLOPS, 100*p.CeilingFraction,
+				flops, gf, ceil,
 				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
 		}
 		if sp := speedups(gen); len(sp) > 0 {
@@ -210,10 +212,7 @@ func writeTranslate(b *strings.Builder, r *Report, trans []Point) {
 		where[n] = append(where[n], fmt.Sprintf("%s b=%d len=%d", p.Mode, p.Batch, p.Length))
 	}
 	for _, p := range trans {
-		flops, gf, ceil := fmt.Sprintf("%.2f", p.FLOPsPerToken/1e6), fmt.Sprintf("%.1f", p.GFLOPS), fmt.Sprintf("%.0f%%", 100*p.CeilingFraction)
-		if p.FLOPsNote != "" {
-			flops, gf, ceil = "—", "—", "—"
-		}
+		flops, gf, ceil := flopsCells(p, 2)
 		addNote(p, p.FLOPsNote)
 		addNote(p, p.Note)
 		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %.0f |\n",
@@ -371,25 +370,22 @@ func WriteBenchstat(w io.Writer, r *Report) error {
 				if p.Acceptance != nil {
 					fmt.Fprintf(&b, "\t%.4f acceptance", *p.Acceptance)
 				}
-				if p.FLOPsNote == "" {
-					fmt.Fprintf(&b, "\t%.3f GFLOP/s", gf)
-				}
-				fmt.Fprintf(&b, "%s\n", mem)
+				fmt.Fprintf(&b, "%s%s\n", gflopsCol(p, gf), mem)
 				continue
 			}
 			if isImage(p.Kind) {
-				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.0f ns/image\t%.2f pixels/s\t%.3f GFLOP/s%s\n",
-					benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], 1e6*p.MsPerImage.Values[i], rate, gf, mem)
+				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.0f ns/image\t%.2f pixels/s%s%s\n",
+					benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], 1e6*p.MsPerImage.Values[i], rate, gflopsCol(p, gf), mem)
 				continue
 			}
 			if p.Kind == KindGenerate {
 				lat := p.LatencyRepeats[i]
-				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.0f ttft-ns\t%.0f p50-ns\t%.0f p90-ns\t%.0f p99-ns\t%.3f GFLOP/s%s\n",
-					benchName(p, r.GOMAXPROCS), 1e9/rate, rate, 1e9*p.TTFT.Values[i], 1e9*lat.P50, 1e9*lat.P90, 1e9*lat.P99, gf, mem)
+				fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.0f ttft-ns\t%.0f p50-ns\t%.0f p90-ns\t%.0f p99-ns%s%s\n",
+					benchName(p, r.GOMAXPROCS), 1e9/rate, rate, 1e9*p.TTFT.Values[i], 1e9*lat.P50, 1e9*lat.P90, 1e9*lat.P99, gflopsCol(p, gf), mem)
 				continue
 			}
-			fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.3f GFLOP/s%s\n",
-				benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], rate, gf, mem)
+			fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.2f tokens/s%s%s\n",
+				benchName(p, r.GOMAXPROCS), 1e9*p.StepSeconds.Values[i], rate, gflopsCol(p, gf), mem)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -451,4 +447,23 @@ func Write(dir string, r *Report) ([]string, error) {
 		}
 	}
 	return written, nil
+}
+
+// flopsCells are a point's MFLOP per token (with prec decimals), GFLOP/s
+// and share of the ceiling for a table, or "unknown" when its FLOPs are
+// not known (FLOPsNote): never a 0 that was not measured.
+func flopsCells(p Point, prec int) (flops, gf, ceil string) {
+	if p.FLOPsNote != "" {
+		return "unknown", "unknown", "unknown"
+	}
+	return fmt.Sprintf("%.*f", prec, p.FLOPsPerToken/1e6), fmt.Sprintf("%.1f", p.GFLOPS), fmt.Sprintf("%.0f%%", 100*p.CeilingFraction)
+}
+
+// gflopsCol is a bench.txt line's GFLOP/s column, absent when the point's
+// FLOPs are unknown.
+func gflopsCol(p Point, gf float64) string {
+	if p.FLOPsNote != "" {
+		return ""
+	}
+	return fmt.Sprintf("\t%.3f GFLOP/s", gf)
 }

@@ -13,8 +13,9 @@ type Capability string
 
 // The capabilities a task can declare in TaskInfo.Needs.
 const (
-	// NeedTrainer: the task trains the model (Trainer). A model without it
-	// is still evaluated untrained, so no task needs to declare it.
+	// NeedTrainer: the task trains the model (Trainer or StepTrainer). A
+	// model without it is still evaluated untrained, so no task needs to
+	// declare it.
 	NeedTrainer Capability = "Trainer"
 	// NeedScorer: teacher-forced log-probabilities of targets (Scorer).
 	NeedScorer Capability = "Scorer"
@@ -23,27 +24,31 @@ const (
 	// NeedDecoding: free-running generation, by Stepper or by re-reading
 	// the prefix with Distributioner (see Decoder).
 	NeedDecoding Capability = "Stepper or Distributioner"
+	// NeedStepper: generation with carried state (Stepper).
+	NeedStepper Capability = "Stepper"
 	// NeedSource: the model reads a source sequence, as a Conditioner
 	// reporting true or as a SourceJoiner language model that can decode
 	// (SourceMode, seq2seq.go).
 	NeedSource Capability = "a source-aware mode (a Conditioner, or a SourceJoiner language model)"
 )
 
-// Has reports whether m provides c.
+// Has reports whether m provides c (as a CapabilityDeclarer declares it).
 func (c Capability) Has(m Model) bool {
 	switch c {
 	case NeedTrainer:
-		_, ok := m.(Trainer)
-		return ok
+		return Trainable(m)
 	case NeedScorer:
-		_, ok := m.(Scorer)
+		_, ok := ScorerOf(m)
 		return ok
 	case NeedDistributions:
-		_, ok := m.(Distributioner)
+		_, ok := DistributionerOf(m)
+		return ok
+	case NeedStepper:
+		_, ok := StepperOf(m)
 		return ok
 	case NeedDecoding:
-		_, st := m.(Stepper)
-		_, d := m.(Distributioner)
+		_, st := StepperOf(m)
+		_, d := DistributionerOf(m)
 		return st || d
 	case NeedSource:
 		return SourceMode(m) != ""

@@ -513,7 +513,7 @@ func (w *walker) resolveTask(ft fileTask, path string) TaskSpec {
 func (w *walker) resolveModel(fm fileModel, path string, train TrainConfig) ModelSpec {
 	spec := ModelSpec{Name: fm.Name, Label: fm.Label, Train: train, origin: origin{w.file, w.lineOf(path), path}}
 	if spec.Label == "" {
-		spec.Label = fm.Name
+		spec.Label = DefaultLabel(fm.Name)
 	}
 	if w.unset[path] {
 		return spec
@@ -554,7 +554,7 @@ func NewExperiment(name string, taskNames, modelNames []string, data string) (*E
 		e.Tasks = append(e.Tasks, spec)
 	}
 	for _, n := range modelNames {
-		spec := ModelSpec{Name: n, Label: n, Train: e.Train}
+		spec := ModelSpec{Name: n, Label: DefaultLabel(n), Train: e.Train}
 		if m, err := NewModel(n); err != nil {
 			errs = append(errs, &ConfigError{Path: "-model", Msg: err.Error()})
 		} else {

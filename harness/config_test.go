@@ -135,7 +135,7 @@ models:
 		`x.yaml:17: models[0].config.opts.bogus: unknown field (known: scale)`,
 		`x.yaml:18: models[0].config.tags: expected a list, got string "notalist"`,
 		`x.yaml:19: models[0].train.foo: unknown field (known: batch, beta1, beta2, clip, eps, eval_every, log_every, lr, steps, warmup_steps, weight_decay)`,
-		`x.yaml:20: models[1].name: unknown model "rnnn" (available: fake-fragile, fake-lm, fake-uniform)`,
+		`x.yaml:20: models[1].name: unknown model "rnnn" (available: fake-fragile, fake-lm, fake-ownstep, fake-uniform)`,
 		`x.yaml:24: models[2].config: hidden must be >= 1, got 0`,
 		`x.yaml:24: models[2].config: dropout must be in [0, 1), got 1.5`,
 	}, "\n")
@@ -209,7 +209,7 @@ func TestLoadExperimentFile(t *testing.T) {
 
 func TestNewExperiment(t *testing.T) {
 	_, err := harness.NewExperiment("cli", []string{"fake/x", "nope"}, []string{"fake-lm", "rnnn"}, "")
-	want := "-task: unknown task \"nope\" (available: fake, fake-needy)\n-model: unknown model \"rnnn\" (available: fake-fragile, fake-lm, fake-uniform)"
+	want := "-task: unknown task \"nope\" (available: fake, fake-needy)\n-model: unknown model \"rnnn\" (available: fake-fragile, fake-lm, fake-ownstep, fake-uniform)"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
@@ -451,7 +451,7 @@ func TestNewExperimentReportsAll(t *testing.T) {
 	_, err := harness.NewExperiment("cli", []string{"fakee/jargn"}, []string{"lstn"}, missing)
 	wantErrors(t, err,
 		`-task: unknown task "fakee" (available: fake, fake-needy)`,
-		`-model: unknown model "lstn" (available: fake-fragile, fake-lm, fake-uniform)`,
+		`-model: unknown model "lstn" (available: fake-fragile, fake-lm, fake-ownstep, fake-uniform)`,
 		`-data: stat `+missing+`: no such file or directory`,
 	)
 }

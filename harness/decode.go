@@ -160,8 +160,8 @@ func NewDecoder(m Model, maxLen int, opt DecodeOptions) (*Decoder, error) {
 func choosePath(m Model, maxLen int, mode DecodeMode) (decodePath, DecodeMode, error) {
 	family := m.Info().Family
 	limit := 0
-	if cl, ok := m.(ContextLimiter); ok && cl.MaxContext() > 0 {
-		limit = cl.MaxContext()
+	if mc := ContextOf(m); mc > 0 {
+		limit = mc
 	}
 	fits := limit == 0 || maxLen <= limit
 	if mode == DecodeAuto {
@@ -172,7 +172,7 @@ func choosePath(m Model, maxLen int, mode DecodeMode) (decodePath, DecodeMode, e
 	}
 	switch mode {
 	case DecodeCached:
-		st, ok := m.(Stepper)
+		st, ok := StepperOf(m)
 		if !ok {
 			return nil, 0, cannotDecode("model %s has no incremental decoding (no Stepper)", family)
 		}
@@ -181,7 +181,7 @@ func choosePath(m Model, maxLen int, mode DecodeMode) (decodePath, DecodeMode, e
 		}
 		return &stepPath{s: st}, mode, nil
 	case DecodeRefeed:
-		d, ok := m.(Distributioner)
+		d, ok := DistributionerOf(m)
 		if !ok {
 			return nil, 0, cannotDecode("model %s cannot re-feed (no Distributioner)", family)
 		}
@@ -199,8 +199,8 @@ func choosePath(m Model, maxLen int, mode DecodeMode) (decodePath, DecodeMode, e
 // is on, unless the model cannot re-feed), else re-feeding.
 func autoMode(m Model, maxLen, limit int) (DecodeMode, error) {
 	fits := limit == 0 || maxLen <= limit
-	_, isStepper := m.(Stepper)
-	_, isDist := m.(Distributioner)
+	_, isStepper := StepperOf(m)
+	_, isDist := DistributionerOf(m)
 	kv, isKV := m.(KVCacher)
 	switch {
 	case isStepper && fits && (!isDist || !isKV || kv.KVCacheEnabled()):

@@ -119,6 +119,10 @@ type ModelInfo struct {
 	Family string `json:"family"`
 	// Params is the number of scalar parameters after Setup.
 	Params int `json:"params"`
+	// Nondeterministic is set by the runner for a model that says it is
+	// not deterministic (DeterminismReporter); reproduce then compares its
+	// metrics with a tolerance.
+	Nondeterministic bool `json:"nondeterministic,omitempty"`
 }
 
 // Model is the interface every plugin implements. What a model can do beyond
@@ -200,9 +204,20 @@ type Distributioner interface {
 }
 
 // ContextLimiter is a model with a maximum usable context (e.g. learned
-// positions); the harness never feeds it longer inputs.
+// positions); the harness never feeds it longer inputs. A MaxContext of 0
+// or less means unbounded (a model that learns its limit only later, such
+// as an external plugin). Consumers read it through ContextOf.
 type ContextLimiter interface {
 	MaxContext() int
+}
+
+// ContextOf is m's maximum context, 0 when unbounded (no ContextLimiter,
+// or one reporting 0 or less): the one reading of ContextLimiter.
+func ContextOf(m Model) int {
+	if cl, ok := m.(ContextLimiter); ok && cl.MaxContext() > 0 {
+		return cl.MaxContext()
+	}
+	return 0
 }
 
 // State is a model's carried generation state (recurrent state, key/value cache).

@@ -44,9 +44,11 @@ func preflight(ctx context.Context, e *Experiment, pending []combo, opt RunOptio
 	}
 	checked, badFile := map[string]bool{}, map[string]bool{}
 	for _, c := range pending {
-		if c.weightsIn != "" && !checked[c.weightsIn] {
-			checked[c.weightsIn] = true
-			if err := nn.CheckSafetensors(c.weightsIn); err != nil {
+		// By file and family: a plugin that reads its own files may load a
+		// file a built-in model checks as safetensors.
+		if key := c.weightsIn + "\x00" + c.model.Name; c.weightsIn != "" && !checked[key] {
+			checked[key] = true
+			if err := checkWeightsFile(c); err != nil {
 				add("-load-weights", "%s: %v", c.key, err)
 				badFile[c.weightsIn] = true
 			}
@@ -147,6 +149,23 @@ func checkPairing(c combo, info TaskInfo) (msgs []string) {
 	return msgs
 }
 
+// checkWeightsFile checks the file a run loads its weights from: a
+// complete safetensors file, or for a model that reads its own files
+// (WeightsIO) a readable regular file, whose content only the model can
+// check.
+func checkWeightsFile(c combo) error {
+	if m, err := NewModel(c.model.Name); err == nil {
+		if _, own := m.(WeightsIO); own {
+			f, _, err := openRegular(c.weightsIn)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}
+	}
+	return nn.CheckSafetensors(c.weightsIn)
+}
+
 // checkWeights sets a model up (its memory was checked) and checks that
 // the weights file to load holds exactly its parameters, reading only the
 // file's header.
@@ -162,6 +181,9 @@ func checkWeights(ctx context.Context, c combo, info TaskInfo, b nn.Backend) (ms
 	}()
 	if err := m.Setup(ctx, runEnv(c, info, b, m)); err != nil {
 		return fmt.Sprintf("on task %s: setup: %v", c.task.Label(), err)
+	}
+	if _, own := m.(WeightsIO); own {
+		return "" // the model reads its own files; only it can check them
 	}
 	if m.Params() == nil {
 		return fmt.Sprintf("-load-weights %s: model %s has no parameters", c.weightsIn, c.model.Label)
@@ -189,7 +211,7 @@ func newConfigured(spec *ModelSpec) (Model, error) {
 func runEnv(c combo, info TaskInfo, b nn.Backend, m Model) Env {
 	env := Env{Backend: b, Vocab: info.Vocab, SeqLen: info.SeqLen, Seed: c.seed, EvalBatch: info.EvalBatch,
 		SourceLen: info.SourceLen, TargetLen: info.TargetLen}
-	if _, ok := m.(Trainer); ok && c.model.Train.Steps > 0 {
+	if Trainable(m) && c.model.Train.Steps > 0 {
 		env.Batch = c.model.Train.Batch
 	}
 	return env

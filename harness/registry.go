@@ -89,13 +89,73 @@ func RegisterTask(name, description string, f TaskFactory) {
 	tasks.register(name, description, f, f == nil)
 }
 
-// NewModel returns a fresh instance of the named model family.
+// NewModel returns a fresh instance of the named model family, or for
+// FAMILY:CONFIG of the family's named configuration CONFIG (a
+// NamedConfigurer's, e.g. ext:torch-rnn, an external plugin configured in
+// its plugins file).
 func NewModel(name string) (Model, error) {
-	f, err := models.lookup(name)
+	family, config, named := strings.Cut(name, ":")
+	f, err := models.lookup(family)
 	if err != nil {
 		return nil, err
 	}
-	return f(), nil
+	m := f()
+	if !named {
+		return m, nil
+	}
+	nc, ok := m.(NamedConfigurer)
+	if !ok {
+		return nil, fmt.Errorf("model %q: family %s has no named configurations (FAMILY:NAME)", name, family)
+	}
+	if err := nc.UseNamedConfig(config); err != nil {
+		return nil, fmt.Errorf("model %q: %w", name, err)
+	}
+	return m, nil
+}
+
+// DefaultLabel is the label results give a model entry without one: its
+// name, or for FAMILY:CONFIG the configuration's name.
+func DefaultLabel(name string) string {
+	if _, config, ok := strings.Cut(name, ":"); ok && config != "" {
+		return config
+	}
+	return name
+}
+
+// NamedConfigurer is a model family with named configurations, chosen as
+// FAMILY:NAME in an experiment or with -model: NamedConfigs lists them
+// (for `arbench list`; an error says why they cannot be read) and
+// UseNamedConfig sets the model's configuration to one of them, to which
+// the experiment's config section then applies.
+type NamedConfigurer interface {
+	NamedConfigs() ([]Registered, error)
+	UseNamedConfig(name string) error
+}
+
+// NamedConfigs lists every registered family's named configurations as
+// FAMILY:NAME, with the problems of the families that could not list
+// theirs.
+func NamedConfigs() ([]Registered, []error) {
+	var out []Registered
+	var errs []error
+	for _, r := range Models() {
+		f, err := models.lookup(r.Name)
+		if err != nil {
+			continue
+		}
+		nc, ok := f().(NamedConfigurer)
+		if !ok {
+			continue
+		}
+		list, err := nc.NamedConfigs()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model %s: %w", r.Name, err))
+		}
+		for _, c := range list {
+			out = append(out, Registered{Name: r.Name + ":" + c.Name, Description: c.Description})
+		}
+	}
+	return out, errs
 }
 
 // NewTask returns a fresh instance of a task given its full name

@@ -192,9 +192,15 @@ type Reproduction struct {
 	Removed bool
 	Stored  *ResultsFile
 	Rerun   *ResultsFile
-	// Tolerance is the one the metrics were compared with.
+	// Tolerance is the one the metrics were compared with; a run whose
+	// model was recorded as nondeterministic (ModelInfo.Nondeterministic)
+	// is compared with NondeterministicTolerance when Tolerance is the
+	// backend's default and exact.
 	Tolerance Tolerance
-	Checks    []MetricCheck
+	// explicit: Tolerance was given (ReproduceOptions.Tolerance), not the
+	// backend's default.
+	explicit bool
+	Checks   []MetricCheck
 	// Problems are differences other than metric values: run notes
 	// (divergence) or resolved configurations that differ.
 	Problems []string
@@ -287,7 +293,7 @@ func Reproduce(ctx context.Context, dir string, opt ReproduceOptions) (*Reproduc
 		}
 		return nil, fmt.Errorf("reproduce: rerun (output in %s): %w", out, err)
 	}
-	rep := &Reproduction{Dir: out, Stored: stored, Rerun: rerun, Tolerance: tol}
+	rep := &Reproduction{Dir: out, Stored: stored, Rerun: rerun, Tolerance: tol, explicit: opt.Tolerance != nil}
 	if err := compareDatasets(stored.Manifest.Datasets, rerun.Manifest.Datasets); err != nil {
 		return rep, err
 	}
@@ -407,6 +413,19 @@ func (r *Reproduction) compare() {
 	for _, res := range r.Rerun.Results {
 		rerun[keyOf(res)] = res
 	}
+	tolerance := func(k RunKey) Tolerance { return r.Tolerance }
+	if !r.explicit && r.Tolerance.Exact() {
+		nondet := map[RunKey]bool{}
+		for _, run := range r.Stored.Runs {
+			nondet[run.Key()] = run.Info.Nondeterministic
+		}
+		tolerance = func(k RunKey) Tolerance {
+			if nondet[k] {
+				return NondeterministicTolerance()
+			}
+			return r.Tolerance
+		}
+	}
 	for _, res := range r.Stored.Results {
 		k := keyOf(res)
 		c := MetricCheck{Key: k.run, Metric: res.Metric, Split: res.Split, Params: k.params, Unit: res.Unit,
@@ -423,7 +442,7 @@ func (r *Reproduction) compare() {
 		default:
 			c.Rerun = float64(nr.Value)
 			c.Status = CheckOK
-			if !r.Tolerance.Agree(c.Stored, c.Rerun) {
+			if !tolerance(k.run).Agree(c.Stored, c.Rerun) {
 				c.Status = CheckDrift
 			}
 		}

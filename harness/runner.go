@@ -170,10 +170,10 @@ func (r *runner) finish(err error, fresh bool) error {
 		}
 	}
 	r.lock.release(!r.wrote && fresh)
-	if len(r.diverged) == 0 && len(r.problems) == 0 {
+	if len(r.diverged) == 0 && len(r.failed) == 0 && len(r.problems) == 0 {
 		return err
 	}
-	rp := &RunProblems{Total: r.total, Diverged: r.diverged, Problems: r.problems}
+	rp := &RunProblems{Total: r.total, Diverged: r.diverged, Failed: r.failed, Problems: r.problems}
 	if err != nil {
 		return fmt.Errorf("%w; besides, %v", err, rp)
 	}
@@ -248,6 +248,10 @@ type RunProblems struct {
 	Total int
 	// Diverged describes each run stopped by a non-finite loss or gradient.
 	Diverged []string
+	// Failed describes each run that failed (its model's error: a plugin
+	// that crashed, a Setup that failed). It is not recorded, so -resume
+	// runs it again; the other runs went on.
+	Failed []string
 	// Problems describes every other failure after a run finished.
 	Problems []string
 }
@@ -256,6 +260,9 @@ func (p *RunProblems) Error() string {
 	var parts []string
 	if n := len(p.Diverged); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d runs diverged: %s", n, p.Total, strings.Join(p.Diverged, "; ")))
+	}
+	if n := len(p.Failed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d runs failed (not recorded; -resume runs them again): %s", n, p.Total, strings.Join(p.Failed, "; ")))
 	}
 	if len(p.Problems) > 0 {
 		parts = append(parts, strings.Join(p.Problems, "; "))
@@ -283,6 +290,7 @@ type runner struct {
 	lock *outputLock
 	// diverged and problems are reported by Run after the last run.
 	diverged []string
+	failed   []string
 	problems []string
 }
 
@@ -376,7 +384,10 @@ func (r *runner) runGroup(ctx context.Context, group []combo) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s discarded: %w", c.key, ctx.Err())
 			}
-			return fmt.Errorf("%s: %w", c.key, err)
+			// This run fails; the others go on.
+			r.failed = append(r.failed, fmt.Sprintf("%s: %v", c.key, err))
+			r.logf("%s failed: %v", c.key, err)
+			continue
 		}
 		if err := r.record(c, task, out); err != nil {
 			return err
@@ -481,7 +492,8 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	if err := r.setup(ctx, c, m, info, &out.rec); err != nil {
 		return out, err
 	}
-	tr, trainable := m.(Trainer)
+	tr, _ := m.(Trainer)
+	trainable := Trainable(m)
 	steps := ms.Train.Steps
 	if !trainable {
 		steps = 0
@@ -541,8 +553,8 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	out.rec.EvalSeconds = evalTime.Seconds()
 	out.results, out.series = r.collect(c, ev)
 	out.samples = ev.Samples
-	if r.opt.SaveWeights != "" && m.Params() != nil {
-		path, err := r.saveWeights(c, m, info)
+	if _, own := m.(WeightsIO); r.opt.SaveWeights != "" && (own || m.Params() != nil) {
+		path, err := r.saveWeights(ctx, c, m, info)
 		if err != nil {
 			// The run trained and evaluated: keep it, report the failure.
 			out.rec.Note = strings.TrimPrefix(out.rec.Note+"; weights not saved: "+err.Error(), "; ")
@@ -564,19 +576,36 @@ func (r *runner) setup(ctx context.Context, c combo, m Model, info TaskInfo, rec
 	if err := m.Setup(ctx, runEnv(c, info, r.backend, m)); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	ps := m.Params()
 	if c.weightsIn != "" {
-		if ps == nil {
-			return fmt.Errorf("load weights %s: model has no parameters", c.weightsIn)
-		}
-		if err := nn.LoadSafetensors(c.weightsIn, ps); err != nil {
-			return fmt.Errorf("load weights %s: %w", c.weightsIn, err)
+		if err := loadWeights(ctx, m, c.weightsIn); err != nil {
+			return err
 		}
 		rec.WeightsIn = c.weightsIn
 	}
 	rec.Info = m.Info()
-	if ps != nil {
+	rec.Info.Nondeterministic = Nondeterministic(m)
+	rec.Params = rec.Info.Params
+	if ps := m.Params(); ps != nil {
 		rec.Params = ps.Count()
+	}
+	return nil
+}
+
+// loadWeights initialises m from the weights file at path: through the
+// model's own WeightsIO, else its Params() as safetensors.
+func loadWeights(ctx context.Context, m Model, path string) error {
+	if w, ok := m.(WeightsIO); ok {
+		if err := w.LoadWeights(ctx, path); err != nil {
+			return fmt.Errorf("load weights %s: %w", path, err)
+		}
+		return nil
+	}
+	ps := m.Params()
+	if ps == nil {
+		return fmt.Errorf("load weights %s: model has no parameters", path)
+	}
+	if err := nn.LoadSafetensors(path, ps); err != nil {
+		return fmt.Errorf("load weights %s: %w", path, err)
 	}
 	return nil
 }
@@ -626,10 +655,11 @@ func summary(info TaskInfo, results []Result, rec RunRecord) string {
 	return "done: " + strings.Join(parts, ", ")
 }
 
-// saveWeights writes the model's parameters with metadata that `arbench
+// saveWeights writes the model's parameters (through its WeightsIO when it
+// has one) with metadata that `arbench
 // generate` reads back: the model family and label, the task, seed,
 // vocabulary size, window length and the run's resolved configuration.
-func (r *runner) saveWeights(c combo, m Model, info TaskInfo) (string, error) {
+func (r *runner) saveWeights(ctx context.Context, c combo, m Model, info TaskInfo) (string, error) {
 	if err := os.MkdirAll(r.opt.SaveWeights, 0o755); err != nil {
 		return "", fmt.Errorf("save weights: %w", err)
 	}
@@ -644,7 +674,13 @@ func (r *runner) saveWeights(c combo, m Model, info TaskInfo) (string, error) {
 		"seq_len":         fmt.Sprint(info.SeqLen),
 		"config":          string(c.config),
 	}
-	if err := nn.SaveSafetensors(path, m.Params(), meta); err != nil {
+	var err error
+	if w, ok := m.(WeightsIO); ok {
+		err = w.SaveWeights(ctx, path, meta)
+	} else {
+		err = nn.SaveSafetensors(path, m.Params(), meta)
+	}
+	if err != nil {
 		return "", fmt.Errorf("save weights %s: %w", path, err)
 	}
 	return path, nil
@@ -697,20 +733,22 @@ func (s *trainState) fill(rec *RunRecord, loaded bool) {
 	rec.Trained = s.step > 0 || loaded
 }
 
-// loop runs steps optimiser steps: batch from the task's sampler, gradients
-// with a per-step dropout seed, global-norm clipping, Adam with warmup.
+// loop runs steps optimiser steps: batch from the task's sampler, then the
+// model's own step (StepTrainer) or gradients with a per-step dropout
+// seed, global-norm clipping and Adam with warmup (Trainer).
 func (s *trainState) loop(ctx context.Context, steps int) error {
 	cfg := s.ms.Train
-	ps := s.m.Params()
-	if steps > 0 && (ps == nil || len(ps.List()) == 0) {
-		return errors.New("train: model has no parameters")
+	own, owns := s.m.(StepTrainer)
+	var opt *nn.Adam
+	if steps > 0 && !owns {
+		ps := s.m.Params()
+		if ps == nil || len(ps.List()) == 0 {
+			return errors.New("train: model has no parameters")
+		}
+		opt = nn.NewAdam(ps, cfg.Adam())
 	}
 	batchRNG := rand.New(rand.NewPCG(s.seed, batchStream))
 	dropRNG := rand.New(rand.NewPCG(s.seed, dropoutStream))
-	var opt *nn.Adam
-	if steps > 0 {
-		opt = nn.NewAdam(ps, cfg.Adam())
-	}
 	var window float64
 	var inWindow int
 	for step := 1; step <= steps; step++ {
@@ -722,10 +760,20 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 		if err != nil {
 			return fmt.Errorf("train step %d: %w", step, err)
 		}
-		loss, err := s.tr.Gradients(ctx, b, dropRNG.Uint64())
+		info := StepInfo{Step: step, LR: cfg.LRAt(step), Clip: cfg.Clip, Seed: dropRNG.Uint64()}
+		var loss float64
+		if owns {
+			loss, err = own.TrainStep(ctx, b, info)
+		} else {
+			loss, err = s.gradientStep(ctx, b, info, opt)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			var d *divergedError
+			if errors.As(err, &d) {
+				return err
 			}
 			if errors.Is(err, ErrDiverged) {
 				return &divergedError{step, "training loss", math.NaN()}
@@ -735,13 +783,6 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 		if !finite(loss) {
 			return &divergedError{step, "training loss", loss}
 		}
-		if cfg.Clip > 0 {
-			if norm := nn.ClipGradNorm(ps, cfg.Clip); !finite(norm) {
-				return &divergedError{step, "gradient norm", norm}
-			}
-		}
-		opt.SetLR(cfg.LRAt(step))
-		opt.Step()
 		s.trainTime += time.Since(t0)
 		s.step = step
 		s.tokens += int64(b.Positions())
@@ -760,6 +801,27 @@ func (s *trainState) loop(ctx context.Context, steps int) error {
 		}
 	}
 	return s.validate(ctx)
+}
+
+// gradientStep is a Trainer's step: its gradients, the global-norm clip
+// and an Adam step at the step's learning rate. A non-finite loss or
+// gradient norm is a *divergedError.
+func (s *trainState) gradientStep(ctx context.Context, b Batch, info StepInfo, opt *nn.Adam) (float64, error) {
+	loss, err := s.tr.Gradients(ctx, b, info.Seed)
+	if err != nil {
+		return 0, err
+	}
+	if !finite(loss) {
+		return 0, &divergedError{info.Step, "training loss", loss}
+	}
+	if info.Clip > 0 {
+		if norm := nn.ClipGradNorm(s.m.Params(), info.Clip); !finite(norm) {
+			return 0, &divergedError{info.Step, "gradient norm", norm}
+		}
+	}
+	opt.SetLR(info.LR)
+	opt.Step()
+	return loss, nil
 }
 
 // validate measures the validation loss at the current step.

@@ -33,6 +33,10 @@ func init() {
 	})
 	harness.RegisterModel("fake-lm", "bigram test model (harnesstest)", func() harness.Model { return NewLM() })
 	harness.RegisterModel("fake-uniform", "uniform test model without a Trainer (harnesstest)", func() harness.Model { return &Uniform{} })
+	harness.RegisterModel("fake-ownstep", "uniform test model with its own training step and weights files (harnesstest)", func() harness.Model {
+		LastOwnStep = &OwnStep{}
+		return LastOwnStep
+	})
 	harness.RegisterTask("fake", "synthetic counting task (harnesstest)", func() harness.Task { return NewTask() })
 }
 
@@ -425,3 +429,58 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 	}
 	return ev, nil
 }
+
+// OwnStep is Uniform with a training step of its own (harness.StepTrainer,
+// recording what each step is told in Steps), its own weights files
+// (harness.WeightsIO: the text "ownstep N" for N steps taken) and no
+// determinism (harness.DeterminismReporter false): the contract of an
+// external plugin, in process.
+type OwnStep struct {
+	Uniform
+	// Steps are the StepInfos of every TrainStep call, in order.
+	Steps []harness.StepInfo
+	// Loaded is the path LoadWeights read, and Taken the steps it read.
+	Loaded string
+	Taken  int
+}
+
+var (
+	_ harness.StepTrainer         = (*OwnStep)(nil)
+	_ harness.WeightsIO           = (*OwnStep)(nil)
+	_ harness.DeterminismReporter = (*OwnStep)(nil)
+)
+
+// LastOwnStep is the most recently created OwnStep, for tests to inspect.
+var LastOwnStep *OwnStep
+
+// Info implements harness.Model.
+func (m *OwnStep) Info() harness.ModelInfo {
+	return harness.ModelInfo{Family: "fake-ownstep", Params: 7}
+}
+
+// TrainStep records s and returns a loss that falls with the step.
+func (m *OwnStep) TrainStep(_ context.Context, b harness.Batch, s harness.StepInfo) (float64, error) {
+	m.Steps = append(m.Steps, s)
+	return 1 / float64(s.Step), nil
+}
+
+// SaveWeights writes "ownstep N".
+func (m *OwnStep) SaveWeights(_ context.Context, path string, _ map[string]string) error {
+	return os.WriteFile(path, []byte(fmt.Sprintf("ownstep %d", len(m.Steps)+m.Taken)), 0o644)
+}
+
+// LoadWeights reads what SaveWeights wrote.
+func (m *OwnStep) LoadWeights(_ context.Context, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Sscanf(string(b), "ownstep %d", &m.Taken); err != nil {
+		return fmt.Errorf("not an ownstep file: %w", err)
+	}
+	m.Loaded = path
+	return nil
+}
+
+// Deterministic is false.
+func (m *OwnStep) Deterministic() bool { return false }

@@ -28,9 +28,9 @@ var pixelSampling = decoding.Sampling{Temperature: 1}
 
 // checkContext refuses a model whose context cannot hold a row.
 func (t *Task) checkContext(m harness.Model) error {
-	if cl, ok := m.(harness.ContextLimiter); ok && cl.MaxContext() < t.N() {
+	if mc := harness.ContextOf(m); mc > 0 && mc < t.N() {
 		return fmt.Errorf("image: model %s reads at most %d tokens, but an image is a row of %d pixels (%d×%d)",
-			m.Info().Family, cl.MaxContext(), t.N(), t.side, t.side)
+			m.Info().Family, mc, t.N(), t.side, t.side)
 	}
 	return nil
 }

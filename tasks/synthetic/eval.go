@@ -44,10 +44,8 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 	if !ok {
 		return nil, fmt.Errorf("synthetic: model %q does not expose next-token distributions (harness.Distributioner)", m.Info().Family)
 	}
-	if cl, ok := m.(harness.ContextLimiter); ok {
-		if w := t.Info().SeqLen; cl.MaxContext() < w {
-			return nil, fmt.Errorf("synthetic: model %q reads at most %d tokens, rows have %d", m.Info().Family, cl.MaxContext(), w)
-		}
+	if mc, w := harness.ContextOf(m), t.Info().SeqLen; mc > 0 && mc < w {
+		return nil, fmt.Errorf("synthetic: model %q reads at most %d tokens, rows have %d", m.Info().Family, mc, w)
 	}
 	if t.variant == "oracle" {
 		return t.evaluateOracle(ctx, m, d)

@@ -364,11 +364,7 @@ func (t *Task) scorer(m harness.Model) (harness.Scorer, int, error) {
 		return nil, 0, fmt.Errorf("text: model %q cannot score text (it does not implement harness.Scorer)", m.Info().Family)
 	}
 	W := t.cfg.SeqLen
-	if cl, ok := m.(harness.ContextLimiter); ok {
-		mc := cl.MaxContext()
-		if mc <= 0 {
-			return nil, 0, fmt.Errorf("text: model %q reports MaxContext %d", m.Info().Family, mc)
-		}
+	if mc := harness.ContextOf(m); mc > 0 {
 		W = min(W, mc)
 	}
 	return sc, W, nil

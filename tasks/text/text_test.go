@@ -61,7 +61,7 @@ func (m limitedModel) MaxContext() int { return m.maxCtx }
 func (m limitedModel) LogProbs(ctx context.Context, b harness.Batch) ([][]float64, error) {
 	for _, row := range b.Inputs {
 		*m.maxWidth = max(*m.maxWidth, len(row))
-		if len(row) > m.maxCtx {
+		if m.maxCtx > 0 && len(row) > m.maxCtx { // 0: unbounded
 			return nil, fmt.Errorf("row of %d tokens exceeds MaxContext %d", len(row), m.maxCtx)
 		}
 	}
@@ -555,8 +555,13 @@ func TestMaxContext(t *testing.T) {
 	if _, err := task.ValidLoss(context.Background(), m); err != nil {
 		t.Error(err)
 	}
-	if _, err := task.Evaluate(context.Background(), limitedModel{maxCtx: 0, maxWidth: &widest}); err == nil {
-		t.Error("MaxContext 0 accepted")
+	// MaxContext 0 is unbounded (harness.ContextOf): the window is seq_len.
+	ev, err = task.Evaluate(context.Background(), limitedModel{maxCtx: 0, maxWidth: &widest})
+	if err != nil {
+		t.Fatalf("MaxContext 0 (unbounded): %v", err)
+	}
+	if w := ev.Metrics[0].Params["window"]; w != task.cfg.SeqLen {
+		t.Errorf("MaxContext 0: window %v, want seq_len %d", w, task.cfg.SeqLen)
 	}
 }
 
