@@ -5,7 +5,7 @@ TAGS    ?=
 # Go test timeout for `make test`; CI allows 90 minutes, we aim for < 10.
 TEST_TIMEOUT ?= 9m
 
-.PHONY: all build run test fuzz bench datasets lint openblas clean
+.PHONY: all build run test fuzz bench datasets lint openblas clean python-deps test-examples
 
 all: build
 
@@ -16,6 +16,7 @@ include datasets/datasets.mk
 include reports/reports.mk
 include torch.mk
 include bench/bench.mk
+include python/python.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
 # on the CPU, print the table and write results/quick/{results.json,report.md}
@@ -25,9 +26,27 @@ run: datasets build
 
 # Every test. The corpus is fetched first because the end-to-end tests run
 # the real CLI on it; Chromium renders report.html in the browser test.
-test: datasets chromium lint
-	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+test: datasets chromium lint python-deps
+	ARBENCH_TORCH_PYTHON=$(TORCH_PYTHON) $(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) test-python test-examples
 	$(MAKE) fuzz
+
+# Python for the out-of-process plugins: python3 (the SDK and the test
+# plugins, standard library only) and Debian's CPU PyTorch for the example
+# plugins (python/examples), installed with apt-get when missing.
+# TORCH_PYTHON is the interpreter that has torch (Debian's python3-torch
+# installs into /usr/bin/python3); the Go tests of the examples use it.
+TORCH_PYTHON ?= /usr/bin/python3
+APT_GET ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),apt-get,sudo apt-get)
+# The PyTorch example plugins' own tests (python/examples, ~12 s).
+test-examples: python-deps
+	PYTHONDONTWRITEBYTECODE=1 $(TORCH_PYTHON) -m unittest discover -s python/examples -p 'test_*.py'
+
+python-deps:
+	@command -v python3 >/dev/null 2>&1 || { $(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y python3; }
+	@$(TORCH_PYTHON) -c 'import torch' 2>/dev/null || { \
+		echo "python-deps: installing Debian's python3-torch (CPU PyTorch for python/examples)"; \
+		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y python3-torch; }
 
 # Every parser of outside input, fuzzed for FUZZTIME each (seeded with the
 # repository's real files; a crasher found is kept under testdata/fuzz and

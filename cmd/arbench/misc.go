@@ -53,6 +53,13 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	section("Models", harness.Models())
+	named, errs := harness.NamedConfigs()
+	for _, err := range errs {
+		named = append(named, harness.Registered{Name: "(error)", Description: err.Error()})
+	}
+	if len(named) > 0 {
+		section("Configured models (FAMILY:NAME)", named)
+	}
 	section("Tasks", harness.Tasks())
 	var backends []harness.Registered
 	for _, b := range nn.Backends() {

@@ -5,6 +5,7 @@ package all
 import (
 	// Model plugins register themselves in init.
 	_ "arbench/plugins/bernoulli"
+	_ "arbench/plugins/external"
 	_ "arbench/plugins/hybrid"
 	_ "arbench/plugins/lstm"
 	_ "arbench/plugins/nar"

@@ -1,0 +1,134 @@
+package external_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"arbench/harness"
+)
+
+// torchPython is the interpreter with PyTorch for the example plugins
+// (python/examples): $ARBENCH_TORCH_PYTHON, which `make test` sets after
+// installing Debian's python3-torch (the test then fails without torch),
+// else /usr/bin/python3 (the test is skipped without torch).
+func torchPython(t *testing.T) string {
+	t.Helper()
+	py, required := os.Getenv("ARBENCH_TORCH_PYTHON"), true
+	if py == "" {
+		py, required = "/usr/bin/python3", false
+	}
+	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
+		if required {
+			t.Fatalf("ARBENCH_TORCH_PYTHON=%s cannot import torch (make python-deps installs it): %v\n%s", py, err, out)
+		}
+		t.Skipf("%s has no torch (make test installs python3-torch)", py)
+	}
+	return py
+}
+
+// TestTorchExamplesReproduceGoModels: the PyTorch example plugins load the
+// weights arbench's Go rnn, lstm and transformer saved after training and
+// score the same test text to the same bits per byte (within 1e-5), so a
+// PyTorch model and its Go twin are compared in one harness on equal
+// terms.
+func TestTorchExamplesReproduceGoModels(t *testing.T) {
+	py := torchPython(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "corpus.txt")
+	var text strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&text, "line %d: the quick brown fox jumps over the lazy dog %d times. ", i, i*i%97)
+	}
+	if err := os.WriteFile(data, []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	examples, err := filepath.Abs(filepath.Join("..", "..", "python", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := func(out string, steps int) string {
+		return fmt.Sprintf(`name: same-weights
+seed: 4
+out: %s
+train: {steps: %d, batch: 4, lr: 0.01, clip: 1.0}
+tasks:
+  - name: text/jargon
+    data: %s
+    config: {seq_len: 16, eval_stride: 8}
+models:
+`, filepath.Join(dir, out), steps, data)
+	}
+	goModels := `  - name: rnn
+    config: {embed: 8, hidden: 16}
+  - name: lstm
+    config: {embed: 8, hidden: 16}
+  - name: transformer
+    config: {dim: 16, heads: 2, layers: 1, ff: 32, context: 16, dropout: 0}
+`
+	torch := fmt.Sprintf(`  - name: ext
+    label: rnn
+    config: {command: [%[1]s, %[2]s/torch_rnn.py], plugin_config: {cell: rnn, embed: 8, hidden: 16}}
+  - name: ext
+    label: lstm
+    config: {command: [%[1]s, %[2]s/torch_rnn.py], plugin_config: {cell: lstm, embed: 8, hidden: 16}}
+  - name: ext
+    label: transformer
+    config: {command: [%[1]s, %[2]s/torch_transformer.py, --context, "16"], plugin_config: {dim: 16, heads: 2, layers: 1, ff: 32, context: 16, dropout: 0}}
+`, py, examples)
+	run := func(src string, opt harness.RunOptions) *harness.ResultsFile {
+		t.Helper()
+		e, err := harness.ParseExperiment("same.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rf, err := harness.Run(context.Background(), e, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rf
+	}
+	weights := filepath.Join(dir, "weights")
+	goRF := run(header("go", 30)+goModels, harness.RunOptions{SaveWeights: weights})
+	torchRF := run(header("torch", 0)+torch, harness.RunOptions{LoadWeights: weights})
+	value := func(rf *harness.ResultsFile, model, metric string) float64 {
+		for _, r := range rf.Results {
+			if r.Model == model && r.Metric == metric {
+				return float64(r.Value)
+			}
+		}
+		t.Fatalf("no %s of %s", metric, model)
+		return 0
+	}
+	for _, model := range []string{"rnn", "lstm", "transformer"} {
+		for _, metric := range []string{"bits_per_byte", "bits_per_byte_sliding"} {
+			g, p := value(goRF, model, metric), value(torchRF, model, metric)
+			t.Logf("%s %s: Go %.7f, PyTorch %.7f (difference %.1e)", model, metric, g, p, p-g)
+			if math.Abs(p-g) > 1e-5 {
+				t.Errorf("%s %s: Go %.7f, PyTorch example %.7f", model, metric, g, p)
+			}
+		}
+	}
+	for _, r := range torchRF.Runs {
+		if r.WeightsIn == "" || !r.Info.Nondeterministic {
+			t.Errorf("%s: weights in %q, nondeterministic %v", r.Model, r.WeightsIn, r.Info.Nondeterministic)
+		}
+	}
+	// arbench trains the PyTorch model itself (its own Adam, arbench's
+	// batches and schedule): the loss falls and it beats a uniform model.
+	first := strings.SplitN(torch, "  - name: ext\n", 3)[1]
+	trained := run(header("torch-train", 30)+"  - name: ext\n"+first, harness.RunOptions{})
+	for _, c := range trained.Curves {
+		if c.Name == harness.CurveTrainLoss && !(float64(c.Values[len(c.Values)-1]) < float64(c.Values[0])) {
+			t.Errorf("PyTorch rnn trained by arbench: loss %v", c.Values)
+		}
+	}
+	if bpb := value(trained, "rnn", "bits_per_byte"); !(bpb < 7) {
+		t.Errorf("PyTorch rnn trained 30 steps by arbench: %v bits/byte", bpb)
+	}
+}
