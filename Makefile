@@ -70,7 +70,7 @@ fuzz:
 # translation suite (experiments/nar-vs-ar.yaml) into
 # results/nar-vs-ar-bench/ (about a minute). Long
 # measurements live here, never in tests.
-bench: datasets bench-go bench-suite bench-s2s bench-images
+bench: datasets bench-go bench-suite bench-s2s bench-images bench-external
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

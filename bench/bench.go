@@ -42,6 +42,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -231,6 +232,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if len(opt.Models) == 0 {
 		return nil, errors.New("bench: no models")
+	}
+	if b := opt.Config.Baseline; b != "" && !slices.ContainsFunc(opt.Models, func(m harness.ModelSpec) bool { return m.Label == b }) {
+		return nil, fmt.Errorf("bench: baseline: no model labelled %q", b)
 	}
 	rep := &Report{
 		Name: opt.Name, Backend: opt.Backend.Name(), Device: opt.Backend.Device(),
@@ -787,13 +791,16 @@ func (r *runner) operation(m harness.Model, p Point) (opFunc, string, error) {
 	}
 	switch p.Kind {
 	case KindTrain:
-		tr, ok := m.(harness.Trainer)
-		if !ok {
-			return nil, "not trainable (no harness.Trainer)", nil
+		if !harness.Trainable(m) {
+			return nil, "not trainable (no harness.Trainer or StepTrainer)", nil
 		}
+		if st, ok := m.(harness.StepTrainer); ok {
+			return ownStepOp(st, batches()), "", nil
+		}
+		tr := m.(harness.Trainer)
 		return gradientsOp(m, tr, batches(), nn.NewAdam(m.Params(), nn.DefaultAdamConfig())), "", nil
 	case KindScore:
-		sc, ok := m.(harness.Scorer)
+		sc, ok := harness.ScorerOf(m)
 		if !ok {
 			return nil, "cannot score (no harness.Scorer)", nil
 		}
@@ -865,6 +872,26 @@ func gradientsOp(m harness.Model, tr harness.Trainer, batches []harness.Batch, o
 		if opt != nil {
 			nn.ClipGradNorm(m.Params(), 1)
 			opt.Step()
+		}
+		return b.Tokens(), nil
+	}
+}
+
+// ownStepOp returns an operation that runs a StepTrainer's own training
+// step on the batches in turn, at Adam's default learning rate and clip 1
+// (what gradientsOp applies), its update included.
+func ownStepOp(st harness.StepTrainer, batches []harness.Batch) opFunc {
+	step := 0
+	lr := nn.DefaultAdamConfig().LR
+	return func(ctx context.Context, _ *timing) (int, error) {
+		b := batches[step%len(batches)]
+		step++
+		loss, err := st.TrainStep(ctx, b, harness.StepInfo{Step: step, LR: lr, Clip: 1, Seed: uint64(step)})
+		if err != nil {
+			return 0, err
+		}
+		if math.IsNaN(loss) {
+			return 0, errors.New("training loss is NaN")
 		}
 		return b.Tokens(), nil
 	}

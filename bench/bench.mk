@@ -34,3 +34,9 @@ bench-s2s: build
 BENCH_IMAGES_OUT ?= results/images-bench
 bench-images: build
 	./$(BIN) bench -config experiments/images.yaml -out $(BENCH_IMAGES_OUT)
+
+# arbench's Go transformer against its PyTorch twin through the external
+# plugin protocol (issue 12), side by side with their ratio table.
+BENCH_EXTERNAL_OUT ?= results/external-bench
+bench-external: build python-deps
+	./$(BIN) bench -config experiments/external.yaml -out $(BENCH_EXTERNAL_OUT)

@@ -170,6 +170,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if len(img) > 0 {
 		writeImages(&b, r, img)
 	}
+	writeBaseline(&b, r)
 	if len(skipped) > 0 {
 		b.WriteString("\n## Not measured\n\n")
 		for _, p := range skipped {
@@ -466,4 +467,53 @@ func gflopsCol(p Point, gf float64) string {
 		return ""
 	}
 	return fmt.Sprintf("\t%.3f GFLOP/s", gf)
+}
+
+// pointKey identifies a point's configuration across models.
+type pointKey struct {
+	kind, mode                                string
+	batch, seqLen, source, prompt, length, sd int
+}
+
+func keyOf(p Point) pointKey {
+	return pointKey{p.Kind, p.Mode, p.Batch, p.SeqLen, p.Source, p.Prompt, p.Length, p.Side}
+}
+
+// writeBaseline writes every model's speed over the baseline model's
+// (Config.Baseline) at the same point: the ratio of median tokens/s, > 1
+// faster (e.g. a Go model and its PyTorch twin in one run).
+func writeBaseline(b *strings.Builder, r *Report) {
+	base := r.Config.Baseline
+	if base == "" {
+		return
+	}
+	ref := map[pointKey]Point{}
+	for _, p := range r.Points {
+		if p.Model == base && p.Skipped == "" {
+			ref[keyOf(p)] = p
+		}
+	}
+	var rows []string
+	for _, p := range r.Points {
+		q, ok := ref[keyOf(p)]
+		if p.Model == base || p.Skipped != "" || !ok || !(q.TokensPerSec.Median > 0) {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %.3f× |", p.Model, describe(p),
+			num(p.TokensPerSec.Median), num(q.TokensPerSec.Median), ratioCell(p, q), p.TokensPerSec.Median/q.TokensPerSec.Median))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n## Speed relative to %s\n\n", base)
+	fmt.Fprintf(b, "Tokens (or pixels) per second of each model over %s's at the same point, medians of one run (> 1: faster than %s).\n\n", base, base)
+	fmt.Fprintf(b, "| model | point | tokens/s | %s tokens/s | IQRs | ratio |\n|---|---|--:|--:|--:|--:|\n", base)
+	for _, row := range rows {
+		b.WriteString(row + "\n")
+	}
+}
+
+// ratioCell shows both points' interquartile ranges.
+func ratioCell(p, q Point) string {
+	return num(p.TokensPerSec.IQR) + " / " + num(q.TokensPerSec.IQR)
 }

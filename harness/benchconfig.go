@@ -51,6 +51,10 @@ type BenchConfig struct {
 	// always use the image framing's vocabulary of 3 tokens, whatever
 	// Vocab says.
 	Image BenchImage `yaml:"image" json:"image"`
+	// Baseline, when set, is the label of the model whose speed the
+	// others are related to, point by point (bench.md's "Speed relative
+	// to" table): a Go model and its PyTorch twin, say.
+	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
 }
 
 // BenchSweep is a pair of one-dimensional sweeps through (Batch, SeqLen).

@@ -30,7 +30,8 @@
 //   - PositionDistributioner: a Distributioner that computes one position.
 //     Absent: a re-feeding Decoder calls NextLogProbs and keeps the
 //     position it needs (decode.go).
-//   - ContextLimiter: a maximum context. Absent: the context is unbounded.
+//   - ContextLimiter: a maximum context, read through ContextOf. Absent
+//     (or reporting 0): the context is unbounded.
 //     Present: tasks feed windows of at most MaxContext tokens, and a
 //     Decoder re-reads a sliding window of the last MaxContext tokens once
 //     a sequence outgrows it (decode.go).
@@ -63,6 +64,27 @@
 //     (mask-predict, speculative decoding) and the settings an evaluation
 //     sweeps. Absent: Translate decodes greedily through SourceStepper or
 //     the joined sequence (seq2seq.go).
+//   - StepTrainer: a model that owns its optimiser runs whole training
+//     steps (external.go). Absent: the runner clips a Trainer's gradients
+//     and steps its own Adam (runner.go, gradientStep). Present: the runner
+//     calls it with the step's learning rate and clip instead.
+//   - WeightsIO: the model saves and loads its own weights files. Absent:
+//     the runner saves and loads Params() as safetensors (runner.go,
+//     loadWeights/saveWeights) and the experiment check compares the file
+//     with the parameters; present, only the file's readability is checked.
+//   - DeterminismReporter: whether the model is deterministic. Absent: as
+//     its backend. Present and false: ModelInfo.Nondeterministic is
+//     recorded and reproduce compares its metrics with a tolerance.
+//   - CapabilityDeclarer: which of the capability interfaces its Go type
+//     implements the model behind it really has (an external plugin's
+//     handshake). Absent: the type assertion decides. Present: Has,
+//     StepperOf, DistributionerOf, ScorerOf and Trainable count only what
+//     it declares (external.go, capability.go).
+//   - FLOPsDeclarer: FLOPs of a model the bench cannot count. Absent: the
+//     bench counts them on nn's counting backend; present, it reports the
+//     declared figure or unknown, never 0.
+//   - NamedConfigurer: a family's named configurations, chosen as
+//     FAMILY:NAME (NewModel, registry.go). Absent: FAMILY:NAME is an error.
 //   - io.Closer: resources to release (compiled executables, device
 //     memory). Absent: nothing is released. Present: the runner closes the
 //     model when its run ends (runner.go, runOne), and a Close error is
