@@ -472,3 +472,33 @@ func TestNonFiniteLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestRunExternalOnSyntheticTask: an external model runs the synthetic
+// tasks too (next-token distributions, free-running generation through
+// its start/step), trained by arbench.
+func TestRunExternalOnSyntheticTask(t *testing.T) {
+	py := python(t)
+	out := filepath.Join(t.TempDir(), "out")
+	e, err := harness.ParseExperiment("s.yaml", []byte(fmt.Sprintf(`name: s
+seed: 1
+out: %s
+train: {steps: 4, batch: 4, lr: 0.1}
+tasks:
+  - name: synthetic/copy
+    config: {lengths: [4], eval_rows: 16, valid_rows: 16, eval_batch: 8}
+models:
+  - name: ext
+    label: unigram
+    config: {command: [%s, testdata/unigram.py]}
+`, out, py)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := harness.Run(context.Background(), e, harness.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Runs) != 1 || !rf.Runs[0].Trained || len(rf.Results) == 0 {
+		t.Fatalf("runs %+v, %d results", rf.Runs, len(rf.Results))
+	}
+}
