@@ -161,7 +161,7 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 	page := htmlPage{Title: "arbench report: " + orDash(m.Name), Manifest: toHTMLTable(manifestTable(m)), Runs: toHTMLTable(runTable(rf))}
 	page.Manifest.Class = "manifest"
 	if !m.Complete {
-		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted or is still running.", len(rf.Runs))
+		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).", len(rf.Runs))
 	}
 	if len(m.Config) > 0 {
 		var buf bytes.Buffer

@@ -504,7 +504,7 @@ func markdown(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir stri
 	m := rf.Manifest
 	fmt.Fprintf(ew, "# arbench report: %s\n\n", mdCell(orDash(m.Name)))
 	if !m.Complete {
-		fmt.Fprintf(ew, "**Incomplete:** %d run(s) finished; the experiment was interrupted or is still running.\n\n", len(rf.Runs))
+		fmt.Fprintf(ew, "**Incomplete:** %d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).\n\n", len(rf.Runs))
 	}
 	mt := manifestTable(m)
 	mt.rows[len(mt.rows)-1][1] = code(mt.rows[len(mt.rows)-1][1])
