@@ -78,7 +78,7 @@ func ImageFigures(rf *harness.ResultsFile, samples []harness.SampleRecord) []Fig
 
 // imageSample reports whether s is an image written by tasks/image.
 func imageSample(s harness.Sample) bool {
-	k, _ := s[binimage.SampleKindKey].(string)
+	k := binimage.Kind(s)
 	return k == binimage.SampleKind || k == binimage.CompletionKind
 }
 
@@ -88,7 +88,7 @@ func modelGrids(task, model string, seed uint64, samples []harness.Sample) []Fig
 	var figs []Figure
 	base := Figure{Task: task, Kind: FigureGrid}
 	for _, kind := range []string{binimage.SampleKind, binimage.CompletionKind} {
-		if !slices.ContainsFunc(samples, func(s harness.Sample) bool { k, _ := s[binimage.SampleKindKey].(string); return k == kind }) {
+		if !slices.ContainsFunc(samples, func(s harness.Sample) bool { return binimage.Kind(s) == kind }) {
 			continue
 		}
 		f := base
@@ -137,19 +137,9 @@ func completionGrid(samples []harness.Sample, seed uint64) (stdimage.Image, stri
 	if err != nil {
 		return nil, "", err
 	}
-	prompt := -1
-	for _, s := range samples {
-		if k, _ := s[binimage.SampleKindKey].(string); k != binimage.CompletionKind {
-			continue
-		}
-		p, ok := s["prompt_rows"].(float64)
-		if v, isInt := s["prompt_rows"].(int); isInt {
-			p, ok = float64(v), true
-		}
-		if !ok || p != float64(int(p)) || p < 0 || int(p) > H || (prompt >= 0 && int(p) != prompt) {
-			return nil, "", fmt.Errorf("completion with prompt_rows %v (want one whole number of rows in [0, %d] for all)", s["prompt_rows"], H)
-		}
-		prompt = int(p)
+	prompt, err := binimage.PromptRows(samples, H)
+	if err != nil {
+		return nil, "", err
 	}
 	n := min(len(done), gridCompletions)
 	cells := make([][]uint8, 0, 2*n)

@@ -416,7 +416,7 @@ func (t *Task) complete(ctx context.Context, m harness.Model, sc harness.Scorer,
 	}
 	for i := range min(n, maxStored) {
 		ev.Samples = append(ev.Samples, harness.Sample{
-			binimage.SampleKindKey: binimage.CompletionKind, "index": i, "test_index": i, "height": H, "width": W, "prompt_rows": top,
+			binimage.SampleKindKey: binimage.CompletionKind, "index": i, "test_index": i, "height": H, "width": W, binimage.PromptRowsKey: top,
 			binimage.PixelsKey: binimage.Pixels(completed[i]), binimage.TruthKey: binimage.Pixels(t.test[i]),
 		})
 	}

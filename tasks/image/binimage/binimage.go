@@ -77,7 +77,7 @@ func GridScaled(images [][]uint8, H, W, cols, scale int) *stdimage.Gray {
 // task and seed).
 func SampleImages(samples []harness.Sample, kind, field string) (images [][]uint8, H, W int, err error) {
 	for i, s := range samples {
-		if k, _ := s[SampleKindKey].(string); k != kind {
+		if Kind(s) != kind {
 			continue
 		}
 		h, okH := asInt(s["height"])
@@ -131,7 +131,33 @@ const (
 	CompletionKind = "completion"
 	PixelsKey      = "pixels"
 	TruthKey       = "truth"
+	PromptRowsKey  = "prompt_rows"
 )
+
+// Kind is a sample's image kind (SampleKind, CompletionKind), "" for a
+// sample that is no image.
+func Kind(s harness.Sample) string {
+	k, _ := s[SampleKindKey].(string)
+	return k
+}
+
+// PromptRows reads the rows every completion among samples was given
+// (PromptRowsKey), the same for all of them and in [0, H]; -1 when there
+// is no completion.
+func PromptRows(samples []harness.Sample, H int) (int, error) {
+	rows := -1
+	for i, s := range samples {
+		if Kind(s) != CompletionKind {
+			continue
+		}
+		r, ok := asInt(s[PromptRowsKey])
+		if !ok || r < 0 || r > H || (rows >= 0 && r != rows) {
+			return 0, fmt.Errorf("sample %d: completion with %s %v (want one whole number of rows in [0, %d] for all)", i, PromptRowsKey, s[PromptRowsKey], H)
+		}
+		rows = r
+	}
+	return rows, nil
+}
 
 // Pixels renders 0/1 pixels as a string of '0' and '1' characters (any
 // non-zero pixel is '1').

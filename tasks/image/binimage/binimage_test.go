@@ -100,3 +100,22 @@ func TestSampleImagesRefuses(t *testing.T) {
 		t.Errorf("Pixels = %q", got)
 	}
 }
+
+// TestPromptRows: the rows every completion was given, as written (int)
+// or read back from JSON (float64); none is -1; disagreeing, fractional
+// or out-of-range rows are errors.
+func TestPromptRows(t *testing.T) {
+	c := func(rows any) harness.Sample { return harness.Sample{SampleKindKey: CompletionKind, PromptRowsKey: rows} }
+	other := harness.Sample{SampleKindKey: SampleKind}
+	if r, err := PromptRows([]harness.Sample{other, c(3), c(3.0)}, 8); r != 3 || err != nil {
+		t.Errorf("PromptRows = %d, %v; want 3", r, err)
+	}
+	if r, err := PromptRows([]harness.Sample{other}, 8); r != -1 || err != nil {
+		t.Errorf("no completions: %d, %v; want -1", r, err)
+	}
+	for _, bad := range [][]harness.Sample{{c(3), c(4)}, {c(2.5)}, {c(9)}, {c(-1)}, {c("3")}, {{SampleKindKey: CompletionKind}}} {
+		if _, err := PromptRows(bad, 8); err == nil || !strings.Contains(err.Error(), PromptRowsKey) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
