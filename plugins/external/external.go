@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -227,7 +228,7 @@ func pluginConfig(c map[string]any) map[string]any {
 }
 
 // launch starts the plugin and describes it.
-func launch(ctx context.Context, c *Config, stderr *os.File) (*proc, *Description, error) {
+func launch(ctx context.Context, c *Config, stderr io.Writer) (*proc, *Description, error) {
 	p, err := start(procOptions{name: c.name(), command: c.Command, maxLine: c.MaxResponseBytes, stderr: stderr})
 	if err != nil {
 		return nil, nil, err
