@@ -65,7 +65,7 @@ func (r *runner) imageOperation(m harness.Model, p Point, rng *rand.Rand) (opFun
 		}
 		return gradientsOp(m, tr, randomImageBatches(rng, p.Batch, p.SeqLen), nil), "", nil
 	case KindImageScore:
-		sc, ok := m.(harness.Scorer)
+		sc, ok := harness.ScorerOf(m)
 		if !ok {
 			return nil, "cannot score (no harness.Scorer)", nil
 		}
