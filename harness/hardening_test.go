@@ -409,3 +409,28 @@ func TestRunFinishUnderLockAndReportFailure(t *testing.T) {
 		t.Errorf("runs %v, Finish saw the lock: %v", rf, locked)
 	}
 }
+
+// A run that fails (here its model's Setup) fails alone: the experiment's
+// other runs finish and are recorded, the failure is reported at the end
+// (RunProblems.Failed) and not recorded, so -resume runs it again, and
+// only it.
+func TestFailedRunDoesNotStopTheOthers(t *testing.T) {
+	e := hardExperiment(t, countTask, "  - name: fake-fragile\n    config: {fail_setup: true}\n  - name: fake-lm\n")
+	rf, err := harness.Run(context.Background(), e, runOpts())
+	var rp *harness.RunProblems
+	if !errors.As(err, &rp) || len(rp.Failed) != 1 || !strings.Contains(rp.Failed[0], "fake-fragile") || !strings.Contains(rp.Failed[0], "setup fails as configured") {
+		t.Fatalf("err = %v; want fake-fragile's run listed as failed", err)
+	}
+	if len(rf.Runs) != 1 || rf.Runs[0].Model != "fake-lm" || rf.Manifest.Complete {
+		t.Fatalf("recorded %+v (complete %v); want fake-lm's run only", rf.Runs, rf.Manifest.Complete)
+	}
+	opt := runOpts()
+	opt.Resume = true
+	rf, err = harness.Run(context.Background(), e, opt)
+	if !errors.As(err, &rp) || len(rp.Failed) != 1 {
+		t.Fatalf("resumed: err = %v; want the failed run tried again", err)
+	}
+	if len(rf.Runs) != 1 {
+		t.Errorf("resumed: %d runs recorded, want fake-lm's one (not rerun)", len(rf.Runs))
+	}
+}
