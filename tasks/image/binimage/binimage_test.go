@@ -105,7 +105,9 @@ func TestSampleImagesRefuses(t *testing.T) {
 // or read back from JSON (float64); none is -1; disagreeing, fractional
 // or out-of-range rows are errors.
 func TestPromptRows(t *testing.T) {
-	c := func(rows any) harness.Sample { return harness.Sample{SampleKindKey: CompletionKind, PromptRowsKey: rows} }
+	c := func(rows any) harness.Sample {
+		return harness.Sample{SampleKindKey: CompletionKind, PromptRowsKey: rows}
+	}
 	other := harness.Sample{SampleKindKey: SampleKind}
 	if r, err := PromptRows([]harness.Sample{other, c(3), c(3.0)}, 8); r != 3 || err != nil {
 		t.Errorf("PromptRows = %d, %v; want 3", r, err)
