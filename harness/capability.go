@@ -26,6 +26,12 @@ const (
 	NeedDecoding Capability = "Stepper or Distributioner"
 	// NeedStepper: generation with carried state (Stepper).
 	NeedStepper Capability = "Stepper"
+	// NeedTextScorer: raw text scored with the model's own tokenizer
+	// (TextScorer).
+	NeedTextScorer Capability = "TextScorer"
+	// NeedTextScoring: text scored as byte tokens (Scorer) or with the
+	// model's own tokenizer (TextScorer).
+	NeedTextScoring Capability = "Scorer or TextScorer"
 	// NeedSource: the model reads a source sequence, as a Conditioner
 	// reporting true or as a SourceJoiner language model that can decode
 	// (SourceMode, seq2seq.go).
@@ -46,6 +52,13 @@ func (c Capability) Has(m Model) bool {
 	case NeedStepper:
 		_, ok := StepperOf(m)
 		return ok
+	case NeedTextScorer:
+		_, ok := TextScorerOf(m)
+		return ok
+	case NeedTextScoring:
+		_, sc := ScorerOf(m)
+		_, ts := TextScorerOf(m)
+		return sc || ts
 	case NeedDecoding:
 		_, st := StepperOf(m)
 		_, d := DistributionerOf(m)

@@ -50,10 +50,28 @@ type DeterminismReporter interface {
 // CapabilityDeclarer is a model whose Go type implements capability
 // interfaces that the model behind it may lack (a plugin declares what it
 // has at its handshake). Declares reports whether it has c, one of
-// NeedTrainer, NeedScorer, NeedDistributions and NeedStepper; Has,
-// StepperOf, DistributionerOf and TrainerOf count only what it declares.
+// NeedTrainer, NeedScorer, NeedDistributions, NeedStepper and
+// NeedTextScorer; Has, StepperOf, DistributionerOf, ScorerOf,
+// TextScorerOf and Trainable count only what it declares.
 type CapabilityDeclarer interface {
 	Declares(c Capability) bool
+}
+
+// TextScorer is a model with a tokenizer of its own that scores raw text:
+// ScoreText returns, per text, the total negative log-likelihood in nats
+// of its bytes, each text scored on its own from an empty context. Text
+// tasks then report bits per byte from total nats over bytes, so models
+// with different tokenizers (a pretrained model a user wraps) compare
+// with arbench's byte-level ones. Absent: text is scored as byte tokens
+// through Scorer. A model with both is scored through its Scorer.
+type TextScorer interface {
+	ScoreText(ctx context.Context, texts [][]byte) ([]float64, error)
+}
+
+// TextScorerOf returns m's TextScorer when it has (and declares) one.
+func TextScorerOf(m Model) (TextScorer, bool) {
+	s, ok := m.(TextScorer)
+	return s, ok && declares(m, NeedTextScorer)
 }
 
 // FLOPsDeclarer is a model whose computations arbench cannot count (it

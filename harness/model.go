@@ -80,6 +80,10 @@
 //     handshake). Absent: the type assertion decides. Present: Has,
 //     StepperOf, DistributionerOf, ScorerOf and Trainable count only what
 //     it declares (external.go, capability.go).
+//   - TextScorer: raw text scored with the model's own tokenizer (total
+//     nats per text). Absent: text tasks score byte tokens through Scorer.
+//     Present without a Scorer: the text task reports bits per byte from
+//     total nats over bytes (tasks/text) and has no validation loss.
 //   - FLOPsDeclarer: FLOPs of a model the bench cannot count. Absent: the
 //     bench counts them on nn's counting backend; present, it reports the
 //     declared figure or unknown, never 0.

@@ -18,6 +18,7 @@ package external
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,6 +115,7 @@ var (
 	_ harness.WeightsIO           = (*Model)(nil)
 	_ harness.DeterminismReporter = (*Model)(nil)
 	_ harness.FLOPsDeclarer       = (*Model)(nil)
+	_ harness.TextScorer          = (*Model)(nil)
 )
 
 // Config returns the model's configuration.
@@ -163,6 +165,8 @@ func (m *Model) Declares(c harness.Capability) bool {
 		return d.Has(CapNextLogProbs)
 	case harness.NeedStepper:
 		return d.Has(CapStep)
+	case harness.NeedTextScorer:
+		return d.Has(CapScoreText)
 	}
 	return false
 }
@@ -530,4 +534,34 @@ func (m *Model) LoadWeights(ctx context.Context, path string) error {
 		return err
 	}
 	return m.p.call(ctx, "load", map[string]any{"path": abs}, nil, m.cfg.timeout())
+}
+
+// ScoreText asks the plugin for each text's total nats under its own
+// tokenizer (score_text).
+func (m *Model) ScoreText(ctx context.Context, texts [][]byte) ([]float64, error) {
+	if err := m.ready(CapScoreText); err != nil {
+		return nil, err
+	}
+	enc := make([]string, len(texts))
+	for i, t := range texts {
+		enc[i] = base64.StdEncoding.EncodeToString(t)
+	}
+	var res struct {
+		Nats []json.RawMessage `json:"nats"`
+	}
+	if err := m.p.call(ctx, "score_text", map[string]any{"texts": enc}, &res, m.cfg.timeout()); err != nil {
+		return nil, err
+	}
+	if len(res.Nats) != len(texts) {
+		return nil, fmt.Errorf("%s: score_text: %d totals for %d texts", m.cfg.name(), len(res.Nats), len(texts))
+	}
+	out := make([]float64, len(texts))
+	for i, raw := range res.Nats {
+		v, err := number(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: score_text: nats[%d]: %w", m.cfg.name(), i, err)
+		}
+		out[i] = v
+	}
+	return out, nil
 }

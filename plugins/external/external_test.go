@@ -502,3 +502,49 @@ models:
 		t.Fatalf("runs %+v, %d results", rf.Runs, len(rf.Results))
 	}
 }
+
+// TestTokenizerIndependentScoring: a plugin with its own tokenizer (byte
+// pairs), uniform over its tokens, declares only score_text; the text task
+// scores it from total nats over bytes: exactly 8 bits per byte, the same
+// as the byte-level uniform model, evaluated untrained and without a
+// validation curve.
+func TestTokenizerIndependentScoring(t *testing.T) {
+	e := experiment(t, `  - name: ext
+    label: pairs
+    config: {command: [PYTHON, testdata/bytepairs.py]}
+  - name: ext
+    label: uniform
+    config: {command: [PYTHON, testdata/uniform.py]}
+`)
+	rf, err := harness.Run(context.Background(), e, harness.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rf.Results {
+		if r.Metric != "bits_per_byte" {
+			continue
+		}
+		n++
+		// Exact for the text totals (float64); the byte-level uniform's
+		// log-probabilities travel as float32.
+		tol := 1e-12
+		if r.Model == "uniform" {
+			tol = 1e-6
+		}
+		if math.Abs(float64(r.Value)-8) > tol {
+			t.Errorf("%s seed %d: %.15f bits/byte, want 8 within %g", r.Model, r.Seed, float64(r.Value), tol)
+		}
+		if scoring := r.Params["scoring"]; (r.Model == "pairs") != (scoring == "text") {
+			t.Errorf("%s: scoring %v", r.Model, scoring)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d bits_per_byte results, want 4 (two models, two seeds)", n)
+	}
+	for _, c := range rf.Curves {
+		if c.Model == "pairs" {
+			t.Errorf("a curve %s for a model that does not train", c.Name)
+		}
+	}
+}

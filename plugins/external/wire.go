@@ -27,10 +27,11 @@ const (
 	CapStep         = "step"
 	CapSave         = "save"
 	CapLoad         = "load"
+	CapScoreText    = "score_text"
 )
 
 // capabilities lists the capability names a plugin may declare.
-var capabilities = []string{CapTrainStep, CapScore, CapNextLogProbs, CapStep, CapSave, CapLoad}
+var capabilities = []string{CapTrainStep, CapScore, CapNextLogProbs, CapStep, CapSave, CapLoad, CapScoreText}
 
 type request struct {
 	JSONRPC string `json:"jsonrpc"`

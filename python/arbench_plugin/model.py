@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["Batch", "ConfigError", "Env", "Model", "CAPABILITIES"]
 
 # The optional capabilities in the order describe lists them; "step" stands for start + step.
-CAPABILITIES = ("train_step", "score", "next_logprobs", "step", "save", "load")
+CAPABILITIES = ("train_step", "score", "next_logprobs", "step", "save", "load", "score_text")
 
 
 class ConfigError(ValueError):
@@ -78,7 +78,7 @@ class Model:
 
     The capabilities that ``describe`` declares are the optional methods the subclass overrides:
     ``train_step``, ``score``, ``next_logprobs``, ``start`` together with ``step`` (declared as
-    ``"step"``), ``save`` and ``load``. arbench never calls one that is not declared; the SDK
+    ``"step"``), ``save``, ``load`` and ``score_text``. arbench never calls one that is not declared; the SDK
     answers ``-32601`` (method not found) if it is called anyway.
 
     Arrays a method returns may be nested lists of floats, a flat ``array.array('f')`` (the SDK
@@ -156,6 +156,14 @@ class Model:
 
     def load(self, path: str) -> None:
         """Read the weights from ``path`` (written by :meth:`save` or by arbench)."""
+        raise NotImplementedError
+
+    def score_text(self, texts):
+        """Tokenizer-independent scoring: ``texts`` is a list of ``bytes``; return one number per
+        text, the total negative log-likelihood in nats of its bytes under the model's own
+        tokenizer, each text scored from an empty context. arbench's text task then reports bits
+        per byte (total nats over bytes), comparable with any tokenization. A model that also
+        defines :meth:`score` is scored through :meth:`score` (byte tokens)."""
         raise NotImplementedError
 
     def close(self) -> None:

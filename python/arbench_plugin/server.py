@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import json
 import math
@@ -30,7 +32,7 @@ MODEL_ERROR = -32000
 # method -> the capability that must be declared for it
 _OPTIONAL_METHODS = {
     "train_step": "train_step", "score": "score", "next_logprobs": "next_logprobs",
-    "start": "step", "step": "step", "save": "save", "load": "load",
+    "start": "step", "step": "step", "save": "save", "load": "load", "score_text": "score_text",
 }
 
 
@@ -294,6 +296,23 @@ class _Server:
         self.states.move_to_end(sid)
         out = self._call(self.model.step, state, tokens)
         return {"logprobs": self._logprobs(out, (rows, self.env.vocab), "step")}
+
+    def m_score_text(self, params: dict):
+        texts = params.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise RPCError(INVALID_PARAMS, "texts: want a list of base64 strings, got %r" % type(texts).__name__)
+        try:
+            raw = [base64.b64decode(t, validate=True) for t in texts]
+        except (binascii.Error, ValueError) as exc:
+            raise RPCError(INVALID_PARAMS, "texts: not base64: %s" % exc) from None
+        out = self._call(self.model.score_text, raw)
+        try:
+            nats = [float(x) for x in out]
+        except (TypeError, ValueError):
+            raise RPCError(MODEL_ERROR, "%s.score_text must return one number per text" % self.name) from None
+        if len(nats) != len(raw):
+            raise RPCError(MODEL_ERROR, "%s.score_text returned %d totals for %d texts" % (self.name, len(nats), len(raw)))
+        return {"nats": [_json_float(x) for x in nats]}
 
     def m_save(self, params: dict):
         self._call(self.model.save, _get_str(params, "path"))

@@ -1,6 +1,7 @@
 """The protocol loop: serve() with in-memory streams."""
 
 import array
+import base64
 import contextlib
 import io
 import json
@@ -484,3 +485,39 @@ class StateTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BytePairs(Model):
+    """Its own tokenizer: byte pairs, uniform over their 65536 values."""
+    family = "pairs"
+
+    def init(self, config, env, seed):
+        return 0
+
+    def score_text(self, texts):
+        return [len(t) // 2 * math.log(65536) + len(t) % 2 * math.log(256) for t in texts]
+
+
+class ScoreTextTest(unittest.TestCase):
+    def test_score_text(self):
+        self.assertEqual(BytePairs.capabilities(), ["score_text"])
+        texts = [base64.b64encode(t).decode() for t in (b"abc", b"", b"\x00\xff")]
+        out, _ = run(BytePairs(), [init_req(), req(2, "score_text", {"texts": texts}),
+                                   req(3, "score_text", {"texts": ["not base64!"]}),
+                                   req(4, "score_text", {"texts": 3})])
+        nats = out[1]["result"]["nats"]
+        self.assertEqual(len(nats), 3)
+        self.assertAlmostEqual(nats[0] / 3 / math.log(2), 8)
+        self.assertEqual(nats[1], 0)
+        self.assertEqual(out[2]["error"]["code"], -32602)
+        self.assertEqual(out[3]["error"]["code"], -32602)
+
+    def test_wrong_count_and_undeclared(self):
+        class Short(BytePairs):
+            def score_text(self, texts):
+                return [1.0]
+        out, _ = run(Short(), [init_req(), req(2, "score_text", {"texts": ["", ""]})])
+        self.assertEqual(out[1]["error"]["code"], -32000)
+        self.assertIn("1 totals for 2 texts", out[1]["error"]["message"])
+        out, _ = run(ScoreOnly(), [init_req(), req(2, "score_text", {"texts": []})])
+        self.assertEqual(out[1]["error"]["code"], -32601)

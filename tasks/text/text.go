@@ -219,7 +219,7 @@ func (t *Task) Info() harness.TaskInfo {
 		Vocab:          Vocab,
 		SeqLen:         t.cfg.SeqLen,
 		HeadlineMetric: "bits_per_byte",
-		Needs:          []harness.Capability{harness.NeedScorer},
+		Needs:          []harness.Capability{harness.NeedTextScoring},
 		EvalBatch:      min(t.cfg.EvalBatch, t.maxRows()),
 	}
 }
@@ -280,6 +280,11 @@ func (t *Task) TrainBatch(rng *rand.Rand, batch int) harness.Batch {
 // ValidLoss returns the mean nats/token over disjoint windows of the first
 // valid_tokens targets of the valid split.
 func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) {
+	if _, ok := harness.ScorerOf(m); !ok {
+		if _, ok := harness.TextScorerOf(m); ok {
+			return 0, fmt.Errorf("text: a model that scores text with its own tokenizer has no loss per byte token: %w", harness.ErrNoValidLoss)
+		}
+	}
 	sc, W, err := t.scorer(m)
 	if err != nil {
 		return 0, err
@@ -309,15 +314,17 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 // "_sliding" for the sliding evaluation, and one sample per window; with
 // ablation_contexts, also the context-ablation curve (see contextAblation).
 func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
+	if _, ok := harness.ScorerOf(m); !ok {
+		if ts, ok := harness.TextScorerOf(m); ok {
+			return t.evaluateText(ctx, ts)
+		}
+	}
 	sc, W, err := t.scorer(m)
 	if err != nil {
 		return nil, err
 	}
 	S := min(t.cfg.stride(), W)
-	seq := t.test
-	if t.cfg.MaxEvalTokens > 0 && t.cfg.MaxEvalTokens+1 < len(seq) {
-		seq = seq[:t.cfg.MaxEvalTokens+1]
-	}
+	seq := t.testSeq()
 	N := len(seq) - 1
 
 	ev := &harness.Evaluation{}
@@ -359,15 +366,61 @@ func (t *Task) scorer(m harness.Model) (harness.Scorer, int, error) {
 	if len(t.test) == 0 {
 		panic("text: evaluation before a successful Prepare")
 	}
-	sc, ok := m.(harness.Scorer)
+	sc, ok := harness.ScorerOf(m)
 	if !ok {
-		return nil, 0, fmt.Errorf("text: model %q cannot score text (it does not implement harness.Scorer)", m.Info().Family)
+		return nil, 0, fmt.Errorf("text: model %q cannot score text (it does not implement harness.Scorer or harness.TextScorer)", m.Info().Family)
 	}
 	W := t.cfg.SeqLen
 	if mc := harness.ContextOf(m); mc > 0 {
 		W = min(W, mc)
 	}
 	return sc, W, nil
+}
+
+// testSeq is the test split Evaluate scores: its first max_eval_tokens
+// targets when that is set.
+func (t *Task) testSeq() []byte {
+	if t.cfg.MaxEvalTokens > 0 && t.cfg.MaxEvalTokens+1 < len(t.test) {
+		return t.test[:t.cfg.MaxEvalTokens+1]
+	}
+	return t.test
+}
+
+// evaluateText scores a TextScorer (a model with its own tokenizer): the
+// bytes the disjoint byte-level evaluation scores (targets 1…N of the
+// test split), cut into texts of seq_len bytes, each scored from an empty
+// context; bits_per_byte and nats_per_byte are total nats over N bytes,
+// with Params scoring "text". There is no sliding evaluation, perplexity
+// or context ablation: tokens are the model's own. One sample per text.
+func (t *Task) evaluateText(ctx context.Context, ts harness.TextScorer) (*harness.Evaluation, error) {
+	seq := t.testSeq()
+	N, W := len(seq)-1, t.cfg.SeqLen
+	wins := disjointWindows(N, W)
+	texts := make([][]byte, len(wins))
+	for k, w := range wins {
+		texts[k] = seq[w.start+1 : w.start+1+w.n]
+	}
+	nats := make([]float64, 0, len(texts))
+	for lo := 0; lo < len(texts); lo += t.cfg.EvalBatch {
+		got, err := ts.ScoreText(ctx, texts[lo:min(lo+t.cfg.EvalBatch, len(texts))])
+		if err != nil {
+			return nil, fmt.Errorf("text: evaluate (text): %w", err)
+		}
+		if want := min(t.cfg.EvalBatch, len(texts)-lo); len(got) != want {
+			return nil, fmt.Errorf("text: evaluate (text): %d totals for %d texts", len(got), want)
+		}
+		nats = append(nats, got...)
+	}
+	npb := fsum.Sum(nats) / float64(N)
+	params := map[string]any{"eval": "text", "scoring": "text", "window": W, "bytes": N}
+	ev := &harness.Evaluation{Metrics: []harness.Metric{
+		{Name: "nats_per_byte", Value: npb, Unit: "nats/byte", Split: "test", Params: params},
+		{Name: "bits_per_byte", Value: npb / math.Ln2, Unit: "bits/byte", Split: "test", Params: params},
+	}}
+	for k, w := range wins {
+		ev.Samples = append(ev.Samples, harness.Sample{"eval": "text", "window": k, "start": w.start, "bytes": w.n, "nats": nats[k]})
+	}
+	return ev, nil
 }
 
 // window is one evaluation window over a sequence x: inputs x[start:start+n]

@@ -3,6 +3,7 @@ package text
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -187,12 +188,16 @@ func TestRegistered(t *testing.T) {
 	if info.Vocab != 256 || info.HeadlineMetric != "bits_per_byte" || info.SeqLen != 64 || info.Kind != "text" {
 		t.Errorf("Info() = %+v", info)
 	}
-	// Training, validation, evaluation and the context ablation only score.
-	if !slices.Equal(info.Needs, []harness.Capability{harness.NeedScorer}) {
-		t.Errorf("Needs = %v, want [Scorer]", info.Needs)
+	// Training, validation, evaluation and the context ablation only score
+	// (byte tokens, or raw text with the model's own tokenizer).
+	if !slices.Equal(info.Needs, []harness.Capability{harness.NeedTextScoring}) {
+		t.Errorf("Needs = %v, want [Scorer or TextScorer]", info.Needs)
 	}
 	if miss := harness.MissingCapabilities(baseModel{"plain"}, info.Needs); miss == "" {
-		t.Error("a model without Scorer passes the text task's needs")
+		t.Error("a model without Scorer or TextScorer passes the text task's needs")
+	}
+	if miss := harness.MissingCapabilities(pairModel{baseModel{"pairs"}}, info.Needs); miss != "" {
+		t.Errorf("a TextScorer lacks %s", miss)
 	}
 }
 
@@ -599,5 +604,53 @@ func TestTrainBatch(t *testing.T) {
 		if !slices.Equal(in, again.Inputs[r]) {
 			t.Errorf("row %d differs for the same seed", r)
 		}
+	}
+}
+
+// pairModel has its own tokenizer: byte pairs (a trailing odd byte is a
+// token of its own), each uniform over its 65536 (or 256) values.
+type pairModel struct{ baseModel }
+
+func (pairModel) ScoreText(_ context.Context, texts [][]byte) ([]float64, error) {
+	out := make([]float64, len(texts))
+	for i, s := range texts {
+		out[i] = float64(len(s)/2)*math.Log(65536) + float64(len(s)%2)*math.Log(256)
+	}
+	return out, nil
+}
+
+// TestTextScorerEvaluation: a model with a different tokenization,
+// uniform over its tokens, scores exactly 8 bits per byte (total nats
+// over bytes), on the same N bytes as the byte-level evaluation, in texts
+// of seq_len bytes; it has no validation loss.
+func TestTextScorerEvaluation(t *testing.T) {
+	task := prepared(t, randomBytes(7, 3001), Config{SeqLen: 16, ValidTokens: 10, EvalBatch: 4})
+	ev, err := task.Evaluate(context.Background(), pairModel{baseModel{"pairs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	N := len(task.test) - 1
+	got := map[string]harness.Metric{}
+	for _, m := range ev.Metrics {
+		got[m.Name] = m
+	}
+	if bpb := got["bits_per_byte"]; math.Abs(bpb.Value-8) > 1e-12 || bpb.Params["scoring"] != "text" || bpb.Params["bytes"] != N {
+		t.Errorf("bits_per_byte %v, params %v; want exactly 8 over %d bytes", bpb.Value, bpb.Params, N)
+	}
+	if _, ok := got["perplexity"]; ok || len(ev.Metrics) != 2 {
+		t.Errorf("metrics %v; want nats_per_byte and bits_per_byte only", ev.Metrics)
+	}
+	bytes := 0
+	for _, s := range ev.Samples {
+		if s["bytes"].(int) > 16 {
+			t.Errorf("a text of %v bytes, want at most seq_len 16", s["bytes"])
+		}
+		bytes += s["bytes"].(int)
+	}
+	if bytes != N || len(ev.Samples) != (N+15)/16 {
+		t.Errorf("%d texts of %d bytes in all; want %d bytes in %d texts", len(ev.Samples), bytes, N, (N+15)/16)
+	}
+	if _, err := task.ValidLoss(context.Background(), pairModel{baseModel{"pairs"}}); !errors.Is(err, harness.ErrNoValidLoss) {
+		t.Errorf("ValidLoss of a TextScorer: %v, want ErrNoValidLoss", err)
 	}
 }
