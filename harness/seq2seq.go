@@ -223,7 +223,7 @@ func BatchFor(m Model, b Batch) (Batch, error) {
 // batch that may have a source, in the shape of b.Targets (0 where the
 // target is negative), whichever way m reads the source.
 func ScoreBatch(ctx context.Context, m Model, b Batch) ([][]float64, error) {
-	sc, ok := m.(Scorer)
+	sc, ok := ScorerOf(m)
 	if !ok {
 		return nil, fmt.Errorf("model %s cannot score targets (no Scorer)", m.Info().Family)
 	}

@@ -42,7 +42,7 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 	if t.train == nil {
 		panic("image: ValidLoss before a successful Prepare")
 	}
-	sc, ok := m.(harness.Scorer)
+	sc, ok := harness.ScorerOf(m)
 	if !ok {
 		return 0, fmt.Errorf("image: model %s is no harness.Scorer: %w", m.Info().Family, harness.ErrNoValidLoss)
 	}
@@ -131,7 +131,7 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 	if t.train == nil {
 		panic("image: Evaluate before a successful Prepare")
 	}
-	sc, ok := m.(harness.Scorer)
+	sc, ok := harness.ScorerOf(m)
 	if !ok {
 		return nil, fmt.Errorf("image: model %s cannot score images (it does not implement harness.Scorer)", m.Info().Family)
 	}

@@ -188,7 +188,7 @@ func (t *Task) latencyRows() int { return min(t.cfg.LatencyRows, len(t.test)) }
 // target_nll, repetition_rate_target, latency_vs_target_length and the
 // samples.
 func (t *Task) defaultOnly(ctx context.Context, m harness.Model, def *decoded, ev *harness.Evaluation) error {
-	if _, ok := m.(harness.Scorer); ok {
+	if _, ok := harness.ScorerOf(m); ok {
 		nll, tokens, err := t.scoreTest(ctx, m)
 		if err != nil {
 			return fmt.Errorf("seq2seq: evaluate (target_nll): %w", err)

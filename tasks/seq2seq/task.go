@@ -195,7 +195,7 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 	if t.gen == nil {
 		panic("seq2seq: ValidLoss before a successful Prepare")
 	}
-	if _, ok := m.(harness.Scorer); !ok {
+	if _, ok := harness.ScorerOf(m); !ok {
 		return 0, fmt.Errorf("seq2seq: model %s is no harness.Scorer: %w", m.Info().Family, harness.ErrNoValidLoss)
 	}
 	nll, err := t.meanNLL(ctx, m, t.valid)
@@ -208,7 +208,7 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 // meanNLL scores exs in batches of eval_batch and returns the mean nats
 // per scored target.
 func (t *Task) meanNLL(ctx context.Context, m harness.Model, exs []Example) (float64, error) {
-	if _, ok := m.(harness.Scorer); !ok {
+	if _, ok := harness.ScorerOf(m); !ok {
 		return 0, fmt.Errorf("model %q cannot score targets (it does not implement harness.Scorer), so it has no teacher-forced loss", m.Info().Family)
 	}
 	var nll []float64

@@ -40,7 +40,7 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 	if len(t.test) == 0 {
 		panic("synthetic: Evaluate before a successful Prepare")
 	}
-	d, ok := m.(harness.Distributioner)
+	d, ok := harness.DistributionerOf(m)
 	if !ok {
 		return nil, fmt.Errorf("synthetic: model %q does not expose next-token distributions (harness.Distributioner)", m.Info().Family)
 	}

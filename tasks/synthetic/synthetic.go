@@ -515,7 +515,7 @@ func (t *Task) TrainBatch(rng *rand.Rand, batch int) harness.Batch {
 
 // ValidLoss returns the mean nats per loss target over the validation rows.
 func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) {
-	sc, ok := m.(harness.Scorer)
+	sc, ok := harness.ScorerOf(m)
 	if !ok {
 		return 0, fmt.Errorf("synthetic: model %q cannot score (it does not implement harness.Scorer)", m.Info().Family)
 	}
