@@ -116,6 +116,8 @@ var (
 	_ harness.DeterminismReporter = (*Model)(nil)
 	_ harness.FLOPsDeclarer       = (*Model)(nil)
 	_ harness.TextScorer          = (*Model)(nil)
+	_ harness.Conditioner         = (*Model)(nil)
+	_ harness.DecodeSweeper       = (*Model)(nil)
 )
 
 // Config returns the model's configuration.
@@ -211,8 +213,9 @@ func (m *Model) Setup(ctx context.Context, env harness.Env) error {
 	m.p, m.desc, m.env = p, d, env
 	params := map[string]any{
 		"config": pluginConfig(m.cfg.PluginConfig),
-		"env":    map[string]int{"vocab": env.Vocab, "seq_len": env.SeqLen, "batch": env.Batch, "eval_batch": env.EvalBatch},
-		"seed":   env.Seed,
+		"env": map[string]int{"vocab": env.Vocab, "seq_len": env.SeqLen, "batch": env.Batch, "eval_batch": env.EvalBatch,
+			"source_len": env.SourceLen, "target_len": env.TargetLen},
+		"seed": env.Seed,
 	}
 	var res struct {
 		Params int `json:"params"`
@@ -311,9 +314,13 @@ func (m *Model) ready(c string) error {
 	return nil
 }
 
-// batchParams encodes a language-modelling batch (no source).
+// batchParams encodes a batch: its source too for a conditional plugin,
+// which needs one; a language model refuses a source.
 func (m *Model) batchParams(b harness.Batch) (map[string]any, error) {
-	if b.Source != nil {
+	if (b.Source != nil) != m.desc.Conditional {
+		if m.desc.Conditional {
+			return nil, fmt.Errorf("%s: a conditional model needs a source", m.cfg.name())
+		}
 		return nil, fmt.Errorf("%s: a language model reads no source", m.cfg.name())
 	}
 	in, err := ints(b.Inputs)
@@ -324,7 +331,15 @@ func (m *Model) batchParams(b harness.Batch) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("targets: %w", err)
 	}
-	return map[string]any{"inputs": in, "targets": tg}, nil
+	params := map[string]any{"inputs": in, "targets": tg}
+	if b.Source != nil {
+		src, err := ints(b.Source)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		params["source"] = src
+	}
+	return params, nil
 }
 
 // TrainStep runs one of the plugin's own optimiser steps.
@@ -564,4 +579,67 @@ func (m *Model) ScoreText(ctx context.Context, texts [][]byte) ([]float64, error
 		out[i] = v
 	}
 	return out, nil
+}
+
+// Conditional reports a plugin that reads a source (describe's
+// conditional).
+func (m *Model) Conditional() bool {
+	d, err := m.description()
+	return err == nil && d.Conditional
+}
+
+// DecodeSettings are the plugin's decode_settings.
+func (m *Model) DecodeSettings() []harness.DecodeSetting {
+	d, err := m.description()
+	if err != nil {
+		return nil
+	}
+	return d.DecodeSettings
+}
+
+// Translate runs the plugin's own decoding (translate) of ragged sources,
+// sent padded with harness.SourcePad.
+func (m *Model) Translate(ctx context.Context, sources [][]int, opt harness.TranslateOptions) (*harness.Translation, error) {
+	if err := m.ready(CapTranslate); err != nil {
+		return nil, err
+	}
+	src, err := ints(padRows(sources))
+	if err != nil {
+		return nil, fmt.Errorf("%s: sources: %w", m.cfg.name(), err)
+	}
+	params := map[string]any{"sources": src, "start": opt.Start, "end": opt.End, "max_len": opt.MaxLen, "setting": opt.Setting, "length": opt.Length}
+	var res struct {
+		Outputs [][]int            `json:"outputs"`
+		Passes  *int               `json:"passes"`
+		Lengths []int              `json:"lengths"`
+		Stats   map[string]float64 `json:"stats"`
+	}
+	if err := m.p.call(ctx, "translate", params, &res, m.cfg.timeout()); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(res.Outputs) != len(sources):
+		return nil, fmt.Errorf("%s: translate: %d outputs for %d sources", m.cfg.name(), len(res.Outputs), len(sources))
+	case res.Passes == nil || *res.Passes < 0:
+		return nil, fmt.Errorf("%s: translate: passes missing or negative", m.cfg.name())
+	case res.Lengths != nil && len(res.Lengths) != len(sources):
+		return nil, fmt.Errorf("%s: translate: %d lengths for %d sources", m.cfg.name(), len(res.Lengths), len(sources))
+	}
+	return &harness.Translation{Outputs: res.Outputs, Passes: *res.Passes, Lengths: res.Lengths, Stats: res.Stats}, nil
+}
+
+// padRows pads ragged rows at the end with harness.SourcePad.
+func padRows(rows [][]int) [][]int {
+	S := 0
+	for _, r := range rows {
+		S = max(S, len(r))
+	}
+	out := make([][]int, len(rows))
+	for i, r := range rows {
+		out[i] = append(make([]int, 0, S), r...)
+		for len(out[i]) < S {
+			out[i] = append(out[i], harness.SourcePad)
+		}
+	}
+	return out
 }

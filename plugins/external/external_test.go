@@ -548,3 +548,47 @@ func TestTokenizerIndependentScoring(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionalPlugin: a plugin that reads a source (conditional, with
+// its own translate and decode settings) runs a seq2seq task like the
+// built-in encoder–decoders: trained on batches with their source, and
+// evaluated per decoding setting through its translate.
+func TestConditionalPlugin(t *testing.T) {
+	py := python(t)
+	out := filepath.Join(t.TempDir(), "out")
+	e, err := harness.ParseExperiment("c.yaml", []byte(fmt.Sprintf(`name: c
+seed: 1
+out: %s
+train: {steps: 3, batch: 4, lr: 0.1}
+tasks:
+  - name: seq2seq/reverse
+    config: {symbols: 6, min_len: 2, max_len: 5, valid_rows: 8, test_rows: 16, latency_rows: 2}
+models:
+  - name: ext
+    label: reverser
+    config: {command: [%s, testdata/reverser.py]}
+`, out, py)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := plugin(t, "reverser", nil)
+	if harness.SourceMode(m) != "conditioner" || len(m.DecodeSettings()) != 2 || !m.DecodeSettings()[0].Baseline {
+		t.Fatalf("source mode %q, settings %+v", harness.SourceMode(m), m.DecodeSettings())
+	}
+	rf, err := harness.Run(context.Background(), e, harness.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Runs) != 1 || !rf.Runs[0].Trained || rf.Runs[0].Steps != 3 {
+		t.Fatalf("runs %+v", rf.Runs)
+	}
+	got := map[string]float64{}
+	for _, r := range rf.Results {
+		got[r.Metric] = float64(r.Value)
+	}
+	for _, name := range []string{"exact_match", "exact_match@T=1", "exact_match@T=2"} {
+		if v, ok := got[name]; !ok || v != 1 {
+			t.Errorf("%s = %v (present %v), want 1: the plugin reverses exactly", name, v, ok)
+		}
+	}
+}

@@ -4,9 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+
+	"arbench/harness"
 )
 
 // ProtocolVersion is the protocol arbench speaks (PROTOCOL.md).
@@ -28,10 +31,11 @@ const (
 	CapSave         = "save"
 	CapLoad         = "load"
 	CapScoreText    = "score_text"
+	CapTranslate    = "translate"
 )
 
 // capabilities lists the capability names a plugin may declare.
-var capabilities = []string{CapTrainStep, CapScore, CapNextLogProbs, CapStep, CapSave, CapLoad, CapScoreText}
+var capabilities = []string{CapTrainStep, CapScore, CapNextLogProbs, CapStep, CapSave, CapLoad, CapScoreText, CapTranslate}
 
 type request struct {
 	JSONRPC string `json:"jsonrpc"`
@@ -71,6 +75,10 @@ type Description struct {
 	Deterministic bool     `json:"deterministic"`
 	MaxContext    int      `json:"max_context"`
 	FLOPsPerToken float64  `json:"flops_per_token"`
+	// Conditional models read a source and must declare translate;
+	// DecodeSettings are the settings an evaluation sweeps.
+	Conditional    bool                    `json:"conditional"`
+	DecodeSettings []harness.DecodeSetting `json:"decode_settings"`
 }
 
 // Has reports whether the plugin declared capability c.
@@ -91,6 +99,21 @@ func (d *Description) check() error {
 	}
 	if d.MaxContext < 0 || !(d.FLOPsPerToken >= 0) || math.IsInf(d.FLOPsPerToken, 0) {
 		return fmt.Errorf("describe: max_context %d and flops_per_token %v must be non-negative and finite", d.MaxContext, d.FLOPsPerToken)
+	}
+	if d.Conditional != d.Has(CapTranslate) {
+		return fmt.Errorf("describe: a conditional model declares translate, and only a conditional one does (conditional %v, capabilities %v)", d.Conditional, d.Capabilities)
+	}
+	baselines := 0
+	for _, s := range d.DecodeSettings {
+		if s.Name == "" {
+			return errors.New("describe: a decode setting without a name")
+		}
+		if s.Baseline {
+			baselines++
+		}
+	}
+	if baselines > 1 {
+		return fmt.Errorf("describe: %d baseline decode settings, at most one", baselines)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["Batch", "ConfigError", "Env", "Model", "CAPABILITIES"]
 
 # The optional capabilities in the order describe lists them; "step" stands for start + step.
-CAPABILITIES = ("train_step", "score", "next_logprobs", "step", "save", "load", "score_text")
+CAPABILITIES = ("train_step", "score", "next_logprobs", "step", "save", "load", "score_text", "translate")
 
 
 class ConfigError(ValueError):
@@ -41,13 +41,16 @@ class Env:
         eval_batch: rows per evaluation call (0 when unknown).
     """
 
-    __slots__ = ("vocab", "seq_len", "batch", "eval_batch")
+    __slots__ = ("vocab", "seq_len", "batch", "eval_batch", "source_len", "target_len")
 
-    def __init__(self, vocab: int, seq_len: int = 0, batch: int = 0, eval_batch: int = 0):
+    def __init__(self, vocab: int, seq_len: int = 0, batch: int = 0, eval_batch: int = 0,
+                 source_len: int = 0, target_len: int = 0):
         self.vocab = vocab
         self.seq_len = seq_len
         self.batch = batch
         self.eval_batch = eval_batch
+        self.source_len = source_len    # a conditional task's longest source (0 otherwise)
+        self.target_len = target_len    # its longest decoder row: start, target, end
 
     def __repr__(self) -> str:
         return "Env(vocab=%d, seq_len=%d, batch=%d, eval_batch=%d)" % (
@@ -63,11 +66,13 @@ class Batch:
             follows ``inputs[i][:t+1]``; ``-1`` marks a position that is not scored (padding).
     """
 
-    __slots__ = ("inputs", "targets")
+    __slots__ = ("inputs", "targets", "source")
 
-    def __init__(self, inputs, targets):
+    def __init__(self, inputs, targets, source=None):
         self.inputs = inputs
         self.targets = targets
+        # A conditional model's int32 [B, S] source rows, padded with 0; None otherwise.
+        self.source = source
 
     def __repr__(self) -> str:
         return "Batch(inputs=%r, targets=%r)" % (self.inputs, self.targets)
@@ -100,6 +105,10 @@ class Model:
     deterministic: bool = False
     max_context: int = 0
     flops_per_token: float = 0
+    #: True for a model that reads a source (seq2seq tasks); it must define :meth:`translate`.
+    conditional: bool = False
+    #: The decoding settings an evaluation sweeps: dicts {"name", "params", "baseline"}.
+    decode_settings: tuple = ()
 
     #: Set by the SDK before :meth:`init` is called: the run's :class:`Env`.
     env: Env | None = None
@@ -166,6 +175,16 @@ class Model:
         defines :meth:`score` is scored through :meth:`score` (byte tokens)."""
         raise NotImplementedError
 
+    def translate(self, sources, options):
+        """A conditional model's own decoding. ``sources`` is an int32 ``[B, S]`` Array (0 pads);
+        ``options`` has ``start``, ``end``, ``max_len`` (the longest output, end included),
+        ``setting`` (a ``decode_settings`` name, ``""`` for the default) and ``length`` (when > 0,
+        every output is exactly that many tokens, no end token). Return a dict with ``outputs``
+        (B lists of token ids without the end token), ``passes`` (decoder passes over the
+        batch) and optionally ``lengths`` (the chosen length per row, end included) and
+        ``stats`` (names to numbers)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Called once when :func:`~arbench_plugin.serve` ends (shutdown or end of input)."""
 
@@ -199,6 +218,13 @@ class Model:
         fpt = cls.flops_per_token
         if isinstance(fpt, bool) or not isinstance(fpt, (int, float)) or not fpt >= 0 or fpt == float("inf"):
             raise TypeError("%s.flops_per_token must be a finite number >= 0 (0: unknown)" % cls.__name__)
+        if not isinstance(cls.conditional, bool):
+            raise TypeError("%s.conditional must be True or False" % cls.__name__)
+        if cls.conditional != _overrides(cls, "translate"):
+            raise TypeError("%s: a conditional model defines translate, and only a conditional one does" % cls.__name__)
+        settings = [_decode_setting(cls.__name__, s) for s in cls.decode_settings]
+        if sum(s["baseline"] for s in settings) > 1:
+            raise TypeError("%s.decode_settings: at most one baseline" % cls.__name__)
         return {
             "protocol": 1,
             "family": cls.family,
@@ -206,7 +232,19 @@ class Model:
             "deterministic": cls.deterministic,
             "max_context": cls.max_context,
             "flops_per_token": fpt,
+            "conditional": cls.conditional,
+            "decode_settings": settings,
         }
+
+
+def _decode_setting(owner: str, s) -> dict:
+    """A decode_settings entry as describe sends it, or TypeError."""
+    if not isinstance(s, dict) or not isinstance(s.get("name"), str) or not s["name"]:
+        raise TypeError("%s.decode_settings: each entry is a dict with a non-empty name, got %r" % (owner, s))
+    params = s.get("params", {})
+    if not isinstance(params, dict):
+        raise TypeError("%s.decode_settings[%r].params must be a dict" % (owner, s["name"]))
+    return {"name": s["name"], "params": params, "baseline": bool(s.get("baseline", False))}
 
 
 def _overrides(cls, name: str) -> bool:

@@ -33,6 +33,7 @@ MODEL_ERROR = -32000
 _OPTIONAL_METHODS = {
     "train_step": "train_step", "score": "score", "next_logprobs": "next_logprobs",
     "start": "step", "step": "step", "save": "save", "load": "load", "score_text": "score_text",
+    "translate": "translate",
 }
 
 
@@ -208,7 +209,17 @@ class _Server:
             raise RPCError(INVALID_PARAMS, "targets: shape %s, want %s (the shape of inputs)"
                            % (_fmt_shape(targets.shape), _fmt_shape(inputs.shape)))
         self._check_context(inputs, "inputs")
-        return Batch(inputs, targets)
+        source = None
+        if "source" in params:
+            if not self.description["conditional"]:
+                raise RPCError(INVALID_PARAMS, "source: %s is not conditional (it reads no source)" % self.name)
+            source = _get_array(params, "source", 2)
+            if source.shape[0] != inputs.shape[0]:
+                raise RPCError(INVALID_PARAMS, "source: shape %s, want %d rows (those of inputs)"
+                               % (_fmt_shape(source.shape), inputs.shape[0]))
+        elif self.description["conditional"]:
+            raise RPCError(INVALID_PARAMS, "source: missing (%s is conditional)" % self.name)
+        return Batch(inputs, targets, source)
 
     def init(self, params: dict):
         config = params.get("config")
@@ -222,7 +233,9 @@ class _Server:
         env = Env(vocab=_get_int(env_p, "vocab", minimum=1, prefix="env."),
                   seq_len=_get_int(env_p, "seq_len", 0, minimum=0, prefix="env."),
                   batch=_get_int(env_p, "batch", 0, minimum=0, prefix="env."),
-                  eval_batch=_get_int(env_p, "eval_batch", 0, minimum=0, prefix="env."))
+                  eval_batch=_get_int(env_p, "eval_batch", 0, minimum=0, prefix="env."),
+                  source_len=_get_int(env_p, "source_len", 0, minimum=0, prefix="env."),
+                  target_len=_get_int(env_p, "target_len", 0, minimum=0, prefix="env."))
         seed = _get_int(params, "seed", 0, minimum=0)
         self.env = None
         self.states.clear()
@@ -313,6 +326,18 @@ class _Server:
         if len(nats) != len(raw):
             raise RPCError(MODEL_ERROR, "%s.score_text returned %d totals for %d texts" % (self.name, len(nats), len(raw)))
         return {"nats": [_json_float(x) for x in nats]}
+
+    def m_translate(self, params: dict):
+        sources = _get_array(params, "sources", 2)
+        options = TranslateOptions(
+            start=_get_int(params, "start"), end=_get_int(params, "end"),
+            max_len=_get_int(params, "max_len", 0, minimum=0), setting=params.get("setting") or "",
+            length=_get_int(params, "length", 0, minimum=0))
+        names = [s["name"] for s in self.description["decode_settings"]]
+        if options.setting and options.setting not in names:
+            raise RPCError(INVALID_PARAMS, "setting: %r is not one of the decode settings %s" % (options.setting, names))
+        out = self._call(self.model.translate, sources, options)
+        return _translation(self.name, out, sources.shape[0], options.length)
 
     def m_save(self, params: dict):
         self._call(self.model.save, _get_str(params, "path"))
@@ -417,3 +442,46 @@ def serve(model: Model, stdin=None, stdout=None) -> None:
             restore()
         except BrokenPipeError:
             pass
+
+
+class TranslateOptions:
+    """What :meth:`Model.translate` is asked: ``start``, ``end``, ``max_len``, ``setting``,
+    ``length`` (see PROTOCOL.md)."""
+
+    __slots__ = ("start", "end", "max_len", "setting", "length")
+
+    def __init__(self, start: int, end: int, max_len: int = 0, setting: str = "", length: int = 0):
+        self.start, self.end, self.max_len, self.setting, self.length = start, end, max_len, setting, length
+
+    def __repr__(self) -> str:
+        return "TranslateOptions(start=%d, end=%d, max_len=%d, setting=%r, length=%d)" % (
+            self.start, self.end, self.max_len, self.setting, self.length)
+
+
+def _translation(name: str, out, rows: int, length: int) -> dict:
+    """Check a translate result and return it as the protocol sends it."""
+    def bad(msg):
+        return RPCError(MODEL_ERROR, "%s.translate returned %s" % (name, msg))
+    if not isinstance(out, dict):
+        raise bad("a %s, want a dict with outputs and passes" % type(out).__name__)
+    outputs = out.get("outputs")
+    try:
+        outputs = [[int(t) for t in row] for row in outputs]
+    except (TypeError, ValueError):
+        raise bad("outputs that are not lists of token ids") from None
+    if len(outputs) != rows:
+        raise bad("%d outputs for %d sources" % (len(outputs), rows))
+    if length > 0 and any(len(o) != length for o in outputs):
+        raise bad("outputs not of the forced length %d" % length)
+    passes = out.get("passes")
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 0:
+        raise bad("passes %r, want an integer >= 0" % (passes,))
+    result = {"outputs": outputs, "passes": passes, "lengths": None, "stats": None}
+    if out.get("lengths") is not None:
+        lengths = [int(n) for n in out["lengths"]]
+        if len(lengths) != rows:
+            raise bad("%d lengths for %d sources" % (len(lengths), rows))
+        result["lengths"] = lengths
+    if out.get("stats") is not None:
+        result["stats"] = {str(k): _json_float(float(v)) for k, v in dict(out["stats"]).items()}
+    return result

@@ -152,10 +152,12 @@ class CapabilitiesTest(unittest.TestCase):
         self.assertEqual(r["result"], {
             "protocol": 1, "family": "full",
             "capabilities": ["train_step", "score", "next_logprobs", "step", "save", "load"],
-            "deterministic": True, "max_context": 8, "flops_per_token": 12})
+            "deterministic": True, "max_context": 8, "flops_per_token": 12,
+            "conditional": False, "decode_settings": []})
         (r,), _ = run(ScoreOnly(), [req(1, "describe")])
         self.assertEqual(r["result"], {"protocol": 1, "family": "score-only", "capabilities": ["score"],
-                                       "deterministic": False, "max_context": 0, "flops_per_token": 0})
+                                       "deterministic": False, "max_context": 0, "flops_per_token": 0,
+                                       "conditional": False, "decode_settings": []})
 
 
 class DispatchTest(unittest.TestCase):
@@ -521,3 +523,61 @@ class ScoreTextTest(unittest.TestCase):
         self.assertIn("1 totals for 2 texts", out[1]["error"]["message"])
         out, _ = run(ScoreOnly(), [init_req(), req(2, "score_text", {"texts": []})])
         self.assertEqual(out[1]["error"]["code"], -32601)
+
+
+class Copier(Model):
+    """Conditional: translates a source into itself."""
+    family = "copier"
+    conditional = True
+    decode_settings = ({"name": "T=1", "params": {"iterations": 1}, "baseline": True}, {"name": "T=2"})
+
+    def init(self, config, env, seed):
+        self.seen = []
+        return 0
+
+    def train_step(self, batch, step, lr, clip, seed):
+        self.seen.append(batch.source.tolist())
+        return 1.0
+
+    def translate(self, sources, options):
+        rows = [[t for t in row if t != 0] for row in sources.tolist()]
+        if options.length:
+            rows = [(r * options.length)[:options.length] for r in rows]
+        return {"outputs": rows, "passes": 2 if options.setting == "T=2" else 1, "lengths": [len(r) + 1 for r in rows]}
+
+
+class ConditionalTest(unittest.TestCase):
+    def test_describe_and_translate(self):
+        src = encode_array([[3, 4, 0], [5, 0, 0]], "int32")
+        out, _ = run(Copier(), [
+            req(1, "describe"), init_req(2),
+            req(3, "translate", {"sources": src, "start": 1, "end": 2, "max_len": 8, "setting": "T=2", "length": 0}),
+            req(4, "translate", {"sources": src, "start": 1, "end": 2, "max_len": 8, "setting": "", "length": 3}),
+            req(5, "translate", {"sources": src, "start": 1, "end": 2, "setting": "T=9"}),
+            req(6, "train_step", dict(batch_params(), source=encode_array([[3], [4]], "int32"))),
+            req(7, "train_step", batch_params()),
+        ])
+        d = out[0]["result"]
+        self.assertTrue(d["conditional"])
+        self.assertEqual(d["capabilities"], ["train_step", "translate"])
+        self.assertEqual(d["decode_settings"], [{"name": "T=1", "params": {"iterations": 1}, "baseline": True},
+                                                {"name": "T=2", "params": {}, "baseline": False}])
+        self.assertEqual(out[2]["result"], {"outputs": [[3, 4], [5]], "passes": 2, "lengths": [3, 2], "stats": None})
+        self.assertEqual(out[3]["result"]["outputs"], [[3, 4, 3], [5, 5, 5]])
+        self.assertEqual(out[4]["error"]["code"], -32602)
+        self.assertIn("result", out[5])
+        self.assertEqual(out[6]["error"]["code"], -32602)  # a conditional model's batch needs a source
+
+    def test_source_refused_by_a_language_model(self):
+        out, _ = run(ScoreOnly(), [init_req(), req(2, "score", dict(batch_params(), source=encode_array([[3], [4]], "int32")))])
+        self.assertEqual(out[1]["error"]["code"], -32602)
+
+    def test_conditional_needs_translate(self):
+        class Broken(Model):
+            family = "broken"
+            conditional = True
+
+            def init(self, config, env, seed):
+                return 0
+        with self.assertRaises(TypeError):
+            Broken.describe()

@@ -132,7 +132,8 @@ class TestdataPluginsTest(unittest.TestCase):
         d = p.result("describe")
         self.assertEqual(d, {"protocol": 1, "family": "unigram",
                              "capabilities": ["train_step", "score", "next_logprobs", "step", "save", "load"],
-                             "deterministic": True, "max_context": 0, "flops_per_token": 0})
+                             "deterministic": True, "max_context": 0, "flops_per_token": 0,
+                             "conditional": False, "decode_settings": []})
         r = p.call("init", {"config": {"hidden": 3}, "env": ENV, "seed": 1})
         self.assertEqual(r["error"]["code"], -32602)
         self.assertTrue(r["error"]["message"].startswith("hidden: unknown field"), r)
