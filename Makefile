@@ -38,7 +38,7 @@ test: datasets chromium lint python-deps
 # installs into /usr/bin/python3); the Go tests of the examples use it.
 TORCH_PYTHON ?= /usr/bin/python3
 APT_GET ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),apt-get,sudo apt-get)
-# The PyTorch example plugins' own tests (python/examples, ~12 s).
+# The PyTorch example plugins' own tests (python/examples, ~20 s).
 test-examples: python-deps
 	PYTHONDONTWRITEBYTECODE=1 $(TORCH_PYTHON) -m unittest discover -s python/examples -p 'test_*.py'
 
