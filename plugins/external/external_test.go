@@ -592,3 +592,32 @@ models:
 		}
 	}
 }
+
+// TestResumeExternalRuns: -resume keeps an external model's finished runs
+// (not rerun) and runs the failed ones again.
+func TestResumeExternalRuns(t *testing.T) {
+	e := experiment(t, `  - name: ext
+    label: unigram
+    config: {command: [PYTHON, testdata/unigram.py]}
+  - name: ext
+    label: crash
+    config: {command: [PYTHON, testdata/crash.py]}
+`)
+	first, err := harness.Run(context.Background(), e, harness.RunOptions{})
+	var rp *harness.RunProblems
+	if !errors.As(err, &rp) || len(rp.Failed) != 2 || len(first.Runs) != 2 {
+		t.Fatalf("first run: %v, %d runs recorded", err, len(first.Runs))
+	}
+	again, err := harness.Run(context.Background(), e, harness.RunOptions{Resume: true})
+	if !errors.As(err, &rp) || len(rp.Failed) != 2 {
+		t.Fatalf("resumed: %v; want the crash plugin's two runs tried again", err)
+	}
+	if len(again.Runs) != 2 {
+		t.Fatalf("resumed: %d runs, want unigram's two", len(again.Runs))
+	}
+	for i, r := range again.Runs {
+		if r.Model != "unigram" || !r.Started.Equal(first.Runs[i].Started) {
+			t.Errorf("run %d: %s started %v, first %v: a finished run was rerun", i, r.Model, r.Started, first.Runs[i].Started)
+		}
+	}
+}
