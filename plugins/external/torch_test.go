@@ -184,3 +184,36 @@ models:
 	}
 	t.Logf("exact match T=1 %.3f, T=4 %.3f after 40 steps", got["exact_match@T=1"], got["exact_match@T=4"])
 }
+
+// TestTorchRNNOnSyntheticTask: the PyTorch RNN example runs a synthetic
+// task too (next-token distributions, free-running generation through its
+// start/step), trained by arbench.
+func TestTorchRNNOnSyntheticTask(t *testing.T) {
+	py := torchPython(t)
+	examples, err := filepath.Abs(filepath.Join("..", "..", "python", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := harness.ParseExperiment("s.yaml", []byte(fmt.Sprintf(`name: s
+seed: 1
+out: %s
+train: {steps: 20, batch: 8, lr: 0.01, clip: 1.0}
+tasks:
+  - name: synthetic/copy
+    config: {lengths: [4], eval_rows: 16, valid_rows: 16, eval_batch: 8}
+models:
+  - name: ext
+    label: torch-lstm
+    config: {command: [%s, %s/torch_rnn.py], plugin_config: {cell: lstm, embed: 8, hidden: 32}}
+`, filepath.Join(t.TempDir(), "out"), py, examples)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := harness.Run(context.Background(), e, harness.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Runs) != 1 || !rf.Runs[0].Trained || len(rf.Results) == 0 {
+		t.Fatalf("runs %+v, %d results", rf.Runs, len(rf.Results))
+	}
+}
