@@ -17,6 +17,7 @@ include reports/reports.mk
 include torch.mk
 include bench/bench.mk
 include python/python.mk
+include slurm.mk
 
 # Fetch the corpora, train the quick suite (rnn, lstm, transformer on jargon)
 # on the CPU, print the table and write results/quick/{results.json,report.md}
@@ -62,6 +63,7 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseExperiment$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseResults$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseSamples$$' ./harness
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseShard$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadIDX$$' ./datasets
 
@@ -70,7 +72,7 @@ fuzz:
 # translation suite (experiments/nar-vs-ar.yaml) into
 # results/nar-vs-ar-bench/ (about a minute). Long
 # measurements live here, never in tests.
-bench: datasets bench-go bench-suite bench-s2s bench-images bench-external
+bench: datasets bench-go bench-suite bench-s2s bench-images bench-external bench-peer
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

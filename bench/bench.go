@@ -217,8 +217,33 @@ type Report struct {
 	End        time.Time            `json:"end"`
 	Config     *harness.BenchConfig `json:"config"`
 	Models     []harness.ModelSpec  `json:"models"`
-	Ceiling    Ceiling              `json:"ceiling"`
-	Points     []Point              `json:"points"`
+	// BackendInfo is the backend's own description (nn.Describer): its
+	// kernels or library.
+	BackendInfo string  `json:"backend_info,omitempty"`
+	Ceiling     Ceiling `json:"ceiling"`
+	Points      []Point `json:"points"`
+	// Runtimes maps the label of each model that does not run on
+	// arbench's backend to what computes it (harness.ModelInfo.Runtime).
+	Runtimes map[string]string `json:"runtimes,omitempty"`
+}
+
+// checkLabels reports a baseline or peer that names no model.
+func checkLabels(opt Options) error {
+	has := func(l string) bool {
+		return slices.ContainsFunc(opt.Models, func(m harness.ModelSpec) bool { return m.Label == l })
+	}
+	if b := opt.Config.Baseline; b != "" && !has(b) {
+		return fmt.Errorf("bench: baseline: no model labelled %q", b)
+	}
+	var errs []error
+	for _, pr := range opt.Config.Peers {
+		for _, l := range []string{pr.Model, pr.Peer} {
+			if !has(l) {
+				errs = append(errs, fmt.Errorf("bench: peers: no model labelled %q", l))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Run measures every model of opt on every point of opt.Config. It returns
@@ -233,8 +258,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if len(opt.Models) == 0 {
 		return nil, errors.New("bench: no models")
 	}
-	if b := opt.Config.Baseline; b != "" && !slices.ContainsFunc(opt.Models, func(m harness.ModelSpec) bool { return m.Label == b }) {
-		return nil, fmt.Errorf("bench: baseline: no model labelled %q", b)
+	if err := checkLabels(opt); err != nil {
+		return nil, err
 	}
 	rep := &Report{
 		Name: opt.Name, Backend: opt.Backend.Name(), Device: opt.Backend.Device(),
@@ -243,6 +268,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		Start: time.Now().UTC(), Config: opt.Config, Models: opt.Models,
 	}
 	defer func() { rep.End = time.Now().UTC() }()
+	if d, ok := opt.Backend.(nn.Describer); ok {
+		rep.BackendInfo = d.Describe()
+	}
 	c := opt.Config
 	logf(opt.Log, "matmul ceiling: %d×%d·%d×%d on %s/%s", c.CeilingSize, c.CeilingSize, c.CeilingSize, c.CeilingSize, rep.Backend, rep.Device)
 	// The ceiling is the reference of every point: at least 3 repeats of
@@ -255,6 +283,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	logf(opt.Log, "  best %.1f GFLOP/s (median %.1f)", ceil.Best, ceil.GFLOPS.Median)
 	r := &runner{opt: opt, ceiling: ceil.Best}
 	for i := range opt.Models {
+		if m, err := configured(&opt.Models[i]); err == nil && m.Info().Runtime != "" {
+			if rep.Runtimes == nil {
+				rep.Runtimes = map[string]string{}
+			}
+			rep.Runtimes[opt.Models[i].Label] = m.Info().Runtime
+		}
 		for _, pt := range r.plan(&opt.Models[i]) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
@@ -646,6 +680,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		steps = append(steps, el/float64(n))
 	}
 	p.Memory = mon.finish()
+	p.Memory.PluginPeakRSS = pluginPeakRSS(m)
 	p.TokensPerSec = Summarize(rates)
 	s := Summarize(steps)
 	switch p.Kind {

@@ -60,6 +60,9 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 	if rep.Ceiling.Best <= 0 || rep.Ceiling.GFLOPS.N != 3 {
 		t.Errorf("ceiling = %+v", rep.Ceiling)
 	}
+	if want := "arbench's GEMM with " + nngorgonia.GemmKernels() + " micro-kernels"; rep.BackendInfo != want {
+		t.Errorf("backend info %q, want %q", rep.BackendInfo, want)
+	}
 	// Per model: train (4,6 at b2; b3 at 6) 3, score 1, generate 2×2
 	// cached, translate (joined) 2×1 greedy; the transformer also 1
 	// re-feeding point.
@@ -133,7 +136,7 @@ func TestRunMeasuresAndWrites(t *testing.T) {
 	}
 	checkBenchstat(t, filepath.Join(dir, BenchstatFileName), rep)
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFileName))
-	for _, s := range []string{"## Training and scoring", "## Generation", "Cached vs re-feeding", "## Translation", "**rnn greedy** (rnn)", "## Not measured"} {
+	for _, s := range []string{"## Training and scoring", "## Generation", "Cached vs re-feeding", "## Translation", "**rnn greedy** (rnn)", "## Not measured", "Backend gorgonia (arbench's GEMM with "} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("bench.md lacks %q", s)
 		}

@@ -27,9 +27,9 @@ func writeImages(b *strings.Builder, r *Report, img []Point) {
 			path = "—"
 		}
 		flops, gf, ceil := flopsCells(p, 3)
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %.0f |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
 			p.Model, p.Kind, path, p.Side, p.SeqLen, p.Batch, ms(p.MsPerImage.Median), ms(p.MsPerImage.IQR),
-			num(p.TokensPerSec.Median), flops, gf, ceil, float64(p.Memory.PeakRSS)/mib)
+			num(p.TokensPerSec.Median), flops, gf, ceil, rssCell(p))
 	}
 	writeImageComparison(b, img)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"arbench/harness"
 )
 
 // Memory is the peak memory of one measured configuration.
@@ -26,6 +28,26 @@ type Memory struct {
 	// objects, runtime/metrics /memory/classes/heap/objects:bytes) seen by
 	// sampling every millisecond and at the end.
 	PeakHeap int64 `json:"peak_heap_bytes"`
+	// PluginPeakRSS is the peak resident set size (bytes) of the process a
+	// model computes in (harness.ProcessReporter: an external plugin),
+	// started for this configuration; 0 for arbench's own models.
+	PluginPeakRSS int64 `json:"plugin_peak_rss_bytes,omitempty"`
+}
+
+// pluginPeakRSS returns VmHWM of the process m computes in, when it has
+// one (harness.ProcessReporter), else 0. The plugin process is started
+// for each measured configuration, so its peak is that configuration's.
+func pluginPeakRSS(m harness.Model) int64 {
+	pr, ok := m.(harness.ProcessReporter)
+	if !ok || pr.ProcessID() == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pr.ProcessID()) + "/status")
+	if err != nil {
+		return 0
+	}
+	v, _ := statusKB(b, "VmHWM:")
+	return v * 1024
 }
 
 const heapMetric = "/memory/classes/heap/objects:bytes"

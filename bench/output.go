@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -45,7 +47,7 @@ func summaryLine(p Point) string {
 		return head + ": skipped (" + p.Skipped + ")"
 	}
 	_, gf, ceil := flopsCells(p, 2)
-	tail := fmt.Sprintf(", %s GFLOP/s (%s of ceiling), peak RSS %.0f MiB", gf, ceil, float64(p.Memory.PeakRSS)/mib)
+	tail := fmt.Sprintf(", %s GFLOP/s (%s of ceiling), peak RSS %s MiB", gf, ceil, rssCell(p))
 	if p.MsPerImage != nil {
 		return head + fmt.Sprintf(": %.3f ms/image (IQR %.3f), %s pixels/s", p.MsPerImage.Median, p.MsPerImage.IQR, num(p.TokensPerSec.Median)) + tail
 	}
@@ -102,10 +104,15 @@ func repeatsNote(r *Report) string {
 func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Throughput: %s\n\n", r.Name)
-	fmt.Fprintf(&b, "Backend %s on %s; %s, %d CPUs, GOMAXPROCS %d; %s %s/%s. ", r.Backend, r.Device, r.CPU, r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.GOOS, r.GOARCH)
+	info := ""
+	if r.BackendInfo != "" {
+		info = " (" + r.BackendInfo + ")"
+	}
+	fmt.Fprintf(&b, "Backend %s%s on %s; %s, %d CPUs, GOMAXPROCS %d; %s %s/%s. ", r.Backend, info, r.Device, r.CPU, r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.GOOS, r.GOARCH)
 	fmt.Fprintf(&b, "Warm-up %d, %s: medians with the interquartile range (IQR).\n\n", r.Config.Warmup, repeatsNote(r))
 	fmt.Fprintf(&b, "Matrix-multiply ceiling (%d×%d by %d×%d on this backend): **%.1f GFLOP/s** best, %.1f median.\n",
 		r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.N, r.Ceiling.Best, r.Ceiling.GFLOPS.Median)
+	writeRuntimes(&b, r)
 
 	var tr, gen, trans, img []Point
 	var skipped []Point
@@ -136,10 +143,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, p := range tr {
 			flops, gf, ceil := flopsCells(p, 2)
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.1f | %s | %s | %s | %.0f | %.0f |\n",
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.1f | %s | %s | %s | %s | %.0f |\n",
 				p.Model, p.Kind, p.Batch, p.SeqLen, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
 				1e3*p.StepSeconds.Median, flops, gf, ceil,
-				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
+				rssCell(p), float64(p.Memory.PeakHeap)/mib)
 		}
 	}
 	if len(gen) > 0 {
@@ -150,11 +157,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, p := range gen {
 			flops, gf, ceil := flopsCells(p, 2)
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.3f | %.3f | %.3f | %s | %s | %s | %.0f | %.0f |\n",
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %.0f |\n",
 				p.Model, p.Mode, p.Batch, p.Length, num(p.TokensPerSec.Median), num(p.TokensPerSec.IQR),
 				1e3*p.TTFT.Median, 1e3*p.Latency.P50, 1e3*p.Latency.P90, 1e3*p.Latency.P99,
 				flops, gf, ceil,
-				float64(p.Memory.PeakRSS)/mib, float64(p.Memory.PeakHeap)/mib)
+				rssCell(p), float64(p.Memory.PeakHeap)/mib)
 		}
 		if sp := speedups(gen); len(sp) > 0 {
 			b.WriteString("\n### Cached vs re-feeding generation\n\n")
@@ -171,6 +178,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		writeImages(&b, r, img)
 	}
 	writeBaseline(&b, r)
+	writePeers(&b, r)
 	if len(skipped) > 0 {
 		b.WriteString("\n## Not measured\n\n")
 		for _, p := range skipped {
@@ -216,10 +224,10 @@ func writeTranslate(b *strings.Builder, r *Report, trans []Point) {
 		flops, gf, ceil := flopsCells(p, 2)
 		addNote(p, p.FLOPsNote)
 		addNote(p, p.Note)
-		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %.0f |\n",
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s |\n",
 			p.Model, p.Mode, p.Batch, p.Length, num(p.SeqPerSec.Median), num(p.TokensPerSec.Median),
 			1e3*p.SeqLatency.P50, 1e3*p.SeqLatency.P99, num(p.Passes), opt(p.Acceptance), opt(p.TokensPerVerify),
-			flops, gf, ceil, float64(p.Memory.PeakRSS)/mib)
+			flops, gf, ceil, rssCell(p))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")
@@ -516,4 +524,86 @@ func writeBaseline(b *strings.Builder, r *Report) {
 // ratioCell shows both points' interquartile ranges.
 func ratioCell(p, q Point) string {
 	return num(p.TokensPerSec.IQR) + " / " + num(q.TokensPerSec.IQR)
+}
+
+// rssCell is a point's peak RSS in MiB, with its plugin process's when the
+// model computes in one ("27 + plugin 310").
+func rssCell(p Point) string {
+	s := fmt.Sprintf("%.0f", float64(p.Memory.PeakRSS)/mib)
+	if p.Memory.PluginPeakRSS > 0 {
+		s += fmt.Sprintf(" + plugin %.0f", float64(p.Memory.PluginPeakRSS)/mib)
+	}
+	return s
+}
+
+// writeRuntimes lists what computes the models that do not run on
+// arbench's backend.
+func writeRuntimes(b *strings.Builder, r *Report) {
+	if len(r.Runtimes) == 0 {
+		return
+	}
+	labels := slices.Sorted(maps.Keys(r.Runtimes))
+	b.WriteString("\nModels computed outside arbench's backend (plugins; peak RSS \"A + plugin P\": arbench's process, then the plugin's):\n\n")
+	for _, l := range labels {
+		fmt.Fprintf(b, "- %s: %s\n", l, r.Runtimes[l])
+	}
+}
+
+// writePeers writes, for every pair of Config.Peers, arbench's model's
+// tokens/s over its peer's at each point both measured, with both peak
+// RSS figures: arbench's process for arbench's model, the plugin's
+// process for a peer that computes in one (its driver, arbench's process,
+// is in the tables above). Generation points pair by batch and lengths
+// whatever their mode, so that arbench's cached and re-feeding loops are
+// both set against the peer's own step.
+func writePeers(b *strings.Builder, r *Report) {
+	if len(r.Config.Peers) == 0 {
+		return
+	}
+	measured := func(p Point) bool { return p.Skipped == "" && p.TokensPerSec.Median > 0 }
+	var rows []string
+	for _, pr := range r.Config.Peers {
+		peer := map[pointKey]Point{}
+		for _, q := range r.Points {
+			if q.Model == pr.Peer && measured(q) {
+				peer[peerKey(q)] = q
+			}
+		}
+		for _, p := range r.Points {
+			q, ok := peer[peerKey(p)]
+			if p.Model != pr.Model || !measured(p) || !ok {
+				continue
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | **%.2f×** | %s | %s |", p.Model, q.Model, describe(p), describe(q),
+				num(p.TokensPerSec.Median), num(q.TokensPerSec.Median), ratioCell(p, q), p.TokensPerSec.Median/q.TokensPerSec.Median,
+				peakCell(p), peakCell(q)))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n## Against peers\n\n")
+	b.WriteString("Each model's tokens/s over its peer's (the same model in another framework) at the same point, medians of this run (> 1: arbench faster). ")
+	b.WriteString("Peak RSS is the process that computes: arbench's for its own model, the plugin's for a peer run through the plugin protocol.\n\n")
+	b.WriteString("| model | peer | point | peer point | tokens/s | peer tokens/s | IQRs | ratio | peak RSS MiB | peer peak RSS MiB |\n|---|---|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, row := range rows {
+		b.WriteString(row + "\n")
+	}
+}
+
+// peerKey is keyOf without a generation point's mode.
+func peerKey(p Point) pointKey {
+	k := keyOf(p)
+	if p.Kind == KindGenerate {
+		k.mode = ""
+	}
+	return k
+}
+
+// peakCell is the peak RSS in MiB of the process that computes p's model.
+func peakCell(p Point) string {
+	if p.Memory.PluginPeakRSS > 0 {
+		return fmt.Sprintf("%.0f", float64(p.Memory.PluginPeakRSS)/mib)
+	}
+	return fmt.Sprintf("%.0f", float64(p.Memory.PeakRSS)/mib)
 }

@@ -55,6 +55,17 @@ type BenchConfig struct {
 	// others are related to, point by point (bench.md's "Speed relative
 	// to" table): a Go model and its PyTorch twin, say.
 	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
+	// Peers pairs models with the same model in another framework
+	// (arbench's lstm and its PyTorch twin through the plugin protocol):
+	// bench.md's "Against peers" table gives each pair's ratio of tokens/s
+	// and their peak memory, point by point.
+	Peers []BenchPeer `yaml:"peers" json:"peers,omitempty"`
+}
+
+// BenchPeer is one pair of model labels: Model (arbench's) and Peer.
+type BenchPeer struct {
+	Model string `yaml:"model" json:"model"`
+	Peer  string `yaml:"peer" json:"peer"`
 }
 
 // BenchSweep is a pair of one-dimensional sweeps through (Batch, SeqLen).
@@ -189,5 +200,12 @@ func (c *BenchConfig) Validate() []error {
 	positive("image.sample_batches", im.SampleBatches)
 	add(im.PassBatch < 1, "image.pass_batch: must be >= 1, got %d", im.PassBatch)
 	add(im.Repeats < 1, "image.repeats: must be >= 1, got %d", im.Repeats)
+	seen := map[BenchPeer]bool{}
+	for i, pr := range c.Peers {
+		add(pr.Model == "" || pr.Peer == "", "peers[%d]: needs model and peer labels, got %q and %q", i, pr.Model, pr.Peer)
+		add(pr.Model != "" && pr.Model == pr.Peer, "peers[%d]: model and peer are both %q", i, pr.Model)
+		add(seen[pr], "peers[%d]: the pair %s/%s is listed twice", i, pr.Model, pr.Peer)
+		seen[pr] = true
+	}
 	return errs
 }

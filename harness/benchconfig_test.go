@@ -157,3 +157,30 @@ func TestBenchImageValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchPeers: peers decode as label pairs; empty, self and repeated
+// pairs and labels that name no model are refused with their field.
+func TestBenchPeers(t *testing.T) {
+	two := "name: b\nbackend: fake\ntasks: [{name: fake/count}]\nmodels: [{name: fake-lm, label: a}, {name: fake-lm, label: b}]\n"
+	e, err := parse(t, two+"bench:\n  peers: [{model: a, peer: b}]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []harness.BenchPeer{{Model: "a", Peer: "b"}}; !slices.Equal(e.Bench.Peers, want) {
+		t.Errorf("peers %v, want %v", e.Bench.Peers, want)
+	}
+	for src, want := range map[string]string{
+		"bench:\n  peers: [{model: a}]\n":                               `bench: peers[0]: needs model and peer labels, got "a" and ""`,
+		"bench:\n  peers: [{model: a, peer: a}]\n":                      `bench: peers[0]: model and peer are both "a"`,
+		"bench:\n  peers: [{model: a, peer: b}, {model: a, peer: b}]\n": "bench: peers[1]: the pair a/b is listed twice",
+		"bench:\n  peers: [{model: a, peer: c}]\n":                      `x.yaml:6: bench.peers[0].peer: no model labelled "c"`,
+		"bench:\n  baseline: z\n":                                       `bench.baseline: no model labelled "z"`,
+		"bench:\n  peers: [{model: a, pear: b}]\n":                      "bench.peers[0].pear: unknown field",
+	} {
+		_, err := parse(t, two+src)
+		var ce harness.ConfigErrors
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: errors %v lack %q", src, err, want)
+		}
+	}
+}

@@ -627,8 +627,27 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 		for _, err := range validate(e.Bench, nonFinite) {
 			add("bench", "%v", err)
 		}
+		e.checkBenchLabels(add)
 	}
 	return errs
+}
+
+// checkBenchLabels reports a bench baseline or peer that names no model.
+func (e *Experiment) checkBenchLabels(add addFunc) {
+	labels := map[string]bool{}
+	for _, m := range e.Models {
+		labels[m.Label] = true
+	}
+	missing := func(path, l string) {
+		if l != "" && !labels[l] {
+			add(path, "no model labelled %q", l)
+		}
+	}
+	missing("bench.baseline", e.Bench.Baseline)
+	for i, pr := range e.Bench.Peers {
+		missing(fmt.Sprintf("bench.peers[%d].model", i), pr.Model)
+		missing(fmt.Sprintf("bench.peers[%d].peer", i), pr.Peer)
+	}
 }
 
 // checkTop checks the top-level fields and the experiment-wide training.

@@ -82,6 +82,14 @@ type FLOPsDeclarer interface {
 	FLOPsPerToken() (flops float64, known bool)
 }
 
+// ProcessReporter is a model that computes in a process of its own (an
+// external plugin): ProcessID is that process's id while the model is set
+// up, 0 when none is running. The bench reads the process's peak resident
+// set size from it, next to arbench's own.
+type ProcessReporter interface {
+	ProcessID() int
+}
+
 // declares reports whether m has c, consulting a CapabilityDeclarer.
 func declares(m Model, c Capability) bool {
 	d, ok := m.(CapabilityDeclarer)

@@ -87,6 +87,10 @@
 //   - FLOPsDeclarer: FLOPs of a model the bench cannot count. Absent: the
 //     bench counts them on nn's counting backend; present, it reports the
 //     declared figure or unknown, never 0.
+//   - ProcessReporter: the model computes in another process (an
+//     external plugin). Absent: the bench's peak RSS is arbench's own
+//     process only. Present: the bench also reports that process's peak
+//     RSS (package bench, memory.go).
 //   - NamedConfigurer: a family's named configurations, chosen as
 //     FAMILY:NAME (NewModel, registry.go). Absent: FAMILY:NAME is an error.
 //   - io.Closer: resources to release (compiled executables, device
@@ -149,6 +153,10 @@ type ModelInfo struct {
 	// not deterministic (DeterminismReporter); reproduce then compares its
 	// metrics with a tolerance.
 	Nondeterministic bool `json:"nondeterministic,omitempty"`
+	// Runtime says what computes a model that does not run on arbench's
+	// backend (an external plugin's describe "runtime": framework,
+	// version, threads), for tables; empty for arbench's own models.
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // Model is the interface every plugin implements. What a model can do beyond

@@ -107,9 +107,32 @@ type Manifest struct {
 	CommandLine []string `json:"command_line"`
 	// Resumed says earlier invocations contributed runs (see -resume).
 	Resumed bool `json:"resumed,omitempty"`
-	// Complete says every (task, model, seed) of the experiment finished.
+	// Complete says every (task, model, seed) of the experiment finished
+	// (of the shard, for a shard's results).
 	Complete bool `json:"complete"`
+	// Shard is the part of the experiment these results hold (`arbench run
+	// -shard I/N`); nil when they hold the whole experiment.
+	Shard *Shard `json:"shard,omitempty"`
+	// Failed lists the runs that failed, with their errors: they are not
+	// in Runs, and -resume runs them again (an entry is removed once its
+	// run is recorded).
+	Failed []FailedRun `json:"failed,omitempty"`
+	// MergedFrom lists the results directories `arbench merge` combined
+	// into these results; empty for the results of a run.
+	MergedFrom []MergedSource `json:"merged_from,omitempty"`
 }
+
+// FailedRun is a run that failed (see Manifest.Failed).
+type FailedRun struct {
+	RunID string `json:"run_id"`
+	Task  string `json:"task"`
+	Model string `json:"model"`
+	Seed  uint64 `json:"seed"`
+	Error string `json:"error"`
+}
+
+// Key identifies the (task, model, seed) of the failed run.
+func (f FailedRun) Key() RunKey { return RunKey{f.Task, f.Model, f.Seed} }
 
 // Number is a float64 that survives JSON when it is not finite: NaN and
 // ±Inf are written as the strings "NaN", "+Inf" and "-Inf".
@@ -182,6 +205,10 @@ type Curve struct {
 
 // RunRecord describes one finished (task, model, seed).
 type RunRecord struct {
+	// RunID is the run's stable id (RunID). Files written before run ids
+	// existed lack it; LoadResults then computes it from the run's key
+	// and Config (and leaves it empty for a run without Config).
+	RunID string    `json:"run_id,omitempty"`
 	Model string    `json:"model"`
 	Task  string    `json:"task"`
 	Seed  uint64    `json:"seed"`

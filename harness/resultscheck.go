@@ -45,7 +45,11 @@ func (e *ResultsError) Error() string {
 //     split, params), curves (task, model, seed, name) and series (task,
 //     model, seed, name, label, split, params);
 //   - that every result, curve and series belongs to a recorded run, and
-//     that a curve has as many values as steps.
+//     that a curve has as many values as steps;
+//   - a run_id, when present, of the form RunID returns.
+//
+// A run without a run_id (files written before ids existed) gets the one
+// RunID computes from its key and configuration.
 //
 // Problems are all reported at once as a *ResultsError.
 func ParseResults(name string, b []byte) (*ResultsFile, error) {
@@ -65,7 +69,22 @@ func ParseResults(name string, b []byte) (*ResultsFile, error) {
 	if len(c.problems) > 0 {
 		return nil, c.err(name)
 	}
+	fillRunIDs(rf.Runs)
 	return &rf, nil
+}
+
+// fillRunIDs computes the run id of every run recorded without one (files
+// written before run ids existed) from its key and configuration; a run
+// without a configuration keeps an empty (unknown) id.
+func fillRunIDs(runs []RunRecord) {
+	for i, r := range runs {
+		if r.RunID != "" || len(r.Config) == 0 || string(r.Config) == "null" {
+			continue
+		}
+		if id, err := RunID(r.Key(), r.Config); err == nil {
+			runs[i].RunID = id
+		}
+	}
 }
 
 // expectObject refuses anything but a JSON object at the top level ({} is
@@ -177,6 +196,9 @@ func (c *resultsCheck) checkRuns(runs []RunRecord, raw []map[string]json.RawMess
 		}
 		if cfg, has := raw[i]["config"]; has && string(cfg) != "null" && !bytes.HasPrefix(cfg, []byte("{")) {
 			c.addf("%s: config is not an object", where)
+		}
+		if r.RunID != "" && !ValidRunID(r.RunID) {
+			c.addf("%s: run_id %q is not %d lowercase hexadecimal digits", where, r.RunID, RunIDLen)
 		}
 		if j, dup := index[r.Key()]; dup {
 			c.addf("%s: duplicate of runs[%d] (%s)", where, j, r.Key())

@@ -49,6 +49,11 @@ type RunOptions struct {
 	Report func(w io.Writer, rf *ResultsFile) error
 	// CommandLine is recorded in the manifest; nil records os.Args.
 	CommandLine []string
+	// Shard, when set, runs only the runs of that shard (see Shard) and
+	// writes them to ShardDir(e.Out, *Shard) instead of e.Out; the
+	// manifest records the shard, and its config the experiment (with
+	// e.Out), the same for every shard.
+	Shard *Shard
 	// Finish, when set, is called once after the last run with OUT and
 	// the results, while OUT's lock is still held (the command line writes
 	// the full report there). Its error is reported with the run's
@@ -68,6 +73,7 @@ type combo struct {
 	model     *ModelSpec
 	seed      uint64
 	key       RunKey
+	id        string
 	config    json.RawMessage
 	weightsIn string
 }
@@ -126,21 +132,31 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 	if err != nil {
 		return nil, err
 	}
+	if opt.Shard != nil {
+		if plan, err = selectShard(plan, *opt.Shard); err != nil {
+			return nil, err
+		}
+		sharded := *e
+		sharded.Out = ShardDir(e.Out, *opt.Shard)
+		e = &sharded
+	}
 	r = &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: filepath.Join(e.Out, ResultsFileName)}
 	prev, err := r.open(ctx, plan)
 	if err != nil {
 		return nil, err
 	}
-	r.start(ctx, resolved, prev)
+	r.start(ctx, resolved, prev, plan)
 	r.total = len(plan)
 	rf, err = r.run(ctx, plan)
 	return rf, r.finish(err, prev == nil)
 }
 
-// start makes the results file, holding what a resumed run keeps.
-func (r *runner) start(ctx context.Context, resolved json.RawMessage, prev *ResultsFile) {
+// start makes the results file, holding what a resumed run keeps (its
+// finished runs, and its failures of runs of plan that are still to do).
+func (r *runner) start(ctx context.Context, resolved json.RawMessage, prev *ResultsFile, plan []combo) {
 	r.rf = &ResultsFile{Manifest: collectManifest(ctx, r.e), Results: []Result{}, Curves: []Curve{}, Runs: []RunRecord{}}
 	r.rf.Manifest.Config = resolved
+	r.rf.Manifest.Shard = r.opt.Shard
 	r.rf.Manifest.Start = time.Now().UTC()
 	if r.opt.CommandLine != nil {
 		r.rf.Manifest.CommandLine = append([]string(nil), r.opt.CommandLine...)
@@ -154,6 +170,17 @@ func (r *runner) start(ctx context.Context, resolved json.RawMessage, prev *Resu
 		r.rf.Series = append(r.rf.Series, prev.Series...)
 		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
 		r.resumedSamples = true
+	}
+	if prev != nil {
+		todo := map[string]bool{}
+		for _, c := range plan {
+			todo[c.id] = !r.done[c.key]
+		}
+		for _, f := range prev.Manifest.Failed {
+			if todo[f.RunID] {
+				r.rf.Manifest.Failed = append(r.rf.Manifest.Failed, f)
+			}
+		}
 	}
 }
 
@@ -201,7 +228,7 @@ func (r *runner) open(ctx context.Context, plan []combo) (*ResultsFile, error) {
 		if err := checkOutput(r.e, r.opt); err != nil {
 			add("out", err)
 		} else if r.opt.Resume {
-			if prev, err = loadForResume(r.resultsPath, plan); err != nil {
+			if prev, err = loadForResume(r.resultsPath, plan, r.opt.Shard); err != nil {
 				add("-resume", errors.New(strings.TrimPrefix(err.Error(), "resume: ")))
 			}
 		}
@@ -385,8 +412,7 @@ func (r *runner) runGroup(ctx context.Context, group []combo) error {
 				return fmt.Errorf("%s discarded: %w", c.key, ctx.Err())
 			}
 			// This run fails; the others go on.
-			r.failed = append(r.failed, fmt.Sprintf("%s: %v", c.key, err))
-			r.logf("%s failed: %v", c.key, err)
+			r.failRun(c, err)
 			continue
 		}
 		if err := r.record(c, task, out); err != nil {
@@ -394,6 +420,38 @@ func (r *runner) runGroup(ctx context.Context, group []combo) error {
 		}
 	}
 	return nil
+}
+
+// failRun records a run that failed: Run reports it after the last run,
+// and the manifest lists it (Manifest.Failed) until it is recorded. When
+// the results file holds runs already it is rewritten at once, so that
+// `arbench merge` sees the failure while the experiment goes on.
+func (r *runner) failRun(c combo, err error) {
+	r.failed = append(r.failed, fmt.Sprintf("%s: %v", c.key, err))
+	r.logf("%s failed: %v", c.key, err)
+	f := FailedRun{RunID: c.id, Task: c.key.Task, Model: c.key.Model, Seed: c.key.Seed, Error: err.Error()}
+	r.rf.Manifest.Failed = append(withoutRun(r.rf.Manifest.Failed, c.id), f)
+	if len(r.rf.Runs) == 0 {
+		return // nothing is written before a run finishes
+	}
+	next := *r.rf
+	next.Manifest.End = time.Now().UTC()
+	if werr := next.Write(r.resultsPath); werr != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: recording the failure: %v", c.key, werr))
+		return
+	}
+	*r.rf = next
+}
+
+// withoutRun returns a new list of the failures in fs of runs other than id.
+func withoutRun(fs []FailedRun, id string) []FailedRun {
+	var out []FailedRun
+	for _, f := range fs {
+		if f.RunID != id {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // runOutput is what one finished run produced.
@@ -421,6 +479,7 @@ func (r *runner) record(c combo, task Task, out runOutput) error {
 	next.Manifest.Datasets = mergeDatasets(append([]DatasetRef(nil), r.rf.Manifest.Datasets...), task.Datasets())
 	next.Manifest.End = time.Now().UTC()
 	next.Manifest.Complete = len(r.done)+1 == r.total
+	next.Manifest.Failed = withoutRun(r.rf.Manifest.Failed, c.id)
 
 	// samples.jsonl first: a crash before results.json is rewritten leaves
 	// extra lines that the next -resume drops, never missing ones.
@@ -479,7 +538,7 @@ func mergeDatasets(have, add []DatasetRef) []DatasetRef {
 // reported after the last run, the run itself is kept.
 func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (out runOutput, err error) {
 	ms := c.model
-	out.rec = RunRecord{Model: ms.Label, Task: c.key.Task, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
+	out.rec = RunRecord{RunID: c.id, Model: ms.Label, Task: c.key.Task, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
 	m, err := NewModel(ms.Name)
 	if err != nil {
 		return out, err
@@ -695,8 +754,15 @@ type divergedError struct {
 }
 
 func (d *divergedError) Error() string {
-	return fmt.Sprintf("diverged at step %d (%s %v); not evaluated", d.step, d.what, d.v)
+	return fmt.Sprintf("%s %d (%s %v); not evaluated", divergedNote, d.step, d.what, d.v)
 }
+
+// divergedNote starts the note of a run that diverged (RunRecord.Note).
+const divergedNote = "diverged at step"
+
+// Diverged reports whether the run was stopped by a non-finite loss or
+// gradient norm (recorded without metrics).
+func (r RunRecord) Diverged() bool { return strings.HasPrefix(r.Note, divergedNote) }
 
 // trainState is one training loop.
 type trainState struct {
@@ -926,6 +992,9 @@ func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
 					return nil, fmt.Errorf("resolve %s: %w", c.key, err)
 				}
 				c.config = cfg
+				if c.id, err = RunID(c.key, cfg); err != nil {
+					return nil, err
+				}
 				plan = append(plan, c)
 			}
 		}
@@ -937,15 +1006,24 @@ func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
 }
 
 // loadForResume reads the stored results and checks they belong to this
-// experiment: every stored run must be one of the plan's combinations with
-// an identical resolved configuration. A missing file resumes nothing.
-func loadForResume(path string, plan []combo) (*ResultsFile, error) {
+// experiment (and shard, which must be the stored one): every stored run
+// must be one of the plan's combinations with an identical resolved
+// configuration. A missing file resumes nothing.
+func loadForResume(path string, plan []combo, shard *Shard) (*ResultsFile, error) {
 	rf, err := LoadResults(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
+	}
+	if have, want := describeShard(rf.Manifest.Shard), describeShard(shard); have != want {
+		return nil, fmt.Errorf("cannot resume %s: it holds the results of %s, not of %s; use another output directory, or -overwrite to start over",
+			path, have, want)
+	}
+	part := "this experiment"
+	if shard != nil {
+		part = "shard " + shard.String() + " of this experiment"
 	}
 	byKey := map[RunKey]combo{}
 	for _, c := range plan {
@@ -955,7 +1033,7 @@ func loadForResume(path string, plan []combo) (*ResultsFile, error) {
 	for _, run := range rf.Runs {
 		c, ok := byKey[run.Key()]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("%s is stored but not part of this experiment", run.Key()))
+			problems = append(problems, fmt.Sprintf("%s is stored but not part of %s", run.Key(), part))
 			continue
 		}
 		if diff, err := configDiff(run.Config, c.config); err != nil {
@@ -970,4 +1048,12 @@ func loadForResume(path string, plan []combo) (*ResultsFile, error) {
 			path, strings.Join(problems, "; "))
 	}
 	return rf, nil
+}
+
+// describeShard names the part of an experiment a results file holds.
+func describeShard(s *Shard) string {
+	if s == nil {
+		return "a whole experiment (no -shard)"
+	}
+	return "shard " + s.String()
 }

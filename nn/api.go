@@ -114,6 +114,14 @@ type Backend interface {
 	Compile(spec Spec, build BuildFunc) (Executable, error)
 }
 
+// Describer is an optional interface of a Backend (detected by type
+// assertion): Describe says in one line what computes its products (the
+// kernels or library in use), for benchmark reports. Absent: reports name
+// the backend and device only.
+type Describer interface {
+	Describe() string
+}
+
 // Feeds are the run-time inputs of an executable.
 type Feeds struct {
 	Ints   map[string][]int

@@ -148,6 +148,10 @@ func (r *RNN) Forward(g Graph, x, h0 Tensor) (out, hT Tensor) {
 	checkState("RNN", h0, b, r.Hidden)
 	proj := inputProjection(g, x, r.WeightIH, r.BiasIH, r.BiasHH) // [T,B,H]
 	whh := g.Param(r.WeightHH)
+	if sr, ok := g.(SequenceRecurrer); ok {
+		seq, hT := sr.RNNSequence(proj, whh, h0)
+		return g.Transpose(seq, 1, 0, 2), hT
+	}
 	h := h0
 	steps := make([]Tensor, t)
 	for i := range t {
@@ -254,6 +258,10 @@ func (l *LSTM) Forward(g Graph, x, h0, c0 Tensor) (out, hT, cT Tensor) {
 	checkState("LSTM", c0, b, l.Hidden)
 	proj := inputProjection(g, x, l.WeightIH, l.BiasIH, l.BiasHH) // [T,B,4H]
 	whh := g.Param(l.WeightHH)
+	if sr, ok := g.(SequenceRecurrer); ok {
+		seq, hT, cT := sr.LSTMSequence(proj, whh, h0, c0)
+		return g.Transpose(seq, 1, 0, 2), hT, cT
+	}
 	h, c := h0, c0
 	steps := make([]Tensor, t)
 	for i := range t {
@@ -273,6 +281,29 @@ func (l *LSTM) Step(g Graph, x, h, c Tensor) (Tensor, Tensor) {
 	checkState("LSTM.Step", c, xs[0], l.Hidden)
 	pre := g.Add(g.Add(g.MatMul(x, g.Param(l.WeightIH), false, true), g.Param(l.BiasIH)), g.Param(l.BiasHH))
 	return l.cell(g, g.Add(pre, g.MatMul(h, g.Param(l.WeightHH), false, true)), c)
+}
+
+// SequenceRecurrer is an optional interface of a Graph that runs a whole
+// recurrence as one operation, as cuDNN and oneDNN do (detected by type
+// assertion, like database/sql's optional driver interfaces). The input
+// projection of every step is computed before, in one product
+// (inputProjection); the operation runs only the recurrent product per
+// step and, in the backward pass, accumulates the recurrent weight's
+// gradient in one product over all steps. Both take proj time-major,
+// [T,B,G] (G = H for the RNN, 4H with the gates i, f, g, o for the LSTM),
+// the recurrent weight whh [G,H] and the initial state [B,H], and return
+// every hidden state seq [T,B,H] (time-major) and the last ones:
+//
+//	RNN:  h_t = tanh(proj_t + h_{t-1} whhᵀ)
+//	LSTM: (h_t, c_t) = cell(proj_t + h_{t-1} whhᵀ, c_{t-1})  (see LSTMCeller)
+//
+// with gradients for proj, whh and the initial state. They must agree with
+// the step-by-step composition in RNN.Forward and LSTM.Forward (the
+// reference semantics) to within float32 rounding. Absent: the layers
+// unroll the recurrence into per-step nodes.
+type SequenceRecurrer interface {
+	RNNSequence(proj, whh, h0 Tensor) (seq, hT Tensor)
+	LSTMSequence(proj, whh, h0, c0 Tensor) (seq, hT, cT Tensor)
 }
 
 // LSTMCeller is an optional interface of a Graph with a fused LSTM cell

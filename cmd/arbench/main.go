@@ -2,7 +2,9 @@
 //
 //	arbench list                          models, tasks, backends, datasets
 //	arbench run -model rnn,lstm -task text/jargon [-steps N] ...
-//	arbench run -config experiments/quick.yaml [-steps N] ...
+//	arbench run -config experiments/quick.yaml [-steps N] [-shard I/N] ...
+//	arbench plan -config FILE [-shards N] [-json]   the runs, their ids and shards
+//	arbench merge -out DIR SHARD_DIR...   combine shards' results (-status: progress)
 //	arbench fetch NAME...                 download and verify datasets
 //	arbench generate -model M -load-weights FILE -prompt TEXT [...]
 //	arbench report DIR                    tables, report.md/.html, CSVs and plots from DIR/results.json
@@ -110,7 +112,9 @@ const usage = `arbench benchmarks generative sequence models.
 
 Usage:
   arbench list                      list models, tasks, backends and datasets
-  arbench run [flags]               train and evaluate models on tasks
+  arbench run [flags]               train and evaluate models on tasks (-shard I/N: one shard of them)
+  arbench plan [flags]              list the runs of an experiment with their ids and shards (-shards N)
+  arbench merge -out DIR DIR...     merge the results of an experiment's shards (-status: progress only)
   arbench fetch NAME...             download and verify datasets into $ARBENCH_DATA (default ./data)
   arbench generate [flags]          generate text with a trained model
   arbench report DIR                print the tables; write report.md, report.html, CSVs and plots into DIR
@@ -134,6 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdList(rest, stdout, stderr)
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(ctx, rest, stdout, stderr)
+	case "merge":
+		return cmdMerge(ctx, rest, stdout, stderr)
 	case "fetch":
 		return cmdFetch(ctx, rest, stdout, stderr)
 	case "generate":

@@ -29,6 +29,8 @@ func flagSets(w io.Writer) map[string]*flag.FlagSet {
 	}
 	return map[string]*flag.FlagSet{
 		"run":       newRunFlags(w).fs,
+		"plan":      newPlanFlags(w).fs,
+		"merge":     newMergeFlags(w).fs,
 		"generate":  newGenFlags(w).fs,
 		"report":    reportFlags(w),
 		"bench":     newBenchFlags(w).fs,

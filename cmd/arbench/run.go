@@ -18,12 +18,13 @@ import (
 	"arbench/reports"
 )
 
-// runFlags are the flags of `arbench run`.
+// runFlags are the flags of `arbench run`; `arbench plan` shares those
+// that shape the experiment (addExperimentFlags).
 type runFlags struct {
 	fs                                *flag.FlagSet
 	config, name, models, tasks, data string
 	out, backend, device, seeds       string
-	saveWeights, loadWeights          string
+	saveWeights, loadWeights, shard   string
 	steps, batch                      int
 	lr                                float64
 	seed                              uint64
@@ -34,6 +35,24 @@ func newRunFlags(w io.Writer) *runFlags {
 	f := &runFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
 	fs := f.fs
 	fs.SetOutput(w)
+	f.addExperimentFlags()
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fs.StringVar(&f.saveWeights, "save-weights", "", "save each trained model to `DIR`/<task>-<model>-seed<N>.safetensors")
+	fs.StringVar(&f.loadWeights, "load-weights", "", "initialise models from `PATH`: a .safetensors file, or a directory holding "+
+		"<task>-<model>-seed<N>.safetensors or <model>.safetensors")
+	fs.BoolVar(&f.resume, "resume", false, "skip the runs already in OUT/results.json (their configuration must be unchanged)")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the results already in OUT (without it, or -resume, an OUT holding results is refused)")
+	fs.StringVar(&f.shard, "shard", "", "run only shard `I/N` (0-based) of the experiment's runs, into OUT/shards/I-of-N (see arbench plan, arbench merge)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: arbench run (-config FILE | -model LIST -task LIST) [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+// addExperimentFlags registers the flags that make the experiment.
+func (f *runFlags) addExperimentFlags() {
+	fs := f.fs
 	fs.StringVar(&f.config, "config", "", "experiment `FILE` (YAML); other flags given explicitly override it")
 	fs.StringVar(&f.name, "name", "cli", "experiment `NAME` (without -config); the default output is results/NAME")
 	fs.StringVar(&f.models, "model", "", "comma-separated model `LIST`; with -config, selects entries by label or family")
@@ -47,17 +66,6 @@ func newRunFlags(w io.Writer) *runFlags {
 	fs.StringVar(&f.out, "out", "", "output `DIR` (default results/NAME)")
 	fs.StringVar(&f.backend, "backend", "", "backend `NAME` (default "+harness.DefaultBackend+")")
 	fs.StringVar(&f.device, "device", "", "`DEVICE` to run on (default "+harness.DefaultDevice+")")
-	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
-	fs.StringVar(&f.saveWeights, "save-weights", "", "save each trained model to `DIR`/<task>-<model>-seed<N>.safetensors")
-	fs.StringVar(&f.loadWeights, "load-weights", "", "initialise models from `PATH`: a .safetensors file, or a directory holding "+
-		"<task>-<model>-seed<N>.safetensors or <model>.safetensors")
-	fs.BoolVar(&f.resume, "resume", false, "skip the runs already in OUT/results.json (their configuration must be unchanged)")
-	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the results already in OUT (without it, or -resume, an OUT holding results is refused)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: arbench run (-config FILE | -model LIST -task LIST) [flags]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	return f
 }
 
 // parseFlags parses args; -h prints the usage and is not an error.
@@ -225,15 +233,28 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f.resume && f.overwrite {
 		return usageErrorf("-resume and -overwrite are mutually exclusive")
 	}
+	var shard *harness.Shard
+	if f.shard != "" {
+		sh, err := harness.ParseShard(f.shard)
+		if err != nil {
+			return usageErrorf("-shard: %v", err)
+		}
+		shard = &sh
+	}
 	e, err := f.experiment()
 	if err != nil {
 		return err
+	}
+	out := e.Out
+	if shard != nil {
+		out = harness.ShardDir(e.Out, *shard)
 	}
 	opt := harness.RunOptions{
 		SaveWeights: f.saveWeights,
 		LoadWeights: f.loadWeights,
 		Resume:      f.resume,
 		Overwrite:   f.overwrite,
+		Shard:       shard,
 		DataDir:     datasets.Dir(),
 		Report:      reports.Markdown,
 		CommandLine: append([]string{"arbench", "run"}, args...),
@@ -255,8 +276,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			err = errors.Join(err, terr)
 		}
 		if !f.quiet {
-			fmt.Fprintf(stderr, "results: %s (report: %s, %s)\n", filepath.Join(e.Out, harness.ResultsFileName),
-				filepath.Join(e.Out, harness.ReportFileName), filepath.Join(e.Out, reports.HTMLFileName))
+			fmt.Fprintf(stderr, "results: %s (report: %s, %s)\n", filepath.Join(out, harness.ResultsFileName),
+				filepath.Join(out, harness.ReportFileName), filepath.Join(out, reports.HTMLFileName))
 		}
 	}
 	return err

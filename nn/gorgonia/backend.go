@@ -49,6 +49,9 @@ func init() {
 		if device != "" && device != "cpu" {
 			return nil, fmt.Errorf("gorgonia backend: unsupported device %q (only cpu)", device)
 		}
+		if gemmEnvErr != nil {
+			return nil, fmt.Errorf("gorgonia backend: %w", gemmEnvErr)
+		}
 		return New(), nil
 	})
 }
@@ -65,7 +68,15 @@ type Backend struct {
 	nanCheck bool
 }
 
-var _ nn.Backend = (*Backend)(nil)
+var (
+	_ nn.Backend   = (*Backend)(nil)
+	_ nn.Describer = (*Backend)(nil)
+)
+
+// Describe names the matrix-product kernels in use (see sgemm.go).
+func (*Backend) Describe() string {
+	return "arbench's GEMM with " + GemmKernels() + " micro-kernels"
+}
 
 // New returns a gorgonia backend.
 func New(opts ...Option) *Backend {

@@ -141,18 +141,22 @@ func BenchmarkRunOverhead(b *testing.B) {
 	}
 }
 
-// composedGraph hides the backend's optional fused ops (nn.LSTMCeller), so
-// layers fall back to their reference composition of primitive ops.
+// composedGraph hides the backend's optional fused ops (nn.LSTMCeller,
+// nn.SequenceRecurrer), so layers fall back to their reference
+// composition of primitive ops.
 type composedGraph struct{ nn.Graph }
 
 // BenchmarkLSTMTrainStep: embedding, a 2-layer nn.LSTM and a softmax head,
-// with the fused cell (fused) and with its composition (composed).
+// as one sequence node per layer (sequence: nn.SequenceRecurrer), unrolled
+// over time with the fused cell (fused) and unrolled with the cell's
+// composition (composed).
 func BenchmarkLSTMTrainStep(b *testing.B) {
-	b.Run("fused", func(b *testing.B) { benchLSTM(b, false) })
-	b.Run("composed", func(b *testing.B) { benchLSTM(b, true) })
+	b.Run("sequence", func(b *testing.B) { benchLSTM(b, func(g nn.Graph) nn.Graph { return g }) })
+	b.Run("fused", func(b *testing.B) { benchLSTM(b, func(g nn.Graph) nn.Graph { return cellGraph{g} }) })
+	b.Run("composed", func(b *testing.B) { benchLSTM(b, func(g nn.Graph) nn.Graph { return composedGraph{g} }) })
 }
 
-func benchLSTM(b *testing.B, composed bool) {
+func benchLSTM(b *testing.B, wrap func(nn.Graph) nn.Graph) {
 	ps := nn.NewParamSet()
 	emb := nntest.RandomParam(ps, "emb", 1, 1, benchV, benchD)
 	l0 := nn.NewLSTM(ps, "lstm", 0, benchD, benchD)
@@ -162,9 +166,7 @@ func benchLSTM(b *testing.B, composed bool) {
 	l1.Init(rng)
 	out := nntest.RandomParam(ps, "out", 5, 1/math.Sqrt(benchD), benchV, benchD)
 	benchStep(b, ps, func(g nn.Graph) error {
-		if composed {
-			g = composedGraph{g}
-		}
+		g = wrap(g)
 		x := g.Reshape(g.Gather(g.Param(emb), g.Ints("ids", benchB*benchT)), benchB, benchT, benchD)
 		zero := g.Const(make([]float32, benchB*benchD), benchB, benchD)
 		x, _, _ = l0.Forward(g, x, zero, zero)

@@ -106,20 +106,29 @@ func scaleInto(x, out []float32, s float32) {
 	}
 }
 
-// expInto sets out[i] = e^x[i] (x and out may be the same slice). With
-// AVX2 every element, the last len mod 8 included, goes through the same
-// eight-lane code (expAVX2), so an element's result never depends on its
-// index or on the slice's length; otherwise math.Exp is used.
+// expInto sets out[i] = e^x[i] (x and out may be the same slice) with
+// Cephes' expf (exp32) at width actLanes: sixteen lanes (expAVX512) or
+// eight (expAVX2) at a time, the last len mod 16 or 8 included, or exp32
+// element by element. All give the same bits, so an element's result
+// depends neither on its index, nor on the slice's length, nor on the
+// machine.
 func expInto(x, out []float32) {
-	if len(out) < len(x) {
-		panic(fmt.Sprintf("gorgonia: expInto: %d outputs for %d inputs", len(out), len(x)))
-	}
-	if !haveAVX2FMA {
+	checkOut("expInto", x, out)
+	switch {
+	case len(x) == 0:
+	case actLanes == 16:
+		expAVX512(len(x), &x[0], &out[0])
+	case actLanes == 8:
+		expInto8(x, out)
+	default:
 		for i, v := range x {
-			out[i] = float32(math.Exp(float64(v)))
+			out[i] = exp32(v)
 		}
-		return
 	}
+}
+
+// expInto8 is expInto with expAVX2, the tail padded to eight lanes.
+func expInto8(x, out []float32) {
 	n8 := len(x) / 8
 	if n8 > 0 {
 		expAVX2(n8, &x[0], &out[0])
@@ -132,49 +141,64 @@ func expInto(x, out []float32) {
 	}
 }
 
-// tanhInto computes tanh(x) = 1 - 2/(e^{2x}+1) for |x| ≥ 0.625 (odd
-// symmetry for x < 0) and Cephes' tanhf polynomial x + x³·P(x²) below,
-// where the exponential form would cancel.
+// tanhInto sets out[i] = tanh(x[i]) (x and out may be the same slice); see
+// tanh32 and actLanes.
 func tanhInto(x, out []float32) {
-	for i, v := range x {
-		out[i] = 2 * float32(math.Abs(float64(v)))
-	}
-	expInto(out[:len(x)], out)
-	for i, v := range x {
-		a := float32(math.Abs(float64(v)))
-		if a < 0.625 {
-			z := v * v
-			out[i] = ((((-5.70498872745e-3*z+2.06390887954e-2)*z-5.37397155531e-2)*z+1.33314422036e-1)*z-3.33332819422e-1)*z*v + v
-			continue
+	checkOut("tanhInto", x, out)
+	switch {
+	case len(x) == 0:
+	case actLanes == 16:
+		tanhAVX512(len(x), &x[0], &out[0])
+	case actLanes == 8:
+		tanhAVX2(len(x), &x[0], &out[0])
+	default:
+		for i, v := range x {
+			out[i] = tanh32(v)
 		}
-		t := 1 - 2/(out[i]+1)
-		if v < 0 {
-			t = -t
-		}
-		out[i] = t
 	}
 }
 
-// sigmoidInto computes 1/(1+e^-x); e^-x overflows to +Inf (giving 0) for
-// very negative x and underflows to 0 (giving 1) for large x.
+// sigmoidInto sets out[i] = 1/(1+e^-x[i]) (x and out may be the same
+// slice); see sigmoid32 and actLanes.
 func sigmoidInto(x, out []float32) {
-	for i, v := range x {
-		out[i] = -v
-	}
-	expInto(out[:len(x)], out)
-	for i := range x {
-		out[i] = 1 / (1 + out[i])
+	checkOut("sigmoidInto", x, out)
+	switch {
+	case len(x) == 0:
+	case actLanes == 16:
+		sigmoidAVX512(len(x), &x[0], &out[0])
+	case actLanes == 8:
+		sigmoidAVX2(len(x), &x[0], &out[0])
+	default:
+		for i, v := range x {
+			out[i] = sigmoid32(v)
+		}
 	}
 }
 
-func reluInto(x, out []float32) {
-	for i, v := range x {
-		if v > 0 {
-			out[i] = v
-		} else {
-			out[i] = 0
-		}
+func checkOut(name string, x, out []float32) {
+	if len(out) < len(x) {
+		panic(fmt.Sprintf("gorgonia: %s: %d outputs for %d inputs", name, len(out), len(x)))
 	}
+}
+
+// reluInto computes max(x, 0) as v > 0 ? v : 0 does (NaN, -0 and
+// negatives give +0), branch-free: on the bits u of v, v > 0 exactly when
+// u-1 < 0x7f800000 (u in (0, +Inf]), a test the compiler turns into a
+// conditional move. Profiling a Transformer step showed the branch, taken
+// at random for half the elements, mispredicted at ~10% of the step.
+func reluInto(x, out []float32) {
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = math.Float32frombits(positiveBits(math.Float32bits(v), math.Float32bits(v)))
+	}
+}
+
+// positiveBits returns u when y's bits mark y > 0 (see reluInto), else 0.
+func positiveBits(y, u uint32) uint32 {
+	if y-1 >= 0x7f800000 {
+		u = 0
+	}
+	return u
 }
 
 // tanhGrad: dx = g·(1-y²) with y = tanh(x).
@@ -193,12 +217,9 @@ func sigmoidGrad(y, g, out []float32) {
 
 // reluGrad: dx = g where y > 0, else 0.
 func reluGrad(y, g, out []float32) {
+	g, out = g[:len(y)], out[:len(y)]
 	for i, v := range y {
-		if v > 0 {
-			out[i] = g[i]
-		} else {
-			out[i] = 0
-		}
+		out[i] = math.Float32frombits(positiveBits(math.Float32bits(v), math.Float32bits(g[i])))
 	}
 }
 
@@ -321,7 +342,8 @@ func pickGrad(g []float32, ids []int, out []float32, v int) {
 }
 
 // softmaxInto normalises every row of length d: out = exp(x-max)/Σexp(x-max)
-// (the sum in float64).
+// (the sum in float64). Like logSoftmaxInto it works one row at a time,
+// while the row is in cache.
 func softmaxInto(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
@@ -329,10 +351,7 @@ func softmaxInto(x, out []float32, d int) {
 		for j, v := range xr {
 			or[j] = v - m
 		}
-	}
-	expInto(out[:len(x)], out)
-	for off := 0; off < len(x); off += d {
-		or := out[off : off+d]
+		expInto(or, or)
 		var s float64
 		for _, e := range or {
 			s += float64(e)
@@ -344,7 +363,30 @@ func softmaxInto(x, out []float32, d int) {
 	}
 }
 
+// rowMax returns the first of the largest elements of xr (NaN where xr[0]
+// is NaN; other NaNs are skipped), as rowMaxSerial does, but with four
+// branch-free maxima of interleaved elements (the serial loop waits on, or
+// mispredicts, each compare). They can disagree with it only where some
+// element is NaN (max propagates it) or the maximum is zero (+0 and -0
+// compare equal); there rowMaxSerial decides.
 func rowMax(xr []float32) float32 {
+	m0 := xr[0]
+	m1, m2, m3 := m0, m0, m0
+	rest := xr[1:]
+	for ; len(rest) >= 4; rest = rest[4:] {
+		m0, m1, m2, m3 = max(m0, rest[0]), max(m1, rest[1]), max(m2, rest[2]), max(m3, rest[3])
+	}
+	for _, v := range rest {
+		m0 = max(m0, v)
+	}
+	m := max(m0, m1, m2, m3)
+	if m != m || m == 0 {
+		return rowMaxSerial(xr)
+	}
+	return m
+}
+
+func rowMaxSerial(xr []float32) float32 {
 	m := xr[0]
 	for _, v := range xr[1:] {
 		if v > m {
@@ -355,7 +397,9 @@ func rowMax(xr []float32) float32 {
 }
 
 // logSoftmaxInto computes out = (x - max) - log Σexp(x-max) per row of
-// length d (the exponentials go through out first).
+// length d, one row at a time (the exponentials go through out first; an
+// element's exponential does not depend on the slice it is in, see
+// expInto).
 func logSoftmaxInto(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
@@ -363,10 +407,7 @@ func logSoftmaxInto(x, out []float32, d int) {
 		for j, v := range xr {
 			or[j] = v - m
 		}
-	}
-	expInto(out[:len(x)], out)
-	for off := 0; off < len(x); off += d {
-		xr, or := x[off:off+d], out[off:off+d]
+		expInto(or, or)
 		var s float64
 		for _, e := range or {
 			s += float64(e)
@@ -374,7 +415,6 @@ func logSoftmaxInto(x, out []float32, d int) {
 		// (x-max) is exact for nearby values; subtracting max+log s at once
 		// would round at the magnitude of max.
 		ls := float32(math.Log(s))
-		m := rowMax(xr)
 		for j, v := range xr {
 			or[j] = (v - m) - ls
 		}
@@ -398,16 +438,16 @@ func softmaxGrad(y, g, out []float32, d int) {
 
 // logSoftmaxGrad: dx = g - exp(y)·Σg per row, y = log softmax(x).
 func logSoftmaxGrad(y, g, out []float32, d int) {
-	expInto(y, out)
 	for off := 0; off < len(y); off += d {
 		gr, or := g[off:off+d], out[off:off+d]
+		expInto(y[off:off+d], or)
 		var s float64
 		for _, v := range gr {
 			s += float64(v)
 		}
 		st := float32(s)
 		for j, e := range or {
-			or[j] = gr[j] - e*st
+			or[j] = gr[j] - float32(e*st)
 		}
 	}
 }
@@ -523,4 +563,147 @@ func fill(out []float32, v float32) {
 	for i := range out {
 		out[i] = v
 	}
+}
+
+// The activation kernels (expInto, tanhInto, sigmoidInto) have assembly
+// versions of eight lanes (AVX2 and FMA) and of sixteen (AVX-512 F) in
+// act_amd64.s (the eight-lane exponential is in sgemm_amd64.s). The
+// functions below are their scalar lanes in Go, operation for operation:
+// every fused multiply-add of the assembly is an fma32 here, every other
+// product or sum is rounded to float32 on its own (explicit conversions
+// keep the compiler from fusing it), and the clamps keep a NaN operand as
+// VMINPS and VMAXPS do with the constant first. So all versions give the
+// same bits for every input (NaN results are NaN, their payload
+// unspecified), which the tests check, and a machine's results do not
+// depend on which of them it has. The Go lanes are slower (about 20 ns an
+// element, 3 times math.Exp's) and run only without AVX2.
+
+// Constants of Cephes' expf (Moshier 1989): the clamp bounds (e^expHi is
+// just below 2^127.5), log2 e, ln 2 in two parts (Cody and Waite) and the
+// polynomial P of exp32; the polynomial of Cephes' tanhf for |x| < 0.625.
+const (
+	expHi   = 88.3762626647949
+	expLo   = -expHi
+	log2e   = 1.44269504088896341
+	expC1   = 0.693359375
+	expC2   = -2.12194440e-4
+	expP0   = 1.9875691500e-4
+	expP1   = 1.3981999507e-3
+	expP2   = 8.3334519073e-3
+	expP3   = 4.1665795894e-2
+	expP4   = 1.6666665459e-1
+	tanhP0  = -5.70498872745e-3
+	tanhP1  = 2.06390887954e-2
+	tanhP2  = -5.37397155531e-2
+	tanhP3  = 1.33314422036e-1
+	tanhP4  = -3.33332819422e-1
+	signBit = 1 << 31
+)
+
+// actLanes is the width of expInto, tanhInto and sigmoidInto: 16
+// (AVX-512), 8 (AVX2 and FMA) or 1 (exp32, tanh32 and sigmoid32). All three
+// give the same bits; only tests change it.
+var actLanes = func() int {
+	switch {
+	case actAVX512:
+		return 16
+	case haveAVX2FMA:
+		return 8
+	}
+	return 1
+}()
+
+// exp32 is one lane of expAVX2 (relative error below 2e-7): x clamped to
+// [expLo, expHi], expCore, and +Inf for x > expHi. Below expLo the result
+// is 0 (e^x < 2^-126 there; see expCore); NaN stays NaN.
+func exp32(x float32) float32 {
+	c := x
+	if expHi < c {
+		c = expHi
+	}
+	if expLo > c {
+		c = expLo
+	}
+	if x > expHi {
+		return float32(math.Inf(1))
+	}
+	return expCore(c)
+}
+
+// expCore returns e^x for x in [expLo, expHi] (or NaN): with n = ⌊x·log2 e
+// + 1/2⌋ and r = x - n·ln 2, e^x = 2^n·(1 + r + r²·P(r)), P of degree 5.
+// 2^n is built in the exponent field; at n = -127 (x near expLo) that is
+// 0, which flushes the results below 2^-126 to 0.
+func expCore(x float32) float32 {
+	fx := float32(math.Floor(float64(fma32(x, log2e, 0.5))))
+	r := fma32(-fx, expC1, x)
+	r = fma32(-fx, expC2, r)
+	z := float32(r * r)
+	y := fma32(fma32(fma32(fma32(fma32(expP0, r, expP1), r, expP2), r, expP3), r, expP4), r, 0.5)
+	y = fma32(y, z, r) + 1
+	return float32(y * math.Float32frombits(uint32(int32(fx+127))<<23))
+}
+
+// tanh32 is one lane of tanhInto, on a = |x| with the sign of x applied at
+// the end (so tanh(-0) = -0): for a ≥ 0.625, 1 - 2/(e^{2a}+1), 2a clamped
+// to expHi (beyond, the quotient is below 2^-126 and the result 1 either
+// way); below, Cephes' tanhf polynomial a + a³·P(a²), where the exponential
+// form would cancel. Relative error at most 1.33 ulp (measured on every
+// float32). The assembly computes both forms and selects one; here only
+// that one is computed.
+func tanh32(x float32) float32 {
+	a := math.Float32frombits(math.Float32bits(x) &^ signBit)
+	var t float32
+	if a < 0.625 {
+		z := float32(a * a)
+		p := fma32(fma32(fma32(fma32(tanhP0, z, tanhP1), z, tanhP2), z, tanhP3), z, tanhP4)
+		t = fma32(float32(p*z), a, a)
+	} else {
+		c := a + a
+		if expHi < c {
+			c = expHi
+		}
+		t = 1 - 2/(expCore(c)+1)
+	}
+	return math.Float32frombits(math.Float32bits(t) ^ math.Float32bits(x)&signBit)
+}
+
+// sigmoid32 is one lane of sigmoidInto: 1/(1+e^-x) with exp32, so e^-x
+// overflows to +Inf (giving 0) for x < -expHi and is 0 (giving 1) for
+// x > expHi. Relative error at most 2.49 ulp wherever σ(x) ≥ 2^-126, that
+// is x > -87.34 (measured on every float32); below, 0 ≤ σ(x) < 2^-126.
+func sigmoid32(x float32) float32 {
+	return 1 / (1 + exp32(-x))
+}
+
+// fma32 returns x·y+z rounded once to float32, as VFMADD…PS does.
+// float32(math.FMA(…)) would round twice, through float64.
+func fma32(x, y, z float32) float32 {
+	p := float64(x) * float64(y) // exact: at most 48 significant bits
+	s := p + float64(z)
+	// Rounding s to float32 differs from rounding x·y+z once only where s
+	// lies exactly halfway between two float32 values, its low 29 bits 1
+	// and zeros, but x·y+z does not, or where |s| < 2^-126 (exponent field
+	// below 0x381) and the result is subnormal.
+	if b := math.Float64bits(s); b&(1<<29-1) != 1<<28 && b&^(1<<63) >= 0x381<<52 {
+		return float32(s)
+	}
+	return fma32Slow(p, float64(z), s)
+}
+
+// fma32Slow rounds p+z, of which s is the float64 sum, to float32 through
+// rounding to odd (Boldo and Melquiond 2008): s moved one float64 ulp
+// towards p+z where s is even and inexact, then rounded to float32.
+func fma32Slow(p, z, s float64) float32 {
+	t := s - p
+	e := (p - (s - t)) + (z - t) // p+z = s+e exactly (Knuth's TwoSum)
+	b := math.Float64bits(s)
+	if e != 0 && b&1 == 0 && !math.IsInf(s, 0) {
+		if (e > 0) == (s > 0) {
+			b++
+		} else {
+			b--
+		}
+	}
+	return float32(math.Float64frombits(b))
 }

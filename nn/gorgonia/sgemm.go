@@ -2,18 +2,20 @@ package gorgonia
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 )
 
 // This file is the backend's own float32 matrix multiply: a packed,
 // cache-blocked GEMM in the style of Goto & van de Geijn (2008, "Anatomy of
 // high-performance matrix multiplication") and BLIS (Van Zee & van de Geijn
-// 2015): C is computed in 6×16 register tiles by a micro-kernel (AVX2+FMA
-// assembly on amd64, plain Go elsewhere) over panels of A and B packed
-// into contiguous buffers, with blocks of kc = 256 along the inner
-// dimension. It replaces gonum's pure-Go Sgemm, which profiling showed to
-// be 80–85% of a training step and runs at roughly a tenth of the
-// machine's float32 peak.
+// 2015): C is computed in register tiles of 6×16 (6×32 with AVX-512) by a
+// micro-kernel (AVX-512 or AVX2+FMA assembly on amd64, plain Go elsewhere)
+// over panels of A and B packed into contiguous buffers (the AVX-512
+// kernels take A's strides and read it in place), with blocks of kc = 256
+// along the inner dimension. It replaces gonum's pure-Go Sgemm, which
+// profiling showed to be 80–85% of a training step and runs at roughly a
+// tenth of the machine's float32 peak.
 //
 // Numerics: every element of C is one multiply-add chain over k in
 // increasing order, started from zero; the k blocks continue the chain by
@@ -27,10 +29,22 @@ import (
 // A·Bᵀ (transB without transA, the product of every nn.Linear) is not
 // packed: row i of A and row j of B are both contiguous, so dotNT computes
 // C[i,j] as a dot product of the two rows, eight lanes at a time, tiles of
-// 4×3 (or 1×8) products sharing their loads. This needs no packing, which
-// for a single row (a generation step) would cost several times the
-// product itself. Every element's value again depends only on the two rows
+// 4×3 or 1×8 products (AVX-512: 6×8 or 1×16) sharing their loads. This
+// needs no packing, which for a single row (a generation step) would cost
+// several times the product itself. Every element's value again depends only on the two rows
 // (lane-wise FMAs in order, a fixed lane reduction, then the k mod 8 tail).
+
+// Kernel paths: the micro-kernels come in three sets (gemmPath), chosen
+// once at start-up: AVX-512 (F, DQ, VL) where the CPU has it, else
+// AVX2+FMA, else portable Go. The environment variable ARBENCH_GEMM=go,
+// avx2 or avx512 forces one, for tests and benchmarks; an unknown name,
+// or a path this CPU (or build) lacks, makes opening the backend fail
+// with a message naming the variable, rather than silently measuring
+// another path. AVX-512 and AVX2 compute every element with the same fused
+// multiply-adds in the same order and the same lane reduction, so they
+// agree bit for bit (results do not depend on which of the two a machine
+// has); the Go kernels round each product separately and agree with them
+// within rounding.
 
 // Register tile and cache block sizes.
 const (
@@ -43,12 +57,91 @@ const (
 	// is split across goroutines (about 50 µs on one core); below it the
 	// cost of waking a worker (see serialWorkNS) outweighs the gain.
 	gemmParallelMACs = 1 << 20
+	// gemmDirectRows512 is the most rows of C for which the AVX-512 path
+	// reads B (not transposed) in place instead of packing it: packing
+	// costs about as much as a kernel pass over a packed element, which
+	// then serves only m/6 tiles (measured on Zen 5: 2–3× faster at m 12
+	// to 32, +20% at 128, slower from m 256 with wide B).
+	gemmDirectRows512 = 128
 )
+
+// gemmPath names a set of micro-kernels (see "Kernel paths" above).
+type gemmPath uint8
+
+const (
+	gemmGo gemmPath = iota
+	gemmAVX2
+	gemmAVX512
+)
+
+// gemmEnv is the environment variable that forces a path.
+const gemmEnv = "ARBENCH_GEMM"
+
+var gemmPathNames = [...]string{gemmGo: "go", gemmAVX2: "avx2", gemmAVX512: "avx512"}
+
+func (p gemmPath) String() string { return gemmPathNames[p] }
+
+// available reports whether this CPU and build can run p.
+func (p gemmPath) available() bool {
+	switch p {
+	case gemmAVX512:
+		return haveAVX512
+	case gemmAVX2:
+		return haveAVX2FMA
+	}
+	return true
+}
+
+// gemmUse is the path of every product: $ARBENCH_GEMM's, or the fastest
+// this machine has. It is set once here (reading the environment and the
+// CPU flags, nothing else); only tests change it, between products. An
+// unusable $ARBENCH_GEMM leaves the fastest path in gemmUse and its error
+// in gemmEnvErr, which opening the backend by name (nn.OpenBackend, every
+// command's path) reports before any work.
+var gemmUse, gemmEnvErr = gemmPathFromEnv(os.Getenv(gemmEnv))
+
+// parseGemmPath returns the path called name, or for "" the fastest
+// available one.
+func parseGemmPath(name string) (gemmPath, error) {
+	if name == "" {
+		for p := gemmAVX512; p > gemmGo; p-- {
+			if p.available() {
+				return p, nil
+			}
+		}
+		return gemmGo, nil
+	}
+	for p, s := range gemmPathNames {
+		if s != name {
+			continue
+		}
+		if !gemmPath(p).available() {
+			return 0, fmt.Errorf("%s=%s, but this CPU or build has no %s kernels", gemmEnv, name, name)
+		}
+		return gemmPath(p), nil
+	}
+	return 0, fmt.Errorf("%s=%q: want go, avx2 or avx512 (or unset for the fastest)", gemmEnv, name)
+}
+
+// gemmPathFromEnv is parseGemmPath(name), with the fastest path next to
+// the error of a name it refuses.
+func gemmPathFromEnv(name string) (gemmPath, error) {
+	p, err := parseGemmPath(name)
+	if err != nil {
+		fastest, _ := parseGemmPath("")
+		return fastest, err
+	}
+	return p, nil
+}
+
+// GemmKernels names the micro-kernels the backend's matrix products use:
+// "avx512", "avx2" or "go".
+func GemmKernels() string { return gemmUse.String() }
 
 // gemmWorkspace holds one worker's packing buffers.
 type gemmWorkspace struct {
 	a, b, t []float32
-	tile    [gemmMR * gemmNR]float32
+	edge    [gemmMR * 2 * gemmNR]float32 // one register tile of C
 }
 
 func (w *gemmWorkspace) bufT(n int) []float32 {
@@ -189,9 +282,11 @@ func gemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32
 
 // sgemmSerial is the blocked GEMM on one goroutine (loop order of BLIS:
 // jc over nc columns, pc over kc inner blocks with B packed, ic over mc
-// rows with A packed, then the register tiles). When A has at most one
-// panel of rows and B is not transposed, every panel of B would be used
-// once, so the full panels are read in place instead of packed.
+// rows with A packed, or read in place by the AVX-512 kernels, then the
+// register tiles). When A has at most one
+// panel of rows (on the AVX-512 path: at most gemmDirectRows512 rows) and
+// B is not transposed, every panel of B would be used only a few times,
+// so the full panels are read in place instead of packed.
 func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if k == 0 {
 		if !acc {
@@ -201,7 +296,7 @@ func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float3
 		}
 		return
 	}
-	direct := !transB && m <= gemmMR
+	direct := !transB && (m <= gemmMR || gemmUse == gemmAVX512 && m <= gemmDirectRows512)
 	for jc := 0; jc < n; jc += gemmNC {
 		nc := min(gemmNC, n-jc)
 		for pc := 0; pc < k; pc += gemmKC {
@@ -219,44 +314,110 @@ func sgemmSerial(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float3
 			load := acc || pc > 0
 			for ic := 0; ic < m; ic += gemmMC {
 				mc := min(gemmMC, m-ic)
-				ap := ws.bufA(kc * roundUp(mc, gemmMR))
-				packA(ap, transA, a, lda, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += gemmNR {
-					nr := min(gemmNR, nc-jr)
-					var bpanel []float32
-					bstride := gemmNR
-					switch {
-					case !direct:
-						bpanel = bp[jr*kc : (jr+gemmNR)*kc]
-					case nr == gemmNR:
-						bpanel, bstride = b[pc*ldb+jc+jr:], ldb
-					default:
-						bpanel = bp[:kc*gemmNR]
-					}
-					for ir := 0; ir < mc; ir += gemmMR {
-						mr := min(gemmMR, mc-ir)
-						apanel := ap[ir*kc : (ir+gemmMR)*kc]
-						off := (ic+ir)*ldc + jc + jr
-						if mr == gemmMR && nr == gemmNR {
-							microKernel(kc, apanel, bpanel, bstride, c[off:], ldc, load)
-							continue
-						}
-						// Edge tile: compute the full tile in a buffer and
-						// copy the valid part (the padding is zero).
-						t := ws.tile[:]
-						if load {
-							for i := range mr {
-								copy(t[i*gemmNR:i*gemmNR+nr], c[off+i*ldc:off+i*ldc+nr])
-							}
-						}
-						microKernel(kc, apanel, bpanel, bstride, t, gemmNR, load)
-						for i := range mr {
-							copy(c[off+i*ldc:off+i*ldc+nr], t[i*gemmNR:i*gemmNR+nr])
-						}
-					}
+				ab := ws.blockA(transA, a, lda, ic, mc, pc, kc)
+				var bd []float32
+				if direct {
+					bd = b[pc*ldb+jc:]
 				}
+				ws.block(mc, nc, kc, ab, bp, bd, ldb, c[ic*ldc+jc:], ldc, load)
 			}
 		}
+	}
+}
+
+// aPanel locates kc columns of 6 rows of op(A): element (i, p) at
+// a[i·rs + p·cs] (rs 1 and cs 6 when packed).
+type aPanel struct {
+	a      []float32
+	rs, cs int
+}
+
+// aBlock is an mc×kc block of op(A): panels of 6 rows read in place from
+// a (strides rs, cs) up to row inPlace, packed in ap from there.
+type aBlock struct {
+	a, ap   []float32
+	rs, cs  int
+	inPlace int
+}
+
+// panel returns the panel of rows ir..ir+5 (ir a multiple of 6).
+func (b *aBlock) panel(ir, kc int) aPanel {
+	if ir < b.inPlace {
+		return aPanel{b.a[ir*b.rs:], b.rs, b.cs}
+	}
+	return aPanel{b.ap[(ir-b.inPlace)*kc:], 1, gemmMR}
+}
+
+// blockA returns rows [ic, ic+mc) and columns [pc, pc+kc) of op(A): the
+// AVX-512 kernels read whole panels in place (their strides are
+// arguments), the others need them packed (packA); the last panel, when
+// partial, is always packed, zero-padded.
+func (ws *gemmWorkspace) blockA(trans bool, a []float32, lda, ic, mc, pc, kc int) aBlock {
+	if gemmUse != gemmAVX512 {
+		ap := ws.bufA(kc * roundUp(mc, gemmMR))
+		packA(ap, trans, a, lda, ic, mc, pc, kc)
+		return aBlock{ap: ap}
+	}
+	b := aBlock{rs: lda, cs: 1, inPlace: mc / gemmMR * gemmMR}
+	if trans {
+		b.a, b.rs, b.cs = a[pc*lda+ic:], 1, lda
+	} else {
+		b.a = a[ic*lda+pc:]
+	}
+	if mr := mc - b.inPlace; mr > 0 {
+		b.ap = ws.bufA(kc * gemmMR)
+		packA(b.ap, trans, a, lda, ic+b.inPlace, mr, pc, kc)
+	}
+	return b
+}
+
+// block computes the mc×nc block of C at c (row stride ldc) = [c +] the
+// product of the A block ab and the B block: packed in bp, or, when bd is
+// not nil, read in place from bd (row stride ldb) with only its last
+// partial panel packed (as panel 0 of bp). Its register tiles are 6×32
+// where the AVX-512 path has 32 columns left, else 6×16.
+func (ws *gemmWorkspace) block(mc, nc, kc int, ab aBlock, bp, bd []float32, ldb int, c []float32, ldc int, load bool) {
+	for jr := 0; jr < nc; {
+		w := gemmNR
+		if gemmUse == gemmAVX512 && nc-jr >= 2*gemmNR {
+			w = 2 * gemmNR
+		}
+		// The tile's columns 16..31 start next elements after 0..15.
+		var bt []float32
+		stride, next := gemmNR, kc*gemmNR
+		switch {
+		case bd == nil:
+			bt = bp[jr*kc:]
+		case nc-jr >= gemmNR:
+			bt, stride, next = bd[jr:], ldb, gemmNR
+		default:
+			bt = bp[:kc*gemmNR]
+		}
+		nr := min(w, nc-jr)
+		for ir := 0; ir < mc; ir += gemmMR {
+			ws.tile(w, min(gemmMR, mc-ir), nr, kc, ab.panel(ir, kc), bt, stride, next, c[ir*ldc+jr:], ldc, load)
+		}
+		jr += w
+	}
+}
+
+// tile computes the mr×nr corner of a 6×w register tile; see
+// microKernel. A partial tile is computed in full in a buffer (the
+// padding of the packed panels is zero) and its valid part copied.
+func (ws *gemmWorkspace) tile(w, mr, nr, kc int, a aPanel, b []float32, ldb, next int, c []float32, ldc int, load bool) {
+	if mr == gemmMR && nr == w {
+		microKernel(w, kc, a, b, ldb, next, c, ldc, load)
+		return
+	}
+	t := ws.edge[:gemmMR*w]
+	if load {
+		for i := range mr {
+			copy(t[i*w:i*w+nr], c[i*ldc:i*ldc+nr])
+		}
+	}
+	microKernel(w, kc, a, b, ldb, next, t, w, load)
+	for i := range mr {
+		copy(c[i*ldc:i*ldc+nr], t[i*w:i*w+nr])
 	}
 }
 
@@ -345,20 +506,36 @@ func packA(dst []float32, trans bool, a []float32, lda, ic, mc, pc, kc int) {
 	}
 }
 
-// microKernel computes the 6×16 tile c (row stride ldc) = [c +] a·b for a
-// packed A panel (k columns of 6) and a B panel of k rows of 16 with row
-// stride ldb (gemmNR when packed).
-func microKernel(k int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
-	if k <= 0 || len(a) < k*gemmMR || len(b) < (k-1)*ldb+gemmNR || ldb < gemmNR || len(c) < (gemmMR-1)*ldc+gemmNR || ldc < gemmNR {
-		panic(fmt.Sprintf("gorgonia: micro-kernel: k=%d with |a|=%d |b|=%d ldb=%d |c|=%d ldc=%d", k, len(a), len(b), ldb, len(c), ldc))
+// microKernel computes the 6×w tile c (row stride ldc, w 16 or 32) =
+// [c +] a·b for an A panel of k columns (packed, except on the AVX-512
+// path) and a B panel of k rows with row stride ldb (gemmNR when packed):
+// columns 0..15 of row p at b[p·ldb:], and for w = 32 columns 16..31 at
+// b[next+p·ldb:] (the next packed panel, or the next 16 columns of B read
+// in place).
+func microKernel(w, k int, a aPanel, b []float32, ldb, next int, c []float32, ldc int, load bool) {
+	right := 0 // offset of the last 16 columns
+	if w == 2*gemmNR {
+		right = next
+	}
+	packed := a.rs == 1 && a.cs == gemmMR
+	if k <= 0 || a.rs < 0 || a.cs < 0 || len(a.a) < (gemmMR-1)*a.rs+(k-1)*a.cs+1 || !packed && gemmUse != gemmAVX512 ||
+		ldb < gemmNR || right < 0 || len(b) < right+(k-1)*ldb+gemmNR || ldc < w || len(c) < (gemmMR-1)*ldc+w || w != gemmNR && w != 2*gemmNR {
+		panic(fmt.Sprintf("gorgonia: %s micro-kernel: %d columns, k=%d with |a|=%d (strides %d, %d) |b|=%d ldb=%d next=%d |c|=%d ldc=%d", gemmUse, w, k, len(a.a), a.rs, a.cs, len(b), ldb, next, len(c), ldc))
 	}
 	switch {
-	case !haveAVX2FMA:
-		kernelGo(k, a, b, ldb, c, ldc, load)
+	case gemmUse == gemmAVX512 && w == 2*gemmNR:
+		kernel6x32AVX512(k, &a.a[0], a.rs, a.cs, &b[0], &b[next], ldb, &c[0], ldc, load)
+	case gemmUse == gemmAVX512:
+		kernel6x16AVX512(k, &a.a[0], a.rs, a.cs, &b[0], ldb, &c[0], ldc, load)
+	case w == 2*gemmNR:
+		microKernel(gemmNR, k, a, b, ldb, 0, c, ldc, load)
+		microKernel(gemmNR, k, a, b[next:], ldb, 0, c[gemmNR:], ldc, load)
+	case gemmUse == gemmGo:
+		kernelGo(k, a.a, b, ldb, c, ldc, load)
 	case ldb == gemmNR:
-		kernelAVX2(k, &a[0], &b[0], &c[0], ldc, load)
+		kernelAVX2(k, &a.a[0], &b[0], &c[0], ldc, load)
 	default:
-		kernelAVX2B(k, &a[0], &b[0], ldb, &c[0], ldc, load)
+		kernelAVX2B(k, &a.a[0], &b[0], ldb, &c[0], ldc, load)
 	}
 }
 
@@ -387,47 +564,91 @@ func kernelGo(k int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 }
 
 // dotNT computes C = A·Bᵀ for row-major A [m,k] (row stride lda), B [n,k]
-// (ldb) and C [m,n] (ldc): blocks of 4 rows of A against B in groups of 3
-// rows, the remaining rows of A against groups of 8, single products for
-// what is left, each with the lane arithmetic of dotLanes followed by the
+// (ldb) and C [m,n] (ldc): every element is the lane-reduced dot product
+// of its two rows over the first 8·⌊k/8⌋ elements (dotLaneSums), plus the
 // k mod 8 tail (dotTail).
 func dotNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	k8 := k / 8
-	g3, g8 := n/3, n/8
-	m4 := 0 // rows done in blocks of 4
-	if g3 > 0 {
-		m4 = m / 4 * 4
-	}
-	for i := 0; i < m4; i += 4 {
-		dot4x3(k8, a[i*lda:], lda, b, ldb, g3, c[i*ldc:], ldc)
-		for j := 3 * g3; j < n; j++ {
-			for r := range 4 {
-				c[(i+r)*ldc+j] = dotOne(k8, a[(i+r)*lda:(i+r)*lda+k], b[j*ldb:j*ldb+k])
-			}
+	if k8 == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
 		}
-	}
-	for i := m4; i < m; i++ {
-		ar := a[i*lda : i*lda+k]
-		if g8 > 0 {
-			dot1x8(k8, ar, b, ldb, g8, c[i*ldc:])
-		}
-		for j := 8 * g8; j < n; j++ {
-			c[i*ldc+j] = dotOne(k8, ar, b[j*ldb:j*ldb+k])
-		}
+	} else {
+		dotLaneSums(m, n, k8, a, lda, b, ldb, c, ldc)
 	}
 	if k8*8 == k {
 		return
 	}
-	// The tiles left out the last k mod 8 elements (dotOne added them).
 	for i := range m {
-		tiled := 8 * g8
-		if i < m4 {
-			tiled = 3 * g3
-		}
 		ar := a[i*lda : i*lda+k]
-		for j := range tiled {
+		for j := range n {
 			c[i*ldc+j] = dotTail(c[i*ldc+j], ar, b[j*ldb:j*ldb+k], k8*8)
 		}
+	}
+}
+
+// dotLaneSums writes c[i·ldc+j] = the lane-reduced dot product of the
+// first 8·k8 elements of rows i < m of a and j < n of b (k8 > 0): with
+// AVX-512 in tiles of 6 rows × 8 columns, the columns they leave with
+// dotLaneSums43 and the rows they leave with dotRow; otherwise with
+// dotLaneSums43. Each product's value is the same in every tile.
+func dotLaneSums(m, n, k8 int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if gemmUse != gemmAVX512 {
+		dotLaneSums43(m, n, k8, a, lda, b, ldb, c, ldc)
+		return
+	}
+	g := n / 8
+	mt := 0 // rows done in blocks of 6
+	if g > 0 {
+		mt = m / 6 * 6
+	}
+	for i := 0; i < mt; i += 6 {
+		dot6x8(k8, a[i*lda:], lda, b, ldb, g, c[i*ldc:], ldc)
+	}
+	if mt > 0 && 8*g < n {
+		dotLaneSums43(mt, n-8*g, k8, a, lda, b[8*g*ldb:], ldb, c[8*g:], ldc)
+	}
+	for i := mt; i < m; i++ {
+		dotRow(n, k8, a[i*lda:], b, ldb, c[i*ldc:])
+	}
+}
+
+// dotLaneSums43 is dotLaneSums in tiles of 4 rows × 3 columns (the last
+// columns one product at a time) and the rows they leave with dotRow.
+func dotLaneSums43(m, n, k8 int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	g := n / 3
+	mt := 0 // rows done in blocks of 4
+	if g > 0 {
+		mt = m / 4 * 4
+	}
+	for i := 0; i < mt; i += 4 {
+		dot4x3(k8, a[i*lda:], lda, b, ldb, g, c[i*ldc:], ldc)
+		for j := 3 * g; j < n; j++ {
+			for r := range 4 {
+				c[(i+r)*ldc+j] = dotOne(k8, a[(i+r)*lda:], b[j*ldb:])
+			}
+		}
+	}
+	for i := mt; i < m; i++ {
+		dotRow(n, k8, a[i*lda:], b, ldb, c[i*ldc:])
+	}
+}
+
+// dotRow writes c[j] = the lane-reduced dot product of the first 8·k8
+// elements of a and row j < n of b: in groups of 16 (AVX-512) or 8
+// columns, then one product at a time.
+func dotRow(n, k8 int, a, b []float32, ldb int, c []float32) {
+	j := 0
+	if g := n / 16; gemmUse == gemmAVX512 && g > 0 {
+		dot1x16(k8, a, b, ldb, g, c)
+		j = 16 * g
+	}
+	if g := (n - j) / 8; g > 0 {
+		dot1x8(k8, a, b[j*ldb:], ldb, g, c[j:])
+		j += 8 * g
+	}
+	for ; j < n; j++ {
+		c[j] = dotOne(k8, a, b[j*ldb:])
 	}
 }
 
@@ -439,11 +660,12 @@ func dotTail(s float32, a, b []float32, from int) float32 {
 	return s
 }
 
-// dotOne is a single product with the tiles' arithmetic, tail included.
+// dotOne is the lane-reduced dot product of the first 8·k8 elements of a
+// and b, with the tiles' arithmetic.
 func dotOne(k8 int, a, b []float32) float32 {
 	var out [8]float32
 	dot1x8(k8, a, b, 0, 1, out[:]) // ldb 0: eight copies of the same product
-	return dotTail(out[0], a, b, k8*8)
+	return out[0]
 }
 
 // dot4x3 writes c[r·ldc + 3g + s] = the lane-reduced dot product of the
@@ -452,7 +674,7 @@ func dot4x3(k8 int, a []float32, lda int, b []float32, ldb, groups int, c []floa
 	if len(a) < 3*lda+8*k8 || len(b) < (3*groups-1)*ldb+8*k8 || len(c) < 3*ldc+3*groups {
 		panic(fmt.Sprintf("gorgonia: dot4x3: k8=%d groups=%d |a|=%d lda=%d |b|=%d ldb=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), ldb, len(c), ldc))
 	}
-	if haveAVX2FMA {
+	if gemmUse != gemmGo {
 		dot4x3AVX2(k8, &a[0], lda, &b[0], ldb, groups, &c[0], ldc)
 		return
 	}
@@ -469,13 +691,32 @@ func dot1x8(k8 int, a, b []float32, ldb, groups int, c []float32) {
 	if len(a) < 8*k8 || len(b) < (8*groups-1)*ldb+8*k8 || len(c) < 8*groups {
 		panic(fmt.Sprintf("gorgonia: dot1x8: k8=%d groups=%d |a|=%d |b|=%d ldb=%d |c|=%d", k8, groups, len(a), len(b), ldb, len(c)))
 	}
-	if haveAVX2FMA {
+	if gemmUse != gemmGo {
 		dot1x8AVX2(k8, &a[0], &b[0], ldb, groups, &c[0])
 		return
 	}
 	for j := range 8 * groups {
 		c[j] = dotLanes(k8, a, b[j*ldb:])
 	}
+}
+
+// dot6x8 writes c[r·ldc + 8g + s] = the lane-reduced dot product of the
+// first 8·k8 elements of row r < 6 of a and row 8g+s of b, g < groups
+// (AVX-512 only).
+func dot6x8(k8 int, a []float32, lda int, b []float32, ldb, groups int, c []float32, ldc int) {
+	if k8 <= 0 || groups <= 0 || len(a) < 5*lda+8*k8 || len(b) < (8*groups-1)*ldb+8*k8 || len(c) < 5*ldc+8*groups {
+		panic(fmt.Sprintf("gorgonia: dot6x8: k8=%d groups=%d |a|=%d lda=%d |b|=%d ldb=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), ldb, len(c), ldc))
+	}
+	dot6x8AVX512(k8, &a[0], lda, &b[0], ldb, groups, &c[0], ldc)
+}
+
+// dot1x16 writes c[16g+s] = the lane-reduced dot product of the first
+// 8·k8 elements of a and row 16g+s of b, g < groups (AVX-512 only).
+func dot1x16(k8 int, a, b []float32, ldb, groups int, c []float32) {
+	if k8 <= 0 || groups <= 0 || len(a) < 8*k8 || len(b) < (16*groups-1)*ldb+8*k8 || len(c) < 16*groups {
+		panic(fmt.Sprintf("gorgonia: dot1x16: k8=%d groups=%d |a|=%d |b|=%d ldb=%d |c|=%d", k8, groups, len(a), len(b), ldb, len(c)))
+	}
+	dot1x16AVX512(k8, &a[0], &b[0], ldb, groups, &c[0])
 }
 
 // dotLanes is the portable form of the assembly dot kernels: eight

@@ -33,6 +33,7 @@ package gotch
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -133,6 +134,19 @@ func checkCUDA(d int) (err error) {
 		}
 	}
 	return nil
+}
+
+var _ nn.Describer = (*Backend)(nil)
+
+// Describe names the library: libtorch through gotch v0.9.1, and its
+// intra-op threads (OMP_NUM_THREADS, else libtorch's default of one per
+// core).
+func (b *Backend) Describe() string {
+	threads := "one intra-op thread per core"
+	if n := os.Getenv("OMP_NUM_THREADS"); n != "" {
+		threads = "OMP_NUM_THREADS=" + n
+	}
+	return "libtorch through gotch v0.9.1, " + threads
 }
 
 // Name returns "gotch".

@@ -423,3 +423,16 @@ func TestCUDA(t *testing.T) {
 		t.Logf("no CUDA here: %v", err)
 	}
 }
+
+// TestDescribe: the backend names libtorch and its thread setting for
+// benchmark reports (nn.Describer).
+func TestDescribe(t *testing.T) {
+	d, ok := openGotch(t).(nn.Describer)
+	if !ok {
+		t.Fatal("the gotch backend is no nn.Describer")
+	}
+	t.Setenv("OMP_NUM_THREADS", "2")
+	if got := d.Describe(); !strings.Contains(got, "libtorch") || !strings.Contains(got, "OMP_NUM_THREADS=2") {
+		t.Errorf("Describe() = %q", got)
+	}
+}

@@ -47,7 +47,8 @@ func BenchmarkProtocolRoundTrip(b *testing.B) {
 
 // TestBenchExternalModel: arbench bench times an external model's own
 // training step and its scoring next to a Go model's, reports its FLOPs as
-// unknown (never 0) and writes the ratio to the baseline.
+// unknown (never 0), the plugin process's peak RSS and its runtime, and
+// writes the ratios to the baseline and to the peer.
 func TestBenchExternalModel(t *testing.T) {
 	py := python(t)
 	e, err := harness.ParseExperiment("b.yaml", []byte(`name: b
@@ -65,6 +66,7 @@ bench:
   min_seconds: 0.01
   ceiling_size: 64
   baseline: rnn
+  peers: [{model: rnn, peer: unigram}]
   train: {batch: 2, seq_len: 8, seq_lens: [8], batches: []}
   score: {batch: 2, seq_len: 8, seq_lens: [8], batches: []}
   generate: {prompt: 2, batches: [1], lengths: [4], refeed_batches: [], refeed_lengths: []}
@@ -94,6 +96,10 @@ bench:
 		if p.FLOPsPerToken != 0 || !strings.Contains(p.FLOPsNote, "FLOPs unknown") || !(p.TokensPerSec.Median > 0) {
 			t.Errorf("%s: FLOPs %v note %q, %v tokens/s", p.Kind, p.FLOPsPerToken, p.FLOPsNote, p.TokensPerSec.Median)
 		}
+		// A Python interpreter alone is several MiB resident.
+		if p.Memory.PluginPeakRSS < 1<<20 {
+			t.Errorf("%s: plugin peak RSS %d bytes", p.Kind, p.Memory.PluginPeakRSS)
+		}
 	}
 	if !kinds[bench.KindTrain] || !kinds[bench.KindScore] || !kinds[bench.KindGenerate] {
 		t.Errorf("unigram measured %v; want train, score and generate", kinds)
@@ -102,7 +108,11 @@ bench:
 	if err := bench.WriteMarkdown(&md, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Speed relative to rnn", "| unigram | train b=2 T=8 |", "| unknown | unknown | unknown |"} {
+	if got := rep.Runtimes; len(got) != 1 || got["unigram"] != "pure Python" {
+		t.Errorf("runtimes %v, want unigram's", got)
+	}
+	for _, want := range []string{"## Speed relative to rnn", "| unigram | train b=2 T=8 |", "| unknown | unknown | unknown |",
+		"## Against peers", "| rnn | unigram | train b=2 T=8 | train b=2 T=8 |", "| rnn | unigram | score b=2 T=8 |", "| rnn | unigram | generate/cached b=1 len=4 |", "- unigram: pure Python", " + plugin "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("bench.md lacks %q:\n%s", want, md.String())
 		}

@@ -118,6 +118,7 @@ var (
 	_ harness.TextScorer          = (*Model)(nil)
 	_ harness.Conditioner         = (*Model)(nil)
 	_ harness.DecodeSweeper       = (*Model)(nil)
+	_ harness.ProcessReporter     = (*Model)(nil)
 )
 
 // Config returns the model's configuration.
@@ -126,8 +127,23 @@ func (m *Model) Config() harness.Config { return &m.cfg }
 // Params is nil: the weights live in the plugin.
 func (m *Model) Params() *nn.ParamSet { return nil }
 
-// Info names the family "ext" and the plugin's parameter count.
-func (m *Model) Info() harness.ModelInfo { return harness.ModelInfo{Family: "ext", Params: m.params} }
+// Info names the family "ext", the plugin's parameter count and the
+// runtime its description names.
+func (m *Model) Info() harness.ModelInfo {
+	info := harness.ModelInfo{Family: "ext", Params: m.params}
+	if d, err := m.description(); err == nil {
+		info.Runtime = d.Runtime
+	}
+	return info
+}
+
+// ProcessID is the plugin process's id while it runs, else 0.
+func (m *Model) ProcessID() int {
+	if m.p == nil || m.p.cmd.Process == nil {
+		return 0
+	}
+	return m.p.cmd.Process.Pid
+}
 
 // description is the running process's description after Setup, else the
 // command's (described once per command by a short-lived process).

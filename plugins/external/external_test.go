@@ -621,3 +621,39 @@ func TestResumeExternalRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeAndProcess: the description's runtime reaches ModelInfo, the
+// plugin's process id is reported while it runs, and a runtime that is
+// too long or spans lines is refused.
+func TestRuntimeAndProcess(t *testing.T) {
+	m := plugin(t, "unigram", nil)
+	if got := m.Info().Runtime; got != "pure Python" {
+		t.Errorf("Info().Runtime before Setup = %q, want the description's", got)
+	}
+	if m.ProcessID() != 0 {
+		t.Error("a process id before Setup")
+	}
+	if err := m.Setup(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	pid := m.ProcessID()
+	if pid == 0 || !alive(pid) {
+		t.Fatalf("ProcessID %d while running", pid)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m.ProcessID() != 0 {
+		t.Error("a process id after Close")
+	}
+	for _, rt := range []string{"torch\n2", strings.Repeat("x", 201)} {
+		d := &external.Description{Protocol: external.ProtocolVersion, Family: "f", Runtime: rt}
+		if err := external.CheckDescription(d); err == nil || !strings.Contains(err.Error(), "runtime") {
+			t.Errorf("runtime %q: %v, want a refusal naming runtime", rt, err)
+		}
+	}
+	ok := &external.Description{Protocol: external.ProtocolVersion, Family: "f", Runtime: "PyTorch 2.15.0, 2 threads"}
+	if err := external.CheckDescription(ok); err != nil {
+		t.Error(err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"unicode"
 
 	"arbench/harness"
 )
@@ -79,7 +81,13 @@ type Description struct {
 	// DecodeSettings are the settings an evaluation sweeps.
 	Conditional    bool                    `json:"conditional"`
 	DecodeSettings []harness.DecodeSetting `json:"decode_settings"`
+	// Runtime (optional) says what computes the model, for tables:
+	// "PyTorch 2.15.0, 2 threads, MKL, oneDNN".
+	Runtime string `json:"runtime"`
 }
+
+// maxRuntime is the longest runtime description accepted.
+const maxRuntime = 200
 
 // Has reports whether the plugin declared capability c.
 func (d *Description) Has(c string) bool { return slices.Contains(d.Capabilities, c) }
@@ -99,6 +107,9 @@ func (d *Description) check() error {
 	}
 	if d.MaxContext < 0 || !(d.FLOPsPerToken >= 0) || math.IsInf(d.FLOPsPerToken, 0) {
 		return fmt.Errorf("describe: max_context %d and flops_per_token %v must be non-negative and finite", d.MaxContext, d.FLOPsPerToken)
+	}
+	if len(d.Runtime) > maxRuntime || strings.ContainsFunc(d.Runtime, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return fmt.Errorf("describe: runtime must be at most %d printable characters on one line", maxRuntime)
 	}
 	if d.Conditional != d.Has(CapTranslate) {
 		return fmt.Errorf("describe: a conditional model declares translate, and only a conditional one does (conditional %v, capabilities %v)", d.Conditional, d.Capabilities)

@@ -99,12 +99,15 @@ class Model:
         max_context: the longest input row the model accepts (0: unbounded); the SDK refuses
             longer rows with ``-32602``.
         flops_per_token: matrix-product FLOPs per token of a training step (0: unknown).
+        runtime: what computes the model, for arbench's tables ("PyTorch 2.15.0, 2 threads");
+            at most 200 printable characters, "" for none.
     """
 
     family: str = ""
     deterministic: bool = False
     max_context: int = 0
     flops_per_token: float = 0
+    runtime: str = ""
     #: True for a model that reads a source (seq2seq tasks); it must define :meth:`translate`.
     conditional: bool = False
     #: The decoding settings an evaluation sweeps: dicts {"name", "params", "baseline"}.
@@ -218,6 +221,8 @@ class Model:
         fpt = cls.flops_per_token
         if isinstance(fpt, bool) or not isinstance(fpt, (int, float)) or not fpt >= 0 or fpt == float("inf"):
             raise TypeError("%s.flops_per_token must be a finite number >= 0 (0: unknown)" % cls.__name__)
+        if not isinstance(cls.runtime, str) or len(cls.runtime) > 200 or not cls.runtime.isprintable():
+            raise TypeError("%s.runtime must be a string of at most 200 printable characters" % cls.__name__)
         if not isinstance(cls.conditional, bool):
             raise TypeError("%s.conditional must be True or False" % cls.__name__)
         if cls.conditional != _overrides(cls, "translate"):
@@ -234,6 +239,7 @@ class Model:
             "flops_per_token": fpt,
             "conditional": cls.conditional,
             "decode_settings": settings,
+            "runtime": cls.runtime,
         }
 
 

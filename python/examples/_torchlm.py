@@ -23,6 +23,15 @@ except ImportError:  # run from a checkout: the SDK is python/arbench_plugin
 
 from arbench_plugin import ConfigError
 
+def runtime():
+    """What computes the model, for arbench's tables (describe's runtime):
+    the PyTorch version, its intra-op threads and its CPU math libraries."""
+    libs = [name for name, on in (("MKL", torch.backends.mkl.is_available()),
+                                  ("oneDNN", torch.backends.mkldnn.is_available())) if on]
+    return "PyTorch %s, %d threads%s" % (torch.__version__, torch.get_num_threads(),
+                                         "".join(", " + x for x in libs))
+
+
 # torch.optim.Adam's defaults, which are also arbench's (nn.DefaultAdamConfig
 # and harness.DefaultTrain: betas (0.9, 0.999), eps 1e-8, no weight decay).
 # The protocol sends only lr and clip, so a run that changes beta1, beta2,

@@ -69,6 +69,7 @@ class _ExampleTest:
         self.assertEqual(sorted(d["capabilities"]),
                          sorted(["train_step", "score", "next_logprobs", "step", "save", "load"]))
         self.assertEqual(d["max_context"], self.context or 0)
+        self.assertRegex(d["runtime"], r"^PyTorch [0-9][^,]*, [0-9]+ threads")
 
     def test_loss_falls_on_a_repeated_pattern(self):
         n = self.init()

@@ -106,6 +106,7 @@ class NARTest(unittest.TestCase):
     def test_describe(self):
         d = self.p.call("describe")
         self.assertEqual((d["protocol"], d["family"], d["conditional"]), (1, "torch-nar", True))
+        self.assertRegex(d["runtime"], r"^PyTorch [0-9][^,]*, [0-9]+ threads")
         self.assertEqual(sorted(d["capabilities"]), ["load", "save", "train_step", "translate"])
         self.assertEqual(d["decode_settings"], [{"name": "T=%d" % T, "params": {"iterations": T}, "baseline": False}
                                                 for T in (1, 2, 4, 10)])

@@ -329,6 +329,7 @@ def _option(options, name, default=None):
 
 class TorchNAR(Model):
     family = "torch-nar"
+    runtime = _torchlm.runtime()
     conditional = True
     decode_settings = decode_settings(DEFAULT_SWEEP)  # set from --sweep-iterations before serve()
 

@@ -117,6 +117,7 @@ class _State:
 
 class TorchRNN(Model):
     family = "torch-rnn"
+    runtime = _torchlm.runtime()
 
     def init(self, config, env, seed):
         cfg = _torchlm.check_config(config, FIELDS)

@@ -162,6 +162,7 @@ class _State:
 
 class TorchTransformer(Model):
     family = "torch-transformer"
+    runtime = _torchlm.runtime()
     max_context = DEFAULT_CONTEXT  # set from --context before serve()
 
     def init(self, config, env, seed):

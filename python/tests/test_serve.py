@@ -54,6 +54,7 @@ class Full(Model):
     deterministic = True
     max_context = 8
     flops_per_token = 12
+    runtime = "numpy 2.0, 1 thread"
 
     def init(self, config, env, seed):
         if "bad" in config:
@@ -140,7 +141,14 @@ class CapabilitiesTest(unittest.TestCase):
         class BadContext(ScoreOnly):
             max_context = -1
 
-        for cls, msg in ((NoFamily, "family"), (NoInit, "init"), (BadContext, "max_context")):
+        class MultilineRuntime(ScoreOnly):
+            runtime = "torch\n2"
+
+        class LongRuntime(ScoreOnly):
+            runtime = "x" * 201
+
+        for cls, msg in ((NoFamily, "family"), (NoInit, "init"), (BadContext, "max_context"),
+                         (MultilineRuntime, "runtime"), (LongRuntime, "runtime")):
             with self.subTest(cls=cls.__name__), self.assertRaisesRegex(TypeError, msg):
                 serve(cls(), stdin=io.StringIO(""), stdout=io.StringIO())
         with self.assertRaisesRegex(TypeError, "Model subclass"):
@@ -153,11 +161,11 @@ class CapabilitiesTest(unittest.TestCase):
             "protocol": 1, "family": "full",
             "capabilities": ["train_step", "score", "next_logprobs", "step", "save", "load"],
             "deterministic": True, "max_context": 8, "flops_per_token": 12,
-            "conditional": False, "decode_settings": []})
+            "conditional": False, "decode_settings": [], "runtime": "numpy 2.0, 1 thread"})
         (r,), _ = run(ScoreOnly(), [req(1, "describe")])
         self.assertEqual(r["result"], {"protocol": 1, "family": "score-only", "capabilities": ["score"],
                                        "deterministic": False, "max_context": 0, "flops_per_token": 0,
-                                       "conditional": False, "decode_settings": []})
+                                       "conditional": False, "decode_settings": [], "runtime": ""})
 
 
 class DispatchTest(unittest.TestCase):

@@ -133,7 +133,7 @@ class TestdataPluginsTest(unittest.TestCase):
         self.assertEqual(d, {"protocol": 1, "family": "unigram",
                              "capabilities": ["train_step", "score", "next_logprobs", "step", "save", "load"],
                              "deterministic": True, "max_context": 0, "flops_per_token": 0,
-                             "conditional": False, "decode_settings": []})
+                             "conditional": False, "decode_settings": [], "runtime": "pure Python"})
         r = p.call("init", {"config": {"hidden": 3}, "env": ENV, "seed": 1})
         self.assertEqual(r["error"]["code"], -32602)
         self.assertTrue(r["error"]["message"].startswith("hidden: unknown field"), r)

@@ -35,6 +35,7 @@ from arbench_plugin import ConfigError, Model, serve  # noqa: E402
 
 class Unigram(Model):
     family = "unigram"
+    runtime = "pure Python"
     deterministic = True
 
     def init(self, config, env, seed):

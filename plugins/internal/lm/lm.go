@@ -16,6 +16,7 @@ const (
 	FeedTargets = "targets" // int [B*T] next tokens, -1 = ignored
 	FeedWeights = "weights" // float [B*T] 1/count for scored targets, else 0
 	OutLogProbs = "logp"    // float [B*T, V] next-token log-probabilities
+	OutPicked   = "picked"  // float [B*T] log-probability of each position's target
 )
 
 // DefaultCacheSize is the number of executables a Cache keeps.

@@ -1,0 +1,502 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The AVX-512 kernels of the GEMM (see "Kernel paths" in sgemm.go). Each
+// computes every element of C with the instructions, operand order and
+// summation order of its AVX2 counterpart in sgemm_amd64.s, only more of
+// them at once in 512-bit registers, so the results are bitwise the same.
+
+// One k step of the 6×32 tile: the 32 values of row p of B (two 16-column
+// halves, at DI and R11) times the six values of column p of the A panel
+// (rows 0..2 at SI + i·R13, rows 3..5 at R12 + (i-3)·R13), into the
+// accumulators Z4..Z15 (row i: Z(4+2i) columns 0..15, Z(5+2i) columns
+// 16..31), as kernelAVX2 does for 16 columns; then SI and R12 step to the
+// next k by R14 bytes, DI and R11 by R10 (B's row stride).
+#define STEP6X32 \
+	VMOVUPS      (DI), Z0; \
+	VMOVUPS      (R11), Z1; \
+	VBROADCASTSS (SI), Z2; \
+	VBROADCASTSS (SI)(R13*1), Z3; \
+	VFMADD231PS  Z0, Z2, Z4; \
+	VFMADD231PS  Z1, Z2, Z5; \
+	VFMADD231PS  Z0, Z3, Z6; \
+	VFMADD231PS  Z1, Z3, Z7; \
+	VBROADCASTSS (SI)(R13*2), Z2; \
+	VBROADCASTSS (R12), Z3; \
+	VFMADD231PS  Z0, Z2, Z8; \
+	VFMADD231PS  Z1, Z2, Z9; \
+	VFMADD231PS  Z0, Z3, Z10; \
+	VFMADD231PS  Z1, Z3, Z11; \
+	VBROADCASTSS (R12)(R13*1), Z2; \
+	VBROADCASTSS (R12)(R13*2), Z3; \
+	VFMADD231PS  Z0, Z2, Z12; \
+	VFMADD231PS  Z1, Z2, Z13; \
+	VFMADD231PS  Z0, Z3, Z14; \
+	VFMADD231PS  Z1, Z3, Z15; \
+	ADDQ         R14, SI; \
+	ADDQ         R14, R12; \
+	ADDQ         R10, DI; \
+	ADDQ         R10, R11
+
+// One k step of the 6×16 tile: as STEP6X32 with one panel (at DI) and the
+// accumulators Z4..Z9 (row i in Z(4+i)).
+#define STEP6X16 \
+	VMOVUPS      (DI), Z0; \
+	VBROADCASTSS (SI), Z2; \
+	VBROADCASTSS (SI)(R13*1), Z3; \
+	VFMADD231PS  Z0, Z2, Z4; \
+	VFMADD231PS  Z0, Z3, Z5; \
+	VBROADCASTSS (SI)(R13*2), Z2; \
+	VBROADCASTSS (R12), Z3; \
+	VFMADD231PS  Z0, Z2, Z6; \
+	VFMADD231PS  Z0, Z3, Z7; \
+	VBROADCASTSS (R12)(R13*1), Z2; \
+	VBROADCASTSS (R12)(R13*2), Z3; \
+	VFMADD231PS  Z0, Z2, Z8; \
+	VFMADD231PS  Z0, Z3, Z9; \
+	ADDQ         R14, SI; \
+	ADDQ         R14, R12; \
+	ADDQ         R10, DI
+
+// func kernel6x32AVX512(k int, a *float32, rsa, csa int, b0, b1 *float32, ldb int, c *float32, ldc int, load bool)
+//
+// The 6×32 micro-kernel: kernelAVX2's 6×16 tile twice over, for the
+// columns of b0 (0..15) and b1 (16..31), both with row stride ldb, and
+// with element (i, p) of the A panel at a[i·rsa + p·csa] (strides in
+// elements: 1 and 6 packed, or A in place): twelve ZMM accumulators,
+// Z4..Z15, one per row and half; every k step loads the two 16-value rows
+// of B (Z0, Z1), broadcasts the six values of column p of A (Z2, Z3 in
+// turn) and adds their products with fused multiply-adds. Each element of
+// C is the same FMA chain over k in order as in kernelAVX2, started from C
+// (load) or zero, and is stored back with row stride ldc (elements).
+TEXT ·kernel6x32AVX512(SB), NOSPLIT, $0-73
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    rsa+16(FP), R13
+	SHLQ    $2, R13
+	MOVQ    csa+24(FP), R14
+	SHLQ    $2, R14
+	LEAQ    (R13)(R13*2), R12
+	ADDQ    SI, R12
+	MOVQ    b0+32(FP), DI
+	MOVQ    b1+40(FP), R11
+	MOVQ    ldb+48(FP), R10
+	SHLQ    $2, R10
+	MOVQ    c+56(FP), DX
+	MOVQ    ldc+64(FP), R8
+	SHLQ    $2, R8
+	MOVBQZX load+72(FP), AX
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	TESTQ AX, AX
+	JZ    k32start
+	MOVQ    DX, R9
+	VMOVUPS (R9), Z4
+	VMOVUPS 64(R9), Z5
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z6
+	VMOVUPS 64(R9), Z7
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z8
+	VMOVUPS 64(R9), Z9
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z10
+	VMOVUPS 64(R9), Z11
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z12
+	VMOVUPS 64(R9), Z13
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z14
+	VMOVUPS 64(R9), Z15
+
+k32start:
+	CMPQ CX, $2
+	JL   k32tail
+
+k32loop:
+	STEP6X32
+	STEP6X32
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  k32loop
+
+k32tail:
+	TESTQ CX, CX
+	JZ    k32store
+	STEP6X32
+
+k32store:
+	MOVQ    DX, R9
+	VMOVUPS Z4, (R9)
+	VMOVUPS Z5, 64(R9)
+	ADDQ    R8, R9
+	VMOVUPS Z6, (R9)
+	VMOVUPS Z7, 64(R9)
+	ADDQ    R8, R9
+	VMOVUPS Z8, (R9)
+	VMOVUPS Z9, 64(R9)
+	ADDQ    R8, R9
+	VMOVUPS Z10, (R9)
+	VMOVUPS Z11, 64(R9)
+	ADDQ    R8, R9
+	VMOVUPS Z12, (R9)
+	VMOVUPS Z13, 64(R9)
+	ADDQ    R8, R9
+	VMOVUPS Z14, (R9)
+	VMOVUPS Z15, 64(R9)
+	VZEROUPPER
+	RET
+
+// func kernel6x16AVX512(k int, a *float32, rsa, csa int, b *float32, ldb int, c *float32, ldc int, load bool)
+//
+// The 6×16 micro-kernel for the columns a 6×32 tile cannot cover:
+// kernel6x32AVX512 with one half, that is kernelAVX2B with one ZMM
+// accumulator per row (Z4..Z9) instead of two YMM ones and the same FMA
+// chain per element.
+TEXT ·kernel6x16AVX512(SB), NOSPLIT, $0-65
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    rsa+16(FP), R13
+	SHLQ    $2, R13
+	MOVQ    csa+24(FP), R14
+	SHLQ    $2, R14
+	LEAQ    (R13)(R13*2), R12
+	ADDQ    SI, R12
+	MOVQ    b+32(FP), DI
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $2, R10
+	MOVQ    c+48(FP), DX
+	MOVQ    ldc+56(FP), R8
+	SHLQ    $2, R8
+	MOVBQZX load+64(FP), AX
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	TESTQ AX, AX
+	JZ    k16start
+	MOVQ    DX, R9
+	VMOVUPS (R9), Z4
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z5
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z6
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z7
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z8
+	ADDQ    R8, R9
+	VMOVUPS (R9), Z9
+
+k16start:
+	TESTQ CX, CX
+	JZ    k16store
+
+k16loop:
+	STEP6X16
+	DECQ CX
+	JNZ  k16loop
+
+k16store:
+	MOVQ    DX, R9
+	VMOVUPS Z4, (R9)
+	ADDQ    R8, R9
+	VMOVUPS Z5, (R9)
+	ADDQ    R8, R9
+	VMOVUPS Z6, (R9)
+	ADDQ    R8, R9
+	VMOVUPS Z7, (R9)
+	ADDQ    R8, R9
+	VMOVUPS Z8, (R9)
+	ADDQ    R8, R9
+	VMOVUPS Z9, (R9)
+	VZEROUPPER
+	RET
+
+// The dot kernels hold the eight lane-wise partial sums of two products
+// in one ZMM register, product 2q in the low 256 bits and 2q+1 in the
+// high ones, and reduce them sixteen products at a time with the sums of
+// HSUM (sgemm_amd64.s), ((x0+x4)+(x2+x6)) + ((x1+x5)+(x3+x7)), in the
+// same order and with the same first operand, by whole-register shuffles.
+// Products of register X are (c, d) and of Y (e, f) below.
+//
+// PAIRSUM: S = [c0+c4..c3+c7 | d0+d4.. | e0+e4.. | f0+f4..], one 128-bit
+// lane per product (the low half of each product's lanes plus the high).
+#define PAIRSUM(X, Y, S, T) \
+	VSHUFF32X4 $0x88, Y, X, S; \
+	VSHUFF32X4 $0xdd, Y, X, T; \
+	VADDPS     T, S, S
+
+// QUADSUM: from S0 (products 0..3, one per 128-bit lane g) and S1
+// (products 4..7), U's lane g = [(t0+t2), (t1+t3) of product g; the same
+// of product 4+g], t the four partial sums PAIRSUM left.
+#define QUADSUM(S0, S1, U, T) \
+	VSHUFPS $0x44, S1, S0, U; \
+	VSHUFPS $0xee, S1, S0, T; \
+	VADDPS  T, U, U
+
+// FINALSUM: from U0 (products 0..7) and U1 (8..15), R's lane g = the sums
+// of products g, 4+g, 8+g, 12+g.
+#define FINALSUM(U0, U1, R, T) \
+	VSHUFPS $0x88, U1, U0, R; \
+	VSHUFPS $0xdd, U1, U0, T; \
+	VADDPS  T, R, R
+
+// REDUCE16 reduces the sixteen products of A0..A3, B0..B3 (products 0..7
+// and 8..15, two per register) into A0, in order, with Z31 holding
+// dotperm and Z24, Z25 as scratch; the other registers are overwritten.
+#define REDUCE16(A0, A1, A2, A3, B0, B1, B2, B3) \
+	PAIRSUM(A0, A1, Z24, Z25); \
+	PAIRSUM(A2, A3, A0, A1);   \
+	QUADSUM(Z24, A0, A1, A2);  \
+	PAIRSUM(B0, B1, Z24, Z25); \
+	PAIRSUM(B2, B3, B0, B1);   \
+	QUADSUM(Z24, B0, B1, B2);  \
+	FINALSUM(A1, B1, A0, A2);  \
+	VPERMPS    A0, Z31, A0
+
+// dotperm takes FINALSUM's lane 4g+e (product g+4e) to lane g+4e.
+DATA dotperm<>+0x00(SB)/4, $0
+DATA dotperm<>+0x04(SB)/4, $4
+DATA dotperm<>+0x08(SB)/4, $8
+DATA dotperm<>+0x0c(SB)/4, $12
+DATA dotperm<>+0x10(SB)/4, $1
+DATA dotperm<>+0x14(SB)/4, $5
+DATA dotperm<>+0x18(SB)/4, $9
+DATA dotperm<>+0x1c(SB)/4, $13
+DATA dotperm<>+0x20(SB)/4, $2
+DATA dotperm<>+0x24(SB)/4, $6
+DATA dotperm<>+0x28(SB)/4, $10
+DATA dotperm<>+0x2c(SB)/4, $14
+DATA dotperm<>+0x30(SB)/4, $3
+DATA dotperm<>+0x34(SB)/4, $7
+DATA dotperm<>+0x38(SB)/4, $11
+DATA dotperm<>+0x3c(SB)/4, $15
+GLOBL dotperm<>(SB), RODATA|NOPTR, $64
+
+// func dot6x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
+//
+// For g < groups, the dot products of 6 rows of a (row stride lda
+// elements) with rows 8g..8g+7 of b (stride ldb) over their first 8·n8
+// elements (n8 > 0): c[r·ldc + 8g + s] = a_r·b_{8g+s}, each with the
+// lane-wise FMAs of dot4x3AVX2 and HSUM's reduction. Accumulators: Z(4r+q)
+// holds row r's products with b rows 2q, 2q+1 (q < 4); every step loads
+// those eight 8-value chunks of b in pairs (Z24..Z27) and broadcasts each
+// row's chunk of a to both halves (Z28, Z29).
+TEXT ·dot6x8AVX512(SB), NOSPLIT, $0-64
+	VMOVUPS dotperm<>(SB), Z31
+	MOVQ    n8+0(FP), R13
+	MOVQ    a+8(FP), R14
+	MOVQ    lda+16(FP), R8
+	SHLQ    $2, R8
+	MOVQ    b+24(FP), DI
+	MOVQ    ldb+32(FP), R9
+	SHLQ    $2, R9
+	MOVQ    groups+40(FP), BX
+	MOVQ    c+48(FP), DX
+	MOVQ    ldc+56(FP), R10
+	SHLQ    $2, R10
+	LEAQ    (R9)(R9*2), R12
+
+d68group:
+	TESTQ BX, BX
+	JZ    d68end
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z17, Z17, Z17
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z19, Z19, Z19
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z21, Z21, Z21
+	VPXORD  Z22, Z22, Z22
+	VPXORD  Z23, Z23, Z23
+	MOVQ  R14, SI
+	LEAQ  (R8)(R8*2), R15
+	ADDQ  SI, R15
+	MOVQ  DI, AX
+	LEAQ  (DI)(R9*4), R11
+	MOVQ  R13, CX
+	TESTQ CX, CX
+	JZ    d68sum
+
+d68loop:
+	VMOVUPS         (AX), Y24
+	VINSERTF32X8    $1, (AX)(R9*1), Z24, Z24
+	VMOVUPS         (AX)(R9*2), Y25
+	VINSERTF32X8    $1, (AX)(R12*1), Z25, Z25
+	VMOVUPS         (R11), Y26
+	VINSERTF32X8    $1, (R11)(R9*1), Z26, Z26
+	VMOVUPS         (R11)(R9*2), Y27
+	VINSERTF32X8    $1, (R11)(R12*1), Z27, Z27
+	VBROADCASTF32X8 (SI), Z28
+	VFMADD231PS     Z24, Z28, Z0
+	VFMADD231PS     Z25, Z28, Z1
+	VFMADD231PS     Z26, Z28, Z2
+	VFMADD231PS     Z27, Z28, Z3
+	VBROADCASTF32X8 (SI)(R8*1), Z29
+	VFMADD231PS     Z24, Z29, Z4
+	VFMADD231PS     Z25, Z29, Z5
+	VFMADD231PS     Z26, Z29, Z6
+	VFMADD231PS     Z27, Z29, Z7
+	VBROADCASTF32X8 (SI)(R8*2), Z28
+	VFMADD231PS     Z24, Z28, Z8
+	VFMADD231PS     Z25, Z28, Z9
+	VFMADD231PS     Z26, Z28, Z10
+	VFMADD231PS     Z27, Z28, Z11
+	VBROADCASTF32X8 (R15), Z29
+	VFMADD231PS     Z24, Z29, Z12
+	VFMADD231PS     Z25, Z29, Z13
+	VFMADD231PS     Z26, Z29, Z14
+	VFMADD231PS     Z27, Z29, Z15
+	VBROADCASTF32X8 (R15)(R8*1), Z28
+	VFMADD231PS     Z24, Z28, Z16
+	VFMADD231PS     Z25, Z28, Z17
+	VFMADD231PS     Z26, Z28, Z18
+	VFMADD231PS     Z27, Z28, Z19
+	VBROADCASTF32X8 (R15)(R8*2), Z29
+	VFMADD231PS     Z24, Z29, Z20
+	VFMADD231PS     Z25, Z29, Z21
+	VFMADD231PS     Z26, Z29, Z22
+	VFMADD231PS     Z27, Z29, Z23
+	ADDQ            $32, SI
+	ADDQ            $32, R15
+	ADDQ            $32, AX
+	ADDQ            $32, R11
+	DECQ            CX
+	JNZ             d68loop
+
+d68sum:
+	LEAQ          (R10)(R10*2), SI
+	ADDQ          DX, SI
+	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	VMOVUPS       Y0, (DX)
+	VEXTRACTF32X8 $1, Z0, (DX)(R10*1)
+	REDUCE16(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	VMOVUPS       Y8, (DX)(R10*2)
+	VEXTRACTF32X8 $1, Z8, (SI)
+	REDUCE16(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
+	VMOVUPS       Y16, (SI)(R10*1)
+	VEXTRACTF32X8 $1, Z16, (SI)(R10*2)
+
+	ADDQ $32, DX
+	LEAQ (DI)(R9*8), DI
+	DECQ BX
+	JMP  d68group
+
+d68end:
+	VZEROUPPER
+	RET
+
+// func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
+//
+// For g < groups, the dot products of one row a with rows 16g..16g+15 of
+// b (stride ldb elements) over their first 8·n8 elements, into c[16g+s],
+// with the arithmetic of dot6x8AVX512: accumulator Zq holds the products
+// with b rows 2q, 2q+1 (q < 8), loaded in pairs into Z16..Z23, and Z24 the
+// chunk of a in both halves.
+TEXT ·dot1x16AVX512(SB), NOSPLIT, $0-48
+	VMOVUPS dotperm<>(SB), Z31
+	MOVQ    n8+0(FP), R13
+	MOVQ    a+8(FP), R14
+	MOVQ    b+16(FP), DI
+	MOVQ    ldb+24(FP), R9
+	SHLQ    $2, R9
+	MOVQ    groups+32(FP), BX
+	MOVQ    c+40(FP), DX
+	LEAQ    (R9)(R9*2), R10
+
+d116group:
+	TESTQ BX, BX
+	JZ    d116end
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	MOVQ  R14, SI
+	MOVQ  DI, AX
+	LEAQ  (DI)(R9*4), R11
+	LEAQ  (R11)(R9*4), R12
+	LEAQ  (R12)(R9*4), R15
+	MOVQ  R13, CX
+	TESTQ CX, CX
+	JZ    d116sum
+
+d116loop:
+	VBROADCASTF32X8 (SI), Z24
+	VMOVUPS         (AX), Y16
+	VINSERTF32X8    $1, (AX)(R9*1), Z16, Z16
+	VFMADD231PS     Z16, Z24, Z0
+	VMOVUPS         (AX)(R9*2), Y17
+	VINSERTF32X8    $1, (AX)(R10*1), Z17, Z17
+	VFMADD231PS     Z17, Z24, Z1
+	VMOVUPS         (R11), Y18
+	VINSERTF32X8    $1, (R11)(R9*1), Z18, Z18
+	VFMADD231PS     Z18, Z24, Z2
+	VMOVUPS         (R11)(R9*2), Y19
+	VINSERTF32X8    $1, (R11)(R10*1), Z19, Z19
+	VFMADD231PS     Z19, Z24, Z3
+	VMOVUPS         (R12), Y20
+	VINSERTF32X8    $1, (R12)(R9*1), Z20, Z20
+	VFMADD231PS     Z20, Z24, Z4
+	VMOVUPS         (R12)(R9*2), Y21
+	VINSERTF32X8    $1, (R12)(R10*1), Z21, Z21
+	VFMADD231PS     Z21, Z24, Z5
+	VMOVUPS         (R15), Y22
+	VINSERTF32X8    $1, (R15)(R9*1), Z22, Z22
+	VFMADD231PS     Z22, Z24, Z6
+	VMOVUPS         (R15)(R9*2), Y23
+	VINSERTF32X8    $1, (R15)(R10*1), Z23, Z23
+	VFMADD231PS     Z23, Z24, Z7
+	ADDQ            $32, SI
+	ADDQ            $32, AX
+	ADDQ            $32, R11
+	ADDQ            $32, R12
+	ADDQ            $32, R15
+	DECQ            CX
+	JNZ             d116loop
+
+d116sum:
+	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	VMOVUPS Z0, (DX)
+
+	ADDQ $64, DX
+	LEAQ (DI)(R9*8), DI
+	LEAQ (DI)(R9*8), DI
+	DECQ BX
+	JMP  d116group
+
+d116end:
+	VZEROUPPER
+	RET

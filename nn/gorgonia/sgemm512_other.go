@@ -1,0 +1,22 @@
+//go:build !amd64 || purego
+
+package gorgonia
+
+// Without the amd64 assembly there are no AVX-512 kernels.
+const haveAVX512 = false
+
+func kernel6x32AVX512(int, *float32, int, int, *float32, *float32, int, *float32, int, bool) {
+	panic("gorgonia: AVX-512 micro-kernel unavailable")
+}
+
+func kernel6x16AVX512(int, *float32, int, int, *float32, int, *float32, int, bool) {
+	panic("gorgonia: AVX-512 micro-kernel unavailable")
+}
+
+func dot6x8AVX512(int, *float32, int, *float32, int, int, *float32, int) {
+	panic("gorgonia: AVX-512 dot kernel unavailable")
+}
+
+func dot1x16AVX512(int, *float32, *float32, int, int, *float32) {
+	panic("gorgonia: AVX-512 dot kernel unavailable")
+}
