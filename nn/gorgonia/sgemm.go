@@ -55,8 +55,13 @@ const (
 	gemmNC = 1024
 	// gemmParallelMACs is the smallest product (m·n·k multiply-adds) that
 	// is split across goroutines (about 50 µs on one core); below it the
-	// cost of waking a worker (see serialWorkNS) outweighs the gain.
-	gemmParallelMACs = 1 << 20
+	// cost of waking a worker (see serialWorkNS) outweighs the gain. The
+	// AVX-512 kernels do the same work in half the time, so their
+	// threshold is gemmParallelMACs512 (measured on Zen 5: a 32×128 by
+	// 128×512 product, 2M multiply-adds, took 25 µs on one core and 45 µs
+	// split across two).
+	gemmParallelMACs    = 1 << 20
+	gemmParallelMACs512 = 1 << 22
 	// gemmDirectRows512 is the most rows of C for which the AVX-512 path
 	// reads B (not transposed) in place instead of packing it: packing
 	// costs about as much as a kernel pass over a packed element, which
@@ -180,11 +185,19 @@ func (p *gemmPool) workspaces(n int) []*gemmWorkspace {
 	return p.ws[:n]
 }
 
+// parallelMACs is the threshold of splitting a product on the path in use.
+func parallelMACs() int {
+	if gemmUse == gemmAVX512 {
+		return gemmParallelMACs512
+	}
+	return gemmParallelMACs
+}
+
 // workers returns how many goroutines a computation of macs multiply-adds
 // that splits into at most parts independent pieces should use.
 func workers(macs, parts int) int {
 	nw := runtime.GOMAXPROCS(0)
-	if byWork := macs / gemmParallelMACs; byWork < nw {
+	if byWork := macs / parallelMACs(); byWork < nw {
 		nw = byWork
 	}
 	if parts < nw {
@@ -244,7 +257,7 @@ func (p *gemmPool) sgemmBatch(transA, transB bool, batch, m, n, k int, a, b, c [
 		ldb = k
 	}
 	sa, sb, sc := m*k, k*n, m*n
-	if batch == 1 || m*n*k >= gemmParallelMACs*runtime.GOMAXPROCS(0) {
+	if batch == 1 || m*n*k >= parallelMACs()*runtime.GOMAXPROCS(0) {
 		for i := range batch {
 			p.sgemm(transA, transB, m, n, k, a[i*sa:], lda, b[i*sb:], ldb, c[i*sc:], n, false)
 		}

@@ -76,11 +76,12 @@ type gemmCase struct {
 
 // gemmCases covers every transpose combination at shapes around the
 // tiles (6×16, 6×32; dot tiles 4×3, 6×8, 1×8, 1×16), the blocks (kc 256,
-// mc 120, nc 1024) and k mod 8, serial and split across workers; every
+// mc 120, nc 1024) and k mod 8, serial and split across workers (the
+// last shape is above every path's parallelMACs); every
 // other shape has padded leading dimensions.
 var gemmCases = sync.OnceValue(func() []gemmCase {
 	rng := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {1, 384, 128}, {1, 40, 300}, {1, 100, 513}, {2, 70, 7}, {5, 17, 3}, {6, 16, 8}, {6, 32, 9}, {6, 1100, 20}, {7, 33, 257}, {13, 80, 300}, {25, 1030, 17}, {50, 47, 7}, {121, 15, 300}, {64, 64, 32}, {130, 70, 513}, {300, 200, 64}}
+	shapes := [][3]int{{1, 1, 1}, {1, 384, 128}, {1, 40, 300}, {1, 100, 513}, {2, 70, 7}, {5, 17, 3}, {6, 16, 8}, {6, 32, 9}, {6, 1100, 20}, {7, 33, 257}, {13, 80, 300}, {25, 1030, 17}, {50, 47, 7}, {121, 15, 300}, {64, 64, 32}, {130, 70, 513}, {300, 200, 64}, {260, 70, 513}}
 	var cases []gemmCase
 	for si, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
