@@ -1,6 +1,5 @@
 # slurm.mk: a real single-node Slurm cluster on localhost, for the tests of
-# internal/slurm (and, later, `arbench slurm`). Included by the top-level
-# Makefile.
+# internal/slurm and `arbench slurm`. Included by the top-level Makefile.
 #
 #   make slurm-up     # install Debian's slurmctld, slurmd, slurm-client and
 #                     # munge (apt-get, only when missing) and start munged,
@@ -8,11 +7,13 @@
 #                     # /etc/slurm/slurm.conf for one node `localhost`;
 #                     # waits until the node is idle. Idempotent. As root.
 #   make slurm-down   # stop slurmd, slurmctld and munged
-#   make test-slurm   # internal/slurm's tests with the integration tests
-#                     # required: they fail, instead of skipping, when
-#                     # `sinfo` does not answer
+#   make test-slurm   # internal/slurm's tests and cmd/arbench's Slurm tests
+#                     # (TestSlurmEndToEnd: a sweep of 3 shards, a failed
+#                     # shard, -resubmit; about 15 s on 2 CPUs) with the
+#                     # integration tests required: they fail, instead of
+#                     # skipping, when `sinfo` does not answer
 #
-# CI (.ci/run) calls `make slurm-up test-slurm`, so the package is tested
+# CI (.ci/run) calls `make slurm-up test-slurm`, so both are tested
 # against a real Slurm on every fresh machine. Without slurm-up (a plain
 # `make test` on a laptop) the integration tests skip, naming `make slurm-up`.
 # test-slurm does not depend on slurm-up: on a machine that already has a
@@ -32,3 +33,4 @@ slurm-down:
 
 test-slurm:
 	ARBENCH_REQUIRE_SLURM=1 $(GO) test -count=1 -timeout $(SLURM_TEST_TIMEOUT) ./internal/slurm/
+	ARBENCH_REQUIRE_SLURM=1 $(GO) test -count=1 -timeout $(SLURM_TEST_TIMEOUT) -run 'Slurm|Integration' ./cmd/arbench/

@@ -5,6 +5,7 @@
 //	arbench run -config experiments/quick.yaml [-steps N] [-shard I/N] ...
 //	arbench plan -config FILE [-shards N] [-json]   the runs, their ids and shards
 //	arbench merge -out DIR SHARD_DIR...   combine shards' results (-status: progress)
+//	arbench slurm -config FILE [-shards N] [-parallel K] ...   the shards as a Slurm job array, followed and merged
 //	arbench fetch NAME...                 download and verify datasets
 //	arbench generate -model M -load-weights FILE -prompt TEXT [...]
 //	arbench report DIR                    tables, report.md/.html, CSVs and plots from DIR/results.json
@@ -115,6 +116,7 @@ Usage:
   arbench run [flags]               train and evaluate models on tasks (-shard I/N: one shard of them)
   arbench plan [flags]              list the runs of an experiment with their ids and shards (-shards N)
   arbench merge -out DIR DIR...     merge the results of an experiment's shards (-status: progress only)
+  arbench slurm [flags]             run the shards as a Slurm job array, follow them and merge (-resubmit, -follow)
   arbench fetch NAME...             download and verify datasets into $ARBENCH_DATA (default ./data)
   arbench generate [flags]          generate text with a trained model
   arbench report DIR                print the tables; write report.md, report.html, CSVs and plots into DIR
@@ -142,6 +144,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPlan(ctx, rest, stdout, stderr)
 	case "merge":
 		return cmdMerge(ctx, rest, stdout, stderr)
+	case "slurm":
+		return cmdSlurm(ctx, rest, stdout, stderr)
 	case "fetch":
 		return cmdFetch(ctx, rest, stdout, stderr)
 	case "generate":

@@ -31,6 +31,7 @@ func flagSets(w io.Writer) map[string]*flag.FlagSet {
 		"run":       newRunFlags(w).fs,
 		"plan":      newPlanFlags(w).fs,
 		"merge":     newMergeFlags(w).fs,
+		"slurm":     newSlurmFlags(w).fs,
 		"generate":  newGenFlags(w).fs,
 		"report":    reportFlags(w),
 		"bench":     newBenchFlags(w).fs,

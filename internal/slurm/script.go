@@ -149,17 +149,18 @@ func (s *Script) Validate() error {
 	if s.Parallel < 0 {
 		bad("Parallel", "%d is negative (0 means no limit)", s.Parallel)
 	}
-	if s.Partition != "" && !partitionRE.MatchString(s.Partition) {
-		bad("Partition", "%q is not a partition name (letters, digits, _ . -; several separated by commas)", s.Partition)
-	}
-	if s.Time != "" && !timeRE.MatchString(s.Time) {
-		bad("Time", "%q is not a Slurm time limit (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)", s.Time)
+	for _, c := range []struct {
+		field, v string
+		check    func(string) error
+	}{{"Partition", s.Partition, CheckPartition}, {"Time", s.Time, CheckTime}, {"Mem", s.Mem, CheckMem}} {
+		if c.v != "" {
+			if err := c.check(c.v); err != nil {
+				bad(c.field, "%v", err)
+			}
+		}
 	}
 	if s.CPUsPerTask < 0 {
 		bad("CPUsPerTask", "%d is negative", s.CPUsPerTask)
-	}
-	if s.Mem != "" && !memRE.MatchString(s.Mem) {
-		bad("Mem", "%q is not a memory size (a number with an optional K, M, G or T suffix)", s.Mem)
 	}
 	noControl("Output", s.Output)
 	noControl("Error", s.Error)
@@ -171,8 +172,8 @@ func (s *Script) Validate() error {
 		}
 	}
 	for _, e := range s.Extra {
-		if noControl("Extra", e) && !strings.HasPrefix(e, "--") {
-			bad("Extra", "%q is not a long sbatch option (--name=value)", e)
+		if err := CheckOption(e); err != nil {
+			bad("Extra", "%v", err)
 		}
 	}
 	if strings.TrimSpace(s.Command) == "" {
@@ -181,6 +182,45 @@ func (s *Script) Validate() error {
 		bad("Command", "contains a NUL byte")
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPartition reports whether p is a partition name, or several
+// separated by commas, as --partition takes them.
+func CheckPartition(p string) error {
+	if !partitionRE.MatchString(p) {
+		return fmt.Errorf("%q is not a partition name (letters, digits, _ . -; several separated by commas)", p)
+	}
+	return nil
+}
+
+// CheckTime reports whether t is a time limit in one of the forms of
+// --time (Script.Time).
+func CheckTime(t string) error {
+	if !timeRE.MatchString(t) {
+		return fmt.Errorf("%q is not a Slurm time limit (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)", t)
+	}
+	return nil
+}
+
+// CheckMem reports whether m is a memory size as --mem takes it (Script.Mem).
+func CheckMem(m string) error {
+	if !memRE.MatchString(m) {
+		return fmt.Errorf("%q is not a memory size (a number with an optional K, M, G or T suffix)", m)
+	}
+	return nil
+}
+
+// CheckOption reports whether o is a whole long sbatch option as an
+// #SBATCH line takes it (Script.Extra): "--name=value" or "--flag", without
+// control characters.
+func CheckOption(o string) error {
+	if strings.ContainsFunc(o, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%q contains a newline or another control character", o)
+	}
+	if !strings.HasPrefix(o, "--") || len(o) == 2 {
+		return fmt.Errorf("%q is not a long sbatch option (--name=value)", o)
+	}
+	return nil
 }
 
 // ArraySpec is the value of --array: the array indices (task - Offset) as

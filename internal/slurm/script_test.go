@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -386,5 +387,30 @@ func TestQuote(t *testing.T) {
 	}
 	if got := QuoteArgs("arbench", "-config", "my file.yaml"); got != "arbench -config 'my file.yaml'" {
 		t.Errorf("QuoteArgs = %q", got)
+	}
+}
+
+// The option checkers that Validate uses, which `arbench slurm` applies to
+// its flags.
+func TestCheckOptions(t *testing.T) {
+	for _, tc := range []struct {
+		check   func(string) error
+		ok, bad []string
+	}{
+		{CheckPartition, []string{"debug", "gpu,cpu", "a.b_c-1"}, []string{"", "a b", "a,", "x;y"}},
+		{CheckTime, []string{"30", "1:00:00", "2-12", "UNLIMITED"}, []string{"", "1h", "-1", "1:2:3:4"}},
+		{CheckMem, []string{"512", "4G", "100m"}, []string{"", "4GB", "1.5G", "-1"}},
+		{CheckOption, []string{"--account=proj", "--exclusive", "--gres=gpu:1"}, []string{"", "--", "-A proj", "--a\nb"}},
+	} {
+		for _, v := range tc.ok {
+			if err := tc.check(v); err != nil {
+				t.Errorf("%q: %v", v, err)
+			}
+		}
+		for _, v := range tc.bad {
+			if err := tc.check(v); err == nil || !strings.Contains(err.Error(), strconv.Quote(v)) {
+				t.Errorf("%q: err = %v, want one quoting the value", v, err)
+			}
+		}
 	}
 }
