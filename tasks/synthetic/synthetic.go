@@ -203,7 +203,8 @@ func variantFields(variant string) (fields []string, ok bool) {
 }
 
 // changed lists the variant-specific fields whose value differs from the
-// default.
+// default. An empty sweep list is the default (orDefault), so a stored
+// configuration, which writes unset lists as [], reloads as it was.
 func (c *Config) changed() []string {
 	d := DefaultConfig()
 	var out []string
@@ -213,9 +214,9 @@ func (c *Config) changed() []string {
 		}
 	}
 	add("symbols", c.Symbols != d.Symbols)
-	add("lengths", c.Lengths != nil)
-	add("distances", c.Distances != nil)
-	add("pairs", c.Pairs != nil)
+	add("lengths", len(c.Lengths) > 0)
+	add("distances", len(c.Distances) > 0)
+	add("pairs", len(c.Pairs) > 0)
 	add("queries", c.Queries != d.Queries)
 	add("keys", c.Keys != d.Keys)
 	add("fillers", c.Fillers != d.Fillers)

@@ -355,3 +355,16 @@ func (s *scorer) LogProbs(_ context.Context, b harness.Batch) ([][]float64, erro
 	}
 	return out, nil
 }
+
+// TestEmptySweepsAreDefaults: a stored configuration writes unset sweep
+// lists as [] (results.json's manifest), and reloading it for reproduce
+// must not count them as set for a variant that does not read them.
+func TestEmptySweepsAreDefaults(t *testing.T) {
+	for _, v := range Variants() {
+		c := DefaultConfig()
+		c.Lengths, c.Distances, c.Pairs = []int{}, []int{}, []int{}
+		if _, err := c.resolve(v); err != nil {
+			t.Errorf("%s with empty sweep lists: %v", v, err)
+		}
+	}
+}
