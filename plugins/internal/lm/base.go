@@ -174,21 +174,29 @@ func (m *Base) Gradients(ctx context.Context, b harness.Batch, seed uint64) (flo
 	return res.Loss, nil
 }
 
-// logProbs runs the evaluation graph: log-softmax over [B*T, V].
-func (m *Base) logProbs(ctx context.Context, inputs [][]int) (nn.Value, int, int, error) {
+// inputIDs checks that the model is set up and that inputs fit it (shape,
+// context, vocabulary) and returns them flattened with their B and T.
+func (m *Base) inputIDs(inputs [][]int) (ids []int, B, T int, err error) {
 	if err := m.ready(); err != nil {
-		return nn.Value{}, 0, 0, err
+		return nil, 0, 0, err
 	}
-	B, T, err := Shape("inputs", inputs)
-	if err != nil {
-		return nn.Value{}, 0, 0, fmt.Errorf("%s: %w", m.family, err)
+	if B, T, err = Shape("inputs", inputs); err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %w", m.family, err)
 	}
 	if err := m.checkContext("inputs", T); err != nil {
-		return nn.Value{}, 0, 0, err
+		return nil, 0, 0, err
 	}
-	ids, err := Flatten("inputs", inputs, m.vocab, false)
+	if ids, err = Flatten("inputs", inputs, m.vocab, false); err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %w", m.family, err)
+	}
+	return ids, B, T, nil
+}
+
+// logProbs runs the evaluation graph: log-softmax over [B*T, V].
+func (m *Base) logProbs(ctx context.Context, inputs [][]int) (nn.Value, int, int, error) {
+	ids, B, T, err := m.inputIDs(inputs)
 	if err != nil {
-		return nn.Value{}, 0, 0, fmt.Errorf("%s: %w", m.family, err)
+		return nn.Value{}, 0, 0, err
 	}
 	e, err := m.Exec(fmt.Sprintf("eval/b%d/t%d", B, T), false, func(g nn.Graph) error {
 		logits := m.net.Logits(g, g.Ints(FeedIDs, B*T), B, T, false)
@@ -214,22 +222,12 @@ func (m *Base) LogProbs(ctx context.Context, b harness.Batch) ([][]float64, erro
 	if err := m.checkBatch(b); err != nil {
 		return nil, err
 	}
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	B, T, err := Shape("inputs", b.Inputs)
+	ids, B, T, err := m.inputIDs(b.Inputs)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.family, err)
+		return nil, err
 	}
 	if tb, tt, err := Shape("targets", b.Targets); err != nil || tb != B || tt != T {
 		return nil, fmt.Errorf("%s: targets do not match inputs %dx%d", m.family, B, T)
-	}
-	if err := m.checkContext("inputs", T); err != nil {
-		return nil, err
-	}
-	ids, err := Flatten("inputs", b.Inputs, m.vocab, false)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.family, err)
 	}
 	tg, err := Flatten("targets", b.Targets, m.vocab, true)
 	if err != nil {
