@@ -42,12 +42,19 @@ func pluginPeakRSS(m harness.Model) int64 {
 	if !ok || pr.ProcessID() == 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pr.ProcessID()) + "/status")
+	v, _ := procPeakRSS(strconv.Itoa(pr.ProcessID()))
+	return v
+}
+
+// procPeakRSS returns VmHWM (bytes) of /proc/PID/status ("self" for this
+// process).
+func procPeakRSS(pid string) (int64, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	v, _ := statusKB(b, "VmHWM:")
-	return v * 1024
+	v, ok := statusKB(b, "VmHWM:")
+	return v * 1024, ok
 }
 
 const heapMetric = "/memory/classes/heap/objects:bytes"
@@ -109,10 +116,8 @@ func resetPeakRSS() bool {
 
 // peakRSS returns VmHWM from /proc/self/status, or ru_maxrss.
 func peakRSS() int64 {
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		if v, ok := statusKB(b, "VmHWM:"); ok {
-			return v * 1024
-		}
+	if v, ok := procPeakRSS("self"); ok {
+		return v
 	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
