@@ -181,33 +181,58 @@ func sizes(ts ...*tensorT) int {
 // h_t = tanh(proj_t + h_{t-1}·W_hhᵀ) for t < T from h0.
 func (b *builder) RNNSequence(proj, whh, h0 nn.Tensor) (nn.Tensor, nn.Tensor) {
 	hs := b.check("RNNSequence", proj, whh, h0)
-	pt, wt, ht := hs[0], hs[1], hs[2]
-	t, rows, hd := seqDims("RNNSequence", 1, pt, wt, ht)
-	r := b.newRecurrence(1, t, rows, hd, wt)
-	ins := []*tensorT{pt, wt, ht}
-	state := b.apply("RNNSequence", []int{t, rows, hd}, false, ins,
+	t, rows, hd := seqDims("RNNSequence", 1, hs[0], hs[1], hs[2])
+	r := b.newRecurrence(1, t, rows, hd, hs[1])
+	vs := b.sequenceNode("RNNSequence", r, hs, t,
+		func(in [][]float32, state []float32) { r.rnnForward(in[0], in[1], in[2], state) },
+		func(state []float32, in [][]float32, whhT, gs, d []float32) {
+			r.rnnBackward(state, in[1], whhT, in[2], gs, d)
+		})
+	return vs[0], vs[1]
+}
+
+// sequenceNode adds the node of recurrence r over ins = [proj, whh,
+// initial states...], whose output state has blocks blocks of [B,H] (see
+// seqViews), and returns the state's views. fwd computes the state from
+// the inputs' values; bwd writes the gradient of every input, in ins'
+// order, into d, given the state, the inputs' values (proj's is nil: no
+// gradient depends on it), W_hhᵀ (nil unless r.whhT is set) and the
+// state's gradient gs.
+func (b *builder) sequenceNode(name string, r *recurrence, ins []*tensorT, blocks int,
+	fwd func(in [][]float32, state []float32),
+	bwd func(state []float32, in [][]float32, whhT, gs, d []float32)) []*tensorT {
+	state := b.apply(name, []int{blocks, r.rows, r.hd}, false, ins,
 		func(in []G.Value, out *tensor.Dense) error {
-			r.rnnForward(f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s())
+			vals := make([][]float32, len(in))
+			for i, v := range in {
+				vals[i] = f32(v)
+			}
+			fwd(vals, out.Float32s())
 			return nil
 		},
 		func(y, g *tensorT, need []bool) []grad {
-			bins := []*tensorT{y, wt, ht, g}
+			// The backward node reads the state, its gradient, the
+			// inputs but proj, and W_hhᵀ when set.
+			bins := append([]*tensorT{y, g}, ins[1:]...)
 			if r.whhT != nil {
 				bins = append(bins, r.whhT)
 			}
-			d := b.apply("RNNSequenceGrad", []int{sizes(ins...)}, false, bins,
+			d := b.apply(name+"Grad", []int{sizes(ins...)}, false, bins,
 				func(in []G.Value, out *tensor.Dense) error {
+					vals := make([][]float32, len(ins))
+					for i := 1; i < len(ins); i++ {
+						vals[i] = f32(in[i+1])
+					}
 					var whhT []float32
 					if r.whhT != nil {
-						whhT = f32(in[4])
+						whhT = f32(in[len(in)-1])
 					}
-					r.rnnBackward(f32(in[0]), f32(in[1]), whhT, f32(in[2]), f32(in[3]), out.Float32s())
+					bwd(f32(in[0]), vals, whhT, f32(in[1]), out.Float32s())
 					return nil
 				}, nil)
-			return b.gradViews("RNNSequenceGrad", d, need, ins)
+			return b.gradViews(name+"Grad", d, need, ins)
 		})
-	vs := b.seqViews("RNNSequence", state, t, rows, hd, t)
-	return vs[0], vs[1]
+	return b.seqViews(name, state, r.t, r.rows, r.hd, blocks)
 }
 
 func (r *recurrence) rnnForward(proj, whh, h0, seq []float32) {
@@ -246,32 +271,13 @@ func (r *recurrence) rnnBackward(seq, whh, whhT, h0, gseq, d []float32) {
 // (LSTMCell).
 func (b *builder) LSTMSequence(proj, whh, h0, c0 nn.Tensor) (nn.Tensor, nn.Tensor, nn.Tensor) {
 	hs := b.check("LSTMSequence", proj, whh, h0, c0)
-	pt, wt, ht, ct := hs[0], hs[1], hs[2], hs[3]
-	t, rows, hd := seqDims("LSTMSequence", 4, pt, wt, ht, ct)
-	r := b.newRecurrence(4, t, rows, hd, wt)
-	ins := []*tensorT{pt, wt, ht, ct}
-	state := b.apply("LSTMSequence", []int{t + 1, rows, hd}, false, ins,
-		func(in []G.Value, out *tensor.Dense) error {
-			r.lstmForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), out.Float32s())
-			return nil
-		},
-		func(y, g *tensorT, need []bool) []grad {
-			bins := []*tensorT{y, wt, ht, ct, g}
-			if r.whhT != nil {
-				bins = append(bins, r.whhT)
-			}
-			d := b.apply("LSTMSequenceGrad", []int{sizes(ins...)}, false, bins,
-				func(in []G.Value, out *tensor.Dense) error {
-					var whhT []float32
-					if r.whhT != nil {
-						whhT = f32(in[5])
-					}
-					r.lstmBackward(f32(in[0]), f32(in[1]), whhT, f32(in[2]), f32(in[3]), f32(in[4]), out.Float32s())
-					return nil
-				}, nil)
-			return b.gradViews("LSTMSequenceGrad", d, need, ins)
+	t, rows, hd := seqDims("LSTMSequence", 4, hs[0], hs[1], hs[2], hs[3])
+	r := b.newRecurrence(4, t, rows, hd, hs[1])
+	vs := b.sequenceNode("LSTMSequence", r, hs, t+1,
+		func(in [][]float32, state []float32) { r.lstmForward(in[0], in[1], in[2], in[3], state) },
+		func(state []float32, in [][]float32, whhT, gs, d []float32) {
+			r.lstmBackward(state, in[1], whhT, in[2], in[3], gs, d)
 		})
-	vs := b.seqViews("LSTMSequence", state, t, rows, hd, t+1)
 	return vs[0], vs[1], vs[2]
 }
 
