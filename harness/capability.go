@@ -36,6 +36,9 @@ const (
 	// reporting true or as a SourceJoiner language model that can decode
 	// (SourceMode, seq2seq.go).
 	NeedSource Capability = "a source-aware mode (a Conditioner, or a SourceJoiner language model)"
+	// NeedInputGradients: gradient norms with respect to earlier inputs
+	// (InputGradienter).
+	NeedInputGradients Capability = "InputGradienter"
 )
 
 // Has reports whether m provides c (as a CapabilityDeclarer declares it).
@@ -65,6 +68,9 @@ func (c Capability) Has(m Model) bool {
 		return st || d
 	case NeedSource:
 		return SourceMode(m) != ""
+	case NeedInputGradients:
+		_, ok := InputGradienterOf(m)
+		return ok
 	}
 	return false
 }

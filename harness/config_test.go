@@ -130,7 +130,7 @@ models:
 		`x.yaml:5: train.steps: expected an integer, got string "lots"`,
 		`x.yaml:6: train.lrr: unknown field (known: batch, beta1, beta2, clip, eps, eval_every, log_every, lr, steps, warmup_steps, weight_decay)`,
 		`x.yaml:9: tasks[0].dta: unknown field (known: config, data, name)`,
-		`x.yaml:12: tasks[0].config.nois: unknown field (known: length, noise, seq_len)`,
+		`x.yaml:12: tasks[0].config.nois: unknown field (known: initial, length, noise, seq_len)`,
 		`x.yaml:16: models[0].config.hiddn: unknown field (known: dropout, embed, hidden, init, opts, tags)`,
 		`x.yaml:17: models[0].config.opts.bogus: unknown field (known: scale)`,
 		`x.yaml:18: models[0].config.tags: expected a list, got string "notalist"`,

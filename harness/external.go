@@ -115,6 +115,13 @@ func ScorerOf(m Model) (Scorer, bool) {
 	return s, ok && declares(m, NeedScorer)
 }
 
+// InputGradienterOf returns m's InputGradienter when it has (and declares)
+// one.
+func InputGradienterOf(m Model) (InputGradienter, bool) {
+	g, ok := m.(InputGradienter)
+	return g, ok && declares(m, NeedInputGradients)
+}
+
 // Trainable reports whether the runner can train m: a StepTrainer or a
 // Trainer (with parameters for the runner's optimiser), as declared.
 func Trainable(m Model) bool {

@@ -91,6 +91,11 @@
 //     external plugin). Absent: the bench's peak RSS is arbench's own
 //     process only. Present: the bench also reports that process's peak
 //     RSS (package bench, memory.go).
+//   - InputGradienter: the norm of the gradient of one position's loss with
+//     respect to every earlier input embedding (the vanishing-gradient
+//     measurement). Absent: there is no fallback; tasks that measure it
+//     declare NeedInputGradients or skip the model (a transformer and a
+//     recurrent model can both provide it).
 //   - NamedConfigurer: a family's named configurations, chosen as
 //     FAMILY:NAME (NewModel, registry.go). Absent: FAMILY:NAME is an error.
 //   - io.Closer: resources to release (compiled executables, device
@@ -100,6 +105,11 @@
 //
 // Optional interfaces of a Task and its Config:
 //
+//   - InitialEvaluator on a Task: measurements of the model before
+//     training (at initialisation, or as loaded with -load-weights). The
+//     runner calls EvaluateInitial after Setup and before the first step
+//     and records its metrics, series and samples with the run's
+//     (runner.go, runOne). Absent: only the trained model is measured.
 //   - io.Closer on a Task: the runner closes the task after its runs
 //     (runner.go, runGroup) and reports a Close error.
 //   - VariantValidator on a task's Config: problems that depend on the
@@ -309,6 +319,22 @@ type MemoryEstimator interface {
 // it are language models and must refuse batches with a source.
 type Conditioner interface {
 	Conditional() bool
+}
+
+// InputGradienter measures how strongly one position's loss depends on each
+// earlier input, the quantity behind the vanishing-gradient explanation of
+// why recurrent models lose long-range dependencies (Bengio, Simard and
+// Frasconi 1994; Pascanu, Mikolov and Bengio 2013, eq. 3–5).
+type InputGradienter interface {
+	// InputGradientNorms returns, for every row i of b and every s in
+	// [0, t], out[i][s] = ‖∂ℓ_{i,t}/∂x_{i,s}‖₂, where ℓ_{i,t} =
+	// −log p(b.Targets[i][t] | b.Inputs[i][:t+1]) is row i's loss at
+	// position t and x_{i,s} is the vector the model's first layer reads
+	// at position s (the token embedding, plus the position embedding in a
+	// Transformer). It runs in evaluation mode (no dropout) and leaves the
+	// parameters and their gradients as they were. A target at t that is
+	// negative (not scored) is an error.
+	InputGradientNorms(ctx context.Context, b Batch, t int) ([][]float64, error)
 }
 
 // Factory returns a fresh, unconfigured model instance.

@@ -184,6 +184,8 @@ type Result struct {
 	Seed   uint64         `json:"seed"`
 	Split  string         `json:"split,omitempty"`
 	Params map[string]any `json:"params,omitempty"`
+	// CI is the task's interval of Value (Metric.CI), nil when none.
+	CI *Interval `json:"ci,omitempty"`
 }
 
 // Curve names.

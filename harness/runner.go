@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -577,6 +578,15 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	}()
 
 	var evalTime time.Duration
+	var initial *Evaluation
+	if ie, ok := task.(InitialEvaluator); ok {
+		t0 := time.Now()
+		initial, err = ie.EvaluateInitial(ctx, m)
+		evalTime += time.Since(t0)
+		if err != nil {
+			return out, fmt.Errorf("evaluate before training: %w", err)
+		}
+	}
 	if trainable {
 		st := &trainState{r: r, ms: ms, seed: c.seed, m: m, tr: tr, task: task, total: total, evalUnits: &evalUnits}
 		st.train = &Curve{Model: ms.Label, Task: c.key.Task, Seed: c.seed, Name: CurveTrainLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
@@ -594,6 +604,11 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 				return out, err
 			}
 			out.rec.Note = d.Error()
+			if initial != nil {
+				// What was measured before training still holds.
+				out.results, out.series = r.collect(c, initial)
+				out.samples = initial.Samples
+			}
 			out.rec.EvalSeconds = evalTime.Seconds()
 			out.rec.Finished = time.Now().UTC()
 			r.prog.end(d.Error())
@@ -610,6 +625,13 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 	}
 	r.prog.add(evalUnits)
 	out.rec.EvalSeconds = evalTime.Seconds()
+	if initial != nil {
+		ev = &Evaluation{
+			Metrics: append(slices.Clip(initial.Metrics), ev.Metrics...),
+			Series:  append(slices.Clip(initial.Series), ev.Series...),
+			Samples: append(slices.Clip(initial.Samples), ev.Samples...),
+		}
+	}
 	out.results, out.series = r.collect(c, ev)
 	out.samples = ev.Samples
 	if _, own := m.(WeightsIO); r.opt.SaveWeights != "" && (own || m.Params() != nil) {
@@ -678,7 +700,7 @@ func (r *runner) collect(c combo, ev *Evaluation) ([]Result, []SeriesRecord) {
 			params = sanitize(mt.Params).(map[string]any)
 		}
 		results = append(results, Result{Model: c.model.Label, Task: c.key.Task, Metric: mt.Name, Value: Number(mt.Value),
-			Unit: mt.Unit, Seed: c.seed, Split: mt.Split, Params: params})
+			Unit: mt.Unit, Seed: c.seed, Split: mt.Split, Params: params, CI: mt.CI})
 	}
 	var series []SeriesRecord
 	for _, sr := range ev.Series {

@@ -473,3 +473,41 @@ func TestNumberJSON(t *testing.T) {
 		t.Errorf("round trip = %v", back)
 	}
 }
+
+// A task's EvaluateInitial runs before training: its metric is recorded with
+// the run's, and it is the untrained model's loss (higher than the trained
+// one's on the counting task).
+func TestRunInitialEvaluation(t *testing.T) {
+	e := experiment(t, "")
+	e.Tasks[0].Config.(*harnesstest.TaskConfig).Initial = true
+	e.Train.Steps = 60
+	e.Models = e.Models[:1]
+	for i := range e.Models {
+		e.Models[i].Train.Steps = 60
+	}
+	rf, err := harness.Run(context.Background(), e, runOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]map[uint64]float64{}
+	for _, r := range rf.Results {
+		if values[r.Metric] == nil {
+			values[r.Metric] = map[uint64]float64{}
+		}
+		values[r.Metric][r.Seed] = float64(r.Value)
+	}
+	for _, seed := range e.Seeds {
+		before, ok := values["nll_init"][seed]
+		after := values["nll"][seed]
+		if !ok || !(before > after) {
+			t.Errorf("seed %d: nll_init %v (recorded %v), nll after training %v: want the initial loss recorded and higher", seed, before, ok, after)
+		}
+	}
+	found := false
+	for _, s := range rf.Series {
+		found = found || (s.Name == "nll_vs_training" && s.Label == "init")
+	}
+	if !found {
+		t.Error("the initial evaluation's series was not recorded")
+	}
+}

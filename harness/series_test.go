@@ -13,6 +13,7 @@ func TestSeriesRecordJSON(t *testing.T) {
 	in := []SeriesRecord{{Model: "rnn", Task: "synthetic/copy", Seed: 3, Series: Series{
 		Name: "kl_vs_position", Label: "free_running", XName: "position", Unit: "nats",
 		X: []float64{1, 2, 3}, Y: []float64{0.5, math.Inf(1), math.NaN()}, N: []int{4, 4, 4},
+		Lo: []float64{0.25, 1, math.NaN()}, Hi: []float64{0.75, math.Inf(1), math.NaN()}, CIMethod: CIWilson,
 	}}}
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -29,7 +30,13 @@ func TestSeriesRecordJSON(t *testing.T) {
 	}
 	got := out[0]
 	if got.Model != "rnn" || got.Task != "synthetic/copy" || got.Seed != 3 || got.Label != "free_running" ||
-		got.Y[0] != 0.5 || !math.IsInf(got.Y[1], 1) || !math.IsNaN(got.Y[2]) || got.N[2] != 4 {
+		got.Y[0] != 0.5 || !math.IsInf(got.Y[1], 1) || !math.IsNaN(got.Y[2]) || got.N[2] != 4 ||
+		got.Lo[0] != 0.25 || !math.IsInf(got.Hi[1], 1) || !math.IsNaN(got.Lo[2]) || got.CIMethod != CIWilson {
 		t.Fatalf("round trip: %+v", got)
+	}
+	// Without intervals none are written.
+	in[0].Lo, in[0].Hi, in[0].CIMethod = nil, nil, ""
+	if b, _ := json.Marshal(in); strings.Contains(string(b), `"lo"`) || strings.Contains(string(b), "ci_method") {
+		t.Errorf("series without intervals wrote some: %s", b)
 	}
 }

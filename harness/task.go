@@ -62,7 +62,35 @@ type Metric struct {
 	Split string `json:"split,omitempty"`
 	// Params records how the value was measured (window, stride, ...).
 	Params map[string]any `json:"params,omitempty"`
+	// CI is the value's confidence interval over what the task counted
+	// (rows, pairs), nil when the task computes none. Reports combine
+	// seeds themselves (Student t over the seeds' values).
+	CI *Interval `json:"ci,omitempty"`
 }
+
+// Interval is a confidence interval a task measured around a value.
+type Interval struct {
+	Lo Number `json:"lo"`
+	Hi Number `json:"hi"`
+	// Level is the confidence level (0.95).
+	Level float64 `json:"level"`
+	// Method names the estimate: "wilson" (a proportion over rows),
+	// "bootstrap" (percentile bootstrap of a mean), "paired-bootstrap" (of
+	// a mean paired difference), "t" (Student t).
+	Method string `json:"method"`
+	// N is the number of observations and Of says what they are ("rows",
+	// "pairs", "tokens").
+	N  int    `json:"n"`
+	Of string `json:"of"`
+}
+
+// Interval methods.
+const (
+	CIWilson          = "wilson"
+	CIBootstrap       = "bootstrap"
+	CIPairedBootstrap = "paired-bootstrap"
+	CIStudentT        = "t"
+)
 
 // Sample is one per-sample record written to samples.jsonl.
 type Sample map[string]any
@@ -91,6 +119,12 @@ type Series struct {
 	N []int     `json:"n,omitempty"`
 	// Params records how the series was measured.
 	Params map[string]any `json:"params,omitempty"`
+	// Lo and Hi, when set (both, one per point), are each point's
+	// confidence interval over the N observations, computed by CIMethod
+	// (an Interval method) at level 0.95.
+	Lo       []float64 `json:"lo,omitempty"`
+	Hi       []float64 `json:"hi,omitempty"`
+	CIMethod string    `json:"ci_method,omitempty"`
 }
 
 // seriesJSON is Series with NaN/±Inf-safe numbers.
@@ -105,9 +139,15 @@ type seriesJSON struct {
 	Y      []Number       `json:"y"`
 	N      []int          `json:"n,omitempty"`
 	Params map[string]any `json:"params,omitempty"`
+	Lo     []Number       `json:"lo,omitempty"`
+	Hi     []Number       `json:"hi,omitempty"`
+	Method string         `json:"ci_method,omitempty"`
 }
 
 func toNumbers(v []float64) []Number {
+	if v == nil {
+		return nil
+	}
 	out := make([]Number, len(v))
 	for i, x := range v {
 		out[i] = Number(x)
@@ -125,7 +165,15 @@ func fromNumbers(v []Number) []float64 {
 
 // MarshalJSON writes non-finite values as the strings Number uses.
 func (s Series) MarshalJSON() ([]byte, error) {
-	return json.Marshal(seriesJSON{s.Name, s.Label, s.XName, s.XUnit, s.Unit, s.Split, toNumbers(s.X), toNumbers(s.Y), s.N, s.Params})
+	x, y := toNumbers(s.X), toNumbers(s.Y)
+	if x == nil {
+		x = []Number{}
+	}
+	if y == nil {
+		y = []Number{}
+	}
+	return json.Marshal(seriesJSON{s.Name, s.Label, s.XName, s.XUnit, s.Unit, s.Split, x, y, s.N, s.Params,
+		toNumbers(s.Lo), toNumbers(s.Hi), s.CIMethod})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -134,8 +182,16 @@ func (s *Series) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*s = Series{j.Name, j.Label, j.XName, j.XUnit, j.Unit, j.Split, fromNumbers(j.X), fromNumbers(j.Y), j.N, j.Params}
+	*s = Series{j.Name, j.Label, j.XName, j.XUnit, j.Unit, j.Split, fromNumbers(j.X), fromNumbers(j.Y), j.N, j.Params,
+		fromNumbersOrNil(j.Lo), fromNumbersOrNil(j.Hi), j.Method}
 	return nil
+}
+
+func fromNumbersOrNil(v []Number) []float64 {
+	if v == nil {
+		return nil
+	}
+	return fromNumbers(v)
 }
 
 // Evaluation is what a task's evaluation produces.
@@ -164,6 +220,15 @@ type Task interface {
 	ValidLoss(ctx context.Context, m Model) (float64, error)
 	// Evaluate measures the model on the test split.
 	Evaluate(ctx context.Context, m Model) (*Evaluation, error)
+}
+
+// InitialEvaluator is a Task that also measures the model before training
+// (see the package comment). The runner calls EvaluateInitial once per run,
+// after Setup (and -load-weights) and before the first training step, also
+// for a model without Trainer; the task names what it returns so it is
+// told apart from Evaluate's (a series label "init", a metric suffix).
+type InitialEvaluator interface {
+	EvaluateInitial(ctx context.Context, m Model) (*Evaluation, error)
 }
 
 // ErrNoValidLoss says a task cannot measure a validation loss of a model

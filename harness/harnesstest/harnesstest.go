@@ -282,6 +282,9 @@ type TaskConfig struct {
 	SeqLen int     `yaml:"seq_len"`
 	Length int     `yaml:"length"`
 	Noise  float64 `yaml:"noise"`
+	// Initial makes EvaluateInitial measure nll_init, the test loss before
+	// training.
+	Initial bool `yaml:"initial"`
 }
 
 // Validate implements harness.Config.
@@ -428,6 +431,26 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 		ev.Samples = append(ev.Samples, harness.Sample{"window": i, "nll": x})
 	}
 	return ev, nil
+}
+
+var _ harness.InitialEvaluator = (*Task)(nil)
+
+// EvaluateInitial implements harness.InitialEvaluator: with the initial
+// option, the test loss before training as nll_init, and a one-point series
+// labelled "init".
+func (t *Task) EvaluateInitial(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
+	if !t.cfg.Initial {
+		return &harness.Evaluation{}, nil
+	}
+	l, _, err := meanNLL(ctx, m, t.windows(t.tst))
+	if err != nil {
+		return nil, err
+	}
+	return &harness.Evaluation{
+		Metrics: []harness.Metric{{Name: "nll_init", Value: l, Unit: "nats/token", Split: "test"}},
+		Series: []harness.Series{{Name: "nll_vs_training", Label: "init", XName: "steps", Unit: "nats/token",
+			Split: "test", X: []float64{0}, Y: []float64{l}}},
+	}, nil
 }
 
 // OwnStep is Uniform with a training step of its own (harness.StepTrainer,
