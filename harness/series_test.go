@@ -40,3 +40,21 @@ func TestSeriesRecordJSON(t *testing.T) {
 		t.Errorf("series without intervals wrote some: %s", b)
 	}
 }
+
+func TestReferenceName(t *testing.T) {
+	n := ReferenceName("bits_per_byte", "unigram")
+	if m, r, ok := SplitReference(n); n != "bits_per_byte@unigram" || !ok || m != "bits_per_byte" || r != "unigram" {
+		t.Errorf("ReferenceName = %q, SplitReference = %q %q %v", n, m, r, ok)
+	}
+	for _, bad := range []string{"bits_per_byte", "@x", "x@"} {
+		if _, _, ok := SplitReference(bad); ok {
+			t.Errorf("SplitReference(%q) ok", bad)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("ReferenceName with '@' did not panic")
+		}
+	}()
+	ReferenceName("a", "b@c")
+}

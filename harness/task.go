@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 )
 
 // TaskEnv is what a task learns about the run before it loads data.
@@ -66,6 +68,25 @@ type Metric struct {
 	// (rows, pairs), nil when the task computes none. Reports combine
 	// seeds themselves (Student t over the seeds' values).
 	CI *Interval `json:"ci,omitempty"`
+}
+
+// ReferenceName is the name of a reference value of metric: a baseline the
+// task computes rather than measures of a model ("bits_per_byte@unigram",
+// "accuracy@chance"). Tasks report it as a Metric of every run, with the
+// same unit as metric; reports draw it as a line next to the models' values
+// instead of a model's result. reference must not be empty or contain '@'.
+func ReferenceName(metric, reference string) string {
+	if reference == "" || strings.Contains(reference, "@") || strings.Contains(metric, "@") {
+		panic(fmt.Sprintf("harness: ReferenceName(%q, %q): empty reference or '@' in a name", metric, reference))
+	}
+	return metric + "@" + reference
+}
+
+// SplitReference reports whether name is a ReferenceName and returns its
+// parts.
+func SplitReference(name string) (metric, reference string, ok bool) {
+	metric, reference, ok = strings.Cut(name, "@")
+	return metric, reference, ok && metric != "" && reference != ""
 }
 
 // Interval is a confidence interval a task measured around a value.
