@@ -56,6 +56,9 @@ type Experiment struct {
 	// Bench is the optional `bench:` section (see BenchConfig), with
 	// defaults for the fields it omits; nil when the file has none.
 	Bench *BenchConfig `json:"bench,omitempty"`
+	// Claims are the survey's claims the experiment tests (ClaimSpec); the
+	// report judges them from the results.
+	Claims []ClaimSpec `json:"claims,omitempty"`
 }
 
 // TrainConfig holds the optimisation settings of a run. The optimiser is
@@ -322,6 +325,7 @@ type fileExperiment struct {
 	Tasks   []fileTask  `yaml:"tasks"`
 	Models  []fileModel `yaml:"models"`
 	Bench   yaml.Node   `yaml:"bench"`
+	Claims  []ClaimSpec `yaml:"claims"`
 }
 
 type fileTask struct {
@@ -458,7 +462,7 @@ func (w *walker) experimentRoot(data []byte) *yaml.Node {
 // resolve builds the experiment of a decoded file, decoding each task's
 // and model's sections into the named plugin's typed config.
 func (w *walker) resolve(fe *fileExperiment) *Experiment {
-	e := &Experiment{Name: fe.Name, Backend: fe.Backend, Device: fe.Device, Out: fe.Out, Train: fe.Train}
+	e := &Experiment{Name: fe.Name, Backend: fe.Backend, Device: fe.Device, Out: fe.Out, Train: fe.Train, Claims: fe.Claims}
 	switch {
 	case fe.Seed != nil && fe.Seeds != nil:
 		w.add(w.lineOf("seeds"), "seeds", "seed and seeds are mutually exclusive")
@@ -629,6 +633,7 @@ func (e *Experiment) check(file string, line func(path string) int) ConfigErrors
 		}
 		e.checkBenchLabels(add)
 	}
+	e.checkClaims(add)
 	return errs
 }
 

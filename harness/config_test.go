@@ -126,7 +126,7 @@ models:
 		t.Fatalf("err = %v (%T), want ConfigErrors", err, err)
 	}
 	want := strings.Join([]string{
-		`x.yaml:2: sed: unknown field (known: backend, bench, device, models, name, out, seed, seeds, tasks, train)`,
+		`x.yaml:2: sed: unknown field (known: backend, bench, claims, device, models, name, out, seed, seeds, tasks, train)`,
 		`x.yaml:5: train.steps: expected an integer, got string "lots"`,
 		`x.yaml:6: train.lrr: unknown field (known: batch, beta1, beta2, clip, eps, eval_every, log_every, lr, steps, warmup_steps, weight_decay)`,
 		`x.yaml:9: tasks[0].dta: unknown field (known: config, data, name)`,

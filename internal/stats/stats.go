@@ -155,3 +155,25 @@ func quantile(s []float64, q float64) float64 {
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
 }
+
+// TInterval returns the mean of xs with its Student t interval,
+// mean ± t_{(1+level)/2, n−1}·s/√n (s the sample standard deviation), the
+// interval across seeds that reports use. Fewer than two values give NaN
+// bounds (no interval exists); an empty xs gives the empty interval.
+func TInterval(xs []float64, level float64) Interval {
+	checkLevel(level)
+	if len(xs) == 0 {
+		return empty()
+	}
+	mean := meanOf(xs)
+	if len(xs) < 2 {
+		return Interval{Estimate: mean, Lo: math.NaN(), Hi: math.NaN()}
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	n := float64(len(xs))
+	half := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile((1+level)/2) * math.Sqrt(ss/(n-1)) / math.Sqrt(n)
+	return Interval{Estimate: mean, Lo: mean - half, Hi: mean + half}
+}

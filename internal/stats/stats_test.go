@@ -110,3 +110,15 @@ func TestPairedBootstrapCancelsSharedVariation(t *testing.T) {
 
 // invNorm is the standard normal quantile (for the test sample).
 func invNorm(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+
+// Known value: for 1, 2, 3, 4 the mean is 2.5, s = 1.2910, t_{0.975,3} =
+// 3.182446, half-width 2.054260.
+func TestTInterval(t *testing.T) {
+	iv := TInterval([]float64{1, 2, 3, 4}, 0.95)
+	if !near(iv.Estimate, 2.5, 1e-12) || !near(iv.Lo, 2.5-2.0542603, 1e-6) || !near(iv.Hi, 2.5+2.0542603, 1e-6) {
+		t.Errorf("TInterval = %+v", iv)
+	}
+	if one := TInterval([]float64{3}, 0.95); one.Estimate != 3 || !math.IsNaN(one.Lo) {
+		t.Errorf("one value: %+v", one)
+	}
+}

@@ -1,0 +1,152 @@
+package claims
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"arbench/harness"
+)
+
+// Describe says in words what a test compares, e.g. "accuracy_vs_distance
+// at 128 (trained): rnn − transformer < 0 on synthetic/needle".
+func Describe(t harness.ClaimTest) string {
+	what := t.Metric
+	if t.At != nil {
+		what += " at " + num(*t.At)
+		if t.Label != "" {
+			what += " (" + t.Label + ")"
+		}
+	}
+	q := t.Model
+	switch {
+	case t.Other != "" && t.Ratio:
+		q = t.Model + " / " + t.Other
+	case t.Other != "":
+		q = t.Model + " − " + t.Other
+	}
+	op := "<"
+	if t.Expect == harness.ExpectGreater {
+		op = ">"
+	}
+	return fmt.Sprintf("%s: %s %s %s on %s", what, q, op, num(t.Threshold()), t.Task)
+}
+
+// Format writes q as "estimate [lo, hi] (n=3 seeds)", or the estimate
+// alone and why when there is no interval; digits are significant digits.
+func Format(q Quantity) string {
+	if !finite(q.Estimate) {
+		return "–"
+	}
+	s := sig(q.Estimate)
+	if q.HasInterval() {
+		s += fmt.Sprintf(" [%s, %s]", sig(q.Lo), sig(q.Hi))
+	}
+	if q.N > 0 && q.Of != "" {
+		s += fmt.Sprintf(" (n=%d %s)", q.N, q.Of)
+	}
+	return s
+}
+
+// sig prints v with 4 significant digits (integers as integers).
+func sig(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e9 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return num(v)
+}
+
+// Table returns the Claims table: one row per test, the claim's id, words
+// and verdict on its first row.
+func Table(js []Judgement) (header []string, rows [][]string) {
+	header = []string{"claim", "verdict", "test", "measured (95% interval)", "test verdict"}
+	for _, j := range js {
+		for i, t := range j.Tests {
+			row := []string{"", "", Describe(t.Test), Format(t.Quantity), testVerdict(t)}
+			if i == 0 {
+				row[0] = j.ID + ": " + j.Claim
+				row[1] = string(j.Verdict)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return header, rows
+}
+
+func testVerdict(t TestResult) string {
+	if t.Reason == "" {
+		return string(t.Verdict)
+	}
+	return string(t.Verdict) + " (" + t.Reason + ")"
+}
+
+// Markdown writes the Claims table as a Markdown table (nothing when js is
+// empty).
+func Markdown(w io.Writer, js []Judgement) error {
+	if len(js) == 0 {
+		return nil
+	}
+	header, rows := Table(js)
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n")
+	b.WriteString(strings.Repeat("|---", len(header)) + "|\n")
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON writes the judgements as indented JSON (claims.json beside the
+// results), NaN bounds as null.
+func WriteJSON(w io.Writer, js []Judgement) error {
+	type quantity struct {
+		Estimate *float64 `json:"estimate"`
+		Lo       *float64 `json:"lo"`
+		Hi       *float64 `json:"hi"`
+		N        int      `json:"n"`
+		Of       string   `json:"of,omitempty"`
+		Method   string   `json:"method,omitempty"`
+	}
+	ptr := func(v float64) *float64 {
+		if !finite(v) {
+			return nil
+		}
+		return &v
+	}
+	type test struct {
+		Describe string            `json:"describe"`
+		Test     harness.ClaimTest `json:"test"`
+		Quantity quantity          `json:"quantity"`
+		Verdict  Verdict           `json:"verdict"`
+		Reason   string            `json:"reason,omitempty"`
+	}
+	type claim struct {
+		ID      string  `json:"id"`
+		Claim   string  `json:"claim"`
+		Verdict Verdict `json:"verdict"`
+		Tests   []test  `json:"tests"`
+	}
+	out := make([]claim, 0, len(js))
+	for _, j := range js {
+		c := claim{ID: j.ID, Claim: j.Claim, Verdict: j.Verdict}
+		for _, t := range j.Tests {
+			q := t.Quantity
+			c.Tests = append(c.Tests, test{Describe(t.Test), t.Test,
+				quantity{ptr(q.Estimate), ptr(q.Lo), ptr(q.Hi), q.N, q.Of, q.Method}, t.Verdict, t.Reason})
+		}
+		out = append(out, c)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode claims: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
