@@ -43,18 +43,21 @@ func TestSeriesRecordJSON(t *testing.T) {
 
 func TestReferenceName(t *testing.T) {
 	n := ReferenceName("bits_per_byte", "unigram")
-	if m, r, ok := SplitReference(n); n != "bits_per_byte@unigram" || !ok || m != "bits_per_byte" || r != "unigram" {
+	if m, r, ok := SplitReference(n); n != "bits_per_byte~unigram" || !ok || m != "bits_per_byte" || r != "unigram" {
 		t.Errorf("ReferenceName = %q, SplitReference = %q %q %v", n, m, r, ok)
 	}
-	for _, bad := range []string{"bits_per_byte", "@x", "x@"} {
+	if m, r, ok := SplitReference(ReferenceName("exact_match@it4", "chance")); !ok || m != "exact_match@it4" || r != "chance" {
+		t.Errorf("a decoding setting's reference: %q %q %v", m, r, ok)
+	}
+	for _, bad := range []string{"bits_per_byte", "exact_match@it4", "~x", "x~"} {
 		if _, _, ok := SplitReference(bad); ok {
 			t.Errorf("SplitReference(%q) ok", bad)
 		}
 	}
 	defer func() {
 		if recover() == nil {
-			t.Error("ReferenceName with '@' did not panic")
+			t.Error("ReferenceName with '~' did not panic")
 		}
 	}()
-	ReferenceName("a", "b@c")
+	ReferenceName("a", "b~c")
 }

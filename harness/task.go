@@ -71,21 +71,23 @@ type Metric struct {
 }
 
 // ReferenceName is the name of a reference value of metric: a baseline the
-// task computes rather than measures of a model ("bits_per_byte@unigram",
-// "accuracy@chance"). Tasks report it as a Metric of every run, with the
+// task computes rather than measures of a model ("bits_per_byte~unigram",
+// "accuracy~chance"). Tasks report it as a Metric of every run, with the
 // same unit as metric; reports draw it as a line next to the models' values
-// instead of a model's result. reference must not be empty or contain '@'.
+// instead of a model's result. The separator is '~' because '@' already
+// names decoding settings ("exact_match@it4", tasks/seq2seq). Neither part
+// may be empty or contain '~' (a programmer error).
 func ReferenceName(metric, reference string) string {
-	if reference == "" || strings.Contains(reference, "@") || strings.Contains(metric, "@") {
-		panic(fmt.Sprintf("harness: ReferenceName(%q, %q): empty reference or '@' in a name", metric, reference))
+	if metric == "" || reference == "" || strings.Contains(reference, "~") || strings.Contains(metric, "~") {
+		panic(fmt.Sprintf("harness: ReferenceName(%q, %q): an empty name or '~' in one", metric, reference))
 	}
-	return metric + "@" + reference
+	return metric + "~" + reference
 }
 
 // SplitReference reports whether name is a ReferenceName and returns its
 // parts.
 func SplitReference(name string) (metric, reference string, ok bool) {
-	metric, reference, ok = strings.Cut(name, "@")
+	metric, reference, ok = strings.Cut(name, "~")
 	return metric, reference, ok && metric != "" && reference != ""
 }
 
