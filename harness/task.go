@@ -113,7 +113,22 @@ const (
 	CIBootstrap       = "bootstrap"
 	CIPairedBootstrap = "paired-bootstrap"
 	CIStudentT        = "t"
+	// CINormal is mean ± z·s/√n over independent observations.
+	CINormal = "normal"
+	// CIDelta is a ratio estimator's normal interval with the
+	// delta-method variance.
+	CIDelta = "delta"
 )
+
+// IntervalOf returns the 95% interval [lo, hi] of n observations of kind
+// of ("rows", "images"), computed by method; nil when a bound is NaN (too
+// few observations for an interval).
+func IntervalOf(lo, hi float64, method string, n int, of string) *Interval {
+	if lo != lo || hi != hi {
+		return nil
+	}
+	return &Interval{Lo: Number(lo), Hi: Number(hi), Level: 0.95, Method: method, N: n, Of: of}
+}
 
 // Sample is one per-sample record written to samples.jsonl.
 type Sample map[string]any

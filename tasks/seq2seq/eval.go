@@ -55,8 +55,8 @@ type decoded struct {
 //     equal to a valid target, Example.Match), token_accuracy (positions
 //     equal to the closest valid target over max(len(output),
 //     len(target)) positions, pooled), each with a 95% interval over rows
-//     in Params ci_low/ci_high (Wilson; for token_accuracy a ratio
-//     estimator's normal interval); length_accuracy when the model
+//     in Metric.CI (Wilson; for token_accuracy a ratio estimator's normal
+//     interval); length_accuracy when the model
 //     predicts lengths (Translation.Lengths = len(target)+1); repetition_rate
 //     (adjacent equal output tokens, a symptom of non-autoregressive
 //     decoding; repetition_rate_target is the targets' own rate, once);

@@ -91,7 +91,9 @@ func (q quality) metrics(nm namer, multimodal bool) []harness.Metric {
 	rows := map[string]any{"rows": q.rows}
 	out := []harness.Metric{q.fraction(nm, "exact_match", q.exact, rows)}
 	acc, lo, hi := ratioCI(q.tokMatch, q.tokLen)
-	out = append(out, nm.metric("token_accuracy", acc, "fraction", ciParams(map[string]any{"rows": q.rows, "positions": int(sum(q.tokLen))}, lo, hi)))
+	tok := nm.metric("token_accuracy", acc, "fraction", map[string]any{"rows": q.rows, "positions": int(sum(q.tokLen))})
+	tok.CI = harness.IntervalOf(lo, hi, harness.CIDelta, q.rows, "rows")
+	out = append(out, tok)
 	if q.hasLengths {
 		out = append(out, q.fraction(nm, "length_accuracy", q.lengthOK, rows))
 	}
@@ -109,6 +111,7 @@ func (q quality) metrics(nm namer, multimodal bool) []harness.Metric {
 
 // fraction is a metric of k rows in q.rows with its Wilson interval.
 func (q quality) fraction(nm namer, name string, k int, params map[string]any) harness.Metric {
-	lo, hi := wilson(k, q.rows)
-	return nm.metric(name, float64(k)/float64(q.rows), "fraction", ciParams(params, lo, hi))
+	m := nm.metric(name, float64(k)/float64(q.rows), "fraction", params)
+	m.CI = wilsonCI(k, q.rows)
+	return m
 }

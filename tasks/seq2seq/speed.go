@@ -113,12 +113,13 @@ func speedups(nm namer, base, d *decoded) []harness.Metric {
 		}
 	}
 	n := len(d.large.outputs)
-	lo, hi := wilson(same, n)
+	sameAs := nm.metric("same_as_baseline", float64(same)/float64(n), "fraction",
+		map[string]any{"baseline": base.setting.Name, "rows": n})
+	sameAs.CI = wilsonCI(same, n)
 	return []harness.Metric{
 		nm.metric("speedup_b1", speedup(base.b1, d.b1), ratioUnit, params),
 		nm.metric("speedup_large", speedup(base.large, d.large), ratioUnit, params),
-		nm.metric("same_as_baseline", float64(same)/float64(n), "fraction",
-			map[string]any{"baseline": base.setting.Name, harness.ParamCILow: lo, harness.ParamCIHigh: hi, "rows": n}),
+		sameAs,
 	}
 }
 

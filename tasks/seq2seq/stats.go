@@ -3,24 +3,10 @@ package seq2seq
 import (
 	"math"
 	"slices"
+
+	"arbench/harness"
+	"arbench/internal/stats"
 )
-
-// z95 is the standard normal quantile of a two-sided 95% interval, the
-// level of every interval arbench reports.
-const z95 = 1.959963984540054
-
-// wilson returns the 95% Wilson score interval of a proportion of k
-// successes in n trials (Wilson 1927), which stays inside [0, 1] and is
-// not degenerate at 0 or n successes.
-func wilson(k, n int) (lo, hi float64) {
-	if n == 0 {
-		return math.NaN(), math.NaN()
-	}
-	p, nf, z2 := float64(k)/float64(n), float64(n), z95*z95
-	centre := (p + z2/(2*nf)) / (1 + z2/nf)
-	half := z95 / (1 + z2/nf) * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
-	return max(0, centre-half), min(1, centre+half)
-}
 
 // ratioCI returns R = Σa/Σb and its 95% interval over rows, each row i
 // contributing a[i] of b[i] (matched tokens of compared positions): the
@@ -45,7 +31,8 @@ func ratioCI(a, b []float64) (r, lo, hi float64) {
 	}
 	mb := sb / float64(n)
 	se := math.Sqrt(ss/(float64(n)*float64(n-1))) / mb
-	return r, max(0, r-z95*se), min(1, r+z95*se)
+	z := stats.Z(stats.Level)
+	return r, max(0, r-z*se), min(1, r+z*se)
 }
 
 // quantile returns the q-quantile of xs by linear interpolation between
@@ -77,15 +64,8 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// ciParams returns params with the interval bounds "ci_low" and "ci_high"
-// added (a new map), leaving out bounds that do not exist (NaN).
-func ciParams(params map[string]any, lo, hi float64) map[string]any {
-	out := make(map[string]any, len(params)+2)
-	for k, v := range params {
-		out[k] = v
-	}
-	if !math.IsNaN(lo) && !math.IsNaN(hi) {
-		out["ci_low"], out["ci_high"] = lo, hi
-	}
-	return out
+// wilsonCI is the Wilson interval of k of n rows (nil for no rows).
+func wilsonCI(k, n int) *harness.Interval {
+	iv := stats.Wilson(k, n, stats.Level)
+	return harness.IntervalOf(iv.Lo, iv.Hi, harness.CIWilson, n, "rows")
 }

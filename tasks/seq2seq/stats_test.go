@@ -3,24 +3,23 @@ package seq2seq
 import (
 	"math"
 	"testing"
+
+	"arbench/harness"
+	"arbench/internal/stats"
 )
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
-// TestWilson pins the Wilson interval to values computed by hand from its
-// formula (0/10 → [0, 0.2775], 5/10 → [0.2366, 0.7634]) and its limits.
-func TestWilson(t *testing.T) {
-	for _, tc := range []struct {
-		k, n   int
-		lo, hi float64
-	}{{0, 10, 0, 0.2775}, {1, 10, 0.0179, 0.4042}, {10, 10, 0.7225, 1}, {5, 10, 0.2366, 0.7634}} {
-		lo, hi := wilson(tc.k, tc.n)
-		if !near(lo, tc.lo, 5e-5) || !near(hi, tc.hi, 5e-5) {
-			t.Errorf("wilson(%d, %d) = [%.4f, %.4f], want [%.4f, %.4f]", tc.k, tc.n, lo, hi, tc.lo, tc.hi)
-		}
+// TestWilsonCI: a fraction's interval is internal/stats' Wilson interval
+// (pinned there), recorded with its method and row count.
+func TestWilsonCI(t *testing.T) {
+	ci := wilsonCI(5, 10)
+	if ci == nil || !near(float64(ci.Lo), 0.2366, 5e-5) || !near(float64(ci.Hi), 0.7634, 5e-5) ||
+		ci.Method != harness.CIWilson || ci.N != 10 || ci.Of != "rows" {
+		t.Errorf("wilsonCI(5, 10) = %+v", ci)
 	}
-	if lo, hi := wilson(0, 0); !math.IsNaN(lo) || !math.IsNaN(hi) {
-		t.Errorf("wilson(0, 0) = [%v, %v], want NaN", lo, hi)
+	if ci := wilsonCI(0, 0); ci != nil {
+		t.Errorf("wilsonCI(0, 0) = %+v, want none", ci)
 	}
 }
 
@@ -34,7 +33,7 @@ func TestRatioCI(t *testing.T) {
 	}
 	// Rows 0/2 and 2/2: R = 1/2, residuals −1 and 1, se = √(2/(2·1)) / 2.
 	r, lo, hi = ratioCI([]float64{0, 2}, []float64{2, 2})
-	half := z95 * math.Sqrt(2.0/(2*1)) / 2
+	half := stats.Z(stats.Level) * math.Sqrt(2.0/(2*1)) / 2
 	if r != 0.5 || !near(lo, max(0, 0.5-half), 1e-12) || !near(hi, min(1, 0.5+half), 1e-12) {
 		t.Errorf("two rows: %v [%v, %v], half-width %v", r, lo, hi, half)
 	}

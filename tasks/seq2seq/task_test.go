@@ -140,10 +140,12 @@ func checkFraction(t *testing.T, ms map[string]harness.Metric, name string, want
 	if math.Abs(m.Value-want) > 1e-12 || m.Unit != "fraction" {
 		t.Errorf("%s = %v %s, want %v", name, m.Value, m.Unit, want)
 	}
-	lo, okLo := m.Params["ci_low"].(float64)
-	hi, okHi := m.Params["ci_high"].(float64)
-	if !okLo || !okHi || !(lo <= m.Value && m.Value <= hi && lo >= 0 && hi <= 1 && hi-lo < 0.5) {
-		t.Errorf("%s = %v: interval [%v, %v]", name, m.Value, m.Params["ci_low"], m.Params["ci_high"])
+	if m.CI == nil {
+		t.Fatalf("%s = %v: no interval", name, m.Value)
+	}
+	lo, hi := float64(m.CI.Lo), float64(m.CI.Hi)
+	if !(lo <= m.Value && m.Value <= hi && lo >= 0 && hi <= 1 && hi-lo < 0.5) || m.CI.N == 0 || m.CI.Of != "rows" {
+		t.Errorf("%s = %v: interval %+v", name, m.Value, m.CI)
 	}
 }
 
@@ -318,7 +320,7 @@ func TestEvaluatePerfect(t *testing.T) {
 	for _, name := range []string{"exact_match", "token_accuracy", "length_accuracy"} {
 		checkFraction(t, ms, name, 1)
 	}
-	if lo := ms["exact_match"].Params["ci_low"].(float64); !(lo > 0.9 && lo < 1) {
+	if lo := float64(ms["exact_match"].CI.Lo); !(lo > 0.9 && lo < 1) {
 		t.Errorf("exact_match over 40 rows: ci_low %v, want Wilson's 0.912", lo)
 	}
 	if nll := ms["target_nll"]; math.Abs(nll.Value-math.Ln2) > 1e-12 || nll.Unit != "nats/token" {
@@ -518,7 +520,7 @@ func TestEvaluateHybrid(t *testing.T) {
 			t.Errorf("%s = %+v, want > 1 against the sleeping verifier, in a timing unit", name, m)
 		}
 	}
-	if m := ms["same_as_baseline@gamma=4"]; m.Value != 1 || m.Params["rows"] != len(tk.test) || !(m.Params[harness.ParamCILow].(float64) < 1) {
+	if m := ms["same_as_baseline@gamma=4"]; m.Value != 1 || m.Params["rows"] != len(tk.test) || m.CI == nil || !(m.CI.Lo < 1) {
 		t.Errorf("same_as_baseline@gamma=4 = %+v, want 1 over %d rows with an interval", m, len(tk.test))
 	}
 	for _, name := range []string{"speedup_b1@verifier", "acceptance_rate@verifier", "speedup_b1", "same_as_baseline@verifier"} {
