@@ -31,11 +31,17 @@ type ClaimSpec struct {
 
 // ClaimTest compares one measured quantity with a threshold: the value of
 // Metric for Model on Task (mean over seeds), or its difference to (ratio
-// over) the same quantity of Other.
+// over) the same quantity of Other, or of another metric (OtherMetric).
 type ClaimTest struct {
 	Task string `yaml:"task" json:"task"`
-	// Metric names a result metric, or with At a series.
+	// Metric names a result metric, or with At a series; the metric
+	// ClaimTrainTokensPerSec is each run's training throughput (its record's
+	// tokens_per_sec).
 	Metric string `yaml:"metric" json:"metric"`
+	// OtherMetric, when set, is compared with Metric: the quantity is
+	// Metric − OtherMetric (of Other when set, else of Model), e.g. the
+	// free-running error minus the teacher-forced one.
+	OtherMetric string `yaml:"other_metric" json:"other_metric,omitempty"`
 	// At, when set, reads the series named Metric at this x (Label chooses
 	// among a series' variants, e.g. "free_running").
 	At    *float64 `yaml:"at" json:"at,omitempty"`
@@ -53,6 +59,9 @@ type ClaimTest struct {
 	// ratio, and is required without Other.
 	Than *float64 `yaml:"than" json:"than,omitempty"`
 }
+
+// ClaimTrainTokensPerSec names a run's training throughput in a ClaimTest.
+const ClaimTrainTokensPerSec = "train_tokens_per_sec"
 
 // The values of ClaimTest.Expect.
 const (
@@ -133,17 +142,20 @@ func (t ClaimTest) check(path string, tasks, models map[string]bool, add addFunc
 			add(path+"."+f.field, "no model labelled %q in this experiment (it has %v)", f.label, names(models))
 		}
 	}
-	if t.Other != "" && t.Other == t.Model {
+	if t.Other != "" && t.Other == t.Model && (t.OtherMetric == "" || t.OtherMetric == t.Metric) {
 		add(path+".other", "compares model %q with itself", t.Model)
+	}
+	if t.OtherMetric != "" && t.OtherMetric == t.Metric && t.Other == "" {
+		add(path+".other_metric", "compares %q with itself", t.Metric)
 	}
 	if t.Expect != ExpectLess && t.Expect != ExpectGreater {
 		add(path+".expect", "must be %q or %q, got %q", ExpectLess, ExpectGreater, t.Expect)
 	}
-	if t.Ratio && t.Other == "" {
-		add(path+".ratio", "a ratio needs other: the model to divide by")
+	if t.Ratio && t.Other == "" && t.OtherMetric == "" {
+		add(path+".ratio", "a ratio needs other or other_metric: what to divide by")
 	}
-	if t.Other == "" && t.Than == nil {
-		add(path+".than", "required when no other model is compared: the threshold of the quantity")
+	if t.Other == "" && t.OtherMetric == "" && t.Than == nil {
+		add(path+".than", "required when nothing else is compared (other, other_metric): the threshold of the quantity")
 	}
 	if t.Than != nil && (math.IsNaN(*t.Than) || math.IsInf(*t.Than, 0)) {
 		add(path+".than", "must be finite, got %v", *t.Than)

@@ -73,16 +73,16 @@ x.yaml:12: claims[0].tests[0].model: no model labelled "rnn" in this experiment 
 x.yaml:12: claims[0].tests[0].expect: must be "less" or "greater", got "below"
 x.yaml:13: claims[0].tests[1].metric: required
 x.yaml:13: claims[0].tests[1].expect: must be "less" or "greater", got ""
-x.yaml:13: claims[0].tests[1].ratio: a ratio needs other: the model to divide by
-x.yaml:13: claims[0].tests[1].than: required when no other model is compared: the threshold of the quantity
+x.yaml:13: claims[0].tests[1].ratio: a ratio needs other or other_metric: what to divide by
+x.yaml:13: claims[0].tests[1].than: required when nothing else is compared (other, other_metric): the threshold of the quantity
 x.yaml:14: claims[0].tests[2].other: compares model "fake-lm" with itself
 x.yaml:14: claims[0].tests[2].label: chooses a series' variant: it needs at
 x.yaml:15: claims[1].id: duplicate claim id "a"
 x.yaml:15: claims[1].claim: required: the claim in words
 x.yaml:16: claims[1].tests: at least one test is required
 x.yaml:17: claims[2].id: required
-x.yaml:19: claims[2].tests[0].thn: unknown field (known: at, expect, label, metric, model, other, ratio, task, than)
-x.yaml:19: claims[2].tests[0].than: required when no other model is compared: the threshold of the quantity`
+x.yaml:19: claims[2].tests[0].thn: unknown field (known: at, expect, label, metric, model, other, other_metric, ratio, task, than)
+x.yaml:19: claims[2].tests[0].than: required when nothing else is compared (other, other_metric): the threshold of the quantity`
 	if err.Error() != want {
 		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
 	}

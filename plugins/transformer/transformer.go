@@ -85,7 +85,11 @@ type Model struct {
 	emb    *nn.Embedding
 	pos    *nn.Param
 	layers []*nn.TransformerEncoderLayer
-	fc     *nn.Linear
+	// evalLayers are layers with dropout 0, sharing their parameters: what
+	// Logits builds when train is false, so that a training executable
+	// built in evaluation mode (EmbeddingGradientNorms) has no dropout.
+	evalLayers []*nn.TransformerEncoderLayer
+	fc         *nn.Linear
 	// kv holds the parameters decoding executables bind the key/value
 	// caches to, by (batch, capacity); see kvcache.go.
 	kv map[[2]int][]*nn.Param
@@ -98,11 +102,13 @@ var (
 	_ harness.Distributioner  = (*Model)(nil)
 	_ harness.ContextLimiter  = (*Model)(nil)
 	_ harness.Stepper         = (*Model)(nil)
+	_ harness.InputGradienter = (*Model)(nil)
 	_ harness.EnvChecker      = (*Model)(nil)
 	_ harness.MemoryEstimator = (*Model)(nil)
 	_ io.Closer               = (*Model)(nil)
 	_ harness.Config          = (*Config)(nil)
 	_ lm.Net                  = (*Model)(nil)
+	_ lm.Embedder             = (*Model)(nil)
 )
 
 // New returns a fresh, unconfigured transformer.
@@ -143,11 +149,12 @@ func (m *Model) Setup(_ context.Context, env harness.Env) error {
 	pos := nn.NewEmbedding(ps, "pos", m.cfg.Context, m.cfg.Dim)
 	pos.Init(rng)
 	m.pos = pos.Weight
-	m.layers = nil
+	m.layers, m.evalLayers = nil, nil
 	for i := range m.cfg.Layers {
 		l := nn.NewTransformerEncoderLayer(ps, fmt.Sprintf("encoder.layers.%d", i), m.cfg.Dim, m.cfg.Heads, m.cfg.ff(), float32(m.cfg.Dropout))
 		l.Init(rng)
 		m.layers = append(m.layers, l)
+		m.evalLayers = append(m.evalLayers, withoutDropout(l))
 	}
 	m.fc = nn.NewLinear(ps, "fc", m.cfg.Dim, env.Vocab)
 	m.fc.Init(rng)
@@ -157,20 +164,49 @@ func (m *Model) Setup(_ context.Context, env harness.Env) error {
 	return nil
 }
 
+// withoutDropout returns a copy of l with dropout 0 everywhere (its
+// attention weights included) and the same parameters.
+func withoutDropout(l *nn.TransformerEncoderLayer) *nn.TransformerEncoderLayer {
+	c := *l
+	attn := *l.SelfAttn
+	attn.Dropout = 0
+	c.SelfAttn, c.Dropout = &attn, 0
+	return &c
+}
+
 // Logits computes fc(Blocks(E[x] + P[0:T])) under the causal mask
 // softmax(QKᵀ/√d_k + M)V with M_ij = -∞ for j > i (Vaswani et al. 2017, eq. 1).
 func (m *Model) Logits(g nn.Graph, ids nn.Tensor, B, T int, train bool) nn.Tensor {
+	return m.FromEmbedding(g, m.Embed(g, ids, B, T), B, T, train)
+}
+
+// Embed builds E[x] + P[0:T], [B,T,d]: the input of the first block.
+func (m *Model) Embed(g nn.Graph, ids nn.Tensor, B, T int) nn.Tensor {
 	if T > m.cfg.Context {
 		panic(fmt.Sprintf("transformer: %d positions exceed the context %d", T, m.cfg.Context))
 	}
-	d := m.cfg.Dim
-	x := g.Reshape(m.emb.Forward(g, ids), B, T, d)
-	x = g.Add(x, g.Slice(g.Param(m.pos), 0, 0, T))
+	x := g.Reshape(m.emb.Forward(g, ids), B, T, m.cfg.Dim)
+	return g.Add(x, g.Slice(g.Param(m.pos), 0, 0, T))
+}
+
+// FromEmbedding computes fc(Blocks(x)) for x [B,T,d] under the causal
+// mask; train selects the layers with dropout, false those without.
+func (m *Model) FromEmbedding(g nn.Graph, x nn.Tensor, B, T int, train bool) nn.Tensor {
+	layers := m.evalLayers
+	if train {
+		layers = m.layers
+	}
 	mask := g.Const(nn.CausalMask(T), T, T)
-	for _, l := range m.layers {
+	for _, l := range layers {
 		x = l.Forward(g, x, mask)
 	}
-	return m.fc.Forward(g, g.Reshape(x, B*T, d))
+	return m.fc.Forward(g, g.Reshape(x, B*T, m.cfg.Dim))
+}
+
+// InputGradientNorms is harness.InputGradienter through
+// lm.Base.EmbeddingGradientNorms, with x_{i,s} = E[x_{i,s}] + P[s].
+func (m *Model) InputGradientNorms(ctx context.Context, b harness.Batch, t int) ([][]float64, error) {
+	return m.Base.EmbeddingGradientNorms(ctx, b, t)
 }
 
 // EstimateMemory estimates the model's memory for env without allocating

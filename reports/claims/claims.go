@@ -22,6 +22,7 @@
 package claims
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -135,10 +136,11 @@ func combine(ts []TestResult) Verdict {
 
 func judgeTest(rf *harness.ResultsFile, t harness.ClaimTest) TestResult {
 	res := TestResult{Test: t, Quantity: Quantity{Estimate: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}}
-	a, err := observe(rf, t, t.Model)
-	if err == nil && t.Other != "" {
+	a, err := observe(rf, t, t.Model, t.Metric)
+	if err == nil && (t.Other != "" || t.OtherMetric != "") {
+		model, metric := cmp.Or(t.Other, t.Model), cmp.Or(t.OtherMetric, t.Metric)
 		var b map[uint64]observation
-		if b, err = observe(rf, t, t.Other); err == nil {
+		if b, err = observe(rf, t, model, metric); err == nil {
 			res.Quantity, err = compare(a, b, t.Ratio)
 		}
 	} else if err == nil {
@@ -179,28 +181,37 @@ type observation struct {
 	ci    *harness.Interval
 }
 
-// observe collects, per seed, model's value of t's metric or series point.
-func observe(rf *harness.ResultsFile, t harness.ClaimTest, model string) (map[uint64]observation, error) {
-	if t.At != nil {
-		return observeSeries(rf, t, model)
-	}
+// observe collects, per seed, model's value of metric (a series point
+// with t.At) on t's task.
+func observe(rf *harness.ResultsFile, t harness.ClaimTest, model, metric string) (map[uint64]observation, error) {
 	out := map[uint64]observation{}
-	for _, r := range rf.Results {
-		if r.Task == t.Task && r.Model == model && r.Metric == t.Metric {
-			out[r.Seed] = observation{float64(r.Value), r.CI}
+	switch {
+	case t.At != nil:
+		return observeSeries(rf, t, model, metric)
+	case metric == harness.ClaimTrainTokensPerSec:
+		for _, r := range rf.Runs {
+			if r.Task == t.Task && r.Model == model && r.Trained && r.TokensPerSec > 0 {
+				out[r.Seed] = observation{value: r.TokensPerSec}
+			}
+		}
+	default:
+		for _, r := range rf.Results {
+			if r.Task == t.Task && r.Model == model && r.Metric == metric {
+				out[r.Seed] = observation{float64(r.Value), r.CI}
+			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no result %s of %s on %s", t.Metric, model, t.Task)
+		return nil, fmt.Errorf("no result %s of %s on %s", metric, model, t.Task)
 	}
 	return out, nil
 }
 
-func observeSeries(rf *harness.ResultsFile, t harness.ClaimTest, model string) (map[uint64]observation, error) {
+func observeSeries(rf *harness.ResultsFile, t harness.ClaimTest, model, metric string) (map[uint64]observation, error) {
 	out := map[uint64]observation{}
 	var labels []string
 	for _, s := range rf.Series {
-		if s.Task != t.Task || s.Model != model || s.Name != t.Metric {
+		if s.Task != t.Task || s.Model != model || s.Name != metric {
 			continue
 		}
 		if !slices.Contains(labels, s.Label) {
@@ -225,9 +236,9 @@ func observeSeries(rf *harness.ResultsFile, t harness.ClaimTest, model string) (
 	}
 	if len(out) == 0 {
 		if len(labels) > 0 && !slices.Contains(labels, t.Label) {
-			return nil, fmt.Errorf("series %s of %s on %s has no label %q (it has %s)", t.Metric, model, t.Task, t.Label, quoted(labels))
+			return nil, fmt.Errorf("series %s of %s on %s has no label %q (it has %s)", metric, model, t.Task, t.Label, quoted(labels))
 		}
-		return nil, fmt.Errorf("no point at %s of series %s of %s on %s", num(*t.At), t.Metric, model, t.Task)
+		return nil, fmt.Errorf("no point at %s of series %s of %s on %s", num(*t.At), metric, model, t.Task)
 	}
 	return out, nil
 }

@@ -188,3 +188,30 @@ func TestJudgeFromManifest(t *testing.T) {
 		t.Errorf("no claims: %v %v", js, err)
 	}
 }
+
+// other_metric compares two metrics of one model (free-running against
+// teacher-forced error); train_tokens_per_sec reads the run records.
+func TestOtherMetricAndThroughput(t *testing.T) {
+	rf := &harness.ResultsFile{}
+	for s := uint64(1); s <= 3; s++ {
+		rf.Results = append(rf.Results, result("lstm", "err_fr", s, 0.3+0.01*float64(s), nil), result("lstm", "err_tf", s, 0.1, nil))
+		rf.Runs = append(rf.Runs,
+			harness.RunRecord{Task: "t/a", Model: "rnn", Seed: s, Trained: true, TokensPerSec: 1000 + float64(s)},
+			harness.RunRecord{Task: "t/a", Model: "tf", Seed: s, Trained: true, TokensPerSec: 300 + 2*float64(s)})
+	}
+	test := harness.ClaimTest{Task: "t/a", Metric: "err_fr", OtherMetric: "err_tf", Model: "lstm", Expect: harness.ExpectGreater}
+	if got := judgeTest(rf, test); got.Verdict != Supported || !near(got.Quantity.Estimate, 0.22) {
+		t.Errorf("free-running − teacher-forced: %+v", got)
+	}
+	if d := Describe(test); d != "err_fr of lstm − err_tf of lstm > 0 on t/a" {
+		t.Errorf("Describe = %q", d)
+	}
+	test = harness.ClaimTest{Task: "t/a", Metric: harness.ClaimTrainTokensPerSec, Model: "tf", Other: "rnn", Ratio: true, Expect: harness.ExpectGreater}
+	got := judgeTest(rf, test)
+	if got.Verdict != Contradicted || !(got.Quantity.Estimate < 0.31 && got.Quantity.Estimate > 0.30) {
+		t.Errorf("throughput ratio: %+v", got)
+	}
+	if d := Describe(test); d != "train_tokens_per_sec: tf / rnn > 1 on t/a" {
+		t.Errorf("Describe = %q", d)
+	}
+}

@@ -1,6 +1,7 @@
 package claims
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,15 +22,28 @@ func Describe(t harness.ClaimTest) string {
 		}
 	}
 	q := t.Model
-	switch {
-	case t.Other != "" && t.Ratio:
-		q = t.Model + " / " + t.Other
-	case t.Other != "":
-		q = t.Model + " − " + t.Other
+	if t.OtherMetric != "" {
+		// Two metrics: name each with its model.
+		what = ""
+		q = t.Metric + " of " + t.Model
+	}
+	if t.Other != "" || t.OtherMetric != "" {
+		other := cmp.Or(t.Other, t.Model)
+		if t.OtherMetric != "" {
+			other = t.OtherMetric + " of " + other
+		}
+		sep := " − "
+		if t.Ratio {
+			sep = " / "
+		}
+		q += sep + other
 	}
 	op := "<"
 	if t.Expect == harness.ExpectGreater {
 		op = ">"
+	}
+	if what == "" {
+		return fmt.Sprintf("%s %s %s on %s", q, op, num(t.Threshold()), t.Task)
 	}
 	return fmt.Sprintf("%s: %s %s %s on %s", what, q, op, num(t.Threshold()), t.Task)
 }

@@ -20,7 +20,9 @@ type Net interface {
 
 // Base implements training, teacher-forced scoring and next-token
 // distributions for any Net: plugins embed it and get harness.Trainer,
-// harness.Scorer and harness.Distributioner.
+// harness.Scorer and harness.Distributioner. For a Net that is an
+// Embedder, EmbeddingGradientNorms measures the gradients with respect to
+// the input embeddings, which plugins offer as harness.InputGradienter.
 //
 // Plugins embed a *Base that stays nil until Setup, and the harness may
 // call Close (or anything else) before a Setup that failed or never ran,
@@ -40,6 +42,9 @@ type Base struct {
 	params *nn.ParamSet
 	net    Net
 	cache  *Cache
+	// probes are the zero parameters EmbeddingGradientNorms adds to the
+	// embedding, by executable key (inputgrad.go).
+	probes map[string]*nn.Param
 }
 
 // ErrNotSetup is returned by a model's methods before its Setup succeeded.

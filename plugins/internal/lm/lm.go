@@ -65,6 +65,13 @@ func (c *Cache) GetUnbound(key string, build nn.BuildFunc) (nn.Executable, error
 	return c.get(nn.Spec{Key: key}, build)
 }
 
+// GetUnboundTraining is GetUnbound for a training executable: its Run
+// overwrites the Grad of every parameter the build function binds, in the
+// parameter set or not (such as Base.EmbeddingGradientNorms's probe).
+func (c *Cache) GetUnboundTraining(key string, build nn.BuildFunc) (nn.Executable, error) {
+	return c.get(nn.Spec{Key: key, Train: true}, build)
+}
+
 func (c *Cache) get(spec nn.Spec, build nn.BuildFunc) (nn.Executable, error) {
 	key := spec.Key
 	c.clock++

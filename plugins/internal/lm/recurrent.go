@@ -21,13 +21,18 @@ type RecurrentNet interface {
 
 // ZeroStateLogits adapts a RecurrentNet to Net: every row starts from zero state.
 func ZeroStateLogits(net RecurrentNet, g nn.Graph, ids nn.Tensor, B, T int, train bool) nn.Tensor {
+	logits, _ := net.Forward(g, ids, ZeroStates(net, g, B), B, T, train)
+	return logits
+}
+
+// ZeroStates returns net's initial states for B rows: zero constants [B, size].
+func ZeroStates(net RecurrentNet, g nn.Graph, B int) []nn.Tensor {
 	sizes := net.StateSizes()
 	states := make([]nn.Tensor, len(sizes))
 	for i, n := range sizes {
 		states[i] = g.Const(make([]float32, B*n), B, n)
 	}
-	logits, _ := net.Forward(g, ids, states, B, T, train)
-	return logits
+	return states
 }
 
 // Recurrent adds harness.Stepper to a Base whose Net is a RecurrentNet.
@@ -39,12 +44,21 @@ type Recurrent struct {
 }
 
 var (
-	_ harness.Stepper = Recurrent{}
-	_ harness.State   = (*recState)(nil)
+	_ harness.Stepper         = Recurrent{}
+	_ harness.InputGradienter = Recurrent{}
+	_ harness.State           = (*recState)(nil)
 )
 
-// NewRecurrent wraps base; net must be the RecurrentNet base was built with.
+// NewRecurrent wraps base; net must be the RecurrentNet base was built
+// with, and an Embedder for InputGradientNorms to work.
 func NewRecurrent(base *Base, net RecurrentNet) Recurrent { return Recurrent{Base: base, net: net} }
+
+// InputGradientNorms is harness.InputGradienter through
+// Base.EmbeddingGradientNorms: every row runs from zero state, as in
+// training and scoring.
+func (r Recurrent) InputGradientNorms(ctx context.Context, b harness.Batch, t int) ([][]float64, error) {
+	return r.Base.EmbeddingGradientNorms(ctx, b, t)
+}
 
 type recState struct {
 	n      int

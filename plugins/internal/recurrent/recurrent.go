@@ -72,11 +72,13 @@ var (
 	_ harness.Scorer          = (*Model)(nil)
 	_ harness.Distributioner  = (*Model)(nil)
 	_ harness.Stepper         = (*Model)(nil)
+	_ harness.InputGradienter = (*Model)(nil)
 	_ harness.EnvChecker      = (*Model)(nil)
 	_ harness.MemoryEstimator = (*Model)(nil)
 	_ io.Closer               = (*Model)(nil)
 	_ harness.Config          = (*Config)(nil)
 	_ lm.RecurrentNet         = (*net)(nil)
+	_ lm.Embedder             = (*net)(nil)
 )
 
 // New returns an unconfigured model of the given cell family ("rnn" or "lstm").
@@ -154,11 +156,28 @@ func (n *net) StateSizes() []int {
 	return sizes
 }
 
+// Embed gathers the embedding rows x_t = embedding(ids_t), [B,T,E]: the
+// input of the first recurrent layer.
+func (n *net) Embed(g nn.Graph, ids nn.Tensor, B, T int) nn.Tensor {
+	return g.Reshape(n.m.emb.Forward(g, ids), B, T, n.m.cfg.Embed)
+}
+
+// FromEmbedding runs every row of x [B,T,E] from zero state.
+func (n *net) FromEmbedding(g nn.Graph, x nn.Tensor, B, T int, train bool) nn.Tensor {
+	logits, _ := n.layers(g, x, lm.ZeroStates(n, g, B), B, T, train)
+	return logits
+}
+
 // Forward computes logits_t = fc(h_t^L), h_t^l = cell(h_{t-1}^l, h_t^{l-1}),
 // h_t^0 = embedding(x_t) (Elman 1990; Hochreiter & Schmidhuber 1997).
 func (n *net) Forward(g nn.Graph, ids nn.Tensor, states []nn.Tensor, B, T int, train bool) (nn.Tensor, []nn.Tensor) {
+	return n.layers(g, n.Embed(g, ids, B, T), states, B, T, train)
+}
+
+// layers is Forward from the embedding x [B,T,E] on: the recurrent stack,
+// with dropout on each layer's outputs when train, and the output layer.
+func (n *net) layers(g nn.Graph, x nn.Tensor, states []nn.Tensor, B, T int, train bool) (nn.Tensor, []nn.Tensor) {
 	m := n.m
-	x := g.Reshape(m.emb.Forward(g, ids), B, T, m.cfg.Embed)
 	out := make([]nn.Tensor, 0, len(states))
 	drop := func(t nn.Tensor) nn.Tensor {
 		if train && m.cfg.Dropout > 0 {
