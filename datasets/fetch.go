@@ -22,6 +22,10 @@ import (
 // the dataset and the file (and both hashes), and leaves the cache
 // untouched: every file is verified before any is written. Progress goes to
 // log (may be nil).
+//
+// A standard corpus (Large) is downloaded over HTTP as described in the
+// package comment: resumable, its archive verified before extraction, and
+// cancelling ctx keeps the partial download for the next Fetch.
 func Fetch(ctx context.Context, name, dir string, log io.Writer) error {
 	c, err := lookup(name)
 	if err != nil {
@@ -33,6 +37,9 @@ func Fetch(ctx context.Context, name, dir string, log io.Writer) error {
 func (c corpus) fetchTo(ctx context.Context, dir string, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
+	}
+	if c.archive != nil {
+		return c.fetchArchive(ctx, dir, log, newDownloader())
 	}
 	if _, refs, err := c.read(dir); err == nil {
 		var n int64

@@ -210,8 +210,8 @@ func TestLoadMNISTReal(t *testing.T) {
 }
 
 func TestMNISTInTable(t *testing.T) {
-	if !slices.Equal(Names(), []string{"jargon", "mnist"}) ||
-		!slices.Equal(NamesOf(KindText), []string{"jargon"}) || !slices.Equal(NamesOf(KindImages), []string{"mnist"}) {
+	if !slices.Equal(Names(), []string{"enwik8", "jargon", "mnist", "text8", "wikitext-103-raw"}) ||
+		!slices.Equal(NamesOf(KindText), []string{"enwik8", "jargon", "text8", "wikitext-103-raw"}) || !slices.Equal(NamesOf(KindImages), []string{"mnist"}) {
 		t.Errorf("Names %v, text %v, images %v", Names(), NamesOf(KindText), NamesOf(KindImages))
 	}
 	if d := Describe("mnist"); !strings.Contains(d, mnistModule+"@"+mnistVersion) {
