@@ -10,7 +10,13 @@
 //
 // Evaluation scores the test split twice (see Evaluate): with disjoint
 // windows, and with a sliding window as in Hugging Face's "Perplexity of
-// fixed-length models" guide, which gives every target more context.
+// fixed-length models" guide, which gives every target more context. Every
+// loss comes with a bootstrap interval over whole windows (intervals.go),
+// and every run with computed reference rows: a unigram byte model fitted
+// on the train split and the uniform distribution (reference.go).
+// Options add a stateful evaluation of recurrent models, whose state is
+// carried across windows (stateful.go), and the context ablation of
+// Khandelwal et al. 2018 with its effective context (ablation.go).
 package text
 
 import (
@@ -54,8 +60,19 @@ type Config struct {
 	// curve (see contextAblation); empty, the default, skips it.
 	AblationContexts []int `yaml:"ablation_contexts"`
 	// AblationTargets is the number of test targets the ablation scores
-	// with every context; 0 means 512.
+	// with every context; 0 means 2048 (defaultAblationTargets).
 	AblationTargets int `yaml:"ablation_targets"`
+	// Stateful adds the stateful evaluation of a recurrent model (a
+	// harness.Stepper without a context limit): the scored test split cut
+	// into contiguous streams whose state is carried from the first token
+	// to the last (see evaluateStateful). Other models get nothing extra.
+	// Omitted from the recorded configuration when false, as are the
+	// fields below it when 0, so results written before they existed
+	// still resume.
+	Stateful bool `yaml:"stateful,omitempty"`
+	// StatefulStreams is the number B of streams stepped in parallel (rows
+	// per Step call); 0 means eval_batch.
+	StatefulStreams int `yaml:"stateful_streams,omitempty"`
 	// MaxBytes is the largest corpus file read with -data; 0 means 256 MiB
 	// (datasets.DefaultMaxBytes). The corpus is held in memory, one byte per
 	// token, so a larger file (or a stream such as /dev/zero) is refused at
@@ -67,7 +84,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults: seq_len 64, eval_stride seq_len/2,
 // the whole test split, 16384 validation tokens, 32 windows per batch, no
-// context ablation, corpus files up to 256 MiB.
+// context ablation, no stateful evaluation, corpus files up to 256 MiB.
 func DefaultConfig() Config {
 	return Config{SeqLen: 64, EvalStride: 0, MaxEvalTokens: 0, ValidTokens: 16384, EvalBatch: 32}
 }
@@ -98,7 +115,12 @@ func (c *Config) Validate() []error {
 		}
 	}
 	if c.AblationTargets < 0 {
-		errs = append(errs, fmt.Errorf("ablation_targets: must be positive (or 0 for 512), got %d", c.AblationTargets))
+		errs = append(errs, fmt.Errorf("ablation_targets: must be positive (or 0 for %d), got %d", defaultAblationTargets, c.AblationTargets))
+	}
+	if c.StatefulStreams < 0 {
+		errs = append(errs, fmt.Errorf("stateful_streams: must be positive (or 0 for eval_batch), got %d", c.StatefulStreams))
+	} else if c.StatefulStreams > 0 && !c.Stateful {
+		errs = append(errs, fmt.Errorf("stateful_streams: %d set without stateful: true (it would never be used)", c.StatefulStreams))
 	}
 	if c.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_bytes: must be positive (or 0 for 256 MiB), got %d", c.MaxBytes))
@@ -118,6 +140,22 @@ func (c *Config) ValidateVariant(variant string) []error {
 }
 
 var _ harness.VariantValidator = (*Config)(nil)
+
+// ablationTargets is the number of context-ablation targets asked for.
+func (c *Config) ablationTargets() int {
+	if c.AblationTargets > 0 {
+		return c.AblationTargets
+	}
+	return defaultAblationTargets
+}
+
+// streams is the number of stateful evaluation streams asked for.
+func (c *Config) streams() int {
+	if c.StatefulStreams > 0 {
+		return c.StatefulStreams
+	}
+	return c.EvalBatch
+}
 
 // stride returns the effective sliding-window stride for SeqLen.
 func (c *Config) stride() int {
@@ -158,8 +196,8 @@ func Split(n int) (train, valid, test int) {
 }
 
 // Prepare validates the configuration and loads the corpus: env.DataFile if
-// set (at most max_bytes of it), else the built-in corpus env.Variant from env.DataDir (Dir() when
-// empty).
+// set (at most max_bytes of it), else the built-in corpus env.Variant from
+// env.DataDir (Dir() when empty), split by loadSplits.
 func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	if errs := t.cfg.Validate(); len(errs) > 0 {
 		return fmt.Errorf("text: invalid config: %w", errors.Join(errs...))
@@ -167,10 +205,25 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	t.cfg.EvalStride = t.cfg.stride()
 	t.seed = env.Seed
 
-	var (
-		data []byte
-		err  error
-	)
+	train, valid, test, err := t.loadSplits(ctx, env)
+	if err != nil {
+		return err
+	}
+	T := t.cfg.SeqLen
+	if len(test) < T+1 || len(train) < T+1 || len(valid) < 2 {
+		return fmt.Errorf("text: corpus %s is too short (%d bytes): splits train/valid/test = %d/%d/%d bytes, but train and test need at least seq_len+1 = %d and valid at least 2",
+			t.ref.Name, len(train)+len(valid)+len(test), len(train), len(valid), len(test), T+1)
+	}
+	t.train, t.valid, t.test = train, valid, test
+	return nil
+}
+
+// loadSplits reads the corpus Prepare names (setting t.name and t.ref) and
+// returns its train, valid and test splits. Today every corpus is one
+// file cut by contiguousSplits; a corpus with published splits would return
+// those here instead, and everything after Prepare reads only the three.
+func (t *Task) loadSplits(ctx context.Context, env harness.TaskEnv) (train, valid, test []byte, err error) {
+	var data []byte
 	switch {
 	case env.DataFile != "":
 		data, t.ref, err = datasets.LoadFile(ctx, env.DataFile, t.cfg.MaxBytes)
@@ -183,35 +236,36 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 		data, t.ref, err = datasets.Load(env.Variant, dir)
 		t.name = "text/" + env.Variant
 	default:
-		return fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
+		return nil, nil, nil, fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
 			strings.Join(datasets.NamesOf(datasets.KindText), ", "))
 	}
 	var tooLarge *datasets.TooLargeError
 	if errors.As(err, &tooLarge) {
-		return fmt.Errorf("text: %w (the corpus is held in memory; raise max_bytes in the task's config to read more)", err)
+		return nil, nil, nil, fmt.Errorf("text: %w (the corpus is held in memory; raise max_bytes in the task's config to read more)", err)
 	}
 	if err != nil {
-		return fmt.Errorf("text: %w", err)
+		return nil, nil, nil, fmt.Errorf("text: %w", err)
 	}
+	train, valid, test = contiguousSplits(data)
+	return train, valid, test, nil
+}
 
-	nTrain, nValid, nTest := Split(len(data))
-	T := t.cfg.SeqLen
-	if nTest < T+1 || nTrain < T+1 || nValid < 2 {
-		return fmt.Errorf("text: corpus %s is too short (%d bytes): splits train/valid/test = %d/%d/%d bytes, but train and test need at least seq_len+1 = %d and valid at least 2",
-			t.ref.Name, len(data), nTrain, nValid, nTest, T+1)
-	}
-	t.train = data[:nTrain]
-	t.valid = data[nTrain : nTrain+nValid]
-	t.test = data[nTrain+nValid:]
-	return nil
+// contiguousSplits cuts data into the train, valid and test splits whose
+// sizes Split gives, in that order and without shuffling.
+func contiguousSplits(data []byte) (train, valid, test []byte) {
+	nTrain, nValid, _ := Split(len(data))
+	return data[:nTrain], data[nTrain : nTrain+nValid], data[nTrain+nValid:]
 }
 
 // Info describes the task. Name is "text/VARIANT" for a built-in corpus and
 // harness.DataTaskName("text", FILE) ("text/notes" for notes.txt) for a
 // file given with -data, whatever the variant (Datasets has the path and
 // checksum). Training, ValidLoss and Evaluate, context ablation included,
-// score targets only: the task needs a harness.Scorer. Each Scorer call of
-// ValidLoss and Evaluate gets at most eval_batch windows (EvalBatch).
+// score targets only: the task needs a harness.Scorer (the stateful
+// evaluation also uses a Stepper where there is one, and is skipped where
+// there is none). Each Scorer call of ValidLoss and Evaluate gets at most
+// eval_batch windows, and with stateful each Stepper call one row per
+// stream; EvalBatch is the larger (evalRows).
 func (t *Task) Info() harness.TaskInfo {
 	return harness.TaskInfo{
 		Name:           t.name,
@@ -220,8 +274,23 @@ func (t *Task) Info() harness.TaskInfo {
 		SeqLen:         t.cfg.SeqLen,
 		HeadlineMetric: "bits_per_byte",
 		Needs:          []harness.Capability{harness.NeedTextScoring},
-		EvalBatch:      min(t.cfg.EvalBatch, t.maxRows()),
+		EvalBatch:      t.evalRows(),
 	}
+}
+
+// evalRows is the most rows one call of the model gets in validation and
+// evaluation: eval_batch windows (no more than exist), or with stateful
+// the streams stepped together when they are more.
+func (t *Task) evalRows() int {
+	rows := min(t.cfg.EvalBatch, t.maxRows())
+	if t.cfg.Stateful {
+		streams := t.cfg.streams()
+		if len(t.test) > 0 {
+			_, streams = streamLayout(len(t.testSeq())-1, streams)
+		}
+		rows = max(rows, streams)
+	}
+	return rows
 }
 
 // maxRows is the most windows one scoring pass has (validation, the test
@@ -240,11 +309,7 @@ func (t *Task) maxRows() int {
 	}
 	rows := max(len(disjointWindows(valid, W)), len(slidingWindows(test, W, S)), len(disjointWindows(test, W)))
 	if len(t.cfg.AblationContexts) > 0 {
-		n := t.cfg.AblationTargets
-		if n == 0 {
-			n = defaultAblationTargets
-		}
-		rows = max(rows, n)
+		rows = max(rows, t.cfg.ablationTargets())
 	}
 	return max(rows, 1)
 }
@@ -311,8 +376,14 @@ func (t *Task) ValidLoss(ctx context.Context, m harness.Model) (float64, error) 
 //
 // It reports nats_per_token, bits_per_byte (= nats_per_token / ln 2, since a
 // token is a byte) and perplexity (= exp(nats_per_token)), with suffix
-// "_sliding" for the sliding evaluation, and one sample per window; with
-// ablation_contexts, also the context-ablation curve (see contextAblation).
+// "_sliding" for the sliding evaluation, and one sample per window. Each
+// has a percentile bootstrap interval over its windows (N windows, Of
+// "windows"; see intervals.go for why windows and not tokens are
+// resampled), seeded from the task's seed. With every run come the
+// reference rows (references: the unigram and uniform baselines); with
+// stateful, for a recurrent model, the stateful evaluation
+// (evaluateStateful); with ablation_contexts, the context-ablation curves
+// (contextAblation).
 func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluation, error) {
 	if _, ok := harness.ScorerOf(m); !ok {
 		if ts, ok := harness.TextScorerOf(m); ok {
@@ -328,6 +399,7 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 	N := len(seq) - 1
 
 	ev := &harness.Evaluation{}
+	var windowed []windowScores
 	for _, e := range []struct {
 		mode, suffix string
 		stride       int
@@ -340,17 +412,21 @@ func (t *Task) Evaluate(ctx context.Context, m harness.Model) (*harness.Evaluati
 		if err != nil {
 			return nil, fmt.Errorf("text: evaluate (%s): %w", e.mode, err)
 		}
+		windowed = append(windowed, windowScores{e.mode, e.wins, nll})
 		npt := fsum.Sum(nll) / float64(N)
+		ci := meanCI(perToken(nll, windowCounts(e.wins)), ciSeed(t.seed, "test/"+e.mode), "windows")
 		params := map[string]any{"eval": e.mode, "window": W, "stride": e.stride, "tokens": N}
-		ev.Metrics = append(ev.Metrics,
-			harness.Metric{Name: "nats_per_token" + e.suffix, Value: npt, Unit: "nats/token", Split: "test", Params: params},
-			harness.Metric{Name: "bits_per_byte" + e.suffix, Value: npt / math.Ln2, Unit: "bits/byte", Split: "test", Params: params},
-			harness.Metric{Name: "perplexity" + e.suffix, Value: math.Exp(npt), Unit: "", Split: "test", Params: params},
-		)
+		ev.Metrics = append(ev.Metrics, lossMetrics(tokenUnits, e.suffix, npt, ci, params)...)
 		for k, w := range e.wins {
 			ev.Samples = append(ev.Samples, harness.Sample{
 				"eval": e.mode, "window": k, "start": w.start, "tokens": w.n - w.skip, "nats": nll[k],
 			})
+		}
+	}
+	ev.Metrics = append(ev.Metrics, t.references(tokenUnits, seq)...)
+	if st, ok := harness.StepperOf(m); ok && t.cfg.Stateful && harness.ContextOf(m) == 0 {
+		if err := t.evaluateStateful(ctx, st, seq, W, windowed, ev); err != nil {
+			return nil, err
 		}
 	}
 	if len(t.cfg.AblationContexts) > 0 {
@@ -390,8 +466,10 @@ func (t *Task) testSeq() []byte {
 // bytes the disjoint byte-level evaluation scores (targets 1…N of the
 // test split), cut into texts of seq_len bytes, each scored from an empty
 // context; bits_per_byte and nats_per_byte are total nats over N bytes,
-// with Params scoring "text". There is no sliding evaluation, perplexity
-// or context ablation: tokens are the model's own. One sample per text.
+// with Params scoring "text", each with its bootstrap interval over the
+// texts, and the reference rows in the same units. There is no sliding or
+// stateful evaluation, perplexity or context ablation: tokens are the
+// model's own. One sample per text.
 func (t *Task) evaluateText(ctx context.Context, ts harness.TextScorer) (*harness.Evaluation, error) {
 	seq := t.testSeq()
 	N, W := len(seq)-1, t.cfg.SeqLen
@@ -413,14 +491,21 @@ func (t *Task) evaluateText(ctx context.Context, ts harness.TextScorer) (*harnes
 	}
 	npb := fsum.Sum(nats) / float64(N)
 	params := map[string]any{"eval": "text", "scoring": "text", "window": W, "bytes": N}
-	ev := &harness.Evaluation{Metrics: []harness.Metric{
-		{Name: "nats_per_byte", Value: npb, Unit: "nats/byte", Split: "test", Params: params},
-		{Name: "bits_per_byte", Value: npb / math.Ln2, Unit: "bits/byte", Split: "test", Params: params},
-	}}
+	ci := meanCI(perToken(nats, windowCounts(wins)), ciSeed(t.seed, "test/text"), "windows")
+	ev := &harness.Evaluation{Metrics: lossMetrics(byteUnits, "", npb, ci, params)}
+	ev.Metrics = append(ev.Metrics, t.references(byteUnits, seq)...)
 	for k, w := range wins {
 		ev.Samples = append(ev.Samples, harness.Sample{"eval": "text", "window": k, "start": w.start, "bytes": w.n, "nats": nats[k]})
 	}
 	return ev, nil
+}
+
+// windowScores are the negative log-likelihoods (nats) of the windows of
+// one windowed evaluation ("disjoint", "sliding").
+type windowScores struct {
+	mode string
+	wins []window
+	nll  []float64
 }
 
 // window is one evaluation window over a sequence x: inputs x[start:start+n]

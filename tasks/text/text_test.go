@@ -378,8 +378,8 @@ func TestUniformModel(t *testing.T) {
 			}
 		}
 	}
-	if len(ev.Metrics) != 6 {
-		t.Errorf("%d metrics, want 6", len(ev.Metrics))
+	if len(ev.Metrics) != 12 {
+		t.Errorf("%d metrics, want 6 and 6 reference rows", len(ev.Metrics))
 	}
 	// Samples: per eval, the tokens add up to N and the nats to N·ln 256.
 	tokens := map[string]int{}
@@ -550,6 +550,9 @@ func TestMaxContext(t *testing.T) {
 		t.Errorf("widest row %d, want ≤ 16", widest)
 	}
 	for _, x := range ev.Metrics {
+		if _, _, ref := harness.SplitReference(x.Name); ref {
+			continue // the same for every model (TestReferences)
+		}
 		if x.Params["window"] != 16 || x.Params["stride"] != 16 {
 			t.Errorf("%s params %v, want window 16 and stride clamped to 16", x.Name, x.Params)
 		}
@@ -637,8 +640,16 @@ func TestTextScorerEvaluation(t *testing.T) {
 	if bpb := got["bits_per_byte"]; math.Abs(bpb.Value-8) > 1e-12 || bpb.Params["scoring"] != "text" || bpb.Params["bytes"] != N {
 		t.Errorf("bits_per_byte %v, params %v; want exactly 8 over %d bytes", bpb.Value, bpb.Params, N)
 	}
-	if _, ok := got["perplexity"]; ok || len(ev.Metrics) != 2 {
-		t.Errorf("metrics %v; want nats_per_byte and bits_per_byte only", ev.Metrics)
+	if _, ok := got["perplexity"]; ok || len(ev.Metrics) != 6 {
+		t.Errorf("metrics %v; want nats_per_byte and bits_per_byte and their 4 reference rows only", ev.Metrics)
+	}
+	for _, ref := range []string{refUnigram, refUniform} {
+		if m, ok := got[harness.ReferenceName("nats_per_byte", ref)]; !ok || m.Unit != "nats/byte" || m.Params["tokens"] != N {
+			t.Errorf("reference %s of nats_per_byte: %+v", ref, m)
+		}
+	}
+	if ci := got["bits_per_byte"].CI; ci == nil || ci.Lo != 8 || ci.Hi != 8 || ci.N != (N+15)/16 || ci.Of != "windows" {
+		t.Errorf("bits_per_byte interval %+v, want [8, 8] over the %d texts", ci, (N+15)/16)
 	}
 	bytes := 0
 	for _, s := range ev.Samples {
