@@ -169,7 +169,9 @@ func (c *Config) stride() int {
 type Task struct {
 	cfg  Config
 	name string
-	ref  harness.DatasetRef
+	refs []harness.DatasetRef
+	// corpus names the data in errors: the corpus or the -data file.
+	corpus string
 
 	train, valid, test []byte
 	// seed drives the context ablation's shuffles.
@@ -212,29 +214,38 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	T := t.cfg.SeqLen
 	if len(test) < T+1 || len(train) < T+1 || len(valid) < 2 {
 		return fmt.Errorf("text: corpus %s is too short (%d bytes): splits train/valid/test = %d/%d/%d bytes, but train and test need at least seq_len+1 = %d and valid at least 2",
-			t.ref.Name, len(train)+len(valid)+len(test), len(train), len(valid), len(test), T+1)
+			t.corpus, len(train)+len(valid)+len(test), len(train), len(valid), len(test), T+1)
 	}
 	t.train, t.valid, t.test = train, valid, test
 	return nil
 }
 
-// loadSplits reads the corpus Prepare names (setting t.name and t.ref) and
-// returns its train, valid and test splits. Today every corpus is one
-// file cut by contiguousSplits; a corpus with published splits would return
-// those here instead, and everything after Prepare reads only the three.
+// loadSplits reads the corpus Prepare names (setting t.name, t.corpus and
+// t.refs) and returns its train, valid and test splits: a -data file cut by
+// contiguousSplits, a built-in corpus split as results on it are published
+// (datasets.LoadSplits: WikiText-103's own files, enwik8's and text8's
+// 90M/5M/5M bytes, the same 90/5/5 cut as Split for the others).
+// Everything after Prepare reads only the three.
 func (t *Task) loadSplits(ctx context.Context, env harness.TaskEnv) (train, valid, test []byte, err error) {
-	var data []byte
 	switch {
 	case env.DataFile != "":
-		data, t.ref, err = datasets.LoadFile(ctx, env.DataFile, t.cfg.MaxBytes)
-		t.name = harness.DataTaskName("text", env.DataFile)
+		var data []byte
+		var ref harness.DatasetRef
+		data, ref, err = datasets.LoadFile(ctx, env.DataFile, t.cfg.MaxBytes)
+		t.name, t.corpus = harness.DataTaskName("text", env.DataFile), env.DataFile
+		if err == nil {
+			t.refs = []harness.DatasetRef{ref}
+			train, valid, test = contiguousSplits(data)
+		}
 	case env.Variant != "":
 		dir := env.DataDir
 		if dir == "" {
 			dir = datasets.Dir()
 		}
-		data, t.ref, err = datasets.Load(env.Variant, dir)
-		t.name = "text/" + env.Variant
+		var sp datasets.Splits
+		sp, err = datasets.LoadSplits(env.Variant, dir)
+		t.name, t.corpus = "text/"+env.Variant, env.Variant
+		train, valid, test, t.refs = sp.Train, sp.Valid, sp.Test, sp.Refs
 	default:
 		return nil, nil, nil, fmt.Errorf("text: no corpus: name a built-in one as text/NAME (built-in: %s) or give a file with -data FILE",
 			strings.Join(datasets.NamesOf(datasets.KindText), ", "))
@@ -246,7 +257,6 @@ func (t *Task) loadSplits(ctx context.Context, env harness.TaskEnv) (train, vali
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("text: %w", err)
 	}
-	train, valid, test = contiguousSplits(data)
 	return train, valid, test, nil
 }
 
@@ -316,10 +326,13 @@ func (t *Task) maxRows() int {
 
 // Datasets returns the corpus read by Prepare.
 func (t *Task) Datasets() []harness.DatasetRef {
-	if t.ref.SHA256 == "" {
-		return nil
+	var out []harness.DatasetRef
+	for _, r := range t.refs {
+		if r.SHA256 != "" {
+			out = append(out, r)
+		}
 	}
-	return []harness.DatasetRef{t.ref}
+	return out
 }
 
 // TrainBatch samples batch windows uniformly from the train split: for a
