@@ -34,9 +34,10 @@ type example struct {
 	loss []bool
 	// answer marks the evaluated targets (answer positions).
 	answer []bool
-	// span is, per target, the dependency distance of the answer: the
-	// number of tokens between the target and the token that determines it
-	// (dyck: the matching opener); 0 when not recorded.
+	// span is, per answer target, its dependency distance: the sequence
+	// index of the answer minus that of the token that determines it (the
+	// copied symbol, the value, dyck's matching opener), so the target at
+	// index t reads that token as input x_{t+1−span}; 0 for other targets.
 	span []int
 }
 
@@ -146,9 +147,95 @@ func genNeedle(rng *rand.Rand, F, S, d, maxPrefix int) example {
 	e.seq = append(e.seq, Query, v)
 	i := len(e.seq) - 1
 	e.markAnswer(i)
-	e.span[i-1] = d
+	e.span[i-1] = d + 1 // the needle is d tokens before the query, d+1 before the answer
 	for len(e.seq) < n {
 		e.seq = append(e.seq, Pad)
+	}
+	return e
+}
+
+// needleAlphabets are the sizes of needle's alphabets, in token order from
+// FirstSymbol: fillers, values, keys.
+type needleAlphabets struct{ fillers, values, keys int }
+
+// genNeedleKeyed returns the needle task with n distractor pairs:
+//
+//	[BOS, prefix, k v, middle, Query, k, v, Pad…]
+//
+// padded to maxPrefix+2n+d+4 tokens. The n+1 pairs have distinct keys (of
+// a.keys) and values uniform over a.values; the needle pair (k, v) is the
+// first drawn, the query repeats its key, and the v after it is the only
+// target, d tokens after the needle's v (the query key reads v as input
+// x_{t−d}). Of the distractor pairs, m uniform in [0, min(n, (d−2)/2)]
+// are placed in the middle between needle and query (d−2 tokens: 2m pair
+// tokens among d−2−2m fillers) and the rest in the prefix (p fillers, p
+// uniform in [0, maxPrefix], with the pairs at random places among them),
+// so the queried pair is not always the last one and its key must be
+// matched. At small d few pairs fit in the middle, so there the needle is
+// more often the last pair (a model that copies the latest value scores
+// above chance at small d; at d ≥ 2n+2 the needle's rank is uniform).
+func genNeedleKeyed(rng *rand.Rand, a needleAlphabets, n, d, maxPrefix int) example {
+	tokens := maxPrefix + 2*n + d + 4
+	e := newExample(tokens)
+	keys := rng.Perm(a.keys)[:n+1]
+	pairs := make([][2]int, n+1)
+	for j, k := range keys {
+		pairs[j] = [2]int{FirstSymbol + a.fillers + a.values + k, FirstSymbol + a.fillers + rng.IntN(a.values)}
+	}
+	middle := rng.IntN(min(n, (d-2)/2) + 1)
+	before := pairs[1 : 1+n-middle]
+	after := pairs[1+n-middle:]
+	p := rng.IntN(maxPrefix + 1)
+	e.seq = append(e.seq, BOS)
+	e.seq = appendHaystack(e.seq, rng, a.fillers, p, before)
+	e.seq = append(e.seq, pairs[0][0], pairs[0][1])
+	e.seq = appendHaystack(e.seq, rng, a.fillers, d-2-2*len(after), after)
+	e.seq = append(e.seq, Query, pairs[0][0], pairs[0][1])
+	i := len(e.seq) - 1
+	e.markAnswer(i)
+	e.span[i-1] = d + 1
+	for len(e.seq) < tokens {
+		e.seq = append(e.seq, Pad)
+	}
+	return e
+}
+
+// appendHaystack appends f fillers (uniform over F filler tokens) with the
+// pairs at uniformly random places among them, in the given order.
+func appendHaystack(seq []int, rng *rand.Rand, F, f int, pairs [][2]int) []int {
+	units := f + len(pairs)
+	at := rng.Perm(units)[:len(pairs)]
+	slices.Sort(at)
+	next := 0
+	for u := range units {
+		if next < len(at) && at[next] == u {
+			seq = append(seq, pairs[next][0], pairs[next][1])
+			next++
+			continue
+		}
+		seq = append(seq, FirstSymbol+rng.IntN(F))
+	}
+	return seq
+}
+
+// genCopyMemory returns the copy-memory problem (Hochreiter & Schmidhuber
+// 1997; Arjovsky, Shah & Bengio 2016, §4.1) as a sequence to continue:
+// [BOS, x1..xK, Noise×D, Sep, x1..xK] with xi uniform over S symbols; the
+// second copy is the answer, each symbol K+D+1 tokens after its source.
+func genCopyMemory(rng *rand.Rand, S, K, D int) example {
+	e := newExample(2*K + D + 2)
+	e.seq = append(e.seq, BOS)
+	for range K {
+		e.seq = append(e.seq, FirstSymbol+rng.IntN(S))
+	}
+	for range D {
+		e.seq = append(e.seq, Noise)
+	}
+	e.seq = append(e.seq, Sep)
+	e.seq = append(e.seq, e.seq[1:K+1]...)
+	for i := K + D + 2; i < len(e.seq); i++ {
+		e.markAnswer(i)
+		e.span[i-1] = K + D + 1
 	}
 	return e
 }

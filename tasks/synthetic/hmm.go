@@ -1,9 +1,15 @@
 package synthetic
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"math"
+	"math/cmplx"
 	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // HMM is a hidden Markov model over H hidden states emitting K symbols: the
@@ -184,4 +190,139 @@ func gamma(rng *rand.Rand, alpha float64) float64 {
 			return d * v
 		}
 	}
+}
+
+// Sticky returns a copy of m whose transitions stay near the current state:
+// every row becomes
+//
+//	Trans'[h] = p·R_h + (1−p)·Trans[h],
+//
+// R_h being Trans[h] restricted to the block of h and renormalised. States
+// are split into blocks contiguous blocks of near-equal size (state h is in
+// block ⌊h·blocks/H⌋); blocks 0 makes every state its own block, so R_h is
+// the point mass on h and p an extra probability of staying. With one
+// block per state the eigenvalues are p + (1−p)·λ for the eigenvalues λ of
+// Trans: the chain mixes about 1/(1−p) times slower. Emissions and the
+// initial distribution are unchanged. p outside [0, 1) or blocks outside
+// [0, H] is a programmer error.
+func (m *HMM) Sticky(p float64, blocks int) *HMM {
+	H := m.States()
+	if !(p >= 0 && p < 1) || blocks < 0 || blocks > H {
+		panic(fmt.Sprintf("synthetic: Sticky(%v, %d blocks) of %d states", p, blocks, H))
+	}
+	if blocks == 0 {
+		blocks = H
+	}
+	block := func(h int) int { return h * blocks / H }
+	out := &HMM{Init: append([]float64(nil), m.Init...)}
+	for h, row := range m.Trans {
+		var z float64
+		for h2, a := range row {
+			if block(h2) == block(h) {
+				z += a
+			}
+		}
+		next := make([]float64, H)
+		for h2, a := range row {
+			next[h2] = (1 - p) * a
+			if block(h2) == block(h) {
+				next[h2] += p * a / z
+			}
+		}
+		renormalise(next)
+		out.Trans = append(out.Trans, next)
+		out.Emit = append(out.Emit, append([]float64(nil), m.Emit[h]...))
+	}
+	return out
+}
+
+// Mixing returns the second largest eigenvalue modulus |λ₂| of Trans and
+// the relaxation time 1/(1−|λ₂|): the distance of the hidden state's law
+// from stationarity shrinks like |λ₂|^t (Levin, Peres & Wilmer 2009,
+// "Markov chains and mixing times", §12.2 and Theorem 12.5 for the
+// reversible case; for any finite chain |λ₂| is the asymptotic rate), so
+// the relaxation time is the number of steps over which the hidden state,
+// and what the symbols reveal about it, is remembered. Eigenvalues come
+// from a general (non-symmetric) eigendecomposition (gonum's LAPACK
+// Dgeev); λ₁ = 1 is the largest modulus of a stochastic matrix, so |λ₂| is
+// the second entry of the moduli sorted in decreasing order, which needs
+// no identification of the eigenvalue 1 among rounding errors. A chain
+// with one state has |λ₂| = 0; a reducible one |λ₂| = 1 and relaxation
+// time +Inf.
+func (m *HMM) Mixing() (lambda2, relaxation float64, err error) {
+	H := m.States()
+	if H == 1 {
+		return 0, 1, nil
+	}
+	a := mat.NewDense(H, H, nil)
+	for h, row := range m.Trans {
+		a.SetRow(h, row)
+	}
+	var eig mat.Eigen
+	if !eig.Factorize(a, mat.EigenNone) {
+		return 0, 0, errors.New("synthetic: eigendecomposition of the HMM's transition matrix did not converge")
+	}
+	mods := make([]float64, H)
+	for i, v := range eig.Values(nil) {
+		mods[i] = cmplx.Abs(v)
+	}
+	slices.SortFunc(mods, func(x, y float64) int { return cmp.Compare(y, x) })
+	lambda2 = min(mods[1], 1)
+	if lambda2 >= 1 {
+		return 1, math.Inf(1), nil
+	}
+	return lambda2, 1 / (1 - lambda2), nil
+}
+
+// ConditionalEntropies returns H(X_t | x_<t) = −Σ_v p(v|x_<t)·log p(v|x_<t)
+// for t = 1..len(x): the oracle's entropy of each next symbol along x, in
+// nats. Their mean over sequences x drawn from m is the block entropy rate
+// H(X_1..X_T)/T by the chain rule (Cover & Thomas 2006, "Elements of
+// information theory", eq. 2.48 and §4.2), with less variance than the
+// mean of −log p(x)/T.
+func (m *HMM) ConditionalEntropies(x []int) []float64 {
+	p := make([]float64, m.Symbols())
+	out := make([]float64, len(x))
+	b := m.Start()
+	for t, v := range x {
+		out[t] = entropy(m.Next(b, p))
+		b = m.Observe(b, v)
+	}
+	return out
+}
+
+// Unigram returns ū = (1/T)·Σ_{t=1..T} P(X_t = ·), the symbol frequencies
+// of sequences of T symbols, exactly: π_1 = Init, π_{t+1} = π_t·Trans,
+// P(X_t) = π_t·Emit. Its entropy H(ū) is the expected loss per token of
+// the best model that ignores context (a unigram fitted to infinitely
+// many such sequences), since Σ_t −P(X_t)·log ū = T·H(ū).
+func (m *HMM) Unigram(T int) []float64 {
+	u := make([]float64, m.Symbols())
+	pi := m.Start()
+	for range T {
+		for h, ph := range pi {
+			for v, e := range m.Emit[h] {
+				u[v] += ph * e / float64(T)
+			}
+		}
+		next := make([]float64, len(pi))
+		for h, ph := range pi {
+			for h2, a := range m.Trans[h] {
+				next[h2] += ph * a
+			}
+		}
+		pi = next
+	}
+	return u
+}
+
+// entropy returns −Σ p·log p in nats (0·log 0 = 0).
+func entropy(p []float64) float64 {
+	var h float64
+	for _, x := range p {
+		if x > 0 {
+			h -= x * math.Log(x)
+		}
+	}
+	return h
 }

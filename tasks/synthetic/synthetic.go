@@ -23,7 +23,20 @@
 //   - needle: [BOS, p fillers, v, d−1 fillers, Query, v], p uniform in
 //     [0, `max_prefix`], fillers uniform over `fillers` tokens, the needle v
 //     over `symbols` tokens after them; the v after Query, at distance d from
-//     the needle, is the only target. Swept: `distances` d.
+//     the needle, is the only target. Swept: `distances` d. With
+//     `distractors` N > 0 the haystack holds N+1 key–value pairs (distinct
+//     keys of a `keys`-token alphabet after the values, values over
+//     `symbols`), the needle pair among them, and the query [Query, k]
+//     names the needle's key k; its value, d tokens after the needle's
+//     value, is the target (see genNeedleKeyed). Accuracy then needs the
+//     key matched, not the most recent value copied.
+//   - copy-memory: [BOS, x1..xK, Noise×D, Sep, x1..xK], the copy-memory
+//     problem of Hochreiter & Schmidhuber 1997 (§5, experiment 2) as posed
+//     by Arjovsky, Shah & Bengio 2016 ("Unitary evolution recurrent neural
+//     networks", §4.1): K = `items` symbols over `symbols`, a blank delay of
+//     D Noise tokens, the cue Sep, then the K symbols as the answer. K is
+//     fixed while D is swept (`delays`), so every answer is K+D+1 tokens
+//     from its source and distance is not confounded with memory load.
 //   - dyck: [BOS, w], w a random balanced word of n brackets of `types`
 //     types with depth at most `max_depth` (openers first, then closers of
 //     the same order); every token is in the loss and the closers are
@@ -33,24 +46,31 @@
 //     `states` states emitting `symbols` symbols, Dirichlet(`concentration`)
 //     rows, drawn from the run's seed) whose exact next-token distribution
 //     is known for any prefix; every token is in the loss. `lengths` holds
-//     the single length T.
+//     the single length T. `stickiness` (and `blocks`) slow the chain's
+//     mixing (HMM.Sticky), so that errors in the model's belief about the
+//     hidden state persist and exposure bias becomes possible; the
+//     evaluation reports the oracle's entropy rate, unigram entropy and
+//     mixing time next to the model's measurements.
 //
 // Training rows are generated afresh for every batch, each for a sweep
 // value drawn uniformly (so every batch mixes the sweep; shorter rows are
 // right-padded). Evaluation generates eval_rows
 // test rows per sweep value and reports per-value accuracy as the series
-// accuracy_vs_distance, teacher-forced and free-running error per answer
-// position on copy, selective-copy and assoc-recall (see Evaluate), and the
-// exposure-bias measurements of Arora et al. 2022 on oracle.
+// accuracy_vs_distance (copy-memory: accuracy_vs_delay), teacher-forced and
+// free-running error per answer position on copy, selective-copy,
+// assoc-recall and copy-memory (see Evaluate), and the exposure-bias
+// measurements of Arora et al. 2022 on oracle. Every per-row quantity has a
+// 95% interval over the test rows (intervals.go), and every variant reports
+// what a model that knows only the answer alphabet scores (chance.go). With
+// `gradient_norms` the task also measures the norm of the gradient of the
+// long-range answer's loss with respect to each earlier input, before and
+// after training (gradients.go).
 package synthetic
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 
 	"arbench/harness"
@@ -59,259 +79,6 @@ import (
 func init() {
 	harness.RegisterTask("synthetic",
 		"generated tasks for error accumulation and long-range dependency: synthetic/{"+strings.Join(Variants(), ",")+"}", New)
-}
-
-// Variants lists the task variants.
-func Variants() []string {
-	return []string{"copy", "selective-copy", "assoc-recall", "needle", "dyck", "oracle"}
-}
-
-// Config is the synthetic task's typed configuration. One struct serves all
-// variants; a field that does not apply to the task's variant must keep its
-// default (Prepare reports it otherwise). Lists left empty take the
-// variant's default sweep.
-type Config struct {
-	// Symbols is the size of the main alphabet: the copied symbols (copy,
-	// selective-copy), the values (assoc-recall, needle) or the emitted
-	// symbols (oracle).
-	Symbols int `yaml:"symbols"`
-	// Lengths sweeps the sequence length: L copied symbols (copy), the
-	// region length N (selective-copy), the word length (dyck, even), or
-	// holds the single sequence length (oracle). Defaults: copy [8, 16, 32],
-	// selective-copy [16, 32, 64], dyck [32], oracle [64].
-	Lengths []int `yaml:"lengths"`
-	// Distances sweeps needle's distance d between needle and query
-	// (default [4, 16, 64, 128]).
-	Distances []int `yaml:"distances"`
-	// Pairs sweeps assoc-recall's number of key–value pairs (default
-	// [2, 4, 8, 16]).
-	Pairs []int `yaml:"pairs"`
-	// Queries is assoc-recall's number of queries per row; 0 queries every key.
-	Queries int `yaml:"queries"`
-	// Keys is assoc-recall's key alphabet size (at least the largest pairs).
-	Keys int `yaml:"keys"`
-	// Fillers is needle's filler alphabet size.
-	Fillers int `yaml:"fillers"`
-	// MaxPrefix is needle's longest random prefix of fillers before the needle.
-	MaxPrefix int `yaml:"max_prefix"`
-	// Marked is selective-copy's number of symbols to copy, M.
-	Marked int `yaml:"marked"`
-	// Types is dyck's number of bracket types.
-	Types int `yaml:"types"`
-	// MaxDepth is dyck's maximum nesting depth.
-	MaxDepth int `yaml:"max_depth"`
-	// States is the oracle HMM's number of hidden states.
-	States int `yaml:"states"`
-	// Concentration is the oracle HMM's Dirichlet parameter.
-	Concentration float64 `yaml:"concentration"`
-	// FreeRunning enables the free-running measurements (greedy answers fed
-	// back on copy, selective-copy and assoc-recall; sampled sequences on
-	// oracle), which cost one model call per generated token.
-	FreeRunning bool `yaml:"free_running"`
-	// UsableAccuracy is the accuracy threshold of the usable_* metrics (the
-	// largest swept value up to which accuracy stays at or above it).
-	UsableAccuracy float64 `yaml:"usable_accuracy"`
-	// EvalRows is the number of test rows per sweep value.
-	EvalRows int `yaml:"eval_rows"`
-	// ValidRows is the number of validation rows (spread over the sweep).
-	ValidRows int `yaml:"valid_rows"`
-	// EvalBatch is the number of rows per model call in evaluation.
-	EvalBatch int `yaml:"eval_batch"`
-}
-
-// DefaultConfig returns the defaults shared by every variant.
-func DefaultConfig() Config {
-	return Config{
-		Symbols: 8, Keys: 32, Fillers: 8, MaxPrefix: 8, Marked: 4, Types: 2, MaxDepth: 8,
-		States: 16, Concentration: 0.1, FreeRunning: true, UsableAccuracy: 0.9,
-		EvalRows: 128, ValidRows: 128, EvalBatch: 64,
-	}
-}
-
-// maxSweep bounds sweep values so that a configuration cannot ask for
-// absurdly long rows by accident.
-const maxSweep = 1 << 16
-
-// Validate reports every invalid field at once. Checks that depend on the
-// variant are made by Prepare.
-func (c *Config) Validate() []error {
-	var errs []error
-	positive := func(name string, v int) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
-		}
-	}
-	sweep := func(name string, vs []int, min int) {
-		seen := map[int]bool{}
-		for _, v := range vs {
-			switch {
-			case v < min || v > maxSweep:
-				errs = append(errs, fmt.Errorf("%s: %d outside [%d, %d]", name, v, min, maxSweep))
-			case seen[v]:
-				errs = append(errs, fmt.Errorf("%s: %d listed twice", name, v))
-			}
-			seen[v] = true
-		}
-	}
-	positive("symbols", c.Symbols)
-	sweep("lengths", c.Lengths, 1)
-	sweep("distances", c.Distances, 1)
-	sweep("pairs", c.Pairs, 1)
-	if c.Queries < 0 {
-		errs = append(errs, fmt.Errorf("queries: must be 0 (every key) or positive, got %d", c.Queries))
-	}
-	positive("keys", c.Keys)
-	positive("fillers", c.Fillers)
-	if c.MaxPrefix < 0 {
-		errs = append(errs, fmt.Errorf("max_prefix: must be >= 0, got %d", c.MaxPrefix))
-	}
-	positive("marked", c.Marked)
-	positive("types", c.Types)
-	positive("max_depth", c.MaxDepth)
-	positive("states", c.States)
-	// Comparisons are written so that NaN fails them.
-	if !(c.Concentration > 0 && c.Concentration < math.Inf(1)) {
-		errs = append(errs, fmt.Errorf("concentration: must be a positive finite number, got %v", c.Concentration))
-	}
-	if !(c.UsableAccuracy > 0 && c.UsableAccuracy <= 1) {
-		errs = append(errs, fmt.Errorf("usable_accuracy: must be in (0, 1], got %v", c.UsableAccuracy))
-	}
-	positive("eval_rows", c.EvalRows)
-	positive("valid_rows", c.ValidRows)
-	positive("eval_batch", c.EvalBatch)
-	return errs
-}
-
-// variantFields lists the fields variant reads besides the common ones
-// (eval_rows, valid_rows, eval_batch); ok is false for an unknown variant.
-func variantFields(variant string) (fields []string, ok bool) {
-	switch variant {
-	case "copy":
-		return []string{"symbols", "lengths", "free_running", "usable_accuracy"}, true
-	case "selective-copy":
-		return []string{"symbols", "lengths", "marked", "free_running", "usable_accuracy"}, true
-	case "assoc-recall":
-		return []string{"symbols", "pairs", "queries", "keys", "free_running", "usable_accuracy"}, true
-	case "needle":
-		return []string{"symbols", "distances", "fillers", "max_prefix", "usable_accuracy"}, true
-	case "dyck":
-		return []string{"lengths", "types", "max_depth"}, true
-	case "oracle":
-		return []string{"symbols", "lengths", "states", "concentration", "free_running"}, true
-	}
-	return nil, false
-}
-
-// changed lists the variant-specific fields whose value differs from the
-// default. An empty sweep list is the default (orDefault), so a stored
-// configuration, which writes unset lists as [], reloads as it was.
-func (c *Config) changed() []string {
-	d := DefaultConfig()
-	var out []string
-	add := func(name string, differs bool) {
-		if differs {
-			out = append(out, name)
-		}
-	}
-	add("symbols", c.Symbols != d.Symbols)
-	add("lengths", len(c.Lengths) > 0)
-	add("distances", len(c.Distances) > 0)
-	add("pairs", len(c.Pairs) > 0)
-	add("queries", c.Queries != d.Queries)
-	add("keys", c.Keys != d.Keys)
-	add("fillers", c.Fillers != d.Fillers)
-	add("max_prefix", c.MaxPrefix != d.MaxPrefix)
-	add("marked", c.Marked != d.Marked)
-	add("types", c.Types != d.Types)
-	add("max_depth", c.MaxDepth != d.MaxDepth)
-	add("states", c.States != d.States)
-	add("concentration", c.Concentration != d.Concentration)
-	add("free_running", c.FreeRunning != d.FreeRunning)
-	add("usable_accuracy", c.UsableAccuracy != d.UsableAccuracy)
-	return out
-}
-
-// ValidateVariant reports the problems resolve would find for variant
-// (unknown variant, fields that do not apply to it, sizes that do not fit).
-func (c *Config) ValidateVariant(variant string) []error {
-	if _, err := c.resolve(variant); err != nil {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			return j.Unwrap()
-		}
-		return []error{err}
-	}
-	return nil
-}
-
-var (
-	_ harness.Config           = (*Config)(nil)
-	_ harness.VariantValidator = (*Config)(nil)
-)
-
-// resolve checks the configuration against the variant and returns the
-// sweep values (sorted), filling the variant's defaults.
-func (c *Config) resolve(variant string) ([]int, error) {
-	fields, ok := variantFields(variant)
-	if !ok {
-		if variant == "" {
-			return nil, fmt.Errorf("no variant: name one as synthetic/VARIANT (%s)", strings.Join(Variants(), ", "))
-		}
-		return nil, fmt.Errorf("unknown variant %q (available: %s)", variant, strings.Join(Variants(), ", "))
-	}
-	var errs []error
-	if err := errors.Join(c.Validate()...); err != nil {
-		errs = append(errs, err)
-	}
-	for _, f := range c.changed() {
-		if !slices.Contains(fields, f) {
-			errs = append(errs, fmt.Errorf("%s: does not apply to variant %s (it reads %s)", f, variant, strings.Join(fields, ", ")))
-		}
-	}
-	var sweep []int
-	switch variant {
-	case "copy":
-		sweep = orDefault(c.Lengths, 8, 16, 32)
-	case "selective-copy":
-		sweep = orDefault(c.Lengths, 16, 32, 64)
-		if len(errs) == 0 && c.Marked > slices.Min(sweep) {
-			errs = append(errs, fmt.Errorf("marked: %d symbols do not fit in the shortest region of %d tokens", c.Marked, slices.Min(sweep)))
-		}
-	case "assoc-recall":
-		sweep = orDefault(c.Pairs, 2, 4, 8, 16)
-		if len(errs) == 0 && c.Keys < slices.Max(sweep) {
-			errs = append(errs, fmt.Errorf("keys: %d keys are fewer than the %d pairs asked for", c.Keys, slices.Max(sweep)))
-		}
-		if len(errs) == 0 && c.Queries > slices.Min(sweep) {
-			errs = append(errs, fmt.Errorf("queries: %d queries exceed the smallest number of pairs %d (keys are queried at most once)", c.Queries, slices.Min(sweep)))
-		}
-	case "needle":
-		sweep = orDefault(c.Distances, 4, 16, 64, 128)
-	case "dyck":
-		sweep = orDefault(c.Lengths, 32)
-		for _, n := range sweep {
-			if n%2 != 0 {
-				errs = append(errs, fmt.Errorf("lengths: dyck words have even length, got %d", n))
-			}
-		}
-	case "oracle":
-		sweep = orDefault(c.Lengths, 64)
-		if len(sweep) != 1 {
-			errs = append(errs, fmt.Errorf("lengths: oracle takes a single sequence length, got %d", len(sweep)))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return sweep, nil
-}
-
-func orDefault(vs []int, def ...int) []int {
-	if len(vs) == 0 {
-		vs = def
-	}
-	vs = slices.Clone(vs)
-	slices.Sort(vs)
-	return vs
 }
 
 // Random streams derived from the run's seed (the PCG's second word).
@@ -328,7 +95,8 @@ type Task struct {
 	seed    uint64
 	sweep   []int
 	vocab   int
-	hmm     *HMM // oracle only
+	hmm     *HMM        // oracle only
+	props   oracleProps // oracle only: entropy rate, unigram entropy, mixing
 
 	valid, test []group
 }
@@ -354,17 +122,23 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 	t.variant, t.seed, t.sweep = env.Variant, env.Seed, sweep
 	c := &t.cfg
 	switch t.variant {
-	case "copy", "selective-copy":
+	case "copy", "selective-copy", "copy-memory":
 		t.vocab = FirstSymbol + c.Symbols
 	case "assoc-recall":
 		t.vocab = FirstSymbol + c.Keys + c.Symbols
 	case "needle":
 		t.vocab = FirstSymbol + c.Fillers + c.Symbols
+		if c.Distractors > 0 {
+			t.vocab += c.Keys // keys follow the values
+		}
 	case "dyck":
 		t.vocab = FirstSymbol + 2*c.Types
 	case "oracle":
 		t.vocab = FirstSymbol + c.Symbols
 		t.hmm = NewHMM(rand.New(rand.NewPCG(env.Seed, oracleStream)), c.States, c.Symbols, c.Concentration)
+		if c.Stickiness > 0 {
+			t.hmm = t.hmm.Sticky(c.Stickiness, c.Blocks)
+		}
 	}
 	vrng := rand.New(rand.NewPCG(env.Seed, validStream))
 	t.valid = nil
@@ -384,6 +158,11 @@ func (t *Task) Prepare(ctx context.Context, env harness.TaskEnv) error {
 		}
 		t.test = append(t.test, t.makeGroup(trng, s, c.EvalRows))
 	}
+	if t.variant == "oracle" {
+		if t.props, err = t.oracleProperties(t.test[0]); err != nil {
+			return fmt.Errorf("synthetic/oracle: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -398,7 +177,12 @@ func (t *Task) width(s int) int {
 	case "assoc-recall":
 		return 2*s + 2*t.queries(s) + 1
 	case "needle":
+		if c.Distractors > 0 {
+			return c.MaxPrefix + 2*c.Distractors + s + 3
+		}
 		return c.MaxPrefix + s + 2
+	case "copy-memory":
+		return 2*c.items() + s + 1
 	default: // dyck, oracle
 		return s
 	}
@@ -423,7 +207,12 @@ func (t *Task) generate(rng *rand.Rand, s int) example {
 	case "assoc-recall":
 		return genAssocRecall(rng, c.Keys, c.Symbols, s, t.queries(s))
 	case "needle":
+		if c.Distractors > 0 {
+			return genNeedleKeyed(rng, needleAlphabets{c.Fillers, c.Symbols, c.Keys}, c.Distractors, s, c.MaxPrefix)
+		}
 		return genNeedle(rng, c.Fillers, c.Symbols, s, c.MaxPrefix)
+	case "copy-memory":
+		return genCopyMemory(rng, c.Symbols, c.items(), s)
 	case "dyck":
 		return genDyck(rng, c.Types, s, c.MaxDepth)
 	case "oracle":
@@ -477,7 +266,11 @@ func (t *Task) Info() harness.TaskInfo {
 
 // needs lists what the task calls: Scorer for the validation loss,
 // Distributioner for the teacher-forced evaluation (answers' argmax, the
-// oracle's KL) and decoding for the free-running rollouts.
+// oracle's KL) and decoding for the free-running rollouts. The gradient
+// measurement (gradient_norms) is deliberately not among them: it runs for
+// models that are harness.InputGradienters and is skipped for the others,
+// so one experiment can compare every model while measuring gradients of
+// those that can report them.
 func (t *Task) needs() []harness.Capability {
 	needs := []harness.Capability{harness.NeedScorer, harness.NeedDistributions}
 	if t.runsFreeRunning() {
@@ -489,7 +282,7 @@ func (t *Task) needs() []harness.Capability {
 // runsFreeRunning reports whether Evaluate runs free-running rollouts.
 func (t *Task) runsFreeRunning() bool {
 	switch t.variant {
-	case "copy", "selective-copy", "assoc-recall", "oracle":
+	case "copy", "selective-copy", "assoc-recall", "copy-memory", "oracle":
 		return t.cfg.FreeRunning
 	}
 	return false

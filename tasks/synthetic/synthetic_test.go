@@ -45,7 +45,7 @@ func TestConfigRejectsNonFinite(t *testing.T) {
 			continue
 		}
 		floats++
-		name := f.Tag.Get("yaml")
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 			c := DefaultConfig()
 			reflect.ValueOf(&c).Elem().Field(i).SetFloat(x)
@@ -55,8 +55,8 @@ func TestConfigRejectsNonFinite(t *testing.T) {
 			}
 		}
 	}
-	if floats < 2 {
-		t.Errorf("found %d float fields, want at least concentration and usable_accuracy", floats)
+	if floats < 3 {
+		t.Errorf("found %d float fields, want at least concentration, usable_accuracy and stickiness", floats)
 	}
 }
 
@@ -244,8 +244,22 @@ func TestGenerators(t *testing.T) {
 }
 
 func TestTrainBatch(t *testing.T) {
-	for _, variant := range Variants() {
-		tk := prepared(t, variant, nil)
+	type setup struct {
+		variant string
+		edit    func(*Config)
+	}
+	var setups []setup
+	for _, v := range Variants() {
+		setups = append(setups, setup{v, nil})
+	}
+	setups = append(setups,
+		setup{"needle", func(c *Config) { c.Distractors, c.Distances = 3, []int{2, 9, 30} }},
+		setup{"copy-memory", func(c *Config) { c.Items, c.Delays = 4, []int{0, 3, 17} }},
+		setup{"oracle", func(c *Config) { c.Stickiness, c.Blocks = 0.9, 4 }},
+	)
+	for _, su := range setups {
+		variant := su.variant
+		tk := prepared(t, variant, su.edit)
 		info := tk.Info()
 		if info.Name != "synthetic/"+variant || info.Kind != "synthetic" || info.Vocab != tk.vocab {
 			t.Errorf("%s: info %+v", variant, info)
