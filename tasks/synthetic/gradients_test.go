@@ -176,3 +176,15 @@ func TestGradientNormsRejectsBadAnswers(t *testing.T) {
 		t.Errorf("a model failing the measurement: %v", err)
 	}
 }
+
+// A norm that underflows to 0 is floored at the smallest float32, so the
+// summary stays finite, and the floored rows are counted.
+func TestGradientRatioFloorsUnderflow(t *testing.T) {
+	var tk Task
+	norms := [][]float64{{1, 0.1, 0}, {2, 0.2, 0.002}}
+	m := tk.gradientRatio("trained", nil, norms, []int{2, 2})
+	want := (math.Log10(0x1p-149) + math.Log10(0.001)) / 2
+	if math.Abs(m.Value-want) > 1e-9 || m.Params["underflow_rows"] != 1 || m.CI == nil {
+		t.Errorf("ratio %v (want %v), params %v, ci %+v", m.Value, want, m.Params, m.CI)
+	}
+}
