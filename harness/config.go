@@ -30,6 +30,8 @@ import (
 //	backend: gorgonia          # default gorgonia; device: cpu (default)
 //	out: results/quick         # default results/<name>
 //	train: {steps: 300, batch: 32, lr: 0.003, clip: 1.0, eval_every: 50}
+//	# optional: choose lr per (task, model) by a recorded sweep (LRSweep)
+//	#   train: {..., lr_sweep: {lrs: [0.001, 0.003, 0.01], steps: 75}}
 //	tasks:
 //	  - name: text/jargon      # family/variant; optional data: FILE
 //	    config: {seq_len: 64}  # decoded strictly into the task's Config()
@@ -87,6 +89,12 @@ type TrainConfig struct {
 	Beta1       float64 `yaml:"beta1" json:"beta1"`
 	Beta2       float64 `yaml:"beta2" json:"beta2"`
 	Eps         float64 `yaml:"eps" json:"eps"`
+	// LRSweep, when set, chooses LR per (task, model) by a short recorded
+	// sweep on the validation split before the model's runs (see LRSweep);
+	// LR then only applies where no sweep runs (a model without a Trainer,
+	// or train.steps 0). A model's `lr_sweep: null` turns an experiment-wide
+	// sweep off for it.
+	LRSweep *LRSweep `yaml:"lr_sweep" json:"lr_sweep,omitempty"`
 }
 
 // DefaultTrain returns the default training configuration.
@@ -137,6 +145,9 @@ func (c TrainConfig) problems() []fieldProblem {
 	add(!(c.Beta1 >= 0 && c.Beta1 < 1), "beta1", "must be in [0, 1), got %v", c.Beta1)
 	add(!(c.Beta2 >= 0 && c.Beta2 < 1), "beta2", "must be in [0, 1), got %v", c.Beta2)
 	add(!(c.Eps > 0), "eps", "must be a positive number, got %v", c.Eps)
+	if c.LRSweep != nil {
+		c.LRSweep.check(c, add)
+	}
 	return ps
 }
 

@@ -29,6 +29,8 @@ var brokenExperiments = []string{
 	"name: x\nbackend: fake\nseeds: [1, ~]\ntasks: [~, {name: fake}]\nmodels: [fake-lm, {name: fake-lm, config: {hiddn: 3}}, &m {name: fake-lm, label: b}, *m]\n",
 	"name: x\nbackend: fake\ntasks: [{name: fake}]\nmodels: [{name: fake-lm}]\n...\n---\ngarbage: [\n",
 	"---\n---\nname: x\n---\n[\n",
+	"name: x\nbackend: fake\ntrain: {steps: 8, warmup_steps: 9, lr_sweep: {lrs: [0.1, 0.1, -1, .inf], steps: 0}}\ntasks: [{name: fake}]\n" +
+		"models: [{name: fake-lm, train: {lr_sweep: ~}}, {name: fake-lm, label: b, train: {lr_sweep: {steps: 2, seed: 3}}}, {name: fake-lm, label: c, train: {lr_sweep: [1]}}]\n",
 }
 
 // FuzzParseExperiment: ParseExperiment never panics, every error it

@@ -151,7 +151,10 @@ func (e *MergeError) Unwrap() []error { return e.errs }
 // another checksum); runs that are not part of the experiment, or not of
 // their directory's shard; and a run found twice with different metrics
 // (timing metrics aside). A run found twice with the same metrics is kept
-// once. The merged results list the runs in the experiment's order, as one
+// once. So is an lr sweep found in several directories (each shard runs
+// the sweeps its runs need) with the same trials; copies with different
+// ones (sweepDiff), and a sweep that is not the experiment's, are refused.
+// The merged results list the runs in the experiment's order, as one
 // run of the whole experiment would, the failed runs in Manifest.Failed,
 // the directories in Manifest.MergedFrom, and are Complete when every
 // planned run is present. Out is written atomically (samples.jsonl, then
@@ -184,11 +187,16 @@ func Merge(ctx context.Context, dirs []string, opt MergeOptions) (*Merged, error
 	if err != nil {
 		return nil, err
 	}
+	sweeps, err := collectSweeps(srcs, ref)
+	if err != nil {
+		return nil, err
+	}
 	m.Name = ref.rf.Manifest.Name
 	m.Shards = shardProgress(srcs, m.Runs)
 	m.Warnings = append(sourceWarnings(srcs, ref), m.Warnings...)
 	if len(entries) > 0 {
 		m.Results = mergedResults(srcs, ref, m, entries, opt.CommandLine)
+		m.Results.LRSweeps = sweeps
 	}
 	if opt.Out == "" {
 		return m, nil
@@ -605,6 +613,9 @@ func groupByRun(rf *ResultsFile) map[RunKey]*mergeEntry {
 func runDiff(a, b *mergeEntry) string {
 	if a.rec.Note != b.rec.Note {
 		return fmt.Sprintf("note %q, then %q", a.rec.Note, b.rec.Note)
+	}
+	if a.rec.LR != b.rec.LR {
+		return fmt.Sprintf("trained with lr %v, then %v", a.rec.LR, b.rec.LR)
 	}
 	av, bv := metricsByID(a.results), metricsByID(b.results)
 	for _, id := range sortedKeys(keySet(av, bv)) {

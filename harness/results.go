@@ -36,6 +36,9 @@ type ResultsFile struct {
 	// Series holds the curves tasks measure during evaluation.
 	Series []SeriesRecord `json:"series,omitempty"`
 	Runs   []RunRecord    `json:"runs"`
+	// LRSweeps are the learning-rate sweeps the runs' lr was chosen by
+	// (see LRSweep), one per (task, model) that has one.
+	LRSweeps []LRSweepRecord `json:"lr_sweeps,omitempty"`
 }
 
 // SeriesRecord is a task's Series for one (task, model, seed) run. In JSON
@@ -233,6 +236,14 @@ type RunRecord struct {
 	WeightsIn    string  `json:"weights_loaded,omitempty"`
 	WeightsOut   string  `json:"weights_saved,omitempty"`
 	Note         string  `json:"note,omitempty"`
+	// LR is the learning rate the run trained with (after warmup): its
+	// train.lr, or the one its lr_sweep chose (ResultsFile.LRSweep); 0
+	// when it did not train.
+	LR float64 `json:"lr,omitempty"`
+	// ValidSlope is the trend of the validation loss at the end of
+	// training (see ValidSlope and Convergence); nil when the run did not
+	// train or diverged.
+	ValidSlope *ValidSlope `json:"valid_slope,omitempty"`
 	// Config is the resolved configuration of this combination; -resume
 	// compares it with the experiment's.
 	Config   json.RawMessage `json:"config"`

@@ -46,7 +46,11 @@ func (e *ResultsError) Error() string {
 //     model, seed, name, label, split, params);
 //   - that every result, curve and series belongs to a recorded run, and
 //     that a curve has as many values as steps;
-//   - a run_id, when present, of the form RunID returns.
+//   - a run_id, when present, of the form RunID returns;
+//   - lr sweeps with a task, a model and a configuration, unique by
+//     (task, model), whose trials have distinct positive rates, and whose
+//     chosen_lr is the rate chooseLR picks from them (absent when every
+//     trial diverged).
 //
 // A run without a run_id (files written before ids existed) gets the one
 // RunID computes from its key and configuration.
@@ -127,6 +131,7 @@ type rawResults struct {
 	Curves   []map[string]json.RawMessage `json:"curves"`
 	Series   []map[string]json.RawMessage `json:"series"`
 	Runs     []map[string]json.RawMessage `json:"runs"`
+	LRSweeps []map[string]json.RawMessage `json:"lr_sweeps"`
 }
 
 type resultsCheck struct {
@@ -160,6 +165,51 @@ func (c *resultsCheck) check(rf *ResultsFile, raw *rawResults) {
 	c.checkResults(rf.Results, raw.Results, runs)
 	c.checkCurves(rf.Curves, raw.Curves, runs)
 	c.checkSeries(rf.Series, raw.Series, runs)
+	c.checkSweeps(rf.LRSweeps, raw.LRSweeps)
+}
+
+// checkSweeps checks the lr sweeps: key fields, unique keys, trials.
+func (c *resultsCheck) checkSweeps(sweeps []LRSweepRecord, raw []map[string]json.RawMessage) {
+	seen := map[string]int{}
+	for i, s := range sweeps {
+		where := fmt.Sprintf("lr_sweeps[%d]", i)
+		if !c.fields(where, raw[i], []string{"task", "model", "trials", "config"}, [2]string{"task", s.Task}, [2]string{"model", s.Model}) {
+			continue
+		}
+		c.unique(seen, "lr_sweeps", i, fmt.Sprint(s.Task, "\x00", s.Model), "lr sweep of "+s.Key().String())
+		c.checkTrials(where, s)
+	}
+}
+
+// checkTrials checks a sweep's trials and its choice.
+func (c *resultsCheck) checkTrials(where string, s LRSweepRecord) {
+	if len(s.Trials) == 0 {
+		c.addf("%s: trials is empty", where)
+		return
+	}
+	rates := map[float64]int{}
+	for j, t := range s.Trials {
+		if !(t.LR > 0) || !finite(t.LR) {
+			c.addf("%s: trials[%d]: lr %v is not a positive number", where, j, t.LR)
+			return
+		}
+		if k, dup := rates[t.LR]; dup {
+			c.addf("%s: trials[%d]: lr %v is also trials[%d]'s", where, j, t.LR, k)
+			return
+		}
+		rates[t.LR] = j
+	}
+	want := 0.0
+	if j := chooseLR(s.Trials); j >= 0 {
+		want = s.Trials[j].LR
+	}
+	switch {
+	case s.Chosen == want:
+	case want == 0:
+		c.addf("%s: chosen_lr is %v, but every trial diverged", where, s.Chosen)
+	default:
+		c.addf("%s: chosen_lr is %v, not %v, the rate of the lowest validation loss", where, s.Chosen, want)
+	}
 }
 
 // fields reports the fields of entry where (e.g. "results[3]") that are

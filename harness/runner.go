@@ -83,7 +83,10 @@ type combo struct {
 // once, then for each model builds, optionally loads, trains and evaluates
 // it. After every finished (task, model, seed) it atomically rewrites
 // OUT/results.json, OUT/samples.jsonl and OUT/report.md, so an interrupted
-// run keeps what finished.
+// run keeps what finished. A (task, model) whose training has an lr sweep
+// (LRSweep) runs the sweep's trials before its first run, and every run of
+// it trains with the chosen rate; each run records the slope of its
+// validation loss at the end of training (ValidSlope, Convergence).
 //
 // Before any work, Run checks the experiment, the weights to load, the
 // output directories, the stored results of a resumed run, every task (by
@@ -133,6 +136,12 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 	if err != nil {
 		return nil, err
 	}
+	// Sweeps are planned from the whole experiment: a shard's runs need
+	// their sweeps whichever shard holds the runs of the sweep's seed.
+	sweeps, err := makeSweeps(e, opt.LoadWeights)
+	if err != nil {
+		return nil, err
+	}
 	if opt.Shard != nil {
 		if plan, err = selectShard(plan, *opt.Shard); err != nil {
 			return nil, err
@@ -141,7 +150,8 @@ func Run(ctx context.Context, e *Experiment, opt RunOptions) (rf *ResultsFile, e
 		sharded.Out = ShardDir(e.Out, *opt.Shard)
 		e = &sharded
 	}
-	r = &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: filepath.Join(e.Out, ResultsFileName)}
+	r = &runner{e: e, opt: opt, backend: backend, prog: newProgress(opt.Log, opt.Bars), resultsPath: filepath.Join(e.Out, ResultsFileName),
+		sweepSpecs: sweeps, sweeps: map[SweepKey]*sweepOutcome{}}
 	prev, err := r.open(ctx, plan)
 	if err != nil {
 		return nil, err
@@ -171,6 +181,7 @@ func (r *runner) start(ctx context.Context, resolved json.RawMessage, prev *Resu
 		r.rf.Series = append(r.rf.Series, prev.Series...)
 		r.rf.Runs = append(r.rf.Runs, prev.Runs...)
 		r.resumedSamples = true
+		r.reuseSweeps(prev.LRSweeps)
 	}
 	if prev != nil {
 		todo := map[string]bool{}
@@ -192,6 +203,7 @@ func (r *runner) finish(err error, fresh bool) error {
 	if cerr := closeTasks(r.prepared); cerr != nil {
 		r.problems = append(r.problems, cerr.Error())
 	}
+	r.closeSweepTask()
 	if r.opt.Finish != nil && len(r.rf.Runs) > 0 {
 		if ferr := r.opt.Finish(r.e.Out, r.rf); ferr != nil {
 			r.problems = append(r.problems, ferr.Error())
@@ -316,6 +328,16 @@ type runner struct {
 	prepared map[preparedKey]Task
 	// lock is the output directory's lock, held from open to finish.
 	lock *outputLock
+	// sweepSpecs are the planned lr sweeps; sweeps their outcomes so far
+	// (run or reused), and sweepTask the task prepared for a sweep's seed
+	// when no run of the group uses it (see sweepTaskFor).
+	sweepSpecs map[SweepKey]combo
+	sweeps     map[SweepKey]*sweepOutcome
+	sweepTask  struct {
+		spec *TaskSpec
+		seed uint64
+		task Task
+	}
 	// diverged and problems are reported by Run after the last run.
 	diverged []string
 	failed   []string
@@ -329,7 +351,11 @@ func (r *runner) run(ctx context.Context, plan []combo) (*ResultsFile, error) {
 		return r.rf, nil
 	}
 	if kept > 0 {
-		r.logf("resuming %s: %d of %d runs already done", r.e.Name, kept, r.total)
+		reused := ""
+		if n := len(r.sweeps); n > 0 {
+			reused = fmt.Sprintf(", %d lr sweep(s) recorded", n)
+		}
+		r.logf("resuming %s: %d of %d runs already done%s", r.e.Name, kept, r.total, reused)
 	}
 	// Group the plan by (task, seed): each task is prepared once per seed.
 	for i := 0; i < len(plan); {
@@ -347,6 +373,9 @@ func (r *runner) run(ctx context.Context, plan []combo) (*ResultsFile, error) {
 		}
 		if len(pending) == 0 {
 			continue
+		}
+		if r.sweepTask.spec != pending[0].task {
+			r.closeSweepTask() // the plan is done with that task
 		}
 		if err := r.runGroup(ctx, pending); err != nil {
 			return r.result(), r.failure(err)
@@ -432,13 +461,21 @@ func (r *runner) failRun(c combo, err error) {
 	r.logf("%s failed: %v", c.key, err)
 	f := FailedRun{RunID: c.id, Task: c.key.Task, Model: c.key.Model, Seed: c.key.Seed, Error: err.Error()}
 	r.rf.Manifest.Failed = append(withoutRun(r.rf.Manifest.Failed, c.id), f)
+	r.rewrite(fmt.Sprintf("%s: recording the failure", c.key))
+}
+
+// rewrite writes the results file again when it holds runs (nothing is
+// written before a run finishes), so that what changed besides runs (a
+// failure, an lr sweep) is on disk while the experiment goes on. A write
+// error is reported after the last run, under what.
+func (r *runner) rewrite(what string) {
 	if len(r.rf.Runs) == 0 {
-		return // nothing is written before a run finishes
+		return
 	}
 	next := *r.rf
 	next.Manifest.End = time.Now().UTC()
-	if werr := next.Write(r.resultsPath); werr != nil {
-		r.problems = append(r.problems, fmt.Sprintf("%s: recording the failure: %v", c.key, werr))
+	if err := next.Write(r.resultsPath); err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %v", what, err))
 		return
 	}
 	*r.rf = next
@@ -540,6 +577,12 @@ func mergeDatasets(have, add []DatasetRef) []DatasetRef {
 func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) (out runOutput, err error) {
 	ms := c.model
 	out.rec = RunRecord{RunID: c.id, Model: ms.Label, Task: c.key.Task, Seed: c.seed, TaskInfo: info, Config: c.config, Started: time.Now().UTC()}
+	// The sweep (when the model has one) runs before the run's model is
+	// built, so that only one instance is alive at a time.
+	cfg, err := r.trainConfig(ctx, c, task)
+	if err != nil {
+		return out, err
+	}
 	m, err := NewModel(ms.Name)
 	if err != nil {
 		return out, err
@@ -588,7 +631,7 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 		}
 	}
 	if trainable {
-		st := &trainState{r: r, ms: ms, seed: c.seed, m: m, tr: tr, task: task, total: total, evalUnits: &evalUnits}
+		st := &trainState{r: r, cfg: cfg, seed: c.seed, m: m, tr: tr, task: task, total: total, evalUnits: &evalUnits}
 		st.train = &Curve{Model: ms.Label, Task: c.key.Task, Seed: c.seed, Name: CurveTrainLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
 		st.valid = &Curve{Model: ms.Label, Task: c.key.Task, Seed: c.seed, Name: CurveValidLoss, Unit: "nats/token", Steps: []int{}, Values: []Number{}}
 		err := st.loop(ctx, steps)
@@ -597,6 +640,9 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 		out.curves = append(out.curves, *st.train)
 		if !st.noValid {
 			out.curves = append(out.curves, *st.valid)
+		}
+		if steps > 0 {
+			out.rec.LR = cfg.LR
 		}
 		if err != nil {
 			var d *divergedError
@@ -614,6 +660,9 @@ func (r *runner) runOne(ctx context.Context, c combo, task Task, info TaskInfo) 
 			r.prog.end(d.Error())
 			r.diverged = append(r.diverged, fmt.Sprintf("%s %s", c.key, d.Error()))
 			return out, nil
+		}
+		if steps > 0 {
+			out.rec.ValidSlope = st.validSlope()
 		}
 	}
 
@@ -775,8 +824,11 @@ type divergedError struct {
 	v    float64
 }
 
-func (d *divergedError) Error() string {
-	return fmt.Sprintf("%s %d (%s %v); not evaluated", divergedNote, d.step, d.what, d.v)
+func (d *divergedError) Error() string { return d.event() + "; not evaluated" }
+
+// event says where and how the run diverged.
+func (d *divergedError) event() string {
+	return fmt.Sprintf("%s %d (%s %v)", divergedNote, d.step, d.what, d.v)
 }
 
 // divergedNote starts the note of a run that diverged (RunRecord.Note).
@@ -788,8 +840,10 @@ func (r RunRecord) Diverged() bool { return strings.HasPrefix(r.Note, divergedNo
 
 // trainState is one training loop.
 type trainState struct {
-	r         *runner
-	ms        *ModelSpec
+	r *runner
+	// cfg is the training configuration: the model's, with the learning
+	// rate its sweep chose, or a sweep trial's.
+	cfg       TrainConfig
 	seed      uint64
 	m         Model
 	tr        Trainer
@@ -825,7 +879,7 @@ func (s *trainState) fill(rec *RunRecord, loaded bool) {
 // model's own step (StepTrainer) or gradients with a per-step dropout
 // seed, global-norm clipping and Adam with warmup (Trainer).
 func (s *trainState) loop(ctx context.Context, steps int) error {
-	cfg := s.ms.Train
+	cfg := s.cfg
 	own, owns := s.m.(StepTrainer)
 	var opt *nn.Adam
 	if steps > 0 && !owns {
@@ -947,7 +1001,7 @@ func (s *trainState) validate(ctx context.Context) error {
 	if n := len(s.train.Values); n > 0 {
 		last = s.train.Values[n-1]
 	}
-	s.r.prog.status("step %d/%d train %.4f valid %.4f nats/token", s.step, s.ms.Train.Steps, float64(last), vl)
+	s.r.prog.status("step %d/%d train %.4f valid %.4f nats/token", s.step, s.cfg.Steps, float64(last), vl)
 	if !finite(vl) {
 		return &divergedError{s.step, "validation loss", vl}
 	}
@@ -970,51 +1024,20 @@ func safeFileName(s string) string { return unsafeChars.ReplaceAllString(s, "_")
 func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
 	var plan []combo
 	var errs ConfigErrors
-	var loadFile bool
-	if loadWeights != "" {
-		st, err := os.Stat(loadWeights)
-		if err != nil {
-			return nil, fmt.Errorf("load weights: %w", err)
-		}
-		loadFile = !st.IsDir()
+	find, err := weightsFinder(loadWeights)
+	if err != nil {
+		return nil, err
 	}
 	for ti := range e.Tasks {
 		for _, seed := range e.Seeds {
 			for mi := range e.Models {
-				c := combo{task: &e.Tasks[ti], model: &e.Models[mi], seed: seed}
-				c.key = RunKey{Task: c.task.Label(), Model: c.model.Label, Seed: seed}
-				if loadWeights != "" {
-					if loadFile {
-						c.weightsIn = loadWeights
-					} else {
-						cands := []string{
-							filepath.Join(loadWeights, WeightsFileName(c.key.Task, c.model.Label, seed)),
-							filepath.Join(loadWeights, c.model.Label+".safetensors"),
-						}
-						for _, p := range cands {
-							if _, err := os.Stat(p); err == nil {
-								c.weightsIn = p
-								break
-							}
-						}
-						if c.weightsIn == "" {
-							errs = append(errs, &ConfigError{Path: "-load-weights", Msg: fmt.Sprintf("no weights for %s: neither %s nor %s exists", c.key, cands[0], cands[1])})
-						}
-					}
+				c, err := newCombo(e, &e.Tasks[ti], &e.Models[mi], seed, find)
+				var ce *ConfigError
+				if errors.As(err, &ce) {
+					errs = append(errs, ce)
+					continue
 				}
-				cfg, err := json.Marshal(struct {
-					Task        TaskSpec  `json:"task"`
-					Model       ModelSpec `json:"model"`
-					Seed        uint64    `json:"seed"`
-					Backend     string    `json:"backend"`
-					Device      string    `json:"device"`
-					LoadWeights string    `json:"load_weights,omitempty"`
-				}{*c.task, *c.model, seed, e.Backend, e.Device, c.weightsIn})
 				if err != nil {
-					return nil, fmt.Errorf("resolve %s: %w", c.key, err)
-				}
-				c.config = cfg
-				if c.id, err = RunID(c.key, cfg); err != nil {
 					return nil, err
 				}
 				plan = append(plan, c)
@@ -1025,6 +1048,63 @@ func makePlan(e *Experiment, loadWeights string) ([]combo, error) {
 		return nil, errs
 	}
 	return plan, nil
+}
+
+// newCombo makes the combination of a task, model and seed: its key,
+// weights to load (find), resolved configuration and id. Missing weights
+// are a *ConfigError.
+func newCombo(e *Experiment, task *TaskSpec, model *ModelSpec, seed uint64, find func(RunKey) (string, error)) (combo, error) {
+	c := combo{task: task, model: model, seed: seed}
+	c.key = RunKey{Task: task.Label(), Model: model.Label, Seed: seed}
+	var err error
+	if c.weightsIn, err = find(c.key); err != nil {
+		return c, err
+	}
+	cfg, err := json.Marshal(struct {
+		Task        TaskSpec  `json:"task"`
+		Model       ModelSpec `json:"model"`
+		Seed        uint64    `json:"seed"`
+		Backend     string    `json:"backend"`
+		Device      string    `json:"device"`
+		LoadWeights string    `json:"load_weights,omitempty"`
+	}{*task, *model, seed, e.Backend, e.Device, c.weightsIn})
+	if err != nil {
+		return c, fmt.Errorf("resolve %s: %w", c.key, err)
+	}
+	c.config = cfg
+	if c.id, err = RunID(c.key, cfg); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// weightsFinder returns the lookup of the weights file each run loads
+// with -load-weights (RunOptions.LoadWeights): none without it, the file
+// itself, or in a directory <task>-<model>-seed<N>.safetensors, then
+// <model>.safetensors, a *ConfigError when neither exists.
+func weightsFinder(loadWeights string) (func(RunKey) (string, error), error) {
+	if loadWeights == "" {
+		return func(RunKey) (string, error) { return "", nil }, nil
+	}
+	st, err := os.Stat(loadWeights)
+	if err != nil {
+		return nil, fmt.Errorf("load weights: %w", err)
+	}
+	if !st.IsDir() {
+		return func(RunKey) (string, error) { return loadWeights, nil }, nil
+	}
+	return func(k RunKey) (string, error) {
+		cands := []string{
+			filepath.Join(loadWeights, WeightsFileName(k.Task, k.Model, k.Seed)),
+			filepath.Join(loadWeights, k.Model+".safetensors"),
+		}
+		for _, p := range cands {
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		return "", &ConfigError{Path: "-load-weights", Msg: fmt.Sprintf("no weights for %s: neither %s nor %s exists", k, cands[0], cands[1])}
+	}, nil
 }
 
 // loadForResume reads the stored results and checks they belong to this

@@ -284,7 +284,7 @@ type TaskConfig struct {
 	Noise  float64 `yaml:"noise"`
 	// Initial makes EvaluateInitial measure nll_init, the test loss before
 	// training.
-	Initial bool `yaml:"initial"`
+	Initial bool `yaml:"initial,omitempty"`
 }
 
 // Validate implements harness.Config.
