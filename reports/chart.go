@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -72,6 +73,21 @@ func dashes(i int) []vg.Length {
 	return patterns[((i%len(patterns))+len(patterns))%len(patterns)]
 }
 
+// Glyph returns the marker shape of line style i (cycling with the same
+// period as the dash patterns): a filled circle, an open triangle, a filled
+// square, an open circle, a cross; filled and open shapes alternate so
+// that markers on top of each other stay visible.
+func Glyph(i int) draw.GlyphDrawer {
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.BoxGlyph{}, draw.RingGlyph{}, draw.CrossGlyph{}}
+	return shapes[((i%len(shapes))+len(shapes))%len(shapes)]
+}
+
+// referenceColor is the colour of reference lines (chance, unigram).
+func referenceColor() color.RGBA { return color.RGBA{0x88, 0x88, 0x88, 0xFF} }
+
+// referenceDashes is the dash pattern of reference lines.
+func referenceDashes() []vg.Length { return []vg.Length{vg.Points(2), vg.Points(2)} }
+
 // Scale selects a line chart's axis scale.
 type Scale int
 
@@ -107,6 +123,10 @@ type Line struct {
 	// transparent, for noisy lines under the important ones.
 	Width vg.Length
 	Faint bool
+	// Reference draws the line as a baseline, not a model: thin, grey and
+	// dotted, without markers or band, its Group in grey in the legend
+	// ("chance").
+	Reference bool
 }
 
 // LineChart is a chart of lines, one colour per Group and one dash pattern
@@ -118,7 +138,19 @@ type LineChart struct {
 	// must then be positive); ScaleAuto and ScaleLinear are linear.
 	YScale Scale
 	Lines  []Line
+	// Markers draws a marker at every point of a line of at most
+	// MaxMarkers points, its shape set by Style like the dash pattern
+	// (Glyph), so that lines that overlap stay distinguishable.
+	Markers bool
+	// YBounds, when set, is the range the y values can take (an accuracy's
+	// [0, 1], a loss's [0, ∞)): bands are clipped to it and the axis does
+	// not extend past it.
+	YBounds *Bounds
 }
+
+// MaxMarkers is the most points a line of a LineChart with Markers gets
+// markers on; a denser line is drawn without them.
+const MaxMarkers = 40
 
 // Bar is one bar of a BarChart.
 type Bar struct {
@@ -134,12 +166,15 @@ type Bar struct {
 
 // BarChart is a bar chart with one bar per entry, error bars for entries
 // with N >= 2 and the value (with "± h", or "n=1") printed above each bar.
+// Bars start at zero, which hides differences much smaller than the values:
+// the report draws headline metrics as a PointChart instead; BarChart is for
+// quantities whose size from zero is the point (counts, shares).
 type BarChart struct {
 	Title, YLabel string
 	Bars          []Bar
 }
 
-// Chart is a LineChart or a BarChart.
+// Chart is a LineChart, a PointChart or a BarChart.
 type Chart interface {
 	// Validate reports missing, non-finite or inconsistent data.
 	Validate() error
@@ -389,74 +424,123 @@ func (c *LineChart) build() (*plot.Plot, *plot.Legend, error) {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	leg := newLegend()
 	// Bands first, so that every line is drawn over them.
+	if err := c.addBands(p); err != nil {
+		return nil, nil, err
+	}
+	if err := c.addLines(p); err != nil {
+		return nil, nil, err
+	}
+	c.setYRange(p)
+	return p, c.legend(), nil
+}
+
+// band returns l's band clipped to the chart's YBounds; nil when l has
+// none (or it has no width).
+func (c *LineChart) band(l Line) (lo, hi []float64) {
+	if l.Lo == nil || l.Reference || !hasWidth(l.Lo, l.Hi) {
+		return nil, nil
+	}
+	lo, hi = append([]float64{}, l.Lo...), append([]float64{}, l.Hi...)
+	if c.YBounds != nil {
+		for i := range lo {
+			lo[i], hi[i] = c.YBounds.Clip(lo[i]), c.YBounds.Clip(hi[i])
+		}
+	}
+	return lo, hi
+}
+
+func (c *LineChart) addBands(p *plot.Plot) error {
 	for _, l := range c.Lines {
-		if l.Lo == nil || !hasWidth(l.Lo, l.Hi) {
+		lo, hi := c.band(l)
+		if lo == nil {
 			continue
 		}
 		ring := make(plotter.XYs, 0, 2*len(l.X))
 		for i := range l.X {
-			ring = append(ring, plotter.XY{X: l.X[i], Y: l.Lo[i]})
+			ring = append(ring, plotter.XY{X: l.X[i], Y: lo[i]})
 		}
 		for i := len(l.X) - 1; i >= 0; i-- {
-			ring = append(ring, plotter.XY{X: l.X[i], Y: l.Hi[i]})
+			ring = append(ring, plotter.XY{X: l.X[i], Y: hi[i]})
 		}
 		poly, err := plotter.NewPolygon(ring)
 		if err != nil {
-			return nil, nil, fmt.Errorf("chart %q: band of %s: %w", c.Title, l.Group, err)
+			return fmt.Errorf("chart %q: band of %s: %w", c.Title, l.Group, err)
 		}
 		col := Color(l.Color)
 		poly.Color = color.NRGBA{col.R, col.G, col.B, 0x40}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
 	}
-	var groups, variants []string
-	groupColor := map[string]int{}
-	variantStyle := map[string]int{}
-	for _, l := range c.Lines {
+	return nil
+}
+
+// lineStyle is how l is drawn.
+func (l Line) lineStyle() draw.LineStyle {
+	if l.Reference {
+		return draw.LineStyle{Color: referenceColor(), Width: vg.Points(1), Dashes: referenceDashes()}
+	}
+	st := draw.LineStyle{Color: Color(l.Color), Width: vg.Points(1.5), Dashes: dashes(l.Style)}
+	if l.Faint {
+		col := Color(l.Color)
+		st.Color = color.NRGBA{col.R, col.G, col.B, 0xA0}
+	}
+	if l.Width > 0 {
+		st.Width = l.Width
+	}
+	return st
+}
+
+// glyphStyle is the marker of l's points.
+func (l Line) glyphStyle() draw.GlyphStyle {
+	return draw.GlyphStyle{Color: Color(l.Color), Radius: vg.Points(3), Shape: Glyph(l.Style)}
+}
+
+func (c *LineChart) addLines(p *plot.Plot) error {
+	// Reference lines under the models' lines.
+	ordered := make([]Line, 0, len(c.Lines))
+	for _, ref := range []bool{true, false} {
+		for _, l := range c.Lines {
+			if l.Reference == ref {
+				ordered = append(ordered, l)
+			}
+		}
+	}
+	for _, l := range ordered {
 		xy := make(plotter.XYs, len(l.X))
 		for i := range l.X {
 			xy[i] = plotter.XY{X: l.X[i], Y: l.Y[i]}
 		}
 		ln, err := plotter.NewLine(xy)
 		if err != nil {
-			return nil, nil, fmt.Errorf("chart %q: line %s: %w", c.Title, l.Group, err)
+			return fmt.Errorf("chart %q: line %s: %w", c.Title, l.Group, err)
 		}
-		ln.Color = Color(l.Color)
-		if l.Faint {
-			col := Color(l.Color)
-			ln.Color = color.NRGBA{col.R, col.G, col.B, 0xA0}
-		}
-		ln.Width = vg.Points(1.5)
-		if l.Width > 0 {
-			ln.Width = l.Width
-		}
-		ln.Dashes = dashes(l.Style)
+		ln.LineStyle = l.lineStyle()
 		p.Add(ln)
-		if len(l.X) == 1 { // a single point has no visible line
+		// A single point has no visible line: it always gets a marker.
+		if !l.Reference && (len(l.X) == 1 || (c.Markers && len(l.X) <= MaxMarkers)) {
 			sc, err := plotter.NewScatter(xy)
 			if err != nil {
-				return nil, nil, fmt.Errorf("chart %q: line %s: %w", c.Title, l.Group, err)
+				return fmt.Errorf("chart %q: line %s: %w", c.Title, l.Group, err)
 			}
-			sc.GlyphStyle = draw.GlyphStyle{Color: Color(l.Color), Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
+			sc.GlyphStyle = l.glyphStyle()
+			if !c.Markers {
+				sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			}
 			p.Add(sc)
 		}
-		if _, ok := groupColor[l.Group]; !ok {
-			groupColor[l.Group] = l.Color
-			groups = append(groups, l.Group)
-		}
-		if _, ok := variantStyle[l.Variant]; !ok && l.Variant != "" {
-			variantStyle[l.Variant] = l.Style
-			variants = append(variants, l.Variant)
-		}
 	}
-	// Leave 4% of the span (on a log axis, of its decades) free above and
-	// below the data, so that lines at the extremes are not drawn on the
-	// frame.
+	return nil
+}
+
+// setYRange leaves 4% of the span (on a log axis, of its decades) free
+// above and below the data, so that lines at the extremes are not drawn on
+// the frame, without passing YBounds.
+func (c *LineChart) setYRange(p *plot.Plot) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, l := range c.Lines {
-		for _, ys := range [][]float64{l.Y, l.Lo, l.Hi} {
+		blo, bhi := c.band(l)
+		for _, ys := range [][]float64{l.Y, blo, bhi} {
 			for _, y := range ys {
 				lo, hi = math.Min(lo, y), math.Max(hi, y)
 			}
@@ -468,14 +552,62 @@ func (c *LineChart) build() (*plot.Plot, *plot.Legend, error) {
 		p.Y.Min, p.Y.Max = lo/f, hi*f
 	case span > 0:
 		p.Y.Min, p.Y.Max = lo-0.04*span, hi+0.04*span
+	default:
+		return
+	}
+	if b := c.YBounds; b != nil && c.YScale != ScaleLog {
+		p.Y.Min, p.Y.Max = math.Max(p.Y.Min, b.Min), math.Min(p.Y.Max, b.Max)
+	}
+}
+
+// legend names each model's colour, then each variant's line style (with
+// its marker when the chart has markers), then the reference lines.
+func (c *LineChart) legend() *plot.Legend {
+	leg := newLegend()
+	var groups, variants, refs []string
+	groupColor := map[string]int{}
+	variantStyle := map[string]int{}
+	for _, l := range c.Lines {
+		if l.Reference {
+			if !slices.Contains(refs, l.Group) {
+				refs = append(refs, l.Group)
+			}
+			continue
+		}
+		if _, ok := groupColor[l.Group]; !ok {
+			groupColor[l.Group] = l.Color
+			groups = append(groups, l.Group)
+		}
+		if _, ok := variantStyle[l.Variant]; !ok && l.Variant != "" {
+			variantStyle[l.Variant] = l.Style
+			variants = append(variants, l.Variant)
+		}
 	}
 	for _, g := range groups {
-		leg.Add(g, legendLine(Color(groupColor[g]), 0))
+		thumbs := []plot.Thumbnailer{legendLine(Color(groupColor[g]), 0)}
+		if c.Markers && len(variants) == 0 { // one style: the marker is the group's
+			thumbs = append(thumbs, legendGlyph(Color(groupColor[g]), 0))
+		}
+		leg.Add(g, thumbs...)
 	}
 	for _, v := range variants {
-		leg.Add(v, legendLine(neutral(), variantStyle[v]))
+		thumbs := []plot.Thumbnailer{legendLine(neutral(), variantStyle[v])}
+		if c.Markers {
+			thumbs = append(thumbs, legendGlyph(neutral(), variantStyle[v]))
+		}
+		leg.Add(v, thumbs...)
 	}
-	return p, leg, nil
+	for _, r := range refs {
+		l := &plotter.Line{}
+		l.LineStyle = Line{Reference: true}.lineStyle()
+		leg.Add(r, l)
+	}
+	return leg
+}
+
+// legendGlyph is a legend thumbnail of line style i's marker.
+func legendGlyph(c color.Color, style int) plot.Thumbnailer {
+	return &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: c, Radius: vg.Points(3), Shape: Glyph(style)}}
 }
 
 func allIntegers(xs []float64) bool {

@@ -81,9 +81,11 @@ func goldenPNG(t *testing.T, name string, got []byte) {
 }
 
 // TestFigureGoldens renders every figure of the fixture (loss curves with a
-// 3-seed band and a diverged run, headline bars with and without an
-// interval, series with labels and a logarithmic x axis) and compares the
-// PNG within a pixel tolerance and the SVG exactly.
+// 3-seed band and a diverged run, headline points with a t interval, none,
+// Wilson intervals and references in and off the scale, series with labels
+// and markers, a logarithmic x axis, a single seed's own intervals and a
+// chance line) and compares the PNG within a pixel tolerance and the SVG
+// exactly.
 func TestFigureGoldens(t *testing.T) {
 	figs := Figures(load(t))
 	var names []string
@@ -97,7 +99,8 @@ func TestFigureGoldens(t *testing.T) {
 		goldenPNG(t, "plots/"+f.Name+".png", f.PNG)
 		golden(t, "plots/"+f.Name+".svg", f.SVG)
 	}
-	want := "loss_text_jargon metric_text_jargon_bits_per_byte series_text_jargon_token_error_vs_position series_text_jargon_loss_vs_context metric_fake_count_bits_per_token"
+	want := "loss_text_jargon metric_text_jargon_bits_per_byte series_text_jargon_token_error_vs_position series_text_jargon_loss_vs_context metric_fake_count_bits_per_token " +
+		"metric_synthetic_copy_accuracy series_synthetic_copy_accuracy_vs_distance"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("figures %s\nwant    %s", got, want)
 	}
@@ -240,8 +243,8 @@ func TestFiguresWithBadSeries(t *testing.T) {
 	if !strings.Contains(string(html), "text/jargon: accuracy vs distance: not drawn:") {
 		t.Errorf("report.html does not list the figure that was not drawn")
 	}
-	if len(w.Files) != 5*2+6 {
-		t.Errorf("wrote %d files, want the 10 good images and 6 documents: %v", len(w.Files), w.Files)
+	if len(w.Files) != 7*2+6 {
+		t.Errorf("wrote %d files, want the 14 good images and 6 documents: %v", len(w.Files), w.Files)
 	}
 }
 

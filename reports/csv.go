@@ -47,7 +47,7 @@ func SummaryCSVTo(w io.Writer, rf *harness.ResultsFile) error {
 	var rows [][]string
 	for _, t := range aggregate(rf) {
 		for _, r := range t.rows {
-			for _, m := range t.metrics {
+			for _, m := range append(append([]*metricCol{}, t.metrics...), t.speed...) {
 				xs := r.values[m.name]
 				if len(xs) == 0 {
 					continue

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -120,8 +122,9 @@ func taskOrder(rf *harness.ResultsFile) []string {
 	return tasks
 }
 
-// seedLine is one seed's points of a line.
-type seedLine struct{ x, y []float64 }
+// seedLine is one seed's points of a line, with the series' own
+// per-point interval when it has one (lo, hi; nil otherwise).
+type seedLine struct{ x, y, lo, hi []float64 }
 
 // aggregateLines averages per-seed lines point by point (over the seeds
 // that have each x): y is the mean, and lo/hi the 95% confidence interval
@@ -162,8 +165,9 @@ func seedsPhrase(maxN int) string {
 }
 
 // Figures builds every chart of rf, in task order: per task, the training
-// and validation loss versus step (when curves were recorded), a bar chart
-// of the headline metric per model, and one line chart per Series name.
+// and validation loss versus step (when curves were recorded), a point
+// chart of the headline metric per model with its intervals and the task's
+// reference values (PointChart), and one line chart per Series name.
 // Figures are not rendered (see Figure.Render).
 func Figures(rf *harness.ResultsFile) []Figure {
 	colors := ModelColors(rf)
@@ -292,67 +296,141 @@ func lossFigure(rf *harness.ResultsFile, task string, colors map[string]int) (Fi
 	return Figure{Task: task, Kind: FigureLoss, Title: chart.Title, Caption: caption, Chart: chart}, true
 }
 
-func axisLabel(name, unit string) string {
-	if unit == "" {
-		return name
-	}
-	return name + " (" + unit + ")"
-}
-
-// headline returns the headline metric of task: the one its runs name, else
-// the first metric recorded.
-func headline(rf *harness.ResultsFile, task string) string {
-	for _, r := range rf.Runs {
-		if r.Task == task && r.TaskInfo.HeadlineMetric != "" {
-			return r.TaskInfo.HeadlineMetric
-		}
-	}
-	for _, r := range rf.Results {
-		if r.Task == task {
-			return r.Metric
-		}
-	}
-	return ""
-}
-
-// metricFigure draws the headline metric of every model of task as bars
-// with 95% confidence intervals over seeds.
-func metricFigure(rf *harness.ResultsFile, task string, colors map[string]int) (Figure, bool) {
-	metric := headline(rf, task)
-	if metric == "" {
-		return Figure{}, false
-	}
-	values := map[string][]float64{}
-	unit, split := "", ""
-	for _, r := range rf.Results {
-		if r.Task == task && r.Metric == metric {
-			values[r.Model] = append(values[r.Model], float64(r.Value))
-			unit, split = r.Unit, r.Split
-		}
-	}
-	chart := &BarChart{Title: task + ": " + metric, YLabel: axisLabel(metric, unit)}
-	single := false
-	for _, m := range modelOrder(rf, task) {
-		xs := values[m]
-		if len(xs) == 0 {
+// headlineColumn returns the table of task and its headline metric's
+// column: the one its runs name, else the first quality metric recorded.
+func headlineColumn(rf *harness.ResultsFile, task string) (*taskTable, *metricCol) {
+	for _, t := range aggregate(rf) {
+		if t.task != task {
 			continue
 		}
-		s := Summarize(xs)
-		single = single || s.N < 2
-		chart.Bars = append(chart.Bars, Bar{Label: m, Color: colors[m], Value: s.Mean, N: s.N, HalfWidth: s.HalfWidth})
+		if c := t.headlineCol(); c != nil {
+			return t, c
+		}
+		if t.headline == "" && len(t.metrics) > 0 {
+			return t, t.metrics[0]
+		}
 	}
-	if len(chart.Bars) == 0 {
+	return nil, nil
+}
+
+// boundsOf returns b when it bounds anything, else nil.
+func boundsOf(b Bounds) *Bounds {
+	if math.IsInf(b.Min, -1) && math.IsInf(b.Max, 1) {
+		return nil
+	}
+	return &b
+}
+
+// metricFigure draws the headline metric of every model of task as a
+// point with its 95% interval (PointChart) on an axis zoomed to the
+// intervals, with the task's reference values of that metric as lines.
+func metricFigure(rf *harness.ResultsFile, task string, colors map[string]int) (Figure, bool) {
+	t, c := headlineColumn(rf, task)
+	if c == nil {
 		return Figure{}, false
 	}
-	caption := "Headline metric " + metric
-	if split != "" {
-		caption += " on the " + split + " split"
+	chart := &PointChart{Title: task + ": " + t.label(c), XLabel: t.describe(c), Bounds: boundsOf(metricBounds(c.name, c.unit))}
+	f := t.format(c, 4)
+	var stats []cellStat
+	for _, r := range t.rows {
+		s := summarizeCell(r.values[c.name], r.cis[c.name])
+		if s.n == 0 {
+			continue
+		}
+		stats = append(stats, s)
+		pf := f
+		if !f.integer {
+			pf.prec = valueDecimals(s.mean)
+		}
+		chart.Points = append(chart.Points, Point{Label: r.model, Note: pointNote(s), Color: colors[r.model],
+			Value: s.mean, Lo: s.lo, Hi: s.hi, Interval: s.source != noInterval, Text: s.format(pf)})
 	}
-	caption += ", mean over seeds; error bars are 95% confidence intervals of the mean (Student t, n-1 degrees of freedom)."
-	if single {
-		caption += " Bars marked n=1 are single runs, drawn without an interval."
+	if len(chart.Points) == 0 {
+		return Figure{}, false
 	}
-	return Figure{Name: metric, Task: task, Kind: FigureMetric, Title: chart.Title, Caption: caption, Chart: chart}, true
+	for _, ref := range t.refs {
+		if s := ref.cell(c.name); s.n > 0 {
+			label := ref.name
+			if ref.fittedOn != "" {
+				label += " (" + ref.fittedOn + ")"
+			}
+			chart.References = append(chart.References, Reference{Label: label, Value: s.mean})
+		}
+	}
+	return Figure{Name: c.name, Task: task, Kind: FigureMetric, Title: chart.Title, Caption: pointCaption(chart, t.describe(c), stats), Chart: chart}, true
+}
+
+// boundsText writes b for a reader: "[0, 1]", "≥ 0", "≤ 1".
+func boundsText(b Bounds) string {
+	switch {
+	case math.IsInf(b.Max, 1):
+		return "≥ " + num(b.Min)
+	case math.IsInf(b.Min, -1):
+		return "≤ " + num(b.Max)
+	}
+	return "[" + num(b.Min) + ", " + num(b.Max) + "]"
+}
+
+// pointNote says what a point's interval counts: "3 seeds", "1 seed, 128
+// rows", "1 seed, no interval".
+func pointNote(s cellStat) string {
+	switch {
+	case s.source == taskInterval && s.task.N > 0:
+		return fmt.Sprintf("1 seed, %s %s", formatCount(s.task.N), orDash(s.task.Of))
+	case s.source == taskInterval:
+		return "1 seed"
+	case s.n == 1:
+		return "1 seed, no interval"
+	}
+	return fmt.Sprintf("%d seeds", s.n)
+}
+
+// pointCaption explains a PointChart of the headline metric.
+func pointCaption(chart *PointChart, what string, stats []cellStat) string {
+	var seeds, bare bool
+	var task []*harness.Interval
+	for _, s := range stats {
+		switch s.source {
+		case seedInterval:
+			seeds = true
+		case taskInterval:
+			task = append(task, s.task)
+		default:
+			bare = true
+		}
+	}
+	var whiskers []string
+	if seeds {
+		whiskers = append(whiskers, "Student t across seeds for models with several seeds")
+	}
+	if len(task) > 0 {
+		whiskers = append(whiskers, "the task's interval of the run for single-seed models ("+taskIntervals(task)+")")
+	}
+	caption := capitalize(what) + ", per model: dots are means over seeds"
+	if len(whiskers) > 0 {
+		caption += "; whiskers are 95% confidence intervals: " + strings.Join(whiskers, ", and ")
+	}
+	caption += "."
+	if bare {
+		caption += " A dot without a whisker is a single run without an interval."
+	}
+	if chart.Bounds != nil {
+		caption += " Intervals are clipped to the metric's range (" + boundsText(*chart.Bounds) + ")."
+	}
+	caption += " The axis is fitted to the intervals and does not start at zero."
+	if len(chart.References) > 0 {
+		_, _, off := chart.axis()
+		caption += " Grey dashed lines are the task's reference values"
+		if len(off) > 0 {
+			var names []string
+			for _, r := range off {
+				names = append(names, r.Label+" = "+formatValue(r.Value))
+			}
+			caption += "; off the scale and named at its edge: " + strings.Join(names, ", ")
+		}
+		caption += "."
+	}
+	return caption
 }
 
 // capitalize upper-cases the first letter of s (ASCII).
@@ -385,9 +463,17 @@ func seriesYName(name string) string {
 	return humanize(name)
 }
 
+// ChanceLabel is the Label of a task's reference series (chance level):
+// drawn as one thin grey line, not as a model's.
+const ChanceLabel = "chance"
+
 // seriesFigures draws, per Series name of task, one line per model and
-// label (mean over seeds, with a confidence band when seeds > 1). The
-// returned figures' Name is the series name, to be prefixed by the caller.
+// label (mean over seeds, with a confidence band: Student t across seeds,
+// or the series' own intervals when there is one seed), markers at the
+// points and a line style per label; series labelled ChanceLabel are one
+// grey reference line. The title and axes name the series' own x axis
+// ("accuracy vs length"). The returned figures' Name is the series name,
+// to be prefixed by the caller.
 func seriesFigures(rf *harness.ResultsFile, task string, colors map[string]int) []Figure {
 	var names []string
 	byName := map[string][]harness.SeriesRecord{}
@@ -402,61 +488,145 @@ func seriesFigures(rf *harness.ResultsFile, task string, colors map[string]int) 
 	}
 	var figs []Figure
 	for _, n := range names {
-		recs := byName[n]
-		first := recs[0].Series
-		chart := &LineChart{
-			Title:  task + ": " + humanize(n),
-			XLabel: axisLabel(first.XName, first.XUnit),
-			YLabel: axisLabel(seriesYName(n), first.Unit),
-		}
-		var labels []string
-		labelStyle := map[string]int{}
-		type key struct{ model, label string }
-		per := map[key][]seedLine{}
-		var bad []string
-		for _, r := range recs {
-			if _, ok := labelStyle[r.Label]; !ok {
-				labelStyle[r.Label] = len(labels)
-				labels = append(labels, r.Label)
-			}
-			if len(r.X) != len(r.Y) {
-				bad = append(bad, fmt.Sprintf("%s seed %d has %d x but %d y values", r.Model, r.Seed, len(r.X), len(r.Y)))
-				continue
-			}
-			k := key{r.Model, r.Label}
-			per[k] = append(per[k], seedLine{r.X, r.Y})
-		}
-		maxN := 0
-		for _, m := range modelOrder(rf, task) {
-			for _, lab := range labels {
-				lines := per[key{m, lab}]
-				if len(lines) == 0 {
-					continue
-				}
-				line := Line{Group: m, Color: colors[m], Variant: lab, Style: labelStyle[lab]}
-				if empty(lines) {
-					// Keep the empty line: Validate reports it by name.
-					chart.Lines = append(chart.Lines, line)
-					continue
-				}
-				var n int
-				line.X, line.Y, line.Lo, line.Hi, n = aggregateLines(lines)
-				maxN = max(maxN, n)
-				chart.Lines = append(chart.Lines, line)
-			}
-		}
-		caption := capitalize(seriesYName(n)) + " versus " + first.XName
-		if first.Split != "" {
-			caption += " on the " + first.Split + " split"
-		}
-		caption += ". " + seedsPhrase(maxN)
-		f := Figure{Name: n, Task: task, Kind: FigureSeries, Title: chart.Title, Caption: caption, Chart: chart}
-		if len(bad) > 0 {
-			f.Err = fmt.Errorf("chart %q: %s", chart.Title, strings.Join(bad, "; "))
-		}
-		figs = append(figs, f)
+		figs = append(figs, seriesFigure(rf, task, n, byName[n], colors))
 	}
 	return figs
+}
+
+// seriesOf groups the records of one series name per (model, label).
+type seriesOf struct {
+	labels []string // in order of appearance, without ChanceLabel
+	per    map[[2]string][]seedLine
+	chance []seedLine
+	bad    []string
+	method string // the records' CIMethod
+}
+
+func groupSeries(recs []harness.SeriesRecord) seriesOf {
+	g := seriesOf{per: map[[2]string][]seedLine{}}
+	for _, r := range recs {
+		if len(r.X) != len(r.Y) {
+			g.bad = append(g.bad, fmt.Sprintf("%s seed %d has %d x but %d y values", r.Model, r.Seed, len(r.X), len(r.Y)))
+			continue
+		}
+		l := seedLine{x: r.X, y: r.Y}
+		if len(r.Lo) == len(r.X) && len(r.Hi) == len(r.X) && len(r.X) > 0 {
+			l.lo, l.hi = r.Lo, r.Hi
+			if g.method == "" {
+				g.method = r.CIMethod
+			}
+		}
+		if r.Label == ChanceLabel {
+			g.chance = append(g.chance, seedLine{x: r.X, y: r.Y})
+			continue
+		}
+		if !slices.Contains(g.labels, r.Label) {
+			g.labels = append(g.labels, r.Label)
+		}
+		k := [2]string{r.Model, r.Label}
+		g.per[k] = append(g.per[k], l)
+	}
+	return g
+}
+
+func seriesFigure(rf *harness.ResultsFile, task, name string, recs []harness.SeriesRecord, colors map[string]int) Figure {
+	first := recs[0].Series
+	yname := seriesYName(name)
+	chart := &LineChart{
+		Title:   task + ": " + yname + " vs " + first.XName,
+		XLabel:  axisLabel(first.XName, first.XUnit),
+		YLabel:  axisLabel(yname, first.Unit),
+		Markers: true,
+		YBounds: boundsOf(metricBounds(name, first.Unit)),
+	}
+	g := groupSeries(recs)
+	maxN, own := 0, false
+	for _, m := range modelOrder(rf, task) {
+		for style, lab := range g.labels {
+			lines := g.per[[2]string{m, lab}]
+			if len(lines) == 0 {
+				continue
+			}
+			line := Line{Group: m, Color: colors[m], Variant: lab, Style: style}
+			if empty(lines) {
+				// Keep the empty line: Validate reports it by name.
+				chart.Lines = append(chart.Lines, line)
+				continue
+			}
+			var n int
+			var o bool
+			line.X, line.Y, line.Lo, line.Hi, n, o = aggregateSeries(lines)
+			maxN, own = max(maxN, n), own || o
+			chart.Lines = append(chart.Lines, line)
+		}
+	}
+	if len(g.chance) > 0 && !empty(g.chance) {
+		x, y, _, _, _ := aggregateLines(g.chance)
+		chart.Lines = append(chart.Lines, Line{Group: ChanceLabel, X: x, Y: y, Reference: true})
+	}
+	f := Figure{Name: name, Task: task, Kind: FigureSeries, Title: chart.Title, Chart: chart,
+		Caption: seriesCaption(chart, yname, first, g, maxN, own)}
+	if len(g.bad) > 0 {
+		f.Err = fmt.Errorf("chart %q: %s", chart.Title, strings.Join(g.bad, "; "))
+	}
+	return f
+}
+
+// aggregateSeries is aggregateLines, but a single seed's line keeps the
+// series' own per-point intervals (own is then true) as its band.
+func aggregateSeries(lines []seedLine) (x, y, lo, hi []float64, maxN int, own bool) {
+	x, y, lo, hi, maxN = aggregateLines(lines)
+	if maxN >= 2 || len(lines) != 1 || lines[0].lo == nil {
+		return x, y, lo, hi, maxN, false
+	}
+	at := map[float64]int{}
+	for i, xv := range lines[0].x {
+		at[xv] = i
+	}
+	lo, hi = make([]float64, len(x)), make([]float64, len(x))
+	for i, xv := range x {
+		lo[i], hi[i] = lines[0].lo[at[xv]], lines[0].hi[at[xv]]
+	}
+	return x, y, lo, hi, maxN, true
+}
+
+// seriesCaption explains a series chart: what is drawn, the bands and
+// what they count, the line styles and the reference line.
+func seriesCaption(chart *LineChart, yname string, first harness.Series, g seriesOf, maxN int, own bool) string {
+	caption := capitalize(yname) + " versus " + first.XName
+	if first.Split != "" {
+		caption += " on the " + first.Split + " split"
+	}
+	caption += ". "
+	switch {
+	case maxN >= 2:
+		caption += seedsPhrase(maxN)
+	case own:
+		caption += "Single seed per model; shaded bands are the task's 95% intervals at each point (" + methodName(g.method) + " over the observations behind the point)."
+	default:
+		caption += seedsPhrase(maxN)
+	}
+	if chart.YBounds != nil && (maxN >= 2 || own) {
+		caption += " Bands are clipped to the metric's range (" + boundsText(*chart.YBounds) + ")."
+	}
+	if len(g.labels) > 1 {
+		var styles []string
+		for i, l := range g.labels {
+			styles = append(styles, l+": "+styleName(i))
+		}
+		caption += " Line styles: " + strings.Join(styles, "; ") + "."
+	}
+	if len(g.chance) > 0 {
+		caption += " The grey dotted line is chance level (the task's reference, not a model)."
+	}
+	return caption
+}
+
+// styleName describes line style i in words (dashes and Glyph).
+func styleName(i int) string {
+	names := []string{"solid line, filled circles", "dashed line, open triangles", "dotted line, filled squares",
+		"dash-dot line, open circles", "long dashes, crosses"}
+	return names[((i%len(names))+len(names))%len(names)]
 }
 
 func empty(lines []seedLine) bool {

@@ -15,6 +15,14 @@ import (
 type htmlCell struct {
 	Lines []string
 	Num   bool
+	// Best marks the best value of its column (bold).
+	Best bool
+}
+
+type htmlRow struct {
+	// Ref marks a reference row (not a model).
+	Ref   bool
+	Cells []htmlCell
 }
 
 type htmlTable struct {
@@ -22,7 +30,7 @@ type htmlTable struct {
 	// Head says the header row is shown.
 	Head   bool
 	Header []htmlCell
-	Rows   [][]htmlCell
+	Rows   []htmlRow
 }
 
 func toHTMLTable(t simpleTable) *htmlTable {
@@ -31,10 +39,10 @@ func toHTMLTable(t simpleTable) *htmlTable {
 		ht.Head = ht.Head || h != ""
 		ht.Header = append(ht.Header, htmlCell{Lines: strings.Split(h, "\n"), Num: t.right(i)})
 	}
-	for _, r := range t.rows {
-		var row []htmlCell
-		for i, c := range r {
-			row = append(row, htmlCell{Lines: strings.Split(c, "\n"), Num: t.right(i)})
+	for i, r := range t.rows {
+		row := htmlRow{Ref: t.reference[i]}
+		for j, c := range r {
+			row.Cells = append(row.Cells, htmlCell{Lines: strings.Split(c, "\n"), Num: t.right(j), Best: t.best[[2]int{i, j}]})
 		}
 		ht.Rows = append(ht.Rows, row)
 	}
@@ -53,8 +61,11 @@ type htmlFigure struct {
 type htmlSection struct {
 	ID, Title, Caption string
 	Table              *htmlTable
-	Extra              []htmlExtra
-	Figures            []htmlFigure
+	Notes              []string
+	// Speed is the speed table (nil when none).
+	Speed   *htmlTable
+	Extra   []htmlExtra
+	Figures []htmlFigure
 }
 
 // htmlExtra is a titled table after a section's results table.
@@ -73,6 +84,8 @@ type htmlPage struct {
 	Datasets   *htmlTable
 	Runs       *htmlTable
 	PlotsDir   string
+	// SpeedCaption explains every speed table.
+	SpeedCaption string
 }
 
 const pageTemplate = `<!DOCTYPE html>
@@ -87,11 +100,15 @@ body { font-family: "Liberation Sans", "DejaVu Sans", Arial, Helvetica, sans-ser
        max-width: 1180px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45; }
 h1 { font-size: 1.8em; margin-bottom: 0.3em; }
 h2 { font-size: 1.35em; margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: 0.8em 0; }
+table { border-collapse: collapse; font-size: 0.92em; }
 th, td { border: 1px solid #c8c8c8; padding: 0.3em 0.6em; vertical-align: top; }
 th { background: #f0f3f7; font-weight: 600; text-align: center; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
+tr.ref td { font-style: italic; color: #555; background: #f4f4f4; }
+tr:not(.ref) + tr.ref td { border-top: 2px solid #999; }
+td strong { font-weight: 700; }
 table.manifest td:first-child { font-weight: 600; background: #f6f6f6; }
 code, pre { font-family: "Liberation Mono", "DejaVu Sans Mono", monospace; font-size: 0.9em; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; }
@@ -109,6 +126,7 @@ nav ul { columns: 2; }
 {{with .Incomplete}}<p class="warn"><strong>Incomplete:</strong> {{.}}</p>{{end}}
 {{template "table" .Manifest}}
 {{with .Config}}<details><summary>Resolved configuration (manifest.config)</summary><pre>{{.}}</pre></details>{{end}}
+{{/* The Claims section (reports/claims) goes here, before the tasks: see the section order in reports.go. */}}
 <nav><ul>
 {{range .Sections}}<li><a href="#{{.ID}}">{{.Title}}</a></li>
 {{end}}{{if .Loss}}<li><a href="#loss-curves">Loss curves</a></li>{{end}}
@@ -120,6 +138,10 @@ nav ul { columns: 2; }
 <h2>{{.Title}}</h2>
 {{with .Caption}}<p>{{.}}</p>{{end}}
 {{with .Table}}{{template "table" .}}{{end}}
+{{with .Notes}}<ul class="notes">{{range .}}<li>Note: {{.}}</li>{{end}}</ul>{{end}}
+{{with .Speed}}<h3>Speed</h3>
+<p>{{$.SpeedCaption}}</p>
+{{template "table" .}}{{end}}
 {{range .Extra}}<h3>{{.Title}}</h3>
 <p>{{.Caption}}</p>
 {{template "table" .Table}}
@@ -139,12 +161,12 @@ nav ul { columns: 2; }
 <section id="runs"><h2>Runs</h2>{{template "table" .Runs}}</section>
 </body>
 </html>
-{{define "table"}}<table{{with .Class}} class="{{.}}"{{end}}>
+{{define "table"}}<div class="table-wrap"><table{{with .Class}} class="{{.}}"{{end}}>
 {{if .Head}}<thead><tr>{{range .Header}}<th>{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}</th>{{end}}</tr></thead>{{end}}
 <tbody>
-{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}</td>{{end}}</tr>
+{{range .Rows}}<tr{{if .Ref}} class="ref"{{end}}>{{range .Cells}}<td{{if .Num}} class="num"{{end}}>{{if .Best}}<strong>{{end}}{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}{{if .Best}}</strong>{{end}}</td>{{end}}</tr>
 {{end}}</tbody>
-</table>{{end}}
+</table></div>{{end}}
 `
 
 // HTML writes the report as one self-contained HTML page: the manifest, its
@@ -158,7 +180,8 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 		return fmt.Errorf("html report: %w", err)
 	}
 	m := rf.Manifest
-	page := htmlPage{Title: "arbench report: " + orDash(m.Name), Manifest: toHTMLTable(manifestTable(m)), Runs: toHTMLTable(runTable(rf))}
+	page := htmlPage{Title: "arbench report: " + orDash(m.Name), Manifest: toHTMLTable(manifestTable(m)), Runs: toHTMLTable(runTable(rf)),
+		SpeedCaption: speedCaption}
 	page.Manifest.Class = "manifest"
 	if !m.Complete {
 		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).", len(rf.Runs))
@@ -200,8 +223,11 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 		seen[t.task] = true
 		sec := htmlSection{
 			ID: "task-" + slug(t.task), Title: t.task,
-			Caption: fmt.Sprintf("Headline metric: %s. %s", orDash(t.headline), t.caption()),
-			Table:   toHTMLTable(t.simple()), Figures: figures(t.task),
+			Caption: fmt.Sprintf("Headline metric: %s. %s", t.headlineText(), t.caption(TableOptions{}, "bold")),
+			Table:   toHTMLTable(t.qualityTable(TableOptions{})), Notes: t.notes(), Figures: figures(t.task),
+		}
+		if st, ok := t.speedTable(TableOptions{}); ok {
+			sec.Speed = toHTMLTable(st)
 		}
 		for _, x := range extraTables(rf, t.task) {
 			sec.Extra = append(sec.Extra, htmlExtra{x.title, x.caption, toHTMLTable(x.table)})

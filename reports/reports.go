@@ -2,19 +2,33 @@
 // without rerunning anything: terminal tables and report.md (Table,
 // Markdown), a self-contained report.html (HTML), CSV files and figures
 // drawn with gonum/plot as PNG and SVG (Figures, Render), all written by
-// WriteReport. Values over seeds are summarised as mean ± half-width of the
-// 95% confidence interval of the mean (Student t with n-1 degrees of
-// freedom, exact quantiles: TQuantile, Summarize); single runs are shown
-// without an interval. CompareResults, CompareTable and Benchstat compare
-// two results files; DriftTable shows what `arbench reproduce` found.
-// Rendering depends only on the results file, so `arbench report DIR`
-// reproduces the output of the run that wrote it.
+// WriteReport. Rendering depends only on the results file, so `arbench
+// report DIR` reproduces the output of the run that wrote it.
+//
+// Tables: a quality table per task (headline metric first; each column
+// says its unit and split and, from MetricDirection, whether lower ↓ or
+// higher ↑ is better; the best mean of a column is marked, BestMark in a
+// terminal and bold elsewhere, as a description and not a significance
+// test), the task's reference values (harness.ReferenceName) as rows
+// under the models, and a separate speed table (training time,
+// throughput, timing metrics). Values over seeds are the mean ± half-width
+// of the 95% confidence interval of the mean (Student t with n-1 degrees of
+// freedom, exact quantiles: TQuantile, Summarize); a single seed shows the
+// task's own interval (harness.Result.CI, over rows, pairs or windows) when
+// it has one, as ± h or [lo, hi] when asymmetric, and the caption says what
+// n counts. Terminal tables wider than TableOptions.Width are split into
+// parts that fit (splitColumns), each repeating the model column.
+//
+// Charts: headline metrics as dot-and-whisker plots on an axis zoomed to
+// the intervals (PointChart), series as lines with markers and a line
+// style per label, intervals clipped to the metric's range (Bounds).
+// CompareResults, CompareTable and Benchstat compare two results files;
+// DriftTable shows what `arbench reproduce` found.
 package reports
 
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -32,6 +46,10 @@ type TableOptions struct {
 	// Metrics restricts the metric columns to these names (in this order,
 	// headline metric first anyway when listed); empty shows all.
 	Metrics []string
+	// Width is the width in terminal columns the terminal tables should
+	// fit (see TerminalWidth): a wider table is split into parts, each
+	// repeating the model column. 0 means no limit.
+	Width int
 }
 
 func (o TableOptions) precision() int {
@@ -41,270 +59,92 @@ func (o TableOptions) precision() int {
 	return o.Precision
 }
 
-// taskTable is the aggregated view of one task: rows are models (in order
-// of first appearance), columns its metrics (headline first).
-type taskTable struct {
-	task     string
-	headline string
-	metrics  []metricCol
-	rows     []*modelRow
-}
-
-type metricCol struct{ name, unit string }
-
-type modelRow struct {
-	model   string
-	seeds   []uint64
-	values  map[string][]float64
-	params  []int
-	train   []float64 // seconds, trained runs only
-	tokps   []float64
-	trained int // runs with training steps
-	loaded  int // runs initialised from saved weights
-	notes   []string
-}
-
-// aggregate groups the results by task and model.
-func aggregate(rf *harness.ResultsFile) []*taskTable {
-	var tables []*taskTable
-	byTask := map[string]*taskTable{}
-	rowOf := map[[2]string]*modelRow{}
-	table := func(task string) *taskTable {
-		t := byTask[task]
-		if t == nil {
-			t = &taskTable{task: task}
-			byTask[task] = t
-			tables = append(tables, t)
-		}
-		return t
-	}
-	row := func(t *taskTable, model string) *modelRow {
-		r := rowOf[[2]string{t.task, model}]
-		if r == nil {
-			r = &modelRow{model: model, values: map[string][]float64{}}
-			rowOf[[2]string{t.task, model}] = r
-			t.rows = append(t.rows, r)
-		}
-		return r
-	}
-	for _, run := range rf.Runs {
-		t := table(run.Task)
-		if t.headline == "" {
-			t.headline = run.TaskInfo.HeadlineMetric
-		}
-		r := row(t, run.Model)
-		r.seeds = append(r.seeds, run.Seed)
-		r.params = append(r.params, run.Params)
-		if run.WeightsIn != "" {
-			r.loaded++
-		}
-		if run.Steps > 0 {
-			r.trained++
-			r.train = append(r.train, run.TrainSeconds)
-			r.tokps = append(r.tokps, run.TokensPerSec)
-		}
-		if run.Note != "" {
-			r.notes = append(r.notes, fmt.Sprintf("seed %d: %s", run.Seed, run.Note))
-		}
-	}
-	for _, res := range rf.Results {
-		if _, setting := splitSetting(res.Metric); setting != "" {
-			continue // a decoding setting's: settingsTable
-		}
-		t := table(res.Task)
-		r := row(t, res.Model)
-		if _, ok := r.values[res.Metric]; !ok {
-			seen := false
-			for _, m := range t.metrics {
-				seen = seen || m.name == res.Metric
-			}
-			if !seen {
-				t.metrics = append(t.metrics, metricCol{res.Metric, res.Unit})
-			}
-		}
-		r.values[res.Metric] = append(r.values[res.Metric], float64(res.Value))
-	}
-	for _, t := range tables {
-		// Headline metric first, the others in order of appearance.
-		sort.SliceStable(t.metrics, func(i, j int) bool {
-			return t.metrics[i].name == t.headline && t.metrics[j].name != t.headline
-		})
-	}
-	return tables
-}
-
-// columns selects the metric columns of t according to opts.
-func (t *taskTable) columns(opts TableOptions) []metricCol {
-	if len(opts.Metrics) == 0 {
-		return t.metrics
-	}
-	var cols []metricCol
-	for _, name := range opts.Metrics {
-		for _, m := range t.metrics {
-			if m.name == name {
-				cols = append(cols, m)
-			}
-		}
-	}
-	return cols
-}
-
-// formatValues renders one metric cell: the mean over seeds, "± h" with h
-// the half-width of its 95% confidence interval (Student t) when there are
-// at least two values, and "(n=k)" when the cell has fewer values than the
-// row has runs (some runs diverged). A single value gets no interval.
-func formatValues(xs []float64, runs, prec int) string {
-	if len(xs) == 0 {
-		return "-"
-	}
-	s := Summarize(xs)
-	out := strconv.FormatFloat(s.Mean, 'f', prec, 64)
-	if s.HasCI() {
-		out += " ± " + strconv.FormatFloat(s.HalfWidth, 'f', prec, 64)
-	}
-	if s.N != runs {
-		out += fmt.Sprintf(" (n=%d)", s.N)
-	}
-	return out
-}
-
-// formatCount writes n with thousands separators.
-func formatCount(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-func (r *modelRow) paramsCell() string {
-	if len(r.params) == 0 {
-		return "-"
-	}
-	lo, hi := r.params[0], r.params[0]
-	for _, p := range r.params {
-		lo, hi = min(lo, p), max(hi, p)
-	}
-	if lo == hi {
-		return formatCount(lo)
-	}
-	return formatCount(lo) + "–" + formatCount(hi)
-}
-
-func (r *modelRow) trainCell() string {
-	if r.trained == 0 {
-		if r.loaded > 0 {
-			return "loaded"
-		}
-		return "untrained"
-	}
-	return strconv.FormatFloat(Summarize(r.train).Mean, 'f', 1, 64) + "s"
-}
-
-func (r *modelRow) tokpsCell() string {
-	if r.trained == 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(Summarize(r.tokps).Mean, 'f', 0, 64)
-}
-
-func (r *modelRow) seedsCell() string {
-	parts := make([]string, len(r.seeds))
-	for i, s := range r.seeds {
-		parts[i] = strconv.FormatUint(s, 10)
-	}
-	return strings.Join(parts, ",")
-}
-
-// caption explains the values of the table's metric cells.
-func (t *taskTable) caption() string {
-	single, multi := 0, 0
-	for _, r := range t.rows {
-		if len(r.seeds) > 1 {
-			multi++
-		} else {
-			single++
-		}
-	}
-	const ci = "mean ± half-width of the 95% confidence interval of the mean (Student t, n-1 degrees of freedom) over n seeds"
-	switch {
-	case multi == 0:
-		return "Single seed (n=1): each value is one run; no confidence interval."
-	case single == 0:
-		return "Values: " + ci + "."
-	}
-	return "Values: " + ci + "; rows with n=1 are single runs, shown without an interval."
-}
-
-// header and cells of one task table.
-func (t *taskTable) grid(opts TableOptions) (header []string, rows [][]string) {
-	cols := t.columns(opts)
-	hasNotes := false
-	for _, r := range t.rows {
-		hasNotes = hasNotes || len(r.notes) > 0
-	}
-	header = []string{"model", "n", "seeds"}
-	for _, c := range cols {
-		h := c.name
-		if c.unit != "" {
-			h += "\n(" + c.unit + ")"
-		}
-		header = append(header, h)
-	}
-	header = append(header, "params", "train", "tok/s")
-	if hasNotes {
-		header = append(header, "note")
-	}
-	for _, r := range t.rows {
-		cells := []string{r.model, strconv.Itoa(len(r.seeds)), r.seedsCell()}
-		for _, c := range cols {
-			cells = append(cells, formatValues(r.values[c.name], len(r.seeds), opts.precision()))
-		}
-		cells = append(cells, r.paramsCell(), r.trainCell(), r.tokpsCell())
-		if hasNotes {
-			cells = append(cells, strings.Join(r.notes, "; "))
-		}
-		rows = append(rows, cells)
-	}
-	return header, rows
-}
-
-// Table writes one terminal table per task: a row per model with its number
-// of runs n, its metric values (mean ± half-width of the 95% confidence
-// interval over seeds, Student t; single runs without an interval; headline
-// metric first), parameter count, mean training time and throughput.
+// Table writes, per task, its quality table for a terminal: a row per
+// model with its number of runs n, its seeds, every quality metric (mean
+// and 95% interval, see caption; headline first; ↓/↑ for the metric's
+// direction and BestMark before the best mean of each column) and its
+// parameter count, then the task's reference values as rows of their own;
+// the runs' notes; and a separate speed table (training time, throughput,
+// timing metrics). A table wider than opts.Width is split into parts that
+// fit, each repeating the model column.
 func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 	tables := aggregate(rf)
 	if len(tables) == 0 {
 		_, err := fmt.Fprintln(w, "no results")
 		return err
 	}
+	ew := &errWriter{w: w}
 	for i, t := range tables {
 		if i > 0 {
-			if _, err := fmt.Fprintln(w); err != nil {
-				return err
+			fmt.Fprintln(ew)
+		}
+		fmt.Fprintf(ew, "%s\n%s\n", wrapText(t.task+" (headline: "+orDash(t.headline)+"): "+t.headlineText(), opts.Width), wrapText(t.caption(opts, BestMark), opts.Width))
+		if err := terminalTable(ew, t.qualityTable(opts), opts.Width); err != nil {
+			return fmt.Errorf("table %s: %w", t.task, err)
+		}
+		for _, n := range t.notes() {
+			fmt.Fprintln(ew, wrapText("Note: "+n, opts.Width))
+		}
+		if st, ok := t.speedTable(opts); ok {
+			fmt.Fprintf(ew, "%s: speed (not quality)\n", t.task)
+			if err := terminalTable(ew, st, opts.Width); err != nil {
+				return fmt.Errorf("speed table %s: %w", t.task, err)
 			}
 		}
-		if _, err := fmt.Fprintf(w, "%s (headline: %s)\n%s\n", t.task, orDash(t.headline), t.caption()); err != nil {
-			return err
+	}
+	return ew.err
+}
+
+// headlineText describes the headline metric ("bits/byte on the test
+// split (lower is better)"), "-" when the task names none.
+func (t *taskTable) headlineText() string {
+	if c := t.headlineCol(); c != nil {
+		return t.describe(c)
+	}
+	return orDash(t.headline)
+}
+
+// terminalCells returns st's cells as printed in a terminal: the best of
+// each column after BestMark.
+func terminalCells(st simpleTable) [][]string {
+	rows := make([][]string, len(st.rows))
+	for i, r := range st.rows {
+		rows[i] = append([]string{}, r...)
+		for j := range r {
+			if st.best[[2]int{i, j}] {
+				rows[i][j] = BestMark + r[j]
+			}
 		}
-		header, rows := t.grid(opts)
-		align := make(tw.Alignment, len(header))
-		for k := range align {
-			align[k] = tw.AlignRight
+	}
+	return rows
+}
+
+// terminalTable draws st with box characters, split into parts of at most
+// width terminal columns (splitColumns; 0: no limit), each repeating the
+// first column; a reference row is left out of a part where it has no
+// value.
+func terminalTable(w io.Writer, st simpleTable, width int) error {
+	rows := terminalCells(st)
+	parts := splitColumns(columnWidths(st.header, rows), width)
+	for p, cols := range parts {
+		if len(parts) > 1 {
+			fmt.Fprintf(w, "(part %d of %d, split to fit %d columns)\n", p+1, len(parts), width)
 		}
-		align[0] = tw.AlignLeft
-		if header[len(header)-1] == "note" {
-			align[len(align)-1] = tw.AlignLeft
+		header := pick(st.header, cols)
+		var sub [][]string
+		for i, r := range rows {
+			cells := pick(r, cols)
+			if st.reference[i] && !hasValue(cells[1:]) {
+				continue
+			}
+			sub = append(sub, cells)
+		}
+		align := make(tw.Alignment, len(cols))
+		for k, c := range cols {
+			align[k] = tw.AlignLeft
+			if st.right(c) {
+				align[k] = tw.AlignRight
+			}
 		}
 		tbl := tablewriter.NewTable(w,
 			tablewriter.WithHeaderAutoFormat(tw.Off),
@@ -312,14 +152,33 @@ func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 			tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
 		)
 		tbl.Header(header)
-		if err := tbl.Bulk(rows); err != nil {
-			return fmt.Errorf("table %s: %w", t.task, err)
+		if err := tbl.Bulk(sub); err != nil {
+			return err
 		}
 		if err := tbl.Render(); err != nil {
-			return fmt.Errorf("table %s: %w", t.task, err)
+			return err
 		}
 	}
 	return nil
+}
+
+func pick(cells []string, cols []int) []string {
+	out := make([]string, len(cols))
+	for k, c := range cols {
+		if c < len(cells) {
+			out[k] = cells[c]
+		}
+	}
+	return out
+}
+
+func hasValue(cells []string) bool {
+	for _, c := range cells {
+		if c != "" && c != "-" {
+			return true
+		}
+	}
+	return false
 }
 
 func orDash(s string) string {
@@ -335,24 +194,33 @@ func mdCell(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-func mdTable(w io.Writer, header []string, rows [][]string, right func(col int) bool) {
-	cells := make([]string, len(header))
-	for i, h := range header {
+// mdTable writes st as a Markdown table: the best cell of each column in
+// bold, reference rows in italics.
+func mdTable(w io.Writer, st simpleTable) {
+	cells := make([]string, len(st.header))
+	for i, h := range st.header {
 		cells[i] = mdCell(h)
 	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	for i := range header {
-		if right(i) {
+	for i := range st.header {
+		if st.right(i) {
 			cells[i] = "---:"
 		} else {
 			cells[i] = "---"
 		}
 	}
 	fmt.Fprintf(w, "|%s|\n", strings.Join(cells, "|"))
-	for _, r := range rows {
+	for i, r := range st.rows {
 		cells := make([]string, len(r))
-		for i, c := range r {
-			cells[i] = mdCell(c)
+		for j, c := range r {
+			cells[j] = mdCell(c)
+			switch {
+			case c == "":
+			case st.best[[2]int{i, j}]:
+				cells[j] = "**" + cells[j] + "**"
+			case st.reference[i] && j == 0:
+				cells[j] = "*" + cells[j] + "*"
+			}
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
@@ -371,14 +239,6 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
-}
-
-// simpleTable is a titled table shared by the Markdown and HTML reports.
-type simpleTable struct {
-	header []string
-	rows   [][]string
-	// right says which columns are right-aligned (numbers).
-	right func(col int) bool
 }
 
 // manifestTable describes where and how the results were produced.
@@ -410,13 +270,6 @@ func manifestTable(m harness.Manifest) simpleTable {
 		},
 		right: func(int) bool { return false },
 	}
-}
-
-// taskSimpleTable is the results table of one task.
-func (t *taskTable) simple() simpleTable {
-	header, rows := t.grid(TableOptions{})
-	last := len(header) - 1
-	return simpleTable{header, rows, func(i int) bool { return i > 0 && !(i == last && header[i] == "note") }}
 }
 
 // lossTable lists, per run, the final training and validation loss and the
@@ -455,8 +308,8 @@ func lossTable(rf *harness.ResultsFile) (simpleTable, bool) {
 		rows = append(rows, []string{k.task, k.model, strconv.FormatUint(k.seed, 10),
 			lastPoint(tr), lastPoint(va), best})
 	}
-	return simpleTable{[]string{"task", "model", "seed", "final train loss", "final valid loss", "best valid loss"}, rows,
-		func(i int) bool { return i >= 2 }}, true
+	return simpleTable{header: []string{"task", "model", "seed", "final train loss", "final valid loss", "best valid loss"}, rows: rows,
+		right: func(i int) bool { return i >= 2 }}, true
 }
 
 // datasetTable lists the datasets of the manifest; ok is false when none.
@@ -468,7 +321,7 @@ func datasetTable(m harness.Manifest) (simpleTable, bool) {
 	for _, d := range m.Datasets {
 		rows = append(rows, []string{d.Name, d.Path, formatCount(int(d.Bytes)), d.SHA256})
 	}
-	return simpleTable{[]string{"name", "path", "bytes", "sha256"}, rows, func(i int) bool { return i == 2 }}, true
+	return simpleTable{header: []string{"name", "path", "bytes", "sha256"}, rows: rows, right: func(i int) bool { return i == 2 }}, true
 }
 
 // runTable lists every run.
@@ -484,67 +337,97 @@ func runTable(rf *harness.ResultsFile) simpleTable {
 			strconv.FormatFloat(r.TokensPerSec, 'f', 0, 64), strconv.FormatFloat(r.EvalSeconds, 'f', 1, 64),
 			weights, orDash(r.Note)})
 	}
-	return simpleTable{[]string{"task", "model", "seed", "params", "steps", "train s", "tok/s", "eval s", "loaded weights", "note"}, rows,
-		func(i int) bool { return i >= 2 && i <= 7 }}
+	return simpleTable{header: []string{"task", "model", "seed", "params", "steps", "train s", "tok/s", "eval s", "loaded weights", "note"}, rows: rows,
+		right: func(i int) bool { return i >= 2 && i <= 7 }}
 }
 
 // code wraps s in Markdown backticks.
 func code(s string) string { return "`" + s + "`" }
 
-// Markdown writes the report: a manifest summary, one results table per
-// task, the final points of the loss curves, the datasets and every run.
+// Markdown writes the report (see markdown) without figures.
 func Markdown(w io.Writer, rf *harness.ResultsFile) error {
 	return markdown(w, rf, nil, "")
 }
 
-// markdown writes the report with the figures of each task after its table,
-// linked as plotsDir/NAME.png and .svg.
+// The sections of report.md and report.html, in this order:
+//
+//  1. the manifest (report.html adds the resolved configuration);
+//  2. the Claims table, each claim an experiment tests with its verdict
+//     (package reports/claims, wired in separately: it belongs here,
+//     before the per-task detail it summarises);
+//  3. per task: the quality table (reference rows under it), the runs'
+//     notes, the speed table, the decoding-settings and speed-up tables,
+//     then the figures;
+//  4. the loss curves, the datasets and every run.
+
+// markdown writes the report with the figures of each task after its
+// tables, linked as plotsDir/NAME.png and .svg.
 func markdown(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) error {
 	ew := &errWriter{w: w}
+	mdManifest(ew, rf)
+	// 2. The Claims table goes here.
+	mdTasks(ew, rf, figs, plotsDir)
+	mdAppendix(ew, rf)
+	return ew.err
+}
+
+func mdManifest(w io.Writer, rf *harness.ResultsFile) {
 	m := rf.Manifest
-	fmt.Fprintf(ew, "# arbench report: %s\n\n", mdCell(orDash(m.Name)))
+	fmt.Fprintf(w, "# arbench report: %s\n\n", mdCell(orDash(m.Name)))
 	if !m.Complete {
-		fmt.Fprintf(ew, "**Incomplete:** %d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).\n\n", len(rf.Runs))
+		fmt.Fprintf(w, "**Incomplete:** %d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).\n\n", len(rf.Runs))
 	}
 	mt := manifestTable(m)
 	mt.rows[len(mt.rows)-1][1] = code(mt.rows[len(mt.rows)-1][1])
-	mdTable(ew, mt.header, mt.rows, mt.right)
+	mdTable(w, mt)
+}
 
-	tables := aggregate(rf)
+// mdTasks writes a section per task: its tables, then its figures.
+func mdTasks(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) {
 	tasks := map[string]bool{}
-	for _, t := range tables {
+	for _, t := range aggregate(rf) {
 		tasks[t.task] = true
-		fmt.Fprintf(ew, "\n## %s\n\nHeadline metric: %s. %s\n\n", mdCell(t.task), orDash(t.headline), t.caption())
-		st := t.simple()
-		mdTable(ew, st.header, st.rows, st.right)
-		for _, x := range extraTables(rf, t.task) {
-			fmt.Fprintf(ew, "\n### %s\n\n%s\n\n", x.title, x.caption)
-			mdTable(ew, x.table.header, x.table.rows, x.table.right)
+		fmt.Fprintf(w, "\n## %s\n\nHeadline metric: %s. %s\n\n", mdCell(t.task), t.headlineText(), t.caption(TableOptions{}, "bold"))
+		mdTable(w, t.qualityTable(TableOptions{}))
+		if notes := t.notes(); len(notes) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range notes {
+				fmt.Fprintf(w, "- Note: %s\n", mdCell(n))
+			}
 		}
-		mdFigures(ew, figs, t.task, plotsDir)
+		if st, ok := t.speedTable(TableOptions{}); ok {
+			fmt.Fprintf(w, "\n### Speed\n\n%s\n\n", speedCaption)
+			mdTable(w, st)
+		}
+		for _, x := range extraTables(rf, t.task) {
+			fmt.Fprintf(w, "\n### %s\n\n%s\n\n", x.title, x.caption)
+			mdTable(w, x.table)
+		}
+		mdFigures(w, figs, t.task, plotsDir)
 	}
 	for _, task := range taskOrder(rf) { // tasks with curves or series only
 		if !tasks[task] && hasFigures(figs, task) {
-			fmt.Fprintf(ew, "\n## %s\n", mdCell(task))
-			mdFigures(ew, figs, task, plotsDir)
+			fmt.Fprintf(w, "\n## %s\n", mdCell(task))
+			mdFigures(w, figs, task, plotsDir)
 		}
 	}
+}
 
+// mdAppendix writes the loss curves, datasets and runs.
+func mdAppendix(w io.Writer, rf *harness.ResultsFile) {
 	if lt, ok := lossTable(rf); ok {
-		fmt.Fprintf(ew, "\n## Loss curves\n\nFinal training loss (mean over the last logging window) and validation loss, in nats/token.\n\n")
-		mdTable(ew, lt.header, lt.rows, lt.right)
+		fmt.Fprintf(w, "\n## Loss curves\n\nFinal training loss (mean over the last logging window) and validation loss, in nats/token.\n\n")
+		mdTable(w, lt)
 	}
-	if dt, ok := datasetTable(m); ok {
-		fmt.Fprintf(ew, "\n## Datasets\n\n")
+	if dt, ok := datasetTable(rf.Manifest); ok {
+		fmt.Fprintf(w, "\n## Datasets\n\n")
 		for _, r := range dt.rows {
 			r[1], r[3] = code(r[1]), code(r[3])
 		}
-		mdTable(ew, dt.header, dt.rows, dt.right)
+		mdTable(w, dt)
 	}
-	fmt.Fprintf(ew, "\n## Runs\n\n")
-	rt := runTable(rf)
-	mdTable(ew, rt.header, rt.rows, rt.right)
-	return ew.err
+	fmt.Fprintf(w, "\n## Runs\n\n")
+	mdTable(w, runTable(rf))
 }
 
 func hasFigures(figs []Figure, task string) bool {

@@ -67,10 +67,10 @@ func settingRows(rf *harness.ResultsFile, task string) (rows []*settingRow, orde
 	units = map[string]string{}
 	byKey := map[[2]string]*settingRow{}
 	for _, r := range rf.Results {
-		if r.Task != task {
+		kind, base, setting := classify(r)
+		if r.Task != task || kind == referenceMetric {
 			continue
 		}
-		base, setting := splitSetting(r.Metric)
 		k := [2]string{r.Model, setting}
 		row := byKey[k]
 		if row == nil {
@@ -133,7 +133,7 @@ func settingsTable(rf *harness.ResultsFile, task string) (simpleTable, bool) {
 		}
 		cells = append(cells, line)
 	}
-	return simpleTable{header, cells, func(i int) bool { return i >= 2 }}, true
+	return simpleTable{header: header, rows: cells, right: func(i int) bool { return i >= 2 }}, true
 }
 
 // extraTable is a titled table after a task's results table.
@@ -208,7 +208,7 @@ func speedupTable(rf *harness.ResultsFile, task string) (simpleTable, string, bo
 		cells = append(cells, line)
 	}
 	caption := fmt.Sprintf("Speed-up = mean latency per sequence of %s (%s, its configured decoding) divided by the row's, from the same run; below 1× is slower than the autoregressive baseline.", base.model, SpeedupBaseline)
-	return simpleTable{header, cells, func(i int) bool { return i >= 2 }}, caption, true
+	return simpleTable{header: header, rows: cells, right: func(i int) bool { return i >= 2 }}, caption, true
 }
 
 // speedQualityFigures draws, per batch of SpeedMetrics, exact match (y)
@@ -227,9 +227,11 @@ func speedQualityFigures(rf *harness.ResultsFile, task string, colors map[string
 			continue
 		}
 		chart := &LineChart{
-			Title:  fmt.Sprintf("%s: speed vs quality (%s)", task, s.Batch),
-			XLabel: axisLabel("latency per sequence", units[s.Metric]),
-			YLabel: axisLabel(humanize(QualityMetric), units[QualityMetric]),
+			Title:   fmt.Sprintf("%s: speed vs quality (%s)", task, s.Batch),
+			XLabel:  axisLabel("latency per sequence", units[s.Metric]),
+			YLabel:  axisLabel(humanize(QualityMetric), units[QualityMetric]),
+			Markers: true,
+			YBounds: boundsOf(metricBounds(QualityMetric, units[QualityMetric])),
 		}
 		for _, model := range modelOrder(rf, task) {
 			line := speedQualityLine(rows, model, s.Metric)
@@ -317,9 +319,10 @@ func speedupFigure(rf *harness.ResultsFile, task string, colors map[string]int) 
 		return Figure{}, false
 	}
 	chart := &LineChart{
-		Title:  fmt.Sprintf("%s: speed-up over %s vs target length", task, base),
-		XLabel: "target length (tokens)",
-		YLabel: "speed-up (×)",
+		Title:   fmt.Sprintf("%s: speed-up over %s vs target length", task, base),
+		XLabel:  "target length (tokens)",
+		YLabel:  "speed-up (×)",
+		Markers: true,
 	}
 	for _, m := range modelOrder(rf, task) {
 		if m == base {

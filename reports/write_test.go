@@ -35,6 +35,8 @@ func TestWriteReport(t *testing.T) {
 		"plots/series_text_jargon_token_error_vs_position.png", "plots/series_text_jargon_token_error_vs_position.svg",
 		"plots/series_text_jargon_loss_vs_context.png", "plots/series_text_jargon_loss_vs_context.svg",
 		"plots/metric_fake_count_bits_per_token.png", "plots/metric_fake_count_bits_per_token.svg",
+		"plots/metric_synthetic_copy_accuracy.png", "plots/metric_synthetic_copy_accuracy.svg",
+		"plots/series_synthetic_copy_accuracy_vs_distance.png", "plots/series_synthetic_copy_accuracy_vs_distance.svg",
 		"report.md", "report.html", "results.csv", "summary.csv", "curves.csv", "series.csv",
 	}
 	if strings.Join(rel, " ") != strings.Join(want, " ") {
@@ -81,10 +83,18 @@ func checkHTML(t *testing.T, page string, figures int) {
 		"2.1881 ± 0.2737", "1.8034",
 		`<section id="loss-curves">`, `<section id="datasets">`, `<section id="runs">`,
 		"transformer seed 1: train loss is NaN at step 1 (diverged); the curve stops there.",
+		// Tables scroll inside their box instead of widening the page.
+		".table-wrap { overflow-x: auto;", `<div class="table-wrap"><table>`,
+		// The best value of a column in bold, reference rows marked.
+		"<td class=\"num\"><strong>1.8034</strong></td>", `<tr class="ref"><td>ref: unigram (train split)</td>`,
+		"<h3>Speed</h3>", "bits/byte ↓<br>(test)",
 	} {
 		if !strings.Contains(page, s) {
 			t.Errorf("report.html lacks %q", s)
 		}
+	}
+	if n, m := strings.Count(page, "<table"), strings.Count(page, `<div class="table-wrap"><table`); n != m {
+		t.Errorf("%d of %d tables are not in a scrolling box", n-m, n)
 	}
 	if n := strings.Count(page, `<img src="data:image/png;base64,`); n != figures {
 		t.Errorf("report.html embeds %d images, want %d", n, figures)
