@@ -434,12 +434,6 @@ func (s *sweep) submit(ctx context.Context, tasks []int, resubmit bool) error {
 // maxArraySize asks the cluster; -dry-run assumes Slurm's default where
 // no controller answers.
 func (s *sweep) maxArraySize(ctx context.Context) (int, error) {
-	if s.f.dryRun {
-		if _, err := exec.LookPath("scontrol"); err != nil {
-			fmt.Fprintf(s.stderr, "arbench slurm: no scontrol here; assuming Slurm's default MaxArraySize, %d\n", defaultMaxArraySize)
-			return defaultMaxArraySize, nil
-		}
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	n, err := maxArraySize(cctx)
