@@ -178,10 +178,10 @@ func TestTrainingBeatsOneBit(t *testing.T) {
 	}
 	got := metrics(t, task, m)
 	bpd := got["bits_per_dim"]
-	t.Logf("bits/dim %.4f [%v, %v], samples %.4f, loss %.4f → %.4f nats/pixel", bpd.Value, bpd.Params["ci_low"], bpd.Params["ci_high"],
+	t.Logf("bits/dim %.4f %+v, samples %.4f, loss %.4f → %.4f nats/pixel", bpd.Value, bpd.CI,
 		got["sample_bits_per_dim"].Value, losses[0], losses[len(losses)-1])
-	if !(bpd.Value < 0.9) || !(bpd.Params["ci_high"].(float64) < 1) {
-		t.Errorf("bits_per_dim %v %v, want below 1", bpd.Value, bpd.Params)
+	if !(bpd.Value < 0.9) || bpd.CI == nil || !(bpd.CI.Hi < 1) {
+		t.Errorf("bits_per_dim %v %+v, want below 1", bpd.Value, bpd.CI)
 	}
 	if p := got["pixels_per_s_large"].Params["decode_path"]; p != "cached" {
 		t.Errorf("decode path %v, want cached", p)

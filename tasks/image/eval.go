@@ -12,11 +12,8 @@ import (
 	"arbench/harness"
 	"arbench/internal/decoding"
 	"arbench/internal/fsum"
+	"arbench/internal/stats"
 )
-
-// z95 is the standard normal quantile of a two-sided 95% interval, the
-// level of every interval arbench reports.
-const z95 = 1.959963984540054
 
 // ratioUnit is the unit of a ratio of two times: seconds per second, a
 // timing unit (harness.IsTimingUnit), so reproduce does not compare it.
@@ -90,7 +87,7 @@ func (t *Task) score(ctx context.Context, sc harness.Scorer, imgs [][]uint8, f f
 }
 
 // Evaluate measures the model on the test images. Every metric's Params
-// hold binarize, height and width; the intervals (Params ci_low, ci_high)
+// hold binarize, height and width; the intervals (Metric.CI)
 // are normal 95% intervals of a mean over images.
 //
 //   - Likelihood (teacher-forced, through harness.Scorer): nats_per_image
@@ -428,15 +425,13 @@ func metric(name string, v float64, unit string, params map[string]any) harness.
 	return harness.Metric{Name: name, Value: v, Unit: unit, Split: "test", Params: params}
 }
 
-// meanMetric is the mean of xs·scale with its 95% interval over the
-// entries (Params ci_low and ci_high, absent for fewer than two).
+// meanMetric is the mean of xs·scale with its 95% normal interval over the
+// images (Metric.CI, absent for fewer than two).
 func meanMetric(name string, xs []float64, scale float64, unit string, params map[string]any) harness.Metric {
 	mean, lo, hi := meanCI(xs)
-	p := maps.Clone(params)
-	if !math.IsNaN(lo) {
-		p[harness.ParamCILow], p[harness.ParamCIHigh] = lo*scale, hi*scale
-	}
-	return metric(name, mean*scale, unit, p)
+	m := metric(name, mean*scale, unit, maps.Clone(params))
+	m.CI = harness.IntervalOf(lo*scale, hi*scale, harness.CINormal, len(xs), "images")
+	return m
 }
 
 // meanCI returns the mean of xs and its normal 95% interval, mean ±
@@ -459,7 +454,7 @@ func meanCI(xs []float64) (mean, lo, hi float64) {
 	for i, x := range xs {
 		dev[i] = (x - mean) * (x - mean)
 	}
-	half := z95 * math.Sqrt(fsum.Sum(dev)/(n-1)/n)
+	half := stats.Z(stats.Level) * math.Sqrt(fsum.Sum(dev)/(n-1)/n)
 	return mean, mean - half, mean + half
 }
 

@@ -476,7 +476,7 @@ func TestUniformModelScoresOneBitPerDim(t *testing.T) {
 	got := metricsByName(ev)
 	for _, name := range []string{"bits_per_dim", "sample_bits_per_dim", "completion_bits_per_dim_teacher_forced", "completion_bits_per_dim_free_running"} {
 		mt := got[name]
-		if math.Abs(mt.Value-1) > 1e-12 || math.Abs(mt.Params["ci_low"].(float64)-1) > 1e-9 || math.Abs(mt.Params["ci_high"].(float64)-1) > 1e-9 {
+		if math.Abs(mt.Value-1) > 1e-12 || mt.CI == nil || math.Abs(float64(mt.CI.Lo)-1) > 1e-9 || math.Abs(float64(mt.CI.Hi)-1) > 1e-9 {
 			t.Errorf("%s = %v (%v), want exactly 1", name, mt.Value, mt.Params)
 		}
 	}
@@ -534,7 +534,7 @@ func TestEvaluateMetricsAndSamples(t *testing.T) {
 		}
 	}
 	bpd := got["bits_per_dim"]
-	lo, hi := bpd.Params["ci_low"].(float64), bpd.Params["ci_high"].(float64)
+	lo, hi := float64(bpd.CI.Lo), float64(bpd.CI.Hi)
 	if !(lo < bpd.Value && bpd.Value < hi) || math.Abs(got["nats_per_image"].Value-bpd.Value*64*math.Ln2) > 1e-9 {
 		t.Errorf("bits_per_dim %v [%v, %v], nats_per_image %v", bpd.Value, lo, hi, got["nats_per_image"].Value)
 	}

@@ -71,10 +71,8 @@ func TestEvaluateRealRNN(t *testing.T) {
 	}
 	t.Logf("valid loss %.4f -> %.4f nats/pixel", before, after)
 	bpd := got["bits_per_dim"]
-	lo, okLo := bpd.Params[harness.ParamCILow].(float64)
-	hi, okHi := bpd.Params[harness.ParamCIHigh].(float64)
-	if !okLo || !okHi || !(lo <= bpd.Value && bpd.Value <= hi) || math.IsInf(bpd.Value, 0) || !(bpd.Value > 0 && bpd.Value < 1) {
-		t.Errorf("bits_per_dim %v [%v, %v]", bpd.Value, bpd.Params[harness.ParamCILow], bpd.Params[harness.ParamCIHigh])
+	if bpd.CI == nil || !(float64(bpd.CI.Lo) <= bpd.Value && bpd.Value <= float64(bpd.CI.Hi)) || math.IsInf(bpd.Value, 0) || !(bpd.Value > 0 && bpd.Value < 1) {
+		t.Errorf("bits_per_dim %v %+v", bpd.Value, bpd.CI)
 	}
 	for _, name := range []string{"completion_bits_per_dim_teacher_forced", "completion_bits_per_dim_free_running", "sample_bits_per_dim",
 		"pixels_per_s_b1", "pixels_per_s_large", "train_step_ms_per_image", "generation_over_train_step"} {
