@@ -243,8 +243,8 @@ func TestFiguresWithBadSeries(t *testing.T) {
 	if !strings.Contains(string(html), "text/jargon: accuracy vs distance: not drawn:") {
 		t.Errorf("report.html does not list the figure that was not drawn")
 	}
-	if len(w.Files) != 7*2+6 {
-		t.Errorf("wrote %d files, want the 14 good images and 6 documents: %v", len(w.Files), w.Files)
+	if len(w.Files) != 7*2+7 {
+		t.Errorf("wrote %d files, want the 14 good images and 7 documents (claims.json included): %v", len(w.Files), w.Files)
 	}
 }
 

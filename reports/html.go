@@ -79,6 +79,7 @@ type htmlPage struct {
 	Incomplete string
 	Manifest   *htmlTable
 	Config     string
+	Claims     *htmlClaims
 	Sections   []htmlSection
 	Loss       *htmlTable
 	Datasets   *htmlTable
@@ -126,7 +127,7 @@ nav ul { columns: 2; }
 {{with .Incomplete}}<p class="warn"><strong>Incomplete:</strong> {{.}}</p>{{end}}
 {{template "table" .Manifest}}
 {{with .Config}}<details><summary>Resolved configuration (manifest.config)</summary><pre>{{.}}</pre></details>{{end}}
-{{/* The Claims section (reports/claims) goes here, before the tasks: see the section order in reports.go. */}}
+{{with .Claims}}<section id="claims"><h2>Claims</h2><p>{{.Caption}}</p>{{with .Err}}<p class="error">Claims not judged: {{.}}</p>{{end}}{{with .Table}}{{template "table" .}}{{end}}</section>{{end}}
 <nav><ul>
 {{range .Sections}}<li><a href="#{{.ID}}">{{.Title}}</a></li>
 {{end}}{{if .Loss}}<li><a href="#loss-curves">Loss curves</a></li>{{end}}
@@ -169,6 +170,12 @@ nav ul { columns: 2; }
 </table></div>{{end}}
 `
 
+// htmlClaims is the Claims section of report.html.
+type htmlClaims struct {
+	Caption, Err string
+	Table        *htmlTable
+}
+
 // HTML writes the report as one self-contained HTML page: the manifest, its
 // resolved configuration, every table and every figure (PNG embedded as a
 // data URI; figures must have been rendered, see Figure.Render). plotsDir
@@ -185,6 +192,14 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 	page.Manifest.Class = "manifest"
 	if !m.Complete {
 		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).", len(rf.Runs))
+	}
+	if st, err, ok := claimsSection(rf); ok {
+		page.Claims = &htmlClaims{Caption: claimsCaption}
+		if err != nil {
+			page.Claims.Err = err.Error()
+		} else {
+			page.Claims.Table = toHTMLTable(st)
+		}
 	}
 	if len(m.Config) > 0 {
 		var buf bytes.Buffer

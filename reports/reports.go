@@ -352,9 +352,9 @@ func Markdown(w io.Writer, rf *harness.ResultsFile) error {
 // The sections of report.md and report.html, in this order:
 //
 //  1. the manifest (report.html adds the resolved configuration);
-//  2. the Claims table, each claim an experiment tests with its verdict
-//     (package reports/claims, wired in separately: it belongs here,
-//     before the per-task detail it summarises);
+//  2. the Claims table, each claim the experiment tests with its verdict
+//     (package reports/claims; claimsreport.go), before the per-task
+//     detail it summarises;
 //  3. per task: the quality table (reference rows under it), the runs'
 //     notes, the speed table, the decoding-settings and speed-up tables,
 //     then the figures;
@@ -365,7 +365,7 @@ func Markdown(w io.Writer, rf *harness.ResultsFile) error {
 func markdown(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) error {
 	ew := &errWriter{w: w}
 	mdManifest(ew, rf)
-	// 2. The Claims table goes here.
+	mdClaims(ew, rf)
 	mdTasks(ew, rf, figs, plotsDir)
 	mdAppendix(ew, rf)
 	return ew.err

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"arbench/harness"
+	"arbench/reports/claims"
 )
 
 // Files WriteReport writes inside a results directory, besides the CSVs.
@@ -28,7 +29,9 @@ type Written struct {
 
 // WriteReport renders everything a results directory's report consists of
 // from rf alone (nothing is rerun): report.md, report.html (self-contained),
-// results.csv, summary.csv, curves.csv, series.csv and every figure as
+// results.csv, summary.csv, curves.csv, series.csv, claims.json when the
+// experiment tests claims (the Claims table, package reports/claims) and
+// every figure as
 // plots/NAME.png and plots/NAME.svg: the charts of Figures and the image
 // grids of ImageFigures, read from the directory's samples.jsonl. PNG and SVG files left in plots/ by an
 // earlier report that this one does not produce are removed.
@@ -89,6 +92,12 @@ func WriteReport(dir string, rf *harness.ResultsFile) (*Written, error) {
 		{SummaryCSV, func(w io.Writer) error { return SummaryCSVTo(w, rf) }},
 		{CurvesCSV, func(w io.Writer) error { return CurvesCSVTo(w, rf) }},
 		{SeriesCSV, func(w io.Writer) error { return SeriesCSVTo(w, rf) }},
+	}
+	if specs, err := claims.Specs(rf); err == nil && len(specs) > 0 {
+		steps = append(steps, struct {
+			name string
+			f    func(w io.Writer) error
+		}{ClaimsFileName, func(w io.Writer) error { return writeClaimsJSON(w, rf) }})
 	}
 	for _, s := range steps {
 		if err := write(filepath.Join(dir, s.name), s.f); err != nil {

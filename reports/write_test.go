@@ -37,7 +37,7 @@ func TestWriteReport(t *testing.T) {
 		"plots/metric_fake_count_bits_per_token.png", "plots/metric_fake_count_bits_per_token.svg",
 		"plots/metric_synthetic_copy_accuracy.png", "plots/metric_synthetic_copy_accuracy.svg",
 		"plots/series_synthetic_copy_accuracy_vs_distance.png", "plots/series_synthetic_copy_accuracy_vs_distance.svg",
-		"report.md", "report.html", "results.csv", "summary.csv", "curves.csv", "series.csv",
+		"report.md", "report.html", "results.csv", "summary.csv", "curves.csv", "series.csv", "claims.json",
 	}
 	if strings.Join(rel, " ") != strings.Join(want, " ") {
 		t.Errorf("wrote %v\nwant  %v", rel, want)

@@ -272,7 +272,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rf, err := harness.Run(ctx, e, opt)
 	if rf != nil {
-		if terr := reports.Table(stdout, rf, reports.TableOptions{}); terr != nil {
+		if terr := reports.Table(stdout, rf, reports.TableOptions{Width: reports.TerminalWidth(stdout)}); terr != nil {
 			err = errors.Join(err, terr)
 		}
 		if !f.quiet {

@@ -16,7 +16,9 @@
 //
 // A test is supported when its whole interval lies on the expected side of
 // the threshold, contradicted when the whole interval lies on the other
-// side, and not resolved otherwise (or when no interval exists). A claim is
+// side, and not resolved otherwise (or when no interval exists; the reason
+// then names the runs whose validation loss was still falling when training
+// ended, harness.RunRecord.Convergence). A claim is
 // supported when all its tests are, contradicted when any is, and otherwise
 // not resolved at the experiment's budget.
 package claims
@@ -151,7 +153,31 @@ func judgeTest(rf *harness.ResultsFile, t harness.ClaimTest) TestResult {
 		return res
 	}
 	res.Verdict, res.Reason = decide(res.Quantity, t.Expect, t.Threshold())
+	if res.Verdict == Unresolved {
+		if still := improving(rf, t); still != "" {
+			res.Reason += "; still improving at the end of training: " + still
+		}
+	}
 	return res
+}
+
+// improving lists the runs of t's models on its task whose validation loss
+// was still falling when training ended (harness.ConvergenceImproving): a
+// test they leave unresolved might resolve with a larger budget.
+func improving(rf *harness.ResultsFile, t harness.ClaimTest) string {
+	var parts []string
+	for _, model := range slices.Compact([]string{t.Model, cmp.Or(t.Other, t.Model)}) {
+		var seeds []string
+		for _, r := range rf.Runs {
+			if r.Task == t.Task && r.Model == model && r.Convergence() == harness.ConvergenceImproving {
+				seeds = append(seeds, strconv.FormatUint(r.Seed, 10))
+			}
+		}
+		if len(seeds) > 0 {
+			parts = append(parts, fmt.Sprintf("%s (seed %s)", model, strings.Join(seeds, ", ")))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // decide compares q's interval with the threshold.

@@ -215,3 +215,20 @@ func TestOtherMetricAndThroughput(t *testing.T) {
 		t.Errorf("Describe = %q", d)
 	}
 }
+
+// An unresolved test names the runs that were still improving.
+func TestUnresolvedNamesImprovingRuns(t *testing.T) {
+	rf := &harness.ResultsFile{Results: []harness.Result{
+		result("rnn", "acc", 1, 0.5, ci(0.4, 0.6, 128)), result("lstm", "acc", 1, 0.55, ci(0.45, 0.65, 128)),
+	}}
+	falling := &harness.ValidSlope{Slope: -2, CI: &harness.Interval{Lo: -3, Hi: -1}}
+	flat := &harness.ValidSlope{Slope: 0, CI: &harness.Interval{Lo: -1, Hi: 1}}
+	rf.Runs = []harness.RunRecord{
+		{Task: "t/a", Model: "rnn", Seed: 1, Trained: true, ValidSlope: falling},
+		{Task: "t/a", Model: "lstm", Seed: 1, Trained: true, ValidSlope: flat},
+	}
+	got := judgeTest(rf, harness.ClaimTest{Task: "t/a", Metric: "acc", Model: "rnn", Other: "lstm", Expect: harness.ExpectLess})
+	if got.Verdict != Unresolved || !strings.HasSuffix(got.Reason, "; still improving at the end of training: rnn (seed 1)") {
+		t.Errorf("%+v", got)
+	}
+}

@@ -59,7 +59,11 @@ func Format(q Quantity) string {
 		s += fmt.Sprintf(" [%s, %s]", sig(q.Lo), sig(q.Hi))
 	}
 	if q.N > 0 && q.Of != "" {
-		s += fmt.Sprintf(" (n=%d %s)", q.N, q.Of)
+		of := q.Of
+		if q.N == 1 {
+			of = strings.TrimSuffix(of, "s")
+		}
+		s += fmt.Sprintf(" (n=%d %s)", q.N, of)
 	}
 	return s
 }
