@@ -65,8 +65,9 @@ func (o TableOptions) precision() int {
 // direction and BestMark before the best mean of each column) and its
 // parameter count, then the task's reference values as rows of their own;
 // the runs' notes; and a separate speed table (training time, throughput,
-// timing metrics). A table wider than opts.Width is split into parts that
-// fit, each repeating the model column.
+// timing metrics); then the Claims table when the experiment tests claims.
+// A table wider than opts.Width is split into parts that fit, each
+// repeating the model column.
 func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 	tables := aggregate(rf)
 	if len(tables) == 0 {
@@ -90,6 +91,14 @@ func Table(w io.Writer, rf *harness.ResultsFile, opts TableOptions) error {
 			if err := terminalTable(ew, st, opts.Width); err != nil {
 				return fmt.Errorf("speed table %s: %w", t.task, err)
 			}
+		}
+	}
+	if st, err, ok := claimsSection(rf); ok {
+		fmt.Fprintf(ew, "\nClaims\n%s\n", wrapText(claimsCaption, opts.Width))
+		if err != nil {
+			fmt.Fprintf(ew, "claims not judged: %v\n", err)
+		} else if err := terminalTable(ew, st, opts.Width); err != nil {
+			return fmt.Errorf("claims table: %w", err)
 		}
 	}
 	return ew.err
