@@ -5,7 +5,7 @@ TAGS    ?=
 # Go test timeout for `make test`; CI allows 90 minutes, we aim for < 10.
 TEST_TIMEOUT ?= 9m
 
-.PHONY: all build run test fuzz bench datasets lint openblas clean python-deps test-examples
+.PHONY: all build run test fuzz bench datasets lint openblas clean python-deps test-examples claims-readme
 
 all: build
 
@@ -90,3 +90,13 @@ openblas:
 
 clean:
 	rm -rf bin
+
+# Copy the Claims tables of finished runs (results/NAME/claims.json, written
+# by arbench run/report) to experiments/results/NAME.claims.json and rewrite
+# the README's quoted tables from them (experiments/readme_test.go checks
+# in every `make test` that the README and those files agree).
+claims-readme:
+	@set -e; for f in results/*/claims.json; do \
+	  name=$$(basename $$(dirname $$f)); cp $$f experiments/results/$$name.claims.json; echo "experiments/results/$$name.claims.json"; \
+	done
+	$(GO) test ./experiments -run '^TestREADMEClaims$$' -update

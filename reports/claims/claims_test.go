@@ -182,6 +182,15 @@ func TestJudgeFromManifest(t *testing.T) {
 	if !strings.Contains(js2.String(), `"estimate": null`) || !strings.Contains(js2.String(), `"verdict": "supported"`) {
 		t.Errorf("json:\n%s", js2.String())
 	}
+	// What WriteJSON writes, ReadJSON reads back to the same table.
+	back, err := ReadJSON(&js2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md2 bytes.Buffer
+	if err := Markdown(&md2, back); err != nil || md2.String() != want {
+		t.Errorf("table after a JSON round trip (%v):\n%s", err, md2.String())
+	}
 	// No claims section: no judgements and no table.
 	rf.Manifest.Config = []byte(`{"name":"x"}`)
 	if js, err := Judge(rf); err != nil || len(js) != 0 {

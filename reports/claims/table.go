@@ -168,3 +168,46 @@ func WriteJSON(w io.Writer, js []Judgement) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
+
+// ReadJSON reads what WriteJSON writes (null bounds back to NaN), so a
+// committed claims.json can be rendered again (the README quotes it).
+func ReadJSON(r io.Reader) ([]Judgement, error) {
+	var in []struct {
+		ID      string  `json:"id"`
+		Claim   string  `json:"claim"`
+		Verdict Verdict `json:"verdict"`
+		Tests   []struct {
+			Describe string            `json:"describe"`
+			Test     harness.ClaimTest `json:"test"`
+			Quantity struct {
+				Estimate, Lo, Hi *float64
+				N                int
+				Of, Method       string
+			} `json:"quantity"`
+			Verdict Verdict `json:"verdict"`
+			Reason  string  `json:"reason"`
+		} `json:"tests"`
+	}
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&in); err != nil {
+		return nil, fmt.Errorf("read claims: %w", err)
+	}
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	out := make([]Judgement, 0, len(in))
+	for _, c := range in {
+		j := Judgement{ID: c.ID, Claim: c.Claim, Verdict: c.Verdict}
+		for _, t := range c.Tests {
+			q := t.Quantity
+			j.Tests = append(j.Tests, TestResult{Test: t.Test, Verdict: t.Verdict, Reason: t.Reason,
+				Quantity: Quantity{Estimate: val(q.Estimate), Lo: val(q.Lo), Hi: val(q.Hi), N: q.N, Of: q.Of, Method: q.Method}})
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
