@@ -116,26 +116,7 @@ func TestMemoryEstimate(t *testing.T) {
 }
 
 // TestInputGradients: the registered model provides the vanishing-gradient
-// measurement (harness.NeedInputGradients), one finite, positive norm per
-// row and position s <= t (finite differences, causality and the
-// parameters left alone are tested in plugins/internal/lm).
+// measurement (plugintest.CheckInputGradients).
 func TestInputGradients(t *testing.T) {
-	m := small()
-	if !harness.NeedInputGradients.Has(m) {
-		t.Fatal("transformer lacks harness.InputGradienter")
-	}
-	if err := m.Setup(context.Background(), harness.Env{Backend: plugintest.Backend(t), Vocab: 7, SeqLen: 5, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	norms, err := m.(harness.InputGradienter).InputGradientNorms(context.Background(), plugintest.Pattern(2, 5, 7), 3)
-	if err != nil || len(norms) != 2 {
-		t.Fatalf("InputGradientNorms = %v, %v; want 2 rows", norms, err)
-	}
-	for i, row := range norms {
-		for s, v := range row {
-			if len(row) != 4 || !(v > 0) || math.IsInf(v, 0) {
-				t.Errorf("row %d (%d norms) s=%d: norm %v", i, len(row), s, v)
-			}
-		}
-	}
+	plugintest.CheckInputGradients(t, small())
 }

@@ -208,3 +208,29 @@ func CheckRefusesHuge(t *testing.T, huge harness.Model, env harness.Env) {
 	}
 	t.Log(err)
 }
+
+// CheckInputGradients checks that m, configured but not set up, provides
+// the vanishing-gradient measurement (harness.NeedInputGradients) once set
+// up on a vocabulary of 7 and windows of 5: one finite, positive norm per
+// row and position s <= t. Finite differences, causality and the
+// parameters left alone are tested in plugins/internal/lm.
+func CheckInputGradients(t *testing.T, m harness.Model) {
+	t.Helper()
+	if !harness.NeedInputGradients.Has(m) {
+		t.Fatalf("%T lacks harness.InputGradienter", m)
+	}
+	if err := m.Setup(context.Background(), harness.Env{Backend: Backend(t), Vocab: 7, SeqLen: 5, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	norms, err := m.(harness.InputGradienter).InputGradientNorms(context.Background(), Pattern(2, 5, 7), 3)
+	if err != nil || len(norms) != 2 {
+		t.Fatalf("InputGradientNorms = %v, %v; want 2 rows", norms, err)
+	}
+	for i, row := range norms {
+		for s, v := range row {
+			if len(row) != 4 || !(v > 0) || math.IsInf(v, 0) {
+				t.Errorf("row %d (%d norms) s=%d: norm %v", i, len(row), s, v)
+			}
+		}
+	}
+}
