@@ -231,25 +231,17 @@ func formatValue(v float64) string { return fmt.Sprintf("%.*f", valueDecimals(v)
 
 // addText adds labels (if any) above their points, in the annotation font.
 func addText(p *plot.Plot, labels plotter.XYLabels, align draw.XAlignment, dy vg.Length) error {
-	if len(labels.XYs) == 0 {
-		return nil
-	}
-	lbl, err := plotter.NewLabels(labels)
-	if err != nil {
-		return err
-	}
-	for i := range lbl.TextStyle {
-		lbl.TextStyle[i].Font = sans(annotSize)
-		lbl.TextStyle[i].XAlign = align
-		lbl.TextStyle[i].YAlign = draw.YBottom
-	}
-	lbl.Offset = vg.Point{Y: dy}
-	p.Add(lbl)
-	return nil
+	return addLabels(p, labels, align, dy, nil)
 }
 
 // addGreyText adds reference labels in grey above their positions.
 func addGreyText(p *plot.Plot, labels plotter.XYLabels, align draw.XAlignment) error {
+	return addLabels(p, labels, align, 0, color.Gray{0x55})
+}
+
+// addLabels adds labels (if any) above their points, offset by dy, in the
+// annotation font and c (nil: the default colour).
+func addLabels(p *plot.Plot, labels plotter.XYLabels, align draw.XAlignment, dy vg.Length, c color.Color) error {
 	if len(labels.XYs) == 0 {
 		return nil
 	}
@@ -259,10 +251,13 @@ func addGreyText(p *plot.Plot, labels plotter.XYLabels, align draw.XAlignment) e
 	}
 	for i := range lbl.TextStyle {
 		lbl.TextStyle[i].Font = sans(annotSize)
-		lbl.TextStyle[i].Color = color.Gray{0x55}
+		if c != nil {
+			lbl.TextStyle[i].Color = c
+		}
 		lbl.TextStyle[i].XAlign = align
 		lbl.TextStyle[i].YAlign = draw.YBottom
 	}
+	lbl.Offset = vg.Point{Y: dy}
 	p.Add(lbl)
 	return nil
 }
