@@ -152,6 +152,9 @@ func extraTables(rf *harness.ResultsFile, task string) []extraTable {
 	if st, caption, ok := speedupTable(rf, task); ok {
 		out = append(out, extraTable{"Speed-up over " + SpeedupBaseline, caption, st})
 	}
+	if st, ok := publishedTable(task); ok {
+		out = append(out, extraTable{"Published results", publishedCaption, st})
+	}
 	return out
 }
 

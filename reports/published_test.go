@@ -1,0 +1,34 @@
+package reports
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"arbench/harness"
+)
+
+// A text task on enwik8 lists the published bits per character after its
+// table; other corpora list none.
+func TestPublishedResults(t *testing.T) {
+	rf := &harness.ResultsFile{Manifest: harness.Manifest{Name: "x", Config: []byte(`{"name":"x"}`)}}
+	for _, task := range []string{"text/enwik8", "text/jargon"} {
+		rf.Runs = append(rf.Runs, harness.RunRecord{Task: task, Model: "lstm", Seed: 1})
+		rf.Results = append(rf.Results, harness.Result{Task: task, Model: "lstm", Seed: 1, Metric: "bits_per_byte", Value: 2.1, Unit: "bits/byte", Split: "test"})
+	}
+	var md bytes.Buffer
+	if err := Markdown(&md, rf); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	enwik, jargon := strings.Index(out, "## text/enwik8"), strings.Index(out, "## text/jargon")
+	pub := strings.Index(out, "### Published results")
+	if enwik < 0 || jargon < 0 || pub < 0 || strings.Count(out, "### Published results") != 1 ||
+		!strings.Contains(out, "| Transformer-XL, 24 layers (large) | 0.99 | 277,000,000 |") {
+		t.Errorf("published results missing or misplaced (enwik8 at %d, jargon at %d, published at %d):\n%s", enwik, jargon, pub, out)
+	}
+	next := strings.Index(out[enwik+1:], "\n## ")
+	if !(pub > enwik && (next < 0 || pub < enwik+1+next)) {
+		t.Errorf("the published table is not in enwik8's section:\n%s", out)
+	}
+}
