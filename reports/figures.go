@@ -564,12 +564,35 @@ func seriesFigure(rf *harness.ResultsFile, task, name string, recs []harness.Ser
 		x, y, _, _, _ := aggregateLines(g.chance)
 		chart.Lines = append(chart.Lines, Line{Group: ChanceLabel, X: x, Y: y, Reference: true})
 	}
+	if spansDecades(chart.Lines) {
+		chart.YScale = ScaleLog
+	}
 	f := Figure{Name: name, Task: task, Kind: FigureSeries, Title: chart.Title, Chart: chart,
 		Caption: seriesCaption(chart, yname, first, g, maxN, own)}
 	if len(g.bad) > 0 {
 		f.Err = fmt.Errorf("chart %q: %s", chart.Title, strings.Join(g.bad, "; "))
 	}
 	return f
+}
+
+// spansDecades reports whether every value of lines (points and bands) is
+// positive and they span more than LogDecades decades: such a series (a
+// gradient norm falling by orders of magnitude with distance) is drawn on
+// a logarithmic y axis, where a linear one would show only its largest
+// points.
+func spansDecades(lines []Line) bool {
+	lo, hi := math.Inf(1), 0.0
+	for _, l := range lines {
+		for _, vs := range [][]float64{l.Y, l.Lo, l.Hi} {
+			for _, v := range vs {
+				if !(v > 0) || math.IsInf(v, 0) {
+					return false
+				}
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	return hi > 0 && math.Log10(hi/lo) > LogDecades
 }
 
 // aggregateSeries is aggregateLines, but a single seed's line keeps the

@@ -32,3 +32,33 @@ func TestPublishedResults(t *testing.T) {
 		t.Errorf("the published table is not in enwik8's section:\n%s", out)
 	}
 }
+
+// A series of positive values spanning many decades (gradient norms) gets
+// a logarithmic y axis; one holding a zero keeps a linear one.
+func TestSeriesLogScale(t *testing.T) {
+	rf := &harness.ResultsFile{Manifest: harness.Manifest{Name: "x"}}
+	for _, c := range []struct {
+		model string
+		y     []float64
+	}{{"rnn", []float64{1, 1e-3, 1e-6}}, {"tf", []float64{0.5, 0.4, 0.3}}} {
+		rf.Runs = append(rf.Runs, harness.RunRecord{Task: "synthetic/needle", Model: c.model, Seed: 1})
+		rf.Series = append(rf.Series, harness.SeriesRecord{Task: "synthetic/needle", Model: c.model, Seed: 1, Series: harness.Series{
+			Name: "gradient_norm_vs_distance", Label: "trained", XName: "distance", X: []float64{0, 1, 2}, Y: c.y}})
+	}
+	scale := func() Scale {
+		for _, f := range Figures(rf) {
+			if f.Name == "series_synthetic_needle_gradient_norm_vs_distance" {
+				return f.Chart.(*LineChart).YScale
+			}
+		}
+		t.Fatal("no gradient chart")
+		return 0
+	}
+	if s := scale(); s != ScaleLog {
+		t.Errorf("y scale %v, want logarithmic", s)
+	}
+	rf.Series[1].Y[2] = 0
+	if s := scale(); s == ScaleLog {
+		t.Error("a series holding 0 got a logarithmic y axis")
+	}
+}
