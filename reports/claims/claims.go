@@ -26,6 +26,7 @@ package claims
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -139,11 +140,16 @@ func combine(ts []TestResult) Verdict {
 func judgeTest(rf *harness.ResultsFile, t harness.ClaimTest) TestResult {
 	res := TestResult{Test: t, Quantity: Quantity{Estimate: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}}
 	a, err := observe(rf, t, t.Model, t.Metric)
+	if err == nil {
+		err = nonFinite(t.Model, a)
+	}
 	if err == nil && (t.Other != "" || t.OtherMetric != "") {
 		model, metric := cmp.Or(t.Other, t.Model), cmp.Or(t.OtherMetric, t.Metric)
 		var b map[uint64]observation
 		if b, err = observe(rf, t, model, metric); err == nil {
-			res.Quantity, err = compare(a, b, t.Ratio)
+			if err = nonFinite(model, b); err == nil {
+				res.Quantity, err = compare(a, b, t.Ratio)
+			}
 		}
 	} else if err == nil {
 		res.Quantity = single(a)
@@ -201,10 +207,35 @@ func decide(q Quantity, expect string, th float64) (Verdict, string) {
 	return Unresolved, "the interval contains the threshold"
 }
 
+// nonFinite names the seeds whose value is NaN or infinite, with what the
+// task said of them: a mean over seeds would hide them.
+func nonFinite(model string, obs map[uint64]observation) error {
+	var seeds, notes []string
+	for _, s := range sortedSeeds(obs) {
+		if o := obs[s]; !finite(o.value) {
+			seeds = append(seeds, strconv.FormatUint(s, 10))
+			if o.note != "" && !slices.Contains(notes, o.note) {
+				notes = append(notes, o.note)
+			}
+		}
+	}
+	if len(seeds) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s's value is not finite on seed %s", model, strings.Join(seeds, ", "))
+	if len(notes) > 0 {
+		msg += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return errors.New(msg)
+}
+
 // observation is one seed's value of a test's quantity for one model.
 type observation struct {
 	value float64
 	ci    *harness.Interval
+	// note is the task's word on the value (a result's params.verdict,
+	// such as "longer context hurts" for a NaN effective context).
+	note string
 }
 
 // observe collects, per seed, model's value of metric (a series point
@@ -223,7 +254,8 @@ func observe(rf *harness.ResultsFile, t harness.ClaimTest, model, metric string)
 	default:
 		for _, r := range rf.Results {
 			if r.Task == t.Task && r.Model == model && r.Metric == metric {
-				out[r.Seed] = observation{float64(r.Value), r.CI}
+				note, _ := r.Params["verdict"].(string)
+				out[r.Seed] = observation{float64(r.Value), r.CI, note}
 			}
 		}
 	}

@@ -241,3 +241,20 @@ func TestUnresolvedNamesImprovingRuns(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 }
+
+// A seed whose value is not finite makes the test not measured, naming the
+// seed and the task's word on it.
+func TestNonFiniteSeedNamed(t *testing.T) {
+	rf := &harness.ResultsFile{}
+	for s, v := range []float64{8, math.NaN(), 16} {
+		r := result("tf", "effective_context", uint64(s+1), v, nil)
+		if math.IsNaN(v) {
+			r.Params = map[string]any{"verdict": "longer context hurts"}
+		}
+		rf.Results = append(rf.Results, r)
+	}
+	got := judgeTest(rf, harness.ClaimTest{Task: "t/a", Metric: "effective_context", Model: "tf", Expect: harness.ExpectLess, Than: f(64)})
+	if got.Verdict != NotMeasured || got.Reason != "tf's value is not finite on seed 2 (longer context hurts)" {
+		t.Errorf("%+v", got)
+	}
+}
