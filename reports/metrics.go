@@ -145,7 +145,7 @@ func metricBounds(name, unit string) Bounds {
 	if fractionUnits[u] || (u == "" && anyWord(words, wordSet("accuracy"))) {
 		return Bounds{0, 1}
 	}
-	if MetricDirection(name, unit) != DirectionUnknown || isCountUnit(unit) {
+	if MetricDirection(name, unit) != DirectionUnknown || isCountUnit(unit) || u == "norm" {
 		return Bounds{0, math.Inf(1)}
 	}
 	return all

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -60,5 +61,15 @@ func TestSeriesLogScale(t *testing.T) {
 	rf.Series[1].Y[2] = 0
 	if s := scale(); s == ScaleLog {
 		t.Error("a series holding 0 got a logarithmic y axis")
+	}
+}
+
+// A norm is never negative: its bands are clipped at 0; a log10 is not.
+func TestNormBounds(t *testing.T) {
+	if b := metricBounds("gradient_norm_vs_distance", "norm"); b != (Bounds{0, math.Inf(1)}) {
+		t.Errorf("norm bounds %v", b)
+	}
+	if b := metricBounds("gradient_norm_log10_vs_distance", "log10"); b != (Bounds{math.Inf(-1), math.Inf(1)}) {
+		t.Errorf("log10 bounds %v", b)
 	}
 }
