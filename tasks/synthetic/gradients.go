@@ -91,7 +91,7 @@ func (t *Task) gradientNorms(ctx context.Context, m harness.Model, label string,
 	} else {
 		params["dependency_distance_range"] = []int{lo, hi}
 	}
-	ev.Series = append(ev.Series, t.gradientSeries(label, params, norms))
+	ev.Series = append(ev.Series, t.gradientSeries(label, params, norms), t.gradientLogSeries(label, params, norms))
 	ev.Metrics = append(ev.Metrics, t.gradientRatio(label, params, norms, deps))
 	return nil
 }
@@ -165,12 +165,30 @@ func checkGradients(out [][]float64, rows, t int) error {
 func (t *Task) gradientSeries(label string, params map[string]any, norms [][]float64) harness.Series {
 	s := harness.Series{Name: "gradient_norm_vs_distance", Label: label, XName: "distance", XUnit: "tokens", Unit: "norm",
 		Split: "test", Params: params}
+	t.distanceMeans(&s, norms, func(v float64) float64 { return v })
+	return s
+}
+
+// gradientLogSeries is gradient_norm_log10_vs_distance: per k the mean over
+// rows of log10 of the norm (floored at minNorm, as in gradientRatio), the
+// orders of magnitude a norm falling with distance spans, which the mean
+// norm's linear chart cannot show; with a bootstrap interval over rows.
+func (t *Task) gradientLogSeries(label string, params map[string]any, norms [][]float64) harness.Series {
+	s := harness.Series{Name: "gradient_norm_log10_vs_distance", Label: label, XName: "distance", XUnit: "tokens", Unit: "log10",
+		Split: "test", Params: params}
+	t.distanceMeans(&s, norms, func(v float64) float64 { return math.Log10(max(v, minNorm)) })
+	return s
+}
+
+// distanceMeans fills s with, per distance k, the mean of f(norm) over the
+// rows whose readout is at least k tokens in, and its bootstrap bands.
+func (t *Task) distanceMeans(s *harness.Series, norms [][]float64, f func(float64) float64) {
 	var perRow [][]float64
 	for k := 0; ; k++ {
 		var xs []float64
 		for _, row := range norms {
 			if k < len(row) {
-				xs = append(xs, row[k])
+				xs = append(xs, f(row[k]))
 			}
 		}
 		if len(xs) == 0 {
@@ -181,8 +199,7 @@ func (t *Task) gradientSeries(label string, params map[string]any, norms [][]flo
 		s.N = append(s.N, len(xs))
 		perRow = append(perRow, xs)
 	}
-	t.setMeanBands(&s, perRow)
-	return s
+	t.setMeanBands(s, perRow)
 }
 
 // minNorm is the smallest positive float32 (a denormal), the floor of a

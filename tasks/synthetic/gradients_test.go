@@ -68,8 +68,8 @@ func TestGradientNormsSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(initial.Metrics) != 1 || len(initial.Series) != 1 || len(initial.Samples) != 0 {
-		t.Fatalf("EvaluateInitial returned %d metrics, %d series, %d samples; want the gradient series and its summary",
+	if len(initial.Metrics) != 1 || len(initial.Series) != 2 || len(initial.Samples) != 0 {
+		t.Fatalf("EvaluateInitial returned %d metrics, %d series, %d samples; want the two gradient series and their summary",
 			len(initial.Metrics), len(initial.Series), len(initial.Samples))
 	}
 	if !slices.IsSorted(m.calls) {
@@ -109,6 +109,19 @@ func TestGradientNormsSeries(t *testing.T) {
 		}
 		if s.N[0] != 20 || s.N[len(s.N)-1] >= 20 {
 			t.Errorf("%s: rows per point %v, want 20 at k = 0 and fewer at the largest k (rows start at different positions)", c.label, s.N)
+		}
+		// The log series is the mean of log10 norms at the same points.
+		ls := series(t, c.ev, "gradient_norm_log10_vs_distance", c.label)
+		for k := range ls.X {
+			var xs []float64
+			for _, e := range rows {
+				if r, _ := readout(&e); k <= r {
+					xs = append(xs, math.Log10(m.norm(e.seq, r, r-k)))
+				}
+			}
+			if ls.Unit != "log10" || ls.X[k] != s.X[k] || ls.N[k] != s.N[k] || math.Abs(ls.Y[k]-mean(xs)) > 1e-12 || !(ls.Lo[k] <= ls.Y[k] && ls.Y[k] <= ls.Hi[k]) {
+				t.Errorf("%s: log point %d = (%v, %v [%v, %v]), want mean log10 %v", c.label, k, ls.X[k], ls.Y[k], ls.Lo[k], ls.Hi[k], mean(xs))
+			}
 		}
 		for _, e := range rows {
 			r, k := readout(&e)
