@@ -8,6 +8,15 @@
 // Run copies the feeds into the input buffers and runs those ops; nothing
 // is rebuilt or recompiled.
 //
+// Every op computes into an output buffer assigned at compile time, and
+// values that are never alive at the same time share one (pool.go): an
+// executable holds about its largest set of simultaneously live values
+// (for training, the activations the backward pass reads, plus the
+// gradients in flight), not every value of the graph. The results are
+// bitwise those of one buffer per value, which the environment variable
+// ARBENCH_NO_POOL=1 restores (to compare, or to rule pooling out when
+// debugging).
+//
 // Parameters are input nodes whose values share each Param's Data slice
 // (tensor.WithBacking), so in-place optimiser updates are seen by every
 // executable without copying; if a Param's Data slice is replaced, Run
@@ -36,6 +45,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	G "gorgonia.org/gorgonia"
@@ -52,6 +62,9 @@ func init() {
 		if gemmEnvErr != nil {
 			return nil, fmt.Errorf("gorgonia backend: %w", gemmEnvErr)
 		}
+		if poolEnvErr != nil {
+			return nil, fmt.Errorf("gorgonia backend: %w", poolEnvErr)
+		}
 		return New(), nil
 	})
 }
@@ -66,6 +79,8 @@ func WithNaNCheck() Option { return func(b *Backend) { b.nanCheck = true } }
 // Backend is the gorgonia nn.Backend.
 type Backend struct {
 	nanCheck bool
+	// noPool gives every value a buffer of its own (ARBENCH_NO_POOL=1).
+	noPool bool
 }
 
 var (
@@ -80,7 +95,7 @@ func (*Backend) Describe() string {
 
 // New returns a gorgonia backend.
 func New(opts ...Option) *Backend {
-	b := &Backend{}
+	b := &Backend{noPool: poolOff}
 	for _, o := range opts {
 		o(b)
 	}
@@ -127,7 +142,7 @@ func (be *Backend) Compile(spec nn.Spec, build nn.BuildFunc) (nn.Executable, err
 		if b.hashCollision() {
 			continue
 		}
-		return newExecutable(b, grads, be.nanCheck), nil
+		return newExecutable(b, grads, be.nanCheck, !be.noPool), nil
 	}
 	return nil, fmt.Errorf("gorgonia: compile %s: node hash collisions in %d attempts", spec.Key, compileAttempts)
 }
@@ -143,6 +158,12 @@ func (be *Backend) Compile(spec nn.Spec, build nn.BuildFunc) (nn.Executable, err
 // in-place Adds, which for the typical per-time-step slices of a sequence
 // model costs O(T²) and would write into buffers this package's views
 // share. accumulate sums all contributions to a node in one op instead.
+//
+// A parameter's gradient is summed as soon as the reverse pass has passed
+// its first consumer, when all its contributions are known: the deferred
+// products of its contributions (mmTerm) read the activations and
+// gradients of that layer, which are then free for other values (see
+// planBuffers) instead of alive until the end of the backward pass.
 func (b *builder) differentiate() (grads map[*nn.Param]*tensorT, err error) {
 	if !b.spec.Train || !b.loss.grad {
 		return nil, nil
@@ -156,31 +177,62 @@ func (b *builder) differentiate() (grads map[*nn.Param]*tensorT, err error) {
 	}()
 	seed := b.input("seed", "loss", tensor.New(tensor.WithBacking([]float32{1}), tensor.WithShape(1)), nil, false)
 	pending := map[*tensorT][]grad{b.loss: {dense(seed)}}
-	for i := len(b.nodes) - 1; i >= 0; i-- {
-		t := b.nodes[i]
-		gs := pending[t]
-		if len(gs) == 0 || t.op == nil {
-			continue
-		}
-		delete(pending, t)
-		back := t.op.back(t, b.accumulate(t, gs), t.op.need)
-		for j, in := range t.op.ins {
-			if !t.op.need[j] {
-				continue
-			}
-			if back[j].t == nil && back[j].mm == nil {
-				panic(fmt.Sprintf("gorgonia: %s: no gradient for operand %d", t.op.name, j))
-			}
-			pending[in] = append(pending[in], back[j])
-		}
-	}
 	grads = map[*nn.Param]*tensorT{}
-	for _, pi := range b.params {
-		if gs := pending[pi.t]; len(gs) > 0 {
-			grads[pi.p] = b.accumulate(pi.t, gs)
+	flush := b.paramsByFirstUse()
+	for i := len(b.nodes) - 1; i >= 0; i-- {
+		b.backprop(b.nodes[i], pending)
+		for _, pi := range flush[i] {
+			if gs := pending[pi.t]; len(gs) > 0 {
+				grads[pi.p] = b.accumulate(pi.t, gs)
+			}
 		}
 	}
 	return grads, nil
+}
+
+// backprop adds the gradient nodes of t's operands, from the gradient
+// contributions pending for t, to pending.
+func (b *builder) backprop(t *tensorT, pending map[*tensorT][]grad) {
+	gs := pending[t]
+	if len(gs) == 0 || t.op == nil {
+		return
+	}
+	delete(pending, t)
+	back := t.op.back(t, b.accumulate(t, gs), t.op.need)
+	for j, in := range t.op.ins {
+		if !t.op.need[j] {
+			continue
+		}
+		if back[j].t == nil && back[j].mm == nil {
+			panic(fmt.Sprintf("gorgonia: %s: no gradient for operand %d", t.op.name, j))
+		}
+		pending[in] = append(pending[in], back[j])
+	}
+}
+
+// paramsByFirstUse returns, by position in b.nodes, the parameters whose
+// first reader with a gradient rule for them is the node there (in
+// b.params' order): once the reverse pass has processed that node, all
+// their gradient contributions are pending.
+func (b *builder) paramsByFirstUse() map[int][]*paramInput {
+	first := map[*tensorT]int{}
+	for i, t := range b.nodes {
+		if t.op == nil {
+			continue
+		}
+		for j, in := range t.op.ins {
+			if _, seen := first[in]; t.op.need[j] && in.kop == nil && !seen {
+				first[in] = i
+			}
+		}
+	}
+	flush := map[int][]*paramInput{}
+	for _, pi := range b.params {
+		if i, ok := first[pi.t]; ok {
+			flush[i] = append(flush[i], pi)
+		}
+	}
+	return flush
 }
 
 // accumulate returns the sum of the gradient contributions gs to x, in one
@@ -270,11 +322,17 @@ type executable struct {
 	outputs  []output
 	loss     *tensorT
 	failed   *error
+	gemm     *gemmPool
+	stats    bufferStats
 }
 
-func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *executable {
+// newExecutable prunes b's ops to those the outputs, the Loss and the
+// gradients need and assigns their output buffers, shared between values
+// whose lifetimes do not overlap when pool is set.
+func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck, pool bool) *executable {
 	e := &executable{
 		key:      b.spec.Key,
+		gemm:     b.gemm,
 		nanCheck: nanCheck,
 		params:   b.params,
 		ints:     b.ints,
@@ -284,13 +342,6 @@ func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *exe
 		loss:     b.loss,
 		failed:   &b.failed,
 	}
-	var roots []*tensorT
-	for _, o := range b.outputs {
-		roots = append(roots, o.t)
-	}
-	if b.loss != nil {
-		roots = append(roots, b.loss)
-	}
 	if b.spec.Train {
 		// Every parameter's gradient is overwritten, including those the
 		// Loss does not depend on (zero).
@@ -299,9 +350,6 @@ func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *exe
 			if !seen[p] {
 				seen[p] = true
 				e.grads = append(e.grads, gradOut{p: p, t: grads[p]})
-				if grads[p] != nil {
-					roots = append(roots, grads[p])
-				}
 			}
 		}
 		if b.spec.Params != nil {
@@ -313,6 +361,8 @@ func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *exe
 			add(pi.p)
 		}
 	}
+	kept := e.keptValues()
+	roots := slices.Clone(kept)
 	needed := map[*tensorT]bool{}
 	for len(roots) > 0 {
 		t := roots[len(roots)-1]
@@ -329,7 +379,27 @@ func newExecutable(b *builder, grads map[*nn.Param]*tensorT, nanCheck bool) *exe
 			e.args = append(e.args, make([]G.Value, len(t.args)))
 		}
 	}
+	e.stats = planBuffers(e.prog, kept, pool)
+	e.stats.inputs, e.stats.scratch = b.inputBytes, b.scratchBytes
 	return e
+}
+
+// keptValues are the values Run reads after the ops: the outputs, the
+// Loss and the gradients.
+func (e *executable) keptValues() []*tensorT {
+	var kept []*tensorT
+	for _, o := range e.outputs {
+		kept = append(kept, o.t)
+	}
+	if e.loss != nil {
+		kept = append(kept, e.loss)
+	}
+	for _, g := range e.grads {
+		if g.t != nil {
+			kept = append(kept, g.t)
+		}
+	}
+	return kept
 }
 
 // errClosed is returned by Run after Close.
@@ -447,6 +517,13 @@ func (e *executable) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true
+	// The ops' closures and the builder they point to may outlive e (a
+	// BuildFunc's closure can hold handles), so the buffers are dropped
+	// from the ops themselves.
+	for _, t := range e.prog {
+		t.kop.out, t.val = nil, nil
+	}
 	e.prog, e.args, e.params, e.grads, e.ints, e.floats, e.drops, e.outputs, e.loss = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	e.gemm, e.stats = nil, bufferStats{}
 	return nil
 }

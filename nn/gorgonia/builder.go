@@ -2,6 +2,8 @@ package gorgonia
 
 import (
 	"fmt"
+	"hash/maphash"
+	"math"
 	"slices"
 
 	G "gorgonia.org/gorgonia"
@@ -31,6 +33,9 @@ type tensorT struct {
 	// (nil for inputs).
 	kop  *kernelOp
 	args []*tensorT
+	// viewOf is the operand whose memory a view node's value shares (nil
+	// for other nodes).
+	viewOf *tensorT
 }
 
 // opRec records a node's operands and gradient rule for the backward pass.
@@ -100,6 +105,11 @@ type builder struct {
 	// gemm holds the matrix-multiply workspaces of the executable's ops
 	// (they run one at a time).
 	gemm *gemmPool
+	// consts indexes the Const values by content (see Const).
+	consts map[uint64][]*tensor.Dense
+	// inputBytes counts the buffers of feeds, constants and dropout masks;
+	// scratchBytes the private buffers of fused ops (see scratch).
+	inputBytes, scratchBytes int64
 }
 
 func newBuilder(spec nn.Spec, salt uint64) *builder {
@@ -144,6 +154,9 @@ func (b *builder) inputName(kind, name string) string {
 }
 
 func (b *builder) input(kind, name string, value *tensor.Dense, shape []int, isInt bool) *tensorT {
+	if kind != "p" && kind != "c" { // parameters belong to the ParamSet; Const counts its own
+		b.inputBytes += denseBytes(value)
+	}
 	dt := tensor.Float32
 	if isInt {
 		dt = tensor.Int
@@ -190,22 +203,27 @@ type window struct{ outer, n, inner, start, end int }
 
 func dense(t *tensorT) grad { return grad{t: t} }
 
-// apply adds a kernelOp node. Its value is computed by fwd into a buffer
-// owned by the op; back (nil for non-differentiable ops) builds gradients.
+// apply adds a kernelOp node. Its value is computed by fwd into the op's
+// output buffer, which the executable assigns when it is compiled (see
+// planBuffers); back (nil for non-differentiable ops) builds gradients.
 func (b *builder) apply(name string, shape []int, outInt bool, ins []*tensorT, fwd forwardFunc, back backwardFunc) *tensorT {
-	n := sizeOf(shape)
-	var buf *tensor.Dense
-	if outInt {
-		buf = newIntVec(n)
-	} else {
-		buf = newF32Vec(n)
-	}
-	return b.applyDo(name, shape, outInt, ins, func(in []G.Value) (G.Value, error) {
-		if err := fwd(in, buf); err != nil {
+	t := b.applyDo(name, shape, outInt, ins, nil, back)
+	k := t.kop
+	k.owns = true
+	k.do = func(in []G.Value) (G.Value, error) {
+		if err := fwd(in, k.out); err != nil {
 			return nil, err
 		}
-		return buf, nil
-	}, back)
+		return k.out, nil
+	}
+	return t
+}
+
+// scratch returns a private buffer of n floats for a fused op's closure
+// (saved activations, per-step state), held for the executable's life.
+func (b *builder) scratch(n int) []float32 {
+	b.scratchBytes += 4 * int64(n)
+	return make([]float32, n)
 }
 
 // applyDo is apply with a raw Do function (for views).
@@ -247,11 +265,12 @@ func (b *builder) applyDo(name string, shape []int, outInt bool, ins []*tensorT,
 
 // view adds a node whose value is elements [off, off+size(shape)) of x's
 // value, sharing its memory. This is safe because no op ever writes into a
-// value other than its own output buffer.
+// value other than its own output buffer, and the readers of a view keep
+// the buffer it views from being reused (see lastUses).
 func (b *builder) view(name string, x *tensorT, off int, shape []int, back backwardFunc) *tensorT {
 	n := sizeOf(shape)
 	var last *tensor.Dense
-	return b.applyDo(name, shape, x.isInt, []*tensorT{x}, func(in []G.Value) (G.Value, error) {
+	t := b.applyDo(name, shape, x.isInt, []*tensorT{x}, func(in []G.Value) (G.Value, error) {
 		src := in[0].(*tensor.Dense)
 		if last == nil || last.Uintptr() != src.Uintptr()+uintptr(off)*uintptr(src.Dtype().Size()) {
 			if x.isInt {
@@ -262,6 +281,8 @@ func (b *builder) view(name string, x *tensorT, off int, shape []int, back backw
 		}
 		return last, nil
 	}, back)
+	t.viewOf = x
+	return t
 }
 
 // ---- inputs ----
@@ -312,13 +333,68 @@ func (b *builder) Floats(name string, shape ...int) nn.Tensor {
 	return t
 }
 
+// Const binds a copy of data, or the value of an earlier Const with the
+// same bits: no op writes into an input, so equal constants (the zero
+// bases of nn.AttentionBias, one per attention block) can share one
+// buffer.
 func (b *builder) Const(data []float32, shape ...int) nn.Tensor {
 	b.check("Const")
 	rules.Const(shape, len(data))
-	value := tensor.New(tensor.WithBacking(slices.Clone(data)), tensor.WithShape(len(data)))
-	t := b.input("c", fmt.Sprint(b.nconst), value, shape, false)
+	t := b.input("c", fmt.Sprint(b.nconst), b.constValue(data), shape, false)
 	b.nconst++
 	return t
+}
+
+// constValue returns a value holding data: an earlier constant's of the
+// same bits, else a new copy.
+func (b *builder) constValue(data []float32) *tensor.Dense {
+	key := hashBits(data)
+	for _, v := range b.consts[key] {
+		if equalBits(v.Float32s(), data) {
+			return v
+		}
+	}
+	value := tensor.New(tensor.WithBacking(slices.Clone(data)), tensor.WithShape(len(data)))
+	if b.consts == nil {
+		b.consts = map[uint64][]*tensor.Dense{}
+	}
+	b.consts[key] = append(b.consts[key], value)
+	b.inputBytes += denseBytes(value)
+	return value
+}
+
+// constSeed seeds the hashes of constants' contents (hashBits).
+var constSeed = maphash.MakeSeed()
+
+// hashBits is a hash of data's bits.
+func hashBits(data []float32) uint64 {
+	var h maphash.Hash
+	h.SetSeed(constSeed)
+	buf := make([]byte, 0, 4096)
+	for _, v := range data {
+		u := math.Float32bits(v)
+		buf = append(buf, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
+		if len(buf) == cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	h.Write(buf)
+	return h.Sum64()
+}
+
+// equalBits reports whether x and y hold the same float32 bit patterns
+// (NaN payloads and the sign of zero included).
+func equalBits(x, y []float32) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i, v := range x {
+		if math.Float32bits(v) != math.Float32bits(y[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- marks ----

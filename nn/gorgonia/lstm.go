@@ -36,7 +36,7 @@ func (b *builder) LSTMCell(gates, c nn.Tensor) (nn.Tensor, nn.Tensor) {
 	}
 	rows, hd := ct.shape[0], ct.shape[1]
 	bh := rows * hd
-	acts := make([]float32, 5*bh)
+	acts := b.scratch(5 * bh)
 	state := b.apply("LSTMCell", []int{2, rows, hd}, false, []*tensorT{gt, ct},
 		func(in []G.Value, out *tensor.Dense) error {
 			gs, cs, s := f32(in[0]), f32(in[1]), out.Float32s()

@@ -79,13 +79,13 @@ type recurrence struct {
 func (b *builder) newRecurrence(gates int, t, rows, hd int, whh *tensorT) *recurrence {
 	r := &recurrence{t: t, rows: rows, hd: hd, gates: gates, pool: b.gemm}
 	bh := rows * hd
-	r.pre = make([]float32, gates*bh)
+	r.pre = b.scratch(gates * bh)
 	if gates == 4 {
-		r.acts = make([]float32, 5*t*bh)
-		r.cs = make([]float32, t*bh)
-		r.dc = make([]float32, bh)
+		r.acts = b.scratch(5 * t * bh)
+		r.cs = b.scratch(t * bh)
+		r.dc = b.scratch(bh)
 	}
-	r.dh, r.carry = make([]float32, bh), make([]float32, bh)
+	r.dh, r.carry = b.scratch(bh), b.scratch(bh)
 	if b.spec.Train && whh.kop == nil && rows <= smallProductRows {
 		r.whhT = b.transposedInput(whh)
 	}

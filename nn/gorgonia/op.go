@@ -29,15 +29,18 @@ func vecType(isInt bool) G.TensorType {
 }
 
 // kernelOp is the single gorgonia Op type of this backend: a node-specific
-// closure that computes the node's value into a buffer the op owns (or, for
-// views, returns part of its input's value).
+// closure that computes the node's value into its output buffer out (or,
+// for views, returns part of its input's value).
 //
-// Owning the output buffer means a rerun allocates nothing. It is safe
-// because every node is a kernelOp or an input: no op overwrites its input
-// (OverwritesInput is -1, no UnsafeDo or UsePreallocDo), so the tape
-// machine never writes into a value in place and every node's value stays
-// valid until the next run. Gradients are built by this package's own
-// reverse pass (builder.backprop), not through gorgonia's SDOp protocol.
+// The output buffer is assigned once, when the executable is compiled, so
+// a rerun allocates nothing; ops whose values are never alive at the same
+// time may share memory (see planBuffers). It is safe because every node
+// is a kernelOp or an input and no op overwrites its input (OverwritesInput
+// is -1, no UnsafeDo or UsePreallocDo): a value changes only when its own
+// op runs, or when a later op whose buffer shares its memory runs after
+// the value's last reader. Gradients are built by this package's own
+// reverse pass (builder.differentiate), not through gorgonia's SDOp
+// protocol.
 type kernelOp struct {
 	name string
 	// id is unique within a graph and salt changes between compile
@@ -49,6 +52,10 @@ type kernelOp struct {
 	outInt   bool
 	outLen   int
 	do       func(in []G.Value) (G.Value, error)
+	// owns marks an op that computes into out (apply) rather than
+	// returning a view; out is assigned by planBuffers.
+	owns bool
+	out  *tensor.Dense
 	// failed receives the op's error so Run can report it without the tape
 	// machine's decoration.
 	failed *error
