@@ -243,12 +243,21 @@ func (m *Model) next(s *state, rows int) ([][]float32, error) {
 
 // EstimateMemory estimates the model's memory for env without allocating
 // it (lm.Footprint.Estimate): N = env.SeqLen parameters, and per position
-// (measured, plugintest.CheckMemoryEstimate) about 3V values in evaluation
-// (the broadcast logits, their log-softmax and the copies handed out) and
-// 6V in training (with the gradients), V = env.Vocab: less than the
-// lm.LogitValues of a model with an output layer, since the logits have
-// no bias sum and no per-position table outlives the broadcast.
+// the values the gorgonia backend's pooled buffers hold (lm.Values), with
+// V = env.Vocab: the zero constant [B,T,V] the table is broadcast onto
+// (V, held), then in training lm.OutputTrain(0, V) (the log-softmax saved,
+// its gradient and the Pick's in flight; there is no fc input) and in
+// evaluation lm.OutputEval(V) (the broadcast sum and its log-softmax, the
+// distributions handed out): 4V each. The per-position table has no
+// gradient buffer of its own beyond the [T,V] sum over rows, and about 10
+// ops (lm.Footprint.Ops).
 func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 	V := float64(env.Vocab)
-	return lm.Footprint{Params: float64(max(env.SeqLen, 0)), Train: 6 * V, Eval: 3 * V}.Estimate(env)
+	zeros := lm.Values{Held: V}
+	return lm.Footprint{
+		Params: float64(max(env.SeqLen, 0)),
+		Train:  zeros.Then(lm.OutputTrain(0, V)).Total(),
+		Eval:   zeros.Then(lm.OutputEval(V)).Total(),
+		Ops:    10 + V,
+	}.Estimate(env)
 }

@@ -250,7 +250,16 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestMemoryEstimate compares the estimate with the live heap measured
+// after a training step and an evaluation batch (plugintest.
+// CheckMemoryEstimate) on binarised 28×28 images with a start token (V 3)
+// and on long binary rows without one (V 2, a training batch of 128 rows
+// larger than the evaluation batch).
 func TestMemoryEstimate(t *testing.T) {
-	env := harness.Env{Backend: plugintest.Backend(t), Vocab: 3, SeqLen: 784, Batch: 64, EvalBatch: 64, Seed: 1}
-	plugintest.CheckMemoryEstimate(t, bernoulli.New, env)
+	for _, env := range []harness.Env{
+		{Backend: plugintest.Backend(t), Vocab: 3, SeqLen: 784, Batch: 64, EvalBatch: 64, Seed: 1},
+		{Backend: plugintest.Backend(t), Vocab: 2, SeqLen: 1024, Batch: 128, EvalBatch: 32, Seed: 1},
+	} {
+		plugintest.CheckMemoryEstimate(t, bernoulli.New, env)
+	}
 }

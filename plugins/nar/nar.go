@@ -545,38 +545,55 @@ func (m *Model) exec(key string, train bool, build nn.BuildFunc) (nn.Executable,
 //	decoder   (V+1)·d + C·d + L·(8d² + 2d·ff + 15d + ff) + d·V + V
 //	length    (2M+1)·(d+1)
 //
-// The activations are an approximation, not measured: every position of a
-// row, P = SourceLen + TargetLen of them (env.SeqLen when the task gives
-// neither), is counted as a decoder position, which has more than an
-// encoder one (a second attention, the logits):
-//
-//	train  lm.LogitValues(V) + 4d + L·(66d + 5ff + 5h·P)  (+ 3·(h·P + 4d + ff) per layer with dropout)
-//	eval   lm.LogitValues(V) + 2d + L·(38d + 3ff + 3h·P)
-//
-// — the transformer plugin's measured per-layer figures with the
-// cross-attention's projections, residual and norm added and attention
-// rows of P keys, so the estimate errs high.
+// The values of a row of S = env.SourceLen source and T = env.TargetLen
+// target positions (env.SeqLen each when the task gives neither) are
+// counted from the graphs as the gorgonia backend's pooled buffers hold
+// them (lm.Values): in training encdec.Shape.TrainRow with a padded,
+// non-causal decoder self-attention (the length head's values are per
+// row, not per position, and left out); in evaluation (translation) the
+// encoder's executable and, per candidate length (length_beam), the
+// decoder's (evalRow). Packing buffers: lm.GemmWorkspace of the layers
+// over B·max(S, T) rows (lm.TransformerLinears and the keys' and values'
+// projection, d to 2d); ops: encdec.Shape.Ops with about 30 for the
+// embeddings, the heads and the losses. A distillation teacher
+// (distill.go) is a second model the estimate does not count.
 func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 	c := &m.cfg
-	d, ff, h, L := float64(c.Dim), float64(c.ff()), float64(c.Heads), float64(c.Layers)
+	d, ff, L := float64(c.Dim), float64(c.ff()), float64(c.Layers)
 	V, C, K := float64(env.Vocab), float64(c.Context), float64(c.classes())
-	pos := env.SourceLen + env.TargetLen
-	if pos <= 0 {
-		pos = env.SeqLen
+	S, T := float64(max(env.SourceLen, 0)), float64(max(env.TargetLen, 0))
+	if S == 0 && T == 0 {
+		S, T = float64(max(env.SeqLen, 0)), float64(max(env.SeqLen, 0))
 	}
-	P := float64(max(pos, 0))
-	trainLayer := 66*d + 5*ff + 5*h*P
-	if c.Dropout > 0 {
-		trainLayer += 3 * (h*P + 4*d + ff)
-	}
+	shape := encdec.Shape{D: d, FF: ff, Heads: float64(c.Heads), EncLayers: L, DecLayers: L, V: V, S: S, T: T, SelfPadded: true, Dropout: c.Dropout > 0}
+	rowLen := max(S+T, 1)
 	f := lm.Footprint{
 		Params: V*d + C*d + L*(4*d*d+2*d*ff+9*d+ff) +
 			(V+1)*d + C*d + L*(8*d*d+2*d*ff+15*d+ff) + d*V + V +
 			K*(d+1),
-		Train: lm.LogitValues(env.Vocab) + 4*d + L*trainLayer,
-		Eval:  lm.LogitValues(env.Vocab) + 2*d + L*(38*d+3*ff+3*h*P),
+		Train:     shape.TrainRow() / rowLen,
+		Eval:      m.evalRow(shape) / rowLen,
+		Workspace: lm.GemmWorkspace(float64(max(env.Batch, 0))*max(S, T), append(lm.TransformerLinears(d, ff, V), lm.Linear{In: d, Out: 2 * d})...),
+		Ops:       shape.Ops(30),
 	}
 	e := env
-	e.SeqLen = max(pos, 0)
+	e.SeqLen = int(min(S+T, 1<<40)) // saturates absurd sizes (the estimate saturates too)
 	return f.Estimate(e)
+}
+
+// evalRow is the values of one source row in translation: the encoder's
+// executable (its largest stage and constants; the memory it hands out,
+// S·d, kept for every decoder pass) and, for each of length_beam
+// candidates, the decoder's executable (its largest stage: the memory's
+// projections with a target position's input, the decoder layers' with
+// the memory fed and its keys and values, the output layer's; its
+// constants, the copy of the memory fed in, and the distributions handed
+// out, lm.OutputEval).
+func (m *Model) evalRow(s encdec.Shape) float64 {
+	enc, dec, memory, projecting := s.EvalStreams()
+	out := lm.OutputEval(s.V)
+	encoder := s.S*enc.Peak + s.S*enc.Held + s.S*s.D
+	peak := max(s.S*projecting+s.T*s.D, s.T*dec.Peak+s.S*memory, s.T*out.Peak)
+	decoder := peak + s.T*(dec.Held+out.Held) + s.S*s.D
+	return encoder + float64(max(m.cfg.LengthBeam, 1))*decoder
 }

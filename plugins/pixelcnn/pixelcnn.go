@@ -349,7 +349,7 @@ func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 	if hh, ww, err := m.cfg.shape(max(env.SeqLen, 0)); err == nil {
 		h, w = hh, ww
 	}
-	return footprint(&m.cfg, h, w).Estimate(env)
+	return footprint(&m.cfg, h, w, env.Batch).Estimate(env)
 }
 
 // outputHead is both families' last stage: ReLU → 1×1 conv (out1, C→C) →

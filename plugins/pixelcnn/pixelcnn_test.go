@@ -645,13 +645,23 @@ func TestPixelCNNHardening(t *testing.T) {
 	}
 }
 
+// TestPixelCNNMemoryEstimate compares both families' estimates with the
+// live heap measured after a training step and an evaluation batch
+// (plugintest.CheckMemoryEstimate): a small network on 8×8 and 16×16
+// images (where the graph's bookkeeping is a large share), a wide one with
+// 5×5 block kernels (the patch matrices dominate) and the first layer and
+// head alone on 28×28 images (the 7×7 first layer's windows).
 func TestPixelCNNMemoryEstimate(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			for _, side := range []int{8, 16} {
-				env := harness.Env{Backend: plugintest.Backend(t), Vocab: 3, SeqLen: side * side, Batch: 8, EvalBatch: 8, Seed: 1}
+			for _, s := range []struct {
+				side, batch, channels, layers, blockKernel int
+			}{{8, 8, 16, 2, 3}, {16, 8, 16, 2, 3}, {16, 16, 64, 2, 5}, {28, 16, 16, 0, 3}} {
+				env := harness.Env{Backend: plugintest.Backend(t), Vocab: 3, SeqLen: s.side * s.side, Batch: s.batch, EvalBatch: s.batch, Seed: 1}
 				plugintest.CheckMemoryEstimate(t, func() harness.Model {
-					return configured(f.new, func(c *pixelcnn.Config) { c.Channels, c.Layers, c.Kernel, c.BlockKernel = 16, 2, 7, 3 })
+					return configured(f.new, func(c *pixelcnn.Config) {
+						c.Channels, c.Layers, c.Kernel, c.BlockKernel = s.channels, s.layers, 7, s.blockKernel
+					})
 				}, env)
 			}
 			huge := configured(f.new, func(c *pixelcnn.Config) { c.Channels = 1 << 20 })

@@ -10,9 +10,8 @@ import (
 )
 
 func TestPlugin(t *testing.T) {
-	plugintest.CheckRecurrentPlugin(t, rnn.New, func(m harness.Model) (*int, *int, *int) {
-		c := m.Config().(*recurrent.Config)
-		return &c.Embed, &c.Hidden, &c.Layers
+	plugintest.CheckRecurrentPlugin(t, rnn.New, func(m harness.Model) *recurrent.Config {
+		return m.Config().(*recurrent.Config)
 	})
 }
 

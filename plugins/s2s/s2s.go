@@ -268,42 +268,52 @@ func (m *Model) Close() error {
 //
 //	P = 2·V·d + 2·C·d + Le·(4d² + 2d·ff + 9d + ff) + Ld·(8d² + 2d·ff + 15d + ff) + d·V + V,
 //
-// and the values kept are approximate: per source position the embeddings
-// (train 4·d, eval 2·d) and per encoder layer the transformer plugin's
-// counts (train 41·d + 5·ff + 7·h·S, eval 23·d + 3·ff + 5·h·S, the extra
-// 2·h·S for the key padding bias); per decoder position the logits
-// (lm.LogitValues), the embeddings and per decoder layer those counts plus
-// the cross-attention's (train 66·d + 5·ff + 5·h·T + 7·h·S, eval
-// 38·d + 3·ff + 3·h·T + 5·h·S); dropout adds 3·(h·S + 3·d + ff) per
-// encoder layer and 3·(h·(T+S) + 5·d + ff) per decoder layer in
-// training. The test checks the sum against a measurement within a factor
-// of 2.
+// and the values are counted from the graph as the gorgonia backend's
+// pooled buffers hold them (lm.Values): in training encdec.Shape.TrainRow
+// with a causal decoder; in evaluation (one executable, encoder and
+// decoder) the largest of the encoder's stages, the memory's projections
+// and the decoder's with the memory's keys and values, and the output
+// layer's 2V, LogProbs handing out one pick per position
+// (encdec.Shape.EvalStreams). The training executable's packing buffers
+// are lm.GemmWorkspace of its layers over B·max(S, T) rows
+// (lm.TransformerLinears and the keys' and values' projection, d to 2d),
+// and the graph's ops encdec.Shape.Ops with about 20
+// for the embeddings, the output layer and the loss. The test checks the
+// estimate against a measurement within a factor of 2.
 func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 	c := &m.cfg
-	d, ff, h := float64(c.Dim), float64(c.ff()), float64(c.Heads)
+	d, ff := float64(c.Dim), float64(c.ff())
 	Le, Ld := float64(c.encLayers()), float64(c.decLayers())
 	V, C := float64(env.Vocab), float64(c.Context)
 	S, T := float64(max(env.SourceLen, 0)), float64(max(env.TargetLen, 0))
 	if S == 0 && T == 0 {
 		S, T = float64(max(env.SeqLen, 0)), float64(max(env.SeqLen, 0))
 	}
-	encTrain, encEval := 4*d+Le*(41*d+5*ff+7*h*S), 2*d+Le*(23*d+3*ff+5*h*S)
-	decTrain := lm.LogitValues(env.Vocab) + 4*d + Ld*(66*d+5*ff+5*h*T+7*h*S)
-	decEval := lm.LogitValues(env.Vocab) + 2*d + Ld*(38*d+3*ff+3*h*T+5*h*S)
-	if c.Dropout > 0 {
-		encTrain += Le * 3 * (h*S + 3*d + ff)
-		decTrain += Ld * 3 * (h*(T+S) + 5*d + ff)
-	}
+	shape := encdec.Shape{D: d, FF: ff, Heads: float64(c.Heads), EncLayers: Le, DecLayers: Ld, V: V, S: S, T: T, Dropout: c.Dropout > 0}
 	rowLen := S + T
 	if rowLen == 0 {
 		rowLen = 1
 	}
 	f := lm.Footprint{
-		Params: 2*V*d + 2*C*d + Le*(4*d*d+2*d*ff+9*d+ff) + Ld*(8*d*d+2*d*ff+15*d+ff) + d*V + V,
-		Train:  (S*encTrain + T*decTrain) / rowLen,
-		Eval:   (S*encEval + T*decEval) / rowLen,
+		Params:    2*V*d + 2*C*d + Le*(4*d*d+2*d*ff+9*d+ff) + Ld*(8*d*d+2*d*ff+15*d+ff) + d*V + V,
+		Train:     shape.TrainRow() / rowLen,
+		Eval:      evalRow(shape) / rowLen,
+		Workspace: lm.GemmWorkspace(float64(max(env.Batch, 0))*max(S, T), append(lm.TransformerLinears(d, ff, V), lm.Linear{In: d, Out: 2 * d})...),
+		Ops:       shape.Ops(20),
 	}
 	rows := env
 	rows.SeqLen = int(min(S+T, 1<<40)) // saturates absurd sizes (the estimate saturates too)
 	return f.Estimate(rows)
+}
+
+// evalRow is the values of one row at the peak of the evaluation
+// executable: its largest stage (the encoder's, the memory's projection
+// with a decoder position's input, the decoder's with the memory and its
+// keys and values, the output layer's) and the constants both streams
+// hold.
+func evalRow(s encdec.Shape) float64 {
+	enc, dec, memory, projecting := s.EvalStreams()
+	out := 2 * s.V // the logits and their log-softmax, the output
+	peak := max(s.S*enc.Peak, s.S*projecting+s.T*s.D, s.T*dec.Peak+s.S*memory, s.T*out)
+	return peak + s.S*enc.Held + s.T*dec.Held
 }

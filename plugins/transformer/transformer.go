@@ -210,36 +210,44 @@ func (m *Model) InputGradientNorms(ctx context.Context, b harness.Batch, t int) 
 }
 
 // EstimateMemory estimates the model's memory for env without allocating
-// it (see lm.Footprint.Estimate for the bytes). With V = env.Vocab, width
-// d, ff, heads h, layers L, context C and T = env.SeqLen, the parameters are
+// it (see lm.Footprint.Estimate for the bytes, lm.Values for what the
+// gorgonia backend's pooled buffers hold). With V = env.Vocab, width d,
+// ff, heads h, layers L, context C and T = env.SeqLen, the parameters are
 //
 //	P = V·d + C·d + L·(4d² + 2d·ff + 9d + ff) + d·V + V,
 //
-// and the values kept per position, counted from the graph and checked by
-// measuring (plugintest.CheckMemoryEstimate), are the logits (see
-// lm.LogitValues) plus:
+// and the values per position, counted from the graph and checked by
+// measuring (plugintest.CheckMemoryEstimate, on shapes where the
+// feed-forward block, the logits or the attention weights dominate), are
 //
-//	embeddings (token rows, position sum)        train 4·d, eval 2·d
-//	per layer: projections, head transposes, residuals, layer norms
-//	                                             train 41·d, eval 23·d
-//	per layer: feed-forward (product, bias, ReLU) train 5·ff, eval 3·ff
-//	per layer: attention scores, mask sum, softmax (B·h·T² in all, i.e.
-//	           h·T per position)                 train 5·h·T, eval 3·h·T
-//	per layer with dropout (mask, output, gradient at the attention
-//	           weights, three d-wide and one ff-wide sites)
-//	                                             train 3·(h·T + 3·d + ff)
+//	training    lm.Embedded(d), L × lm.EncoderLayer(d, ff, h·T keys), then
+//	            lm.OutputTrain(d, V): at the top of the backward pass
+//	            L·(8d + ff + h·T) + d + V saved and the largest of 2V, 2·ff,
+//	            2·h·T − ff − 2d and d in flight (with dropout h·T + ff more
+//	            saved and h·T + 2d + ff of masks per layer);
+//	evaluation  the largest of the embedding's stage (2d), the layers'
+//	            (7d, h·T + 4d, 2·h·T + 2d, 2·ff + d) and the output's
+//	            (2V), plus the V of the distributions NextLogProbs hands
+//	            out.
+//
+// The training executable's packing buffers are lm.GemmWorkspace of its
+// layers over B·T rows (lm.TransformerLinears), and the
+// graph has about 20 + L·lm.EncoderLayerOps ops (lm.Footprint.Ops). Left
+// out: the [T,T] causal mask (T/B values per position). The estimate
+// assumes the gorgonia backend's pooled buffers (see lm.Values).
 func (m *Model) EstimateMemory(env harness.Env) harness.MemoryEstimate {
 	c := &m.cfg
-	d, ff, h, L := float64(c.Dim), float64(c.ff()), float64(c.Heads), float64(c.Layers)
+	d, ff, L := float64(c.Dim), float64(c.ff()), float64(c.Layers)
 	V, C, T := float64(env.Vocab), float64(c.Context), float64(max(env.SeqLen, 0))
-	trainLayer := 41*d + 5*ff + 5*h*T
-	if c.Dropout > 0 {
-		trainLayer += 3 * (h*T + 3*d + ff)
-	}
+	attn := lm.Attention{Heads: float64(c.Heads), Keys: T}
+	embTrain, embEval := lm.Embedded(d)
+	layerTrain, layerEval := lm.EncoderLayer(d, ff, attn, c.Dropout > 0)
 	f := lm.Footprint{
-		Params: V*d + C*d + L*(4*d*d+2*d*ff+9*d+ff) + d*V + V,
-		Train:  lm.LogitValues(env.Vocab) + 4*d + L*trainLayer,
-		Eval:   lm.LogitValues(env.Vocab) + 2*d + L*(23*d+3*ff+3*h*T),
+		Params:    V*d + C*d + L*(4*d*d+2*d*ff+9*d+ff) + d*V + V,
+		Train:     embTrain.Then(layerTrain.Times(L)).Then(lm.OutputTrain(d, V)).Total(),
+		Eval:      embEval.Then(layerEval).Then(lm.OutputEval(V)).Total(),
+		Workspace: lm.GemmWorkspace(float64(max(env.Batch, 0))*T, lm.TransformerLinears(d, ff, V)...),
+		Ops:       20 + L*lm.EncoderLayerOps(c.Dropout > 0),
 	}
 	return f.Estimate(env)
 }

@@ -107,9 +107,38 @@ func TestHardening(t *testing.T) {
 	plugintest.CheckDivergedLoss(t, m)
 }
 
+// TestMemoryEstimate compares the estimate with the live heap measured
+// after a training step and an evaluation batch (plugintest.
+// CheckMemoryEstimate) on shapes where different values dominate the
+// pooled buffers' peak: the feed-forward block (the default width, with
+// and without dropout, with two and four layers), the logits (a
+// vocabulary of 2048) and the attention weights (512 positions, where
+// h·T is 16 times ff).
 func TestMemoryEstimate(t *testing.T) {
-	env := harness.Env{Backend: plugintest.Backend(t), Vocab: 256, SeqLen: 64, Batch: 32, Seed: 1}
-	plugintest.CheckMemoryEstimate(t, transformer.New, env)
+	for _, c := range []struct {
+		name                     string
+		dim, heads, ff, layers   int
+		dropout                  float64
+		vocab, seqLen, batch, eb int
+	}{
+		{"default", 128, 4, 0, 2, 0, 256, 64, 32, 0},
+		{"dropout", 128, 4, 0, 2, 0.1, 256, 64, 32, 0},
+		{"four layers", 128, 4, 0, 4, 0, 256, 32, 32, 0},
+		{"logits", 64, 4, 256, 2, 0, 2048, 32, 16, 16},
+		{"long attention", 32, 2, 64, 1, 0, 16, 512, 4, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := harness.Env{Backend: plugintest.Backend(t), Vocab: c.vocab, SeqLen: c.seqLen, Batch: c.batch, EvalBatch: c.eb, Seed: 1}
+			plugintest.CheckMemoryEstimate(t, func() harness.Model {
+				m := transformer.New()
+				cfg := m.Config().(*transformer.Config)
+				cfg.Dim, cfg.Heads, cfg.FF, cfg.Layers, cfg.Dropout = c.dim, c.heads, c.ff, c.layers, c.dropout
+				cfg.Context = max(cfg.Context, c.seqLen)
+				return m
+			}, env)
+		})
+	}
+	env := harness.Env{Vocab: 256, SeqLen: 64, Batch: 32}
 	huge := transformer.New()
 	huge.Config().(*transformer.Config).Dim = 100000000
 	plugintest.CheckRefusesHuge(t, huge, env)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 
 	"arbench/harness"
@@ -12,19 +13,62 @@ import (
 // TestEstimateFormula checks Footprint.Estimate against its documented
 // formula on round numbers.
 func TestEstimateFormula(t *testing.T) {
-	f := Footprint{Params: 1000, Train: 10, Eval: 5}
+	f := Footprint{Params: 1000, Train: 10, Eval: 5, Workspace: 300, Ops: 2}
 	got := f.Estimate(harness.Env{Vocab: 7, SeqLen: 8, Batch: 100})
 	want := harness.MemoryEstimate{
 		Params:    4000,
-		Training:  16000 + 100*8*(40+48) + 100*8*(20+48),
-		Inference: 4000 + 100*8*(20+48), // the training batch exceeds EvalBatch
+		Training:  16000 + 1200 + 100*8*(40+48) + 2*OpBytesTrain + 100*8*(20+48) + 2*OpBytesEval,
+		Inference: 4000 + 100*8*(20+48) + 2*OpBytesEval, // the training batch exceeds EvalBatch
 	}
 	if got != want {
 		t.Errorf("Estimate = %+v, want %+v", got, want)
 	}
 	got = f.Estimate(harness.Env{Vocab: 7, SeqLen: 8})
-	if got.Training != 0 || got.Inference != 4000+EvalBatch*8*(20+48) {
+	if got.Training != 0 || got.Inference != 4000+EvalBatch*8*(20+48)+2*OpBytesEval {
 		t.Errorf("Estimate without a batch = %+v, want no training and an EvalBatch inference", got)
+	}
+}
+
+// TestValues checks the composition of per-position counts: saved and
+// held values add up over the parts of a graph, the peak is the largest
+// part's.
+func TestValues(t *testing.T) {
+	a := Values{Saved: 10, Peak: 4, Held: 1}
+	b := Values{Saved: 2, Peak: 7, Held: 3}
+	if got, want := a.Then(b), (Values{Saved: 12, Peak: 7, Held: 4}); got != want {
+		t.Errorf("Then = %+v, want %+v", got, want)
+	}
+	if got, want := a.Times(3), (Values{Saved: 30, Peak: 4, Held: 3}); got != want {
+		t.Errorf("Times = %+v, want %+v", got, want)
+	}
+	if got := a.Then(b).Total(); got != 23 {
+		t.Errorf("Total = %v, want 23", got)
+	}
+}
+
+// TestGemmWorkspace: a worker's packing buffers grow with a layer's input
+// up to the panel width, 1024, and with its output up to the block depth,
+// 256; a layer's products take one worker per 2^20 multiply-adds, at
+// least one and at most GOMAXPROCS, and each worker holds the largest
+// buffers of the layers that use it.
+func TestGemmWorkspace(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	small, wide := Linear{In: 64, Out: 16}, Linear{In: 1024, Out: 256}
+	perSmall, perWide := 256.0*64+120*16, 256.0*1024+120*256
+	if got := GemmWorkspace(512, small); got != perSmall {
+		t.Errorf("one worker: %v, want %v", got, perSmall)
+	}
+	if got, want := GemmWorkspace(16, wide), float64(min(4, procs))*perWide; got != want {
+		t.Errorf("2^22 multiply-adds: %v, want %v", got, want)
+	}
+	huge := Linear{In: 4096, Out: 4096}
+	if got, want := GemmWorkspace(1<<20, huge, small), float64(procs)*perWide; got != want {
+		t.Errorf("every worker: %v, want %v", got, want)
+	}
+	// The wide layer takes min(4, procs) workers, the small one only the
+	// first, whose buffers are the wide layer's anyway.
+	if got, want := GemmWorkspace(16, small, wide), float64(min(4, procs))*perWide; got != want {
+		t.Errorf("mixed layers: %v, want %v", got, want)
 	}
 }
 

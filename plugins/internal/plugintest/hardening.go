@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -165,9 +166,11 @@ func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env)
 // memory MeasureMemory measures: the parameters exactly (4 bytes each),
 // parameters plus training and parameters plus inference within a factor
 // of 2. The configuration must be an ordinary one, which
-// harness.CheckMemory lets through.
+// harness.CheckMemory lets through. It is skipped without pooled buffers
+// (SkipUnpooled).
 func CheckMemoryEstimate(t *testing.T, newModel func() harness.Model, env harness.Env) {
 	t.Helper()
+	SkipUnpooled(t)
 	if err := harness.CheckMemory(newModel(), env); err != nil {
 		t.Errorf("CheckMemory refused an ordinary configuration: %v", err)
 	}
@@ -189,6 +192,20 @@ func CheckMemoryEstimate(t *testing.T, newModel func() harness.Model, env harnes
 		if !(ratio >= 0.5 && ratio <= 2) {
 			t.Errorf("%s: estimated %d bytes, measured %d: ratio %.2f outside [0.5, 2]", c.what, c.estimate, c.got, ratio)
 		}
+	}
+}
+
+// noPoolEnv is the gorgonia backend's switch that gives every value a
+// buffer of its own (nn/gorgonia/pool.go).
+const noPoolEnv = "ARBENCH_NO_POOL"
+
+// SkipUnpooled skips a test that measures memory against an estimate when
+// ARBENCH_NO_POOL=1 turns the backend's pooled buffers off: the estimates
+// count pooled buffers (lm.Values) and are then several times too low.
+func SkipUnpooled(t testing.TB) {
+	t.Helper()
+	if os.Getenv(noPoolEnv) == "1" {
+		t.Skipf("%s=1: memory estimates assume the gorgonia backend's pooled buffers", noPoolEnv)
 	}
 }
 

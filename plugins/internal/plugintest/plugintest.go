@@ -13,6 +13,7 @@ import (
 	"arbench/harness"
 	"arbench/nn"
 	nngorgonia "arbench/nn/gorgonia"
+	"arbench/plugins/internal/recurrent"
 )
 
 // Backend returns the default CPU backend used by plugin tests.
@@ -228,39 +229,71 @@ func CheckLearns(t *testing.T, newModel func() harness.Model, vocab, steps int, 
 // carried-state generation equal to teacher forcing, learning and
 // determinism, the hardening checks of hardening.go and the memory
 // estimate. cfg returns the model's recurrent configuration to fill in.
-func CheckRecurrentPlugin(t *testing.T, newModel func() harness.Model, cfg func(harness.Model) (embed, hidden, layers *int)) {
+func CheckRecurrentPlugin(t *testing.T, newModel func() harness.Model, cfg func(harness.Model) *recurrent.Config) {
 	t.Run("MatchesPyTorch", func(t *testing.T) {
 		m := newModel()
-		e, h, l := cfg(m)
-		*e, *h, *l = Meta(t, "testdata", "embed"), Meta(t, "testdata", "hidden"), Meta(t, "testdata", "layers")
+		c := cfg(m)
+		c.Embed, c.Hidden, c.Layers = Meta(t, "testdata", "embed"), Meta(t, "testdata", "hidden"), Meta(t, "testdata", "layers")
 		CheckReference(t, m, "testdata", 1e-5)
 		CheckStepper(t, m, Pattern(2, 9, 11).Inputs, 3, 1e-5)
 	})
 	t.Run("LearnsAndIsDeterministic", func(t *testing.T) {
 		CheckLearns(t, func() harness.Model {
 			m := newModel()
-			e, h, _ := cfg(m)
-			*e, *h = 8, 16
+			c := cfg(m)
+			c.Embed, c.Hidden = 8, 16
 			return m
 		}, 13, 60, 0.02)
 	})
 	t.Run("BeforeSetup", func(t *testing.T) { CheckBeforeSetup(t, newModel()) })
 	t.Run("SetUp", func(t *testing.T) {
 		m := newModel()
-		e, h, _ := cfg(m)
-		*e, *h = 8, 16
+		c := cfg(m)
+		c.Embed, c.Hidden = 8, 16
 		if err := m.Setup(context.Background(), harness.Env{Backend: Backend(t), Vocab: 5, SeqLen: 4, Seed: 1}); err != nil {
 			t.Fatal(err)
 		}
 		CheckRefusesSource(t, m)
 		CheckDivergedLoss(t, m)
 	})
-	env := harness.Env{Backend: Backend(t), Vocab: 256, SeqLen: 64, Batch: 32, Seed: 1}
-	t.Run("MemoryEstimate", func(t *testing.T) { CheckMemoryEstimate(t, newModel, env) })
+	t.Run("MemoryEstimate", func(t *testing.T) { checkRecurrentMemory(t, newModel, cfg) })
 	t.Run("RefusesHuge", func(t *testing.T) {
 		m := newModel()
-		_, h, _ := cfg(m)
-		*h = 100000000
-		CheckRefusesHuge(t, m, env)
+		cfg(m).Hidden = 100000000
+		CheckRefusesHuge(t, m, harness.Env{Vocab: 256, SeqLen: 64, Batch: 32})
 	})
+}
+
+// checkRecurrentMemory runs CheckMemoryEstimate on shapes where different
+// values dominate a recurrent model's pooled buffers: the default (the
+// gates' pre-activations; the LSTM's saved cell activations), with
+// dropout, two layers under a vocabulary of 2048 (the logits) and a wide
+// embedding over a long batch of 128 rows (the embedding and the inputs
+// saved for the projection's gradient, and no transposed W_hh). An embed
+// of 0 keeps the family's default sizes.
+func checkRecurrentMemory(t *testing.T, newModel func() harness.Model, cfg func(harness.Model) *recurrent.Config) {
+	for _, c := range []struct {
+		name                        string
+		embed, hidden, layers       int
+		dropout                     float64
+		vocab, seqLen, batch, evalB int
+	}{
+		{"default", 0, 0, 0, 0, 256, 64, 32, 0},
+		{"dropout", 0, 0, 0, 0.2, 256, 64, 32, 0},
+		{"logits", 64, 128, 2, 0, 2048, 32, 16, 16},
+		{"wide embedding", 256, 64, 1, 0, 16, 64, 128, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := harness.Env{Backend: Backend(t), Vocab: c.vocab, SeqLen: c.seqLen, Batch: c.batch, EvalBatch: c.evalB, Seed: 1}
+			CheckMemoryEstimate(t, func() harness.Model {
+				m := newModel()
+				rc := cfg(m)
+				if c.embed > 0 {
+					rc.Embed, rc.Hidden, rc.Layers = c.embed, c.hidden, c.layers
+				}
+				rc.Dropout = c.dropout
+				return m
+			}, env)
+		})
+	}
 }
