@@ -84,7 +84,10 @@ type htmlPage struct {
 	Loss       *htmlTable
 	Datasets   *htmlTable
 	Runs       *htmlTable
-	PlotsDir   string
+	// Sweeps is the learning-rate sweeps table (nil without sweeps).
+	Sweeps                    *htmlTable
+	SweepCaption, RunsCaption string
+	PlotsDir                  string
 	// SpeedCaption explains every speed table.
 	SpeedCaption string
 }
@@ -159,7 +162,8 @@ nav ul { columns: 2; }
 <p>Final training loss (mean over the last logging window) and validation loss, in nats/token.</p>
 {{template "table" .}}</section>{{end}}
 {{with .Datasets}}<section id="datasets"><h2>Datasets</h2>{{template "table" .}}</section>{{end}}
-<section id="runs"><h2>Runs</h2>{{template "table" .Runs}}</section>
+{{with .Sweeps}}<section id="lr-sweeps"><h2>Learning-rate sweeps</h2><p>{{$.SweepCaption}}</p>{{template "table" .}}</section>{{end}}
+<section id="runs"><h2>Runs</h2><p>{{.RunsCaption}}</p>{{template "table" .Runs}}</section>
 </body>
 </html>
 {{define "table"}}<div class="table-wrap"><table{{with .Class}} class="{{.}}"{{end}}>
@@ -188,7 +192,10 @@ func HTML(w io.Writer, rf *harness.ResultsFile, figs []Figure, plotsDir string) 
 	}
 	m := rf.Manifest
 	page := htmlPage{Title: "arbench report: " + orDash(m.Name), Manifest: toHTMLTable(manifestTable(m)), Runs: toHTMLTable(runTable(rf)),
-		SpeedCaption: speedCaption}
+		SpeedCaption: speedCaption, SweepCaption: sweepCaption, RunsCaption: runsCaption}
+	if st, ok := sweepTable(rf); ok {
+		page.Sweeps = toHTMLTable(st)
+	}
 	page.Manifest.Class = "manifest"
 	if !m.Complete {
 		page.Incomplete = fmt.Sprintf("%d run(s) finished; the experiment was interrupted, is still running, or some of its runs failed (arbench run lists them; -resume runs them again).", len(rf.Runs))

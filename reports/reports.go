@@ -342,12 +342,12 @@ func runTable(rf *harness.ResultsFile) simpleTable {
 			weights = "-"
 		}
 		rows = append(rows, []string{r.Task, r.Model, strconv.FormatUint(r.Seed, 10), formatCount(r.Params),
-			strconv.Itoa(r.Steps), strconv.FormatFloat(r.TrainSeconds, 'f', 1, 64),
+			strconv.Itoa(r.Steps), lrCell(r), strconv.FormatFloat(r.TrainSeconds, 'f', 1, 64),
 			strconv.FormatFloat(r.TokensPerSec, 'f', 0, 64), strconv.FormatFloat(r.EvalSeconds, 'f', 1, 64),
-			weights, orDash(r.Note)})
+			convergenceCell(r), weights, orDash(r.Note)})
 	}
-	return simpleTable{header: []string{"task", "model", "seed", "params", "steps", "train s", "tok/s", "eval s", "loaded weights", "note"}, rows: rows,
-		right: func(i int) bool { return i >= 2 && i <= 7 }}
+	return simpleTable{header: []string{"task", "model", "seed", "params", "steps", "lr", "train s", "tok/s", "eval s", "end of training", "loaded weights", "note"}, rows: rows,
+		right: func(i int) bool { return i >= 2 && i <= 8 }}
 }
 
 // code wraps s in Markdown backticks.
@@ -435,9 +435,17 @@ func mdAppendix(w io.Writer, rf *harness.ResultsFile) {
 		}
 		mdTable(w, dt)
 	}
-	fmt.Fprintf(w, "\n## Runs\n\n")
+	if st, ok := sweepTable(rf); ok {
+		fmt.Fprintf(w, "\n## Learning-rate sweeps\n\n%s\n\n", sweepCaption)
+		mdTable(w, st)
+	}
+	fmt.Fprintf(w, "\n## Runs\n\n%s\n\n", runsCaption)
 	mdTable(w, runTable(rf))
 }
+
+// runsCaption explains the runs table's convergence column.
+const runsCaption = "End of training: the least-squares slope of the validation loss over the last quarter of the steps, " +
+	"with its 95% interval; still improving (the interval below 0: not converged at this budget), flat (no trend detectable) or rising."
 
 func hasFigures(figs []Figure, task string) bool {
 	for _, f := range figs {
