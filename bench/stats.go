@@ -1,36 +1,17 @@
 package bench
 
 import (
-	"math"
 	"slices"
+
+	"arbench/internal/stats"
 )
 
-// Quantile returns the q-quantile (0 ≤ q ≤ 1) of xs by linear interpolation
-// between order statistics: with the sorted values x₀ ≤ … ≤ x_{n-1} and
-// h = q·(n-1), it is x_⌊h⌋ + (h-⌊h⌋)·(x_⌊h⌋+1 - x_⌊h⌋). This is Hyndman &
-// Fan's (1996) definition 7, the default of numpy.percentile and R's
-// quantile. It returns NaN for an empty sample and panics when q is
-// outside [0, 1] (a programmer error). xs is not modified.
-func Quantile(xs []float64, q float64) float64 {
-	if !(q >= 0 && q <= 1) {
-		panic("bench: quantile outside [0, 1]")
-	}
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return sortedQuantile(s, q)
-}
+// Quantile is stats.Quantile: the q-quantile of xs by linear
+// interpolation between order statistics (Hyndman & Fan's definition 7).
+func Quantile(xs []float64, q float64) float64 { return stats.Quantile(xs, q) }
 
-func sortedQuantile(s []float64, q float64) float64 {
-	h := q * float64(len(s)-1)
-	lo := int(math.Floor(h))
-	if lo >= len(s)-1 {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
+// sortedQuantile is stats.SortedQuantile.
+func sortedQuantile(s []float64, q float64) float64 { return stats.SortedQuantile(s, q) }
 
 // Summary describes repeated measurements of one quantity.
 type Summary struct {

@@ -114,8 +114,8 @@ func BootstrapMean(xs []float64, level float64, resamples int, seed uint64) Inte
 	slices.Sort(means)
 	return Interval{
 		Estimate: mean,
-		Lo:       quantile(means, (1-level)/2),
-		Hi:       quantile(means, (1+level)/2),
+		Lo:       SortedQuantile(means, (1-level)/2),
+		Hi:       SortedQuantile(means, (1+level)/2),
 	}
 }
 
@@ -145,15 +145,38 @@ func meanOf(xs []float64) float64 {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// quantile is the q-quantile of sorted s by linear interpolation between
-// order statistics (Hyndman & Fan's definition 7, numpy's default).
-func quantile(s []float64, q float64) float64 {
+// Quantile returns the q-quantile (0 ≤ q ≤ 1) of xs by linear
+// interpolation between order statistics: with the sorted values x₀ ≤ … ≤
+// x_{n-1} and h = q·(n-1), it is x_⌊h⌋ + (h-⌊h⌋)·(x_⌊h⌋+1 - x_⌊h⌋) (Hyndman &
+// Fan's 1996 definition 7, the default of numpy.percentile and R's
+// quantile). It returns NaN for an empty sample and panics when q is
+// outside [0, 1] (a programmer error). xs is not modified.
+func Quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		checkQuantile(q)
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return SortedQuantile(s, q)
+}
+
+// SortedQuantile is Quantile of s already sorted in increasing order (and
+// not empty), for several quantiles of one sample without sorting again.
+func SortedQuantile(s []float64, q float64) float64 {
+	checkQuantile(q)
 	h := q * float64(len(s)-1)
 	lo := int(math.Floor(h))
 	if lo >= len(s)-1 {
 		return s[len(s)-1]
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+func checkQuantile(q float64) {
+	if !(q >= 0 && q <= 1) {
+		panic(fmt.Sprintf("stats: quantile %v outside [0, 1]", q))
+	}
 }
 
 // TInterval returns the mean of xs with its Student t interval,

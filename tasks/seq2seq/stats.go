@@ -2,7 +2,6 @@ package seq2seq
 
 import (
 	"math"
-	"slices"
 
 	"arbench/harness"
 	"arbench/internal/stats"
@@ -35,22 +34,8 @@ func ratioCI(a, b []float64) (r, lo, hi float64) {
 	return r, max(0, r-z*se), min(1, r+z*se)
 }
 
-// quantile returns the q-quantile of xs by linear interpolation between
-// order statistics (Hyndman & Fan type 7, NumPy's default); NaN when xs is
-// empty.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	h := q * float64(len(s)-1)
-	lo := int(math.Floor(h))
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
+// quantile is stats.Quantile (NaN when xs is empty).
+func quantile(xs []float64, q float64) float64 { return stats.Quantile(xs, q) }
 
 // mean returns the mean of xs (NaN when empty).
 func mean(xs []float64) float64 {
