@@ -11,15 +11,6 @@ import (
 	"arbench/plugins/internal/plugintest"
 )
 
-// liveHeap returns the bytes of live heap objects after collecting garbage.
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
-
 // memoryBatch returns rows sources of env.SourceLen content tokens and
 // targets of env.TargetLen tokens.
 func memoryBatch(env harness.Env, rows int) harness.Batch {
@@ -79,7 +70,7 @@ func checkMemory(t *testing.T, env harness.Env, opt harness.TranslateOptions, ne
 	est := newModel().EstimateMemory(env)
 	sources := memoryBatch(env, lm.EvalRows(env)).Source
 	measure := func(train bool) int64 {
-		base := liveHeap()
+		base := plugintest.LiveHeap()
 		m := newModel()
 		if err := m.Setup(t.Context(), env); err != nil {
 			t.Fatal(err)
@@ -98,7 +89,7 @@ func checkMemory(t *testing.T, env harness.Env, opt harness.TranslateOptions, ne
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := liveHeap() - base
+		n := plugintest.LiveHeap() - base
 		runtime.KeepAlive(keep)
 		runtime.KeepAlive(out)
 		if want := 4 * int64(m.Params().Count()); est.Params != want {

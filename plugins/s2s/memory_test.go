@@ -13,15 +13,6 @@ import (
 	"arbench/plugins/s2s"
 )
 
-// liveHeap returns the bytes of live heap objects after collecting garbage.
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
-
 // memoryBatch is a batch of rows full-length sources and decoder rows of env.
 func memoryBatch(env harness.Env, rows int) harness.Batch {
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -78,7 +69,7 @@ func checkMemoryEstimate(t *testing.T, env harness.Env, newModel func() harness.
 	est := newModel().(harness.MemoryEstimator).EstimateMemory(env)
 	evalBatch := memoryBatch(env, lm.EvalRows(env))
 	measure := func(train bool) int64 {
-		base := liveHeap()
+		base := plugintest.LiveHeap()
 		m := newModel()
 		if err := m.Setup(t.Context(), env); err != nil {
 			t.Fatal(err)
@@ -97,7 +88,7 @@ func checkMemoryEstimate(t *testing.T, env harness.Env, newModel func() harness.
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := liveHeap() - base
+		n := plugintest.LiveHeap() - base
 		runtime.KeepAlive(keep)
 		runtime.KeepAlive(lp)
 		if want := 4 * int64(m.Params().Count()); est.Params != want {

@@ -110,8 +110,9 @@ func CheckDivergedLoss(t *testing.T, m harness.Model) {
 	}
 }
 
-// liveHeap returns the bytes of live heap objects after collecting garbage.
-func liveHeap() int64 {
+// LiveHeap returns the bytes of live heap objects after collecting
+// garbage: what memory tests compare estimates with.
+func LiveHeap() int64 {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
@@ -129,13 +130,13 @@ func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env)
 	t.Helper()
 	ctx := context.Background()
 	measure := func(run func(m harness.Model) any) int64 {
-		base := liveHeap()
+		base := LiveHeap()
 		m := newModel()
 		if err := m.Setup(ctx, env); err != nil {
 			t.Fatal(err)
 		}
 		keep := run(m)
-		n := liveHeap() - base
+		n := LiveHeap() - base
 		runtime.KeepAlive(keep)
 		runtime.KeepAlive(m)
 		if c, ok := m.(io.Closer); ok {
