@@ -175,3 +175,84 @@ func benchLSTM(b *testing.B, wrap func(nn.Graph) nn.Graph) {
 		return nil
 	})
 }
+
+// recurrentModelSize is a size of arbench's recurrent language models
+// (embedding → one nn.LSTM or nn.RNN layer → linear head; plugins/lstm,
+// plugins/rnn): issue 13's quick size and a large one.
+type recurrentModelSize struct {
+	name           string
+	vocab, d, b, t int
+}
+
+var recurrentModelSizes = []recurrentModelSize{
+	{"quick", 256, 128, 32, 64},
+	{"large", 256, 512, 16, 128},
+}
+
+// BenchmarkRecurrentModel times a training step (forward and gradients)
+// and a scoring step (the forward pass to the loss) of the lstm and rnn
+// models at each recurrentModelSize, reporting tokens/s:
+//
+//	go test ./nn/gorgonia -run '^$' -bench RecurrentModel/lstm
+func BenchmarkRecurrentModel(b *testing.B) {
+	for _, lstm := range []bool{true, false} {
+		family := map[bool]string{true: "lstm", false: "rnn"}[lstm]
+		for _, sz := range recurrentModelSizes {
+			for _, train := range []bool{true, false} {
+				mode := map[bool]string{true: "train", false: "score"}[train]
+				b.Run(family+"/"+sz.name+"/"+mode, func(b *testing.B) { benchRecurrentModel(b, lstm, sz, train) })
+			}
+		}
+	}
+}
+
+// recurrentModel builds the model's loss, the mean cross-entropy of the
+// next symbols tg given ids, for ids and tg of b·t symbols.
+func recurrentModel(ps *nn.ParamSet, lstm bool, sz recurrentModelSize) nn.BuildFunc {
+	rng := rand.New(rand.NewPCG(3, 0))
+	emb := nn.NewEmbedding(ps, "emb", sz.vocab, sz.d)
+	emb.Init(rng)
+	var layer recurrentLayer
+	if lstm {
+		layer.lstm = nn.NewLSTM(ps, "lstm", 0, sz.d, sz.d)
+		layer.lstm.Init(rng)
+	} else {
+		layer.rnn = nn.NewRNN(ps, "rnn", 0, sz.d, sz.d)
+		layer.rnn.Init(rng)
+	}
+	fc := nn.NewLinear(ps, "fc", sz.d, sz.vocab)
+	fc.Init(rng)
+	n := sz.b * sz.t
+	return func(g nn.Graph) error {
+		x := g.Reshape(emb.Forward(g, g.Ints("ids", n)), sz.b, sz.t, sz.d)
+		zero := g.Const(make([]float32, sz.b*sz.d), sz.b, sz.d)
+		h := layer.forward(g, x, zero, zero)[0]
+		logits := fc.Forward(g, g.Reshape(h, n, sz.d))
+		picked := g.Pick(g.LogSoftmax(logits), g.Ints("tg", n))
+		g.Loss(g.Scale(g.Sum(picked), -1/float32(n)))
+		return nil
+	}
+}
+
+func benchRecurrentModel(b *testing.B, lstm bool, sz recurrentModelSize, train bool) {
+	ps := nn.NewParamSet()
+	exe, err := New().Compile(nn.Spec{Key: b.Name(), Params: ps, Train: train}, recurrentModel(ps, lstm, sz))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exe.Close()
+	n := sz.b * sz.t
+	ids, tg := make([]int, n), make([]int, n)
+	for i := range ids {
+		ids[i], tg[i] = (i*7)%sz.vocab, (i*13)%sz.vocab
+	}
+	feeds := nn.Feeds{Ints: map[string][]int{"ids": ids, "tg": tg}, Seed: 1}
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := exe.Run(ctx, feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

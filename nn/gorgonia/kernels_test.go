@@ -479,3 +479,244 @@ func TestReLUBranchFree(t *testing.T) {
 		}
 	}
 }
+
+// specialFloats are values the element-wise kernels must treat as the Go
+// operators do: zeros of both signs, infinities, NaNs, subnormals and
+// the extremes.
+var specialFloats = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+	float32(math.NaN()), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32, 1, -1}
+
+// mixedVec returns n normal values with some special ones among them.
+func mixedVec(rng *rand.Rand, n int) []float32 {
+	v := randVec(rng, n)
+	for i := range v {
+		if rng.IntN(8) == 0 {
+			v[i] = specialFloats[rng.IntN(len(specialFloats))]
+		}
+	}
+	return v
+}
+
+// sameFloat reports whether a and b hold the same bits, any NaN matching
+// any NaN (the Go operators and the vector instructions may propagate
+// different payloads).
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+}
+
+// TestBinaryVecBitwise checks that binaryVec gives, on every path, the
+// bits of the Go operators for every length up to 70 (the sixteen-lane
+// loop, its mask and the eight-lane tail) with special values, also when
+// out is a.
+func TestBinaryVecBitwise(t *testing.T) {
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) {
+			useGemmPath(t, p)
+			rng := rand.New(rand.NewPCG(31, 32))
+			for n := range 71 {
+				a, b := mixedVec(rng, n), mixedVec(rng, n)
+				for _, kind := range []byte{'+', '-', '*'} {
+					want, got := make([]float32, n+1), make([]float32, n+1)
+					got[n], want[n] = 7, 7
+					binaryGo(kind, a, b, want)
+					binaryVec(kind, a, b, got)
+					inPlace := append([]float32(nil), a...)
+					binaryVec(kind, inPlace, b, inPlace)
+					for i := range n + 1 {
+						if !sameFloat(got[i], want[i]) || i < n && !sameFloat(inPlace[i], want[i]) {
+							t.Fatalf("n=%d: %v %c %v: got %v (in place %v), want %v", n, a[i], kind, b[i], got[i], inPlace[min(i, n-1)], want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRowKernelsBitwise checks subSub, subMul and rowMax on every path
+// against their Go loops (rowMax: rowMaxSerial) bit for bit, for every
+// length up to 70 with special values.
+func TestRowKernelsBitwise(t *testing.T) {
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) {
+			useGemmPath(t, p)
+			rng := rand.New(rand.NewPCG(33, 34))
+			for n := 1; n <= 70; n++ {
+				for range 50 {
+					x, e := mixedVec(rng, n), mixedVec(rng, n)
+					s1, s2 := specialFloats[rng.IntN(len(specialFloats))], float32(rng.NormFloat64())
+					got := make([]float32, n+1)
+					got[n] = 7
+					subSub(x, s1, s2, got)
+					for i, v := range x {
+						if want := (v - s1) - s2; !sameFloat(got[i], want) {
+							t.Fatalf("n=%d: (%v - %v) - %v = %v, want %v", n, v, s1, s2, got[i], want)
+						}
+					}
+					subMul(x, e, s2, got)
+					for i, v := range x {
+						if want := v - float32(e[i]*s2); !sameFloat(got[i], want) {
+							t.Fatalf("n=%d: %v - %v·%v = %v, want %v", n, v, e[i], s2, got[i], want)
+						}
+					}
+					if got[n] != 7 {
+						t.Fatalf("n=%d: wrote past the end", n)
+					}
+					if m, want := rowMax(x), rowMaxSerial(x); !sameFloat(m, want) {
+						t.Fatalf("rowMax(%v) = %v, want %v", x, m, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The softmax kernels one row at a time, as they were before rowGroup:
+// the references of TestSoftmaxRowGroupsBitwise.
+func logSoftmaxRow(x, out []float32, d int) {
+	for off := 0; off < len(x); off += d {
+		xr, or := x[off:off+d], out[off:off+d]
+		m := rowMaxSerial(xr)
+		for j, v := range xr {
+			or[j] = v - m
+		}
+		expInto(or, or)
+		var s float64
+		for _, e := range or {
+			s += float64(e)
+		}
+		ls := float32(math.Log(s))
+		for j, v := range xr {
+			or[j] = (v - m) - ls
+		}
+	}
+}
+
+func logSoftmaxGradRow(y, g, out []float32, d int) {
+	for off := 0; off < len(y); off += d {
+		gr, or := g[off:off+d], out[off:off+d]
+		expInto(y[off:off+d], or)
+		var s float64
+		for _, v := range gr {
+			s += float64(v)
+		}
+		st := float32(s)
+		for j, e := range or {
+			or[j] = gr[j] - float32(e*st)
+		}
+	}
+}
+
+func softmaxRow(x, out []float32, d int) {
+	for off := 0; off < len(x); off += d {
+		xr, or := x[off:off+d], out[off:off+d]
+		m := rowMaxSerial(xr)
+		for j, v := range xr {
+			or[j] = v - m
+		}
+		expInto(or, or)
+		var s float64
+		for _, e := range or {
+			s += float64(e)
+		}
+		inv := float32(1 / s)
+		for j := range or {
+			or[j] *= inv
+		}
+	}
+}
+
+// TestSoftmaxRowGroupsBitwise checks that the softmax kernels, which work
+// rowGroup rows at a time with vector kernels, give on every path the bits
+// of the one-row-at-a-time loops, for 1 to 9 rows of several lengths with
+// special values.
+func TestSoftmaxRowGroupsBitwise(t *testing.T) {
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) {
+			useGemmPath(t, p)
+			rng := rand.New(rand.NewPCG(35, 36))
+			for _, d := range []int{1, 7, 16, 33, 256} {
+				for rows := 1; rows <= 9; rows++ {
+					x, g := mixedVec(rng, rows*d), randVec(rng, rows*d)
+					for i := range x {
+						x[i] *= 4
+					}
+					check := func(name string, f, ref func(out []float32)) {
+						got, want := make([]float32, len(x)), make([]float32, len(x))
+						f(got)
+						ref(want)
+						for i := range got {
+							if !sameFloat(got[i], want[i]) {
+								t.Fatalf("%s d=%d rows=%d: element %d is %v, one row at a time %v", name, d, rows, i, got[i], want[i])
+							}
+						}
+					}
+					y := make([]float32, len(x))
+					logSoftmaxRow(x, y, d)
+					check("logSoftmax", func(o []float32) { logSoftmaxInto(x, o, d) }, func(o []float32) { logSoftmaxRow(x, o, d) })
+					check("logSoftmaxGrad", func(o []float32) { logSoftmaxGrad(y, g, o, d) }, func(o []float32) { logSoftmaxGradRow(y, g, o, d) })
+					check("softmax", func(o []float32) { softmaxInto(x, o, d) }, func(o []float32) { softmaxRow(x, o, d) })
+				}
+			}
+		})
+	}
+}
+
+// TestTransposeMatchesNaive compares transposeInto (whole rows, planes in
+// strips of 8, element by element) with index arithmetic on every
+// permutation of shapes of rank 1 to 4 with odd sizes.
+func TestTransposeMatchesNaive(t *testing.T) {
+	shapes := [][]int{{7}, {13, 9}, {2, 17}, {16, 8}, {3, 9, 5}, {2, 11, 10}, {4, 3, 2, 5}}
+	for _, shape := range shapes {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		src := make([]int, n)
+		for i := range src {
+			src[i] = i
+		}
+		for _, perm := range permutations(len(shape)) {
+			got := make([]int, n)
+			transposeInto(src, got, shape, perm)
+			out := make([]int, len(shape))
+			for d, p := range perm {
+				out[d] = shape[p]
+			}
+			idx := make([]int, len(shape))
+			for o := range n {
+				// idx is the output index of o; the input index permutes it.
+				rem := o
+				for d := len(out) - 1; d >= 0; d-- {
+					idx[d], rem = rem%out[d], rem/out[d]
+				}
+				in := 0
+				for a := range shape {
+					for d, p := range perm {
+						if p == a {
+							in = in*shape[a] + idx[d]
+						}
+					}
+				}
+				if got[o] != src[in] {
+					t.Fatalf("shape %v perm %v: output %d is %d, want %d", shape, perm, o, got[o], src[in])
+				}
+			}
+		}
+	}
+}
+
+// permutations returns every permutation of 0..r-1.
+func permutations(r int) [][]int {
+	if r == 0 {
+		return [][]int{{}}
+	}
+	var all [][]int
+	for _, p := range permutations(r - 1) {
+		for at := 0; at <= len(p); at++ {
+			q := append(append(append([]int{}, p[:at]...), r-1), p[at:]...)
+			all = append(all, q)
+		}
+	}
+	return all
+}

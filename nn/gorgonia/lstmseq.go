@@ -2,6 +2,7 @@ package gorgonia
 
 import (
 	"fmt"
+	"runtime"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -36,6 +37,16 @@ import (
 // reaching h_{t-1} adds the carried and the output's contributions in a
 // fixed order: both agree with the unrolled graph to within float32
 // rounding, and are deterministic.
+//
+// Parallelism: a step's product is too short (about 20 µs for batch 32 at
+// width 128) to be split by parallelFor, whose helpers take about 100 µs
+// to wake on the benchmark machine; each pass instead runs on a team (see
+// team) whose helpers stay for the whole pass. A step is two phases: the
+// product in blocks of columns, then the element-wise work (the
+// projection's addition and the cell forward, or the cell backward) in
+// blocks of rows. Every element is computed by the same operations
+// whichever worker computes it and however the blocks are cut, so the
+// results do not depend on the team's size.
 
 var _ nn.SequenceRecurrer = (*builder)(nil)
 
@@ -74,6 +85,8 @@ type recurrence struct {
 	pre, acts, cs []float32
 	// dh, carry and dc are the backward pass's gradients of h and c.
 	dh, carry, dc []float32
+	// ws are the workspaces of the running pass's team (see start).
+	ws []*gemmWorkspace
 }
 
 func (b *builder) newRecurrence(gates int, t, rows, hd int, whh *tensorT) *recurrence {
@@ -92,16 +105,41 @@ func (b *builder) newRecurrence(gates int, t, rows, hd int, whh *tensorT) *recur
 	return r
 }
 
-// preActivations sets r.pre to proj_t + h·W_hhᵀ, as the unrolled graph's
-// Add(Slice(proj), MatMul(h, whh, false, true)) computes it.
-func (r *recurrence) preActivations(proj, whh, h []float32, step int) {
-	g := r.gates * r.hd
-	n := r.rows * g
-	r.pool.sgemm(false, true, r.rows, g, r.hd, h, r.hd, whh, r.hd, r.pre, g, false)
-	p := proj[step*n : (step+1)*n]
-	for j := range r.pre {
-		r.pre[j] = p[j] + r.pre[j]
+// seqTeamStepMACs and seqTeamMACs are the least work of one step's
+// recurrent product (B·G·H multiply-adds) and of all T of them for which a
+// pass runs on a team of GOMAXPROCS workers: a step of 2^18 takes about
+// 2.5 µs on one core, twice the team's two hand-overs per step; the run
+// must also cover starting the helper (see team). Tests lower them.
+var seqTeamStepMACs, seqTeamMACs = 1 << 18, 1 << 24
+
+// start returns the team of one forward or backward pass, and provides
+// its workspaces; the caller closes it.
+func (r *recurrence) start() *team {
+	size := 1
+	if macs := r.rows * r.gates * r.hd * r.hd; macs >= seqTeamStepMACs && r.t*macs >= seqTeamMACs {
+		size = runtime.GOMAXPROCS(0)
 	}
+	tm := newTeam(size)
+	r.ws = r.pool.workspaces(tm.size)
+	return tm
+}
+
+// recurrentProduct sets r.pre to h·W_hhᵀ, as the unrolled graph's
+// MatMul(h, whh, false, true) computes it, in blocks of columns (of whh's
+// rows) across the team.
+func (r *recurrence) recurrentProduct(tm *team, whh, h []float32) {
+	g := r.gates * r.hd
+	tm.split(g, 8, func(w, lo, hi int) {
+		gemmSerial(r.ws[w], false, true, r.rows, hi-lo, r.hd, h, r.hd, whh[lo*r.hd:], r.hd, r.pre[lo:], g, false)
+	})
+}
+
+// addProjection adds step's projection to rows [lo, hi) of r.pre,
+// proj_t + pre as the unrolled graph's Add(Slice(proj), ·) computes it.
+func (r *recurrence) addProjection(proj []float32, step, lo, hi int) {
+	g := r.gates * r.hd
+	p := proj[step*r.rows*g:]
+	binaryVec('+', p[lo*g:hi*g], r.pre[lo*g:hi*g], r.pre[lo*g:hi*g])
 }
 
 // prevH is h_{t-1}: h0 for the first step, else step t-1 of seq.
@@ -113,25 +151,41 @@ func (r *recurrence) prevH(seq, h0 []float32, step int) []float32 {
 	return seq[(step-1)*bh : step*bh]
 }
 
-// carryBack sets r.carry to dpre·W_hh, the gradient reaching h_{t-1}.
-func (r *recurrence) carryBack(dpre, whh, whhT []float32) {
+// carryBack sets r.carry to dpre·W_hh, the gradient reaching h_{t-1}, in
+// blocks of columns across the team.
+func (r *recurrence) carryBack(tm *team, dpre, whh, whhT []float32) {
 	g := r.gates * r.hd
-	if whhT != nil {
-		r.pool.sgemm(false, true, r.rows, r.hd, g, dpre, g, whhT, g, r.carry, r.hd, false)
-		return
-	}
-	r.pool.sgemm(false, false, r.rows, r.hd, g, dpre, g, whh, r.hd, r.carry, r.hd, false)
+	tm.split(r.hd, 8, func(w, lo, hi int) {
+		if whhT != nil {
+			gemmSerial(r.ws[w], false, true, r.rows, hi-lo, g, dpre, g, whhT[lo*g:], g, r.carry[lo:], r.hd, false)
+		} else {
+			gemmSerial(r.ws[w], false, false, r.rows, hi-lo, g, dpre, g, whh[lo:], r.hd, r.carry[lo:], r.hd, false)
+		}
+	})
 }
 
 // weightGrad sets dwhh to dPreᵀ·[h0; seq_0 … seq_{T-2}]: the h0 rows, then
 // the others continuing the same multiply-add chains (acc), which is one
-// chain over all T·B rows in order.
-func (r *recurrence) weightGrad(dpre, h0, seq, dwhh []float32) {
+// chain over all T·B rows in order. On a team each worker computes one
+// block of dwhh's rows (the product of a block of rows has its bits in
+// the whole product).
+func (r *recurrence) weightGrad(tm *team, dpre, h0, seq, dwhh []float32) {
 	g := r.gates * r.hd
-	r.pool.sgemm(true, false, g, r.hd, r.rows, dpre, g, h0, r.hd, dwhh, r.hd, false)
-	if r.t > 1 {
-		r.pool.sgemm(true, false, g, r.hd, (r.t-1)*r.rows, dpre[r.rows*g:], g, seq, r.hd, dwhh, r.hd, true)
+	if tm.size == 1 {
+		r.pool.sgemm(true, false, g, r.hd, r.rows, dpre, g, h0, r.hd, dwhh, r.hd, false)
+		if r.t > 1 {
+			r.pool.sgemm(true, false, g, r.hd, (r.t-1)*r.rows, dpre[r.rows*g:], g, seq, r.hd, dwhh, r.hd, true)
+		}
+		return
 	}
+	block := roundUp((g+tm.size-1)/tm.size, gemmMR)
+	tm.run((g+block-1)/block, func(w, i int) {
+		lo, hi := i*block, min(g, (i+1)*block)
+		gemmSerial(r.ws[w], true, false, hi-lo, r.hd, r.rows, dpre[lo:], g, h0, r.hd, dwhh[lo*r.hd:], r.hd, false)
+		if r.t > 1 {
+			gemmSerial(r.ws[w], true, false, hi-lo, r.hd, (r.t-1)*r.rows, dpre[r.rows*g+lo:], g, seq, r.hd, dwhh[lo*r.hd:], r.hd, true)
+		}
+	})
 }
 
 // seqViews returns the views of a sequence node's output state of blocks
@@ -235,34 +289,44 @@ func (b *builder) sequenceNode(name string, r *recurrence, ins []*tensorT, block
 	return b.seqViews(name, state, r.t, r.rows, r.hd, blocks)
 }
 
+// rnnForward runs the steps, each in two phases on the team: the
+// recurrent product by columns, then the projection and tanh by rows.
 func (r *recurrence) rnnForward(proj, whh, h0, seq []float32) {
-	bh := r.rows * r.hd
+	tm := r.start()
+	defer tm.close()
+	hd := r.hd
 	for step := range r.t {
-		r.preActivations(proj, whh, r.prevH(seq, h0, step), step)
-		out := seq[step*bh : (step+1)*bh]
-		splitRange(bh, r.hd, costMath, func(lo, hi int) { tanhInto(r.pre[lo:hi], out[lo:hi]) })
+		r.recurrentProduct(tm, whh, r.prevH(seq, h0, step))
+		out := seq[step*r.rows*hd:]
+		tm.split(r.rows, 1, func(_, lo, hi int) {
+			r.addProjection(proj, step, lo, hi)
+			tanhInto(r.pre[lo*hd:hi*hd], out[lo*hd:hi*hd])
+		})
 	}
 }
 
 // rnnBackward writes [dproj | dwhh | dh0] into d from the states seq and
-// their gradient gseq: dpre_t = (gseq_t + carry)·(1 - h_t²), carry =
-// dpre_t·W_hh.
+// their gradient gseq: dpre_t = (gseq_t + carry)·(1 - h_t²) by rows, then
+// carry = dpre_t·W_hh by columns, on the team.
 func (r *recurrence) rnnBackward(seq, whh, whhT, h0, gseq, d []float32) {
-	bh := r.rows * r.hd
+	tm := r.start()
+	defer tm.close()
+	bh, hd := r.rows*r.hd, r.hd
 	dproj := d[:r.t*bh]
 	dwhh := d[r.t*bh : r.t*bh+r.hd*r.hd]
 	dh0 := d[r.t*bh+r.hd*r.hd:]
 	clear(r.carry)
 	for step := r.t - 1; step >= 0; step-- {
-		lo := step * bh
-		for j := range r.dh {
-			r.dh[j] = gseq[lo+j] + r.carry[j]
-		}
-		tanhGrad(seq[lo:lo+bh], r.dh, dproj[lo:lo+bh])
-		r.carryBack(dproj[lo:lo+bh], whh, whhT)
+		at := step * bh
+		tm.split(r.rows, 1, func(_, lo, hi int) {
+			lo, hi = lo*hd, hi*hd
+			binaryVec('+', gseq[at+lo:at+hi], r.carry[lo:hi], r.dh[lo:hi])
+			tanhGrad(seq[at+lo:at+hi], r.dh[lo:hi], dproj[at+lo:at+hi])
+		})
+		r.carryBack(tm, dproj[at:at+bh], whh, whhT)
 	}
 	copy(dh0, r.carry)
-	r.weightGrad(dproj, h0, seq, dwhh)
+	r.weightGrad(tm, dproj, h0, seq, dwhh)
 }
 
 // LSTMSequence is nn.SequenceRecurrer's LSTM (Hochreiter & Schmidhuber
@@ -292,21 +356,30 @@ func (r *recurrence) prevC(c0 []float32, step int) []float32 {
 
 // lstmForward writes h_0 … h_{T-1} and c_{T-1} into state (blocks 0…T-1
 // and T) and keeps every c_t and the cells' activations for the backward
-// pass.
+// pass. Each step runs in two phases on the team: the recurrent product
+// by columns, then the projection and the cell by rows.
 func (r *recurrence) lstmForward(proj, whh, h0, c0, state []float32) {
+	tm := r.start()
+	defer tm.close()
 	bh, hd := r.rows*r.hd, r.hd
 	for step := range r.t {
-		r.preActivations(proj, whh, r.prevH(state, h0, step), step)
+		r.recurrentProduct(tm, whh, r.prevH(state, h0, step))
 		c, h := r.prevC(c0, step), state[step*bh:(step+1)*bh]
 		c2, acts := r.cs[step*bh:(step+1)*bh], r.acts[5*step*bh:5*(step+1)*bh]
-		splitRange(bh, hd, lstmCellCost, func(lo, hi int) { lstmCellForward(r.pre, c, h, c2, acts, bh, hd, lo, hi) })
+		tm.split(r.rows, 1, func(_, lo, hi int) {
+			r.addProjection(proj, step, lo, hi)
+			lstmCellForward(r.pre, c, h, c2, acts, bh, hd, lo*hd, hi*hd)
+		})
 	}
 	copy(state[r.t*bh:], r.cs[(r.t-1)*bh:])
 }
 
 // lstmBackward writes [dproj | dwhh | dh0 | dc0] into d from the state's
-// gradient gs (blocks: every h_t, then c_{T-1}).
+// gradient gs (blocks: every h_t, then c_{T-1}): per step the cell's
+// backward by rows, then the carried gradient by columns, on the team.
 func (r *recurrence) lstmBackward(state, whh, whhT, h0, c0, gs, d []float32) {
+	tm := r.start()
+	defer tm.close()
 	bh, hd := r.rows*r.hd, r.hd
 	n := 4 * bh
 	dproj := d[:r.t*n]
@@ -316,16 +389,17 @@ func (r *recurrence) lstmBackward(state, whh, whhT, h0, c0, gs, d []float32) {
 	clear(r.carry)
 	copy(r.dc, gs[r.t*bh:])
 	for step := r.t - 1; step >= 0; step-- {
-		lo := step * bh
-		for j := range r.dh {
-			r.dh[j] = gs[lo+j] + r.carry[j]
-		}
+		at := step * bh
 		c, acts := r.prevC(c0, step), r.acts[5*step*bh:5*(step+1)*bh]
 		dg := dproj[step*n : (step+1)*n]
-		splitRange(bh, hd, lstmCellGradCost, func(lo, hi int) { lstmCellBackward(acts, c, r.dh, r.dc, dg, r.dc, bh, hd, lo, hi) })
-		r.carryBack(dg, whh, whhT)
+		tm.split(r.rows, 1, func(_, lo, hi int) {
+			lo, hi = lo*hd, hi*hd
+			binaryVec('+', gs[at+lo:at+hi], r.carry[lo:hi], r.dh[lo:hi])
+			lstmCellBackward(acts, c, r.dh, r.dc, dg, r.dc, bh, hd, lo, hi)
+		})
+		r.carryBack(tm, dg, whh, whhT)
 	}
 	copy(dh0, r.carry)
 	copy(dc0, r.dc)
-	r.weightGrad(dproj, h0, state, dwhh)
+	r.weightGrad(tm, dproj, h0, state, dwhh)
 }

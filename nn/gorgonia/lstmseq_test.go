@@ -3,7 +3,9 @@ package gorgonia
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"arbench/nn"
@@ -150,6 +152,60 @@ func TestSequenceMatchesUnrolled(t *testing.T) {
 					nntest.AssertClose(t, "grad "+p.Name+" (rerun)", againGrads[p.Name], seqGrads[p.Name], 0)
 				}
 			})
+		}
+	}
+}
+
+// TestSequenceTeamIsBitwise: on every kernel path, the sequence nodes'
+// outputs and gradients are bit for bit the same whether each pass runs
+// on the calling goroutine alone or on a team of 2 or 3 workers (see
+// team), for the RNN and the LSTM, with 1 to 71 rows: dot tiles of every
+// kind, the backward product through W_hhᵀ and, past smallProductRows,
+// the packed one.
+func TestSequenceTeamIsBitwise(t *testing.T) {
+	defer func(step, all int) { seqTeamStepMACs, seqTeamMACs = step, all }(seqTeamStepMACs, seqTeamMACs)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) {
+			useGemmPath(t, p)
+			for _, lstm := range []bool{false, true} {
+				for _, b := range []int{1, 5, 32, smallProductRows + 7} {
+					const steps, in, hd = 5, 9, 67
+					ps := nn.NewParamSet()
+					layer := newRecurrentLayer(ps, lstm, in, hd, 3)
+					x := nntest.RandomParam(ps, "x", 11, 2, b, steps, in)
+					h0 := nntest.RandomParam(ps, "h0", 12, 1, b, hd)
+					c0 := nntest.RandomParam(ps, "c0", 13, 1, b, hd)
+					seq := func(g nn.Graph) nn.Graph { return g }
+					seqTeamStepMACs = math.MaxInt
+					want, wantGrads := runLayer(t, ps, layer, x, h0, c0, seq)
+					seqTeamStepMACs, seqTeamMACs = 0, 0
+					for _, procs := range []int{2, 3} {
+						runtime.GOMAXPROCS(procs)
+						got, gotGrads := runLayer(t, ps, layer, x, h0, c0, seq)
+						name := fmt.Sprintf("lstm=%v B=%d, %d workers", lstm, b, procs)
+						for i := range want {
+							assertBits(t, fmt.Sprintf("%s: output %d", name, i), got[i], want[i])
+						}
+						for _, p := range ps.List() {
+							assertBits(t, name+": grad "+p.Name, gotGrads[p.Name], wantGrads[p.Name])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// assertBits fails t unless got and want hold the same bits.
+func assertBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
 		}
 	}
 }

@@ -29,10 +29,15 @@ import (
 // A·Bᵀ (transB without transA, the product of every nn.Linear) is not
 // packed: row i of A and row j of B are both contiguous, so dotNT computes
 // C[i,j] as a dot product of the two rows, eight lanes at a time, tiles of
-// 4×3 or 1×8 products (AVX-512: 6×8 or 1×16) sharing their loads. This
-// needs no packing, which for a single row (a generation step) would cost
-// several times the product itself. Every element's value again depends only on the two rows
-// (lane-wise FMAs in order, a fixed lane reduction, then the k mod 8 tail).
+// 4×3 or 1×8 products (AVX-512: 6×8 and 4×8, 1×16 below 4 rows) sharing
+// their loads. This needs no packing, which for a single row (a generation
+// step) would cost several times the product itself; nor would packing pay
+// for a recurrent layer's per-step product h·W_hhᵀ of few rows (profiled:
+// with the 6×8 tile, reading the weight in place, at the speed of the
+// packed GEMM's 6×32 kernel). Every element's value again depends only on
+// the two rows (lane-wise FMAs in order, a fixed lane reduction, then the
+// k mod 8 tail), so tiles of any height, overlapping tiles and blocks of
+// columns all give the same bits.
 
 // Kernel paths: the micro-kernels come in three sets (gemmPath), chosen
 // once at start-up: AVX-512 (F, DQ, VL) where the CPU has it, else
@@ -602,27 +607,79 @@ func dotNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 
 // dotLaneSums writes c[i·ldc+j] = the lane-reduced dot product of the
 // first 8·k8 elements of rows i < m of a and j < n of b (k8 > 0): with
-// AVX-512 in tiles of 6 rows × 8 columns, the columns they leave with
-// dotLaneSums43 and the rows they leave with dotRow; otherwise with
-// dotLaneSums43. Each product's value is the same in every tile.
+// AVX-512 in tiles of 6 or 4 rows × 8 columns (dotLaneSums512); otherwise
+// with dotLaneSums43. Each product's value is the same in every tile.
 func dotLaneSums(m, n, k8 int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if gemmUse != gemmAVX512 {
+	switch {
+	case gemmUse != gemmAVX512:
 		dotLaneSums43(m, n, k8, a, lda, b, ldb, c, ldc)
-		return
+	case m < 4 || n < 8:
+		// Row by row, in column blocks of b that stay in cache for the
+		// next row (see dotCacheBytes).
+		block := max(16, dotCacheBytes/(4*8*k8)/16*16)
+		for j := 0; j < n; j += block {
+			for i := range m {
+				dotRow(min(block, n-j), k8, a[i*lda:], b[j*ldb:], ldb, c[i*ldc+j:])
+			}
+		}
+	default:
+		dotLaneSums512(m, n, k8, a, lda, b, ldb, c, ldc)
 	}
+}
+
+// dotCacheBytes is the most bytes of b that dotLaneSums512 runs its row
+// tiles over before moving on to the next columns: a block that stays in
+// a core's L2 cache (1 MB on Zen 4 and 5) while every tile reads it, as
+// the recurrent weight of a large layer (4 MB at width 512) does not.
+const dotCacheBytes = 256 << 10
+
+// dotLaneSums512 is dotLaneSums on the AVX-512 path for m ≥ 4 rows and
+// n ≥ 8 columns: the rows in tiles of 6 and 4 (dotRowTiles), in column
+// blocks of at most dotCacheBytes of b, and the last n mod 8 columns as
+// one more group of 8 ending at column n, which overlaps the previous
+// one (its products are computed twice, with the same value).
+func dotLaneSums512(m, n, k8 int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	g := n / 8
-	mt := 0 // rows done in blocks of 6
-	if g > 0 {
-		mt = m / 6 * 6
+	block := max(1, dotCacheBytes/(4*8*8*k8)) // groups of 8 rows of b
+	tiles := func(j, groups int) {
+		dotRowTiles(m, func(i, h int) {
+			if h == 6 {
+				dot6x8(k8, a[i*lda:], lda, b[j*ldb:], ldb, groups, c[i*ldc+j:], ldc)
+			} else {
+				dot4x8(k8, a[i*lda:], lda, b[j*ldb:], ldb, groups, c[i*ldc+j:], ldc)
+			}
+		})
 	}
-	for i := 0; i < mt; i += 6 {
-		dot6x8(k8, a[i*lda:], lda, b, ldb, g, c[i*ldc:], ldc)
+	for g0 := 0; g0 < g; g0 += block {
+		tiles(8*g0, min(block, g-g0))
 	}
-	if mt > 0 && 8*g < n {
-		dotLaneSums43(mt, n-8*g, k8, a, lda, b[8*g*ldb:], ldb, c[8*g:], ldc)
+	if 8*g < n {
+		tiles(n-8, 1)
 	}
-	for i := mt; i < m; i++ {
-		dotRow(n, k8, a[i*lda:], b, ldb, c[i*ldc:])
+}
+
+// dotRowTiles calls tile(i, h) for tiles of h = 6 or 4 rows starting at
+// row i that together cover rows [0, m), m ≥ 4: 6-row tiles (the most
+// efficient) and one or two 4-row tiles for the rest, the last tile
+// overlapping its neighbour where no combination fits exactly (m mod 6 =
+// 1, 3 or 5). The 1-row tiles this replaces read b once per row.
+func dotRowTiles(m int, tile func(i, h int)) {
+	q, r := m/6, m%6
+	if r == 1 || r == 2 {
+		q-- // 6+1 and 6+2 rows as 4+4
+	}
+	for t := range q {
+		tile(6*t, 6)
+	}
+	switch {
+	case r == 0:
+	case r == 5 && q > 0:
+		tile(m-6, 6)
+	case r == 1 || r == 2 || r == 5:
+		tile(6*q, 4)
+		tile(m-4, 4)
+	default: // 3, 4
+		tile(m-4, 4)
 	}
 }
 
@@ -721,6 +778,14 @@ func dot6x8(k8 int, a []float32, lda int, b []float32, ldb, groups int, c []floa
 		panic(fmt.Sprintf("gorgonia: dot6x8: k8=%d groups=%d |a|=%d lda=%d |b|=%d ldb=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), ldb, len(c), ldc))
 	}
 	dot6x8AVX512(k8, &a[0], lda, &b[0], ldb, groups, &c[0], ldc)
+}
+
+// dot4x8 is dot6x8 for 4 rows of a (AVX-512 only).
+func dot4x8(k8 int, a []float32, lda int, b []float32, ldb, groups int, c []float32, ldc int) {
+	if k8 <= 0 || groups <= 0 || len(a) < 3*lda+8*k8 || len(b) < (8*groups-1)*ldb+8*k8 || len(c) < 3*ldc+8*groups {
+		panic(fmt.Sprintf("gorgonia: dot4x8: k8=%d groups=%d |a|=%d lda=%d |b|=%d ldb=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), ldb, len(c), ldc))
+	}
+	dot4x8AVX512(k8, &a[0], lda, &b[0], ldb, groups, &c[0], ldc)
 }
 
 // dot1x16 writes c[16g+s] = the lane-reduced dot product of the first

@@ -18,11 +18,14 @@ func kernel6x32AVX512(k int, a *float32, rsa, csa int, b0, b1 *float32, ldb int,
 //go:noescape
 func kernel6x16AVX512(k int, a *float32, rsa, csa int, b *float32, ldb int, c *float32, ldc int, load bool)
 
-// dot6x8AVX512 and dot1x16AVX512 are the AVX-512 dot kernels; see
-// dot6x8 and dot1x16.
+// dot6x8AVX512, dot4x8AVX512 and dot1x16AVX512 are the AVX-512 dot
+// kernels; see dot6x8, dot4x8 and dot1x16.
 //
 //go:noescape
 func dot6x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
+
+//go:noescape
+func dot4x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
 
 //go:noescape
 func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)

@@ -500,3 +500,106 @@ d116sum:
 d116end:
 	VZEROUPPER
 	RET
+
+// func dot4x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
+//
+// dot6x8AVX512 for 4 rows of a: the same loads, FMAs (accumulators
+// Z0..Z15, Z(4r+q) for row r and b rows 2q, 2q+1) and reductions, for
+// the tiles that the 6-row one leaves (see dotLaneSums).
+TEXT ·dot4x8AVX512(SB), NOSPLIT, $0-64
+	VMOVUPS dotperm<>(SB), Z31
+	MOVQ    n8+0(FP), R13
+	MOVQ    a+8(FP), R14
+	MOVQ    lda+16(FP), R8
+	SHLQ    $2, R8
+	MOVQ    b+24(FP), DI
+	MOVQ    ldb+32(FP), R9
+	SHLQ    $2, R9
+	MOVQ    groups+40(FP), BX
+	MOVQ    c+48(FP), DX
+	MOVQ    ldc+56(FP), R10
+	SHLQ    $2, R10
+	LEAQ    (R9)(R9*2), R12
+
+d48group:
+	TESTQ BX, BX
+	JZ    d48end
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	MOVQ  R14, SI
+	LEAQ  (R8)(R8*2), R15
+	ADDQ  SI, R15
+	MOVQ  DI, AX
+	LEAQ  (DI)(R9*4), R11
+	MOVQ  R13, CX
+	TESTQ CX, CX
+	JZ    d48sum
+
+d48loop:
+	VMOVUPS         (AX), Y24
+	VINSERTF32X8    $1, (AX)(R9*1), Z24, Z24
+	VMOVUPS         (AX)(R9*2), Y25
+	VINSERTF32X8    $1, (AX)(R12*1), Z25, Z25
+	VMOVUPS         (R11), Y26
+	VINSERTF32X8    $1, (R11)(R9*1), Z26, Z26
+	VMOVUPS         (R11)(R9*2), Y27
+	VINSERTF32X8    $1, (R11)(R12*1), Z27, Z27
+	VBROADCASTF32X8 (SI), Z28
+	VFMADD231PS     Z24, Z28, Z0
+	VFMADD231PS     Z25, Z28, Z1
+	VFMADD231PS     Z26, Z28, Z2
+	VFMADD231PS     Z27, Z28, Z3
+	VBROADCASTF32X8 (SI)(R8*1), Z29
+	VFMADD231PS     Z24, Z29, Z4
+	VFMADD231PS     Z25, Z29, Z5
+	VFMADD231PS     Z26, Z29, Z6
+	VFMADD231PS     Z27, Z29, Z7
+	VBROADCASTF32X8 (SI)(R8*2), Z28
+	VFMADD231PS     Z24, Z28, Z8
+	VFMADD231PS     Z25, Z28, Z9
+	VFMADD231PS     Z26, Z28, Z10
+	VFMADD231PS     Z27, Z28, Z11
+	VBROADCASTF32X8 (R15), Z29
+	VFMADD231PS     Z24, Z29, Z12
+	VFMADD231PS     Z25, Z29, Z13
+	VFMADD231PS     Z26, Z29, Z14
+	VFMADD231PS     Z27, Z29, Z15
+	ADDQ            $32, SI
+	ADDQ            $32, R15
+	ADDQ            $32, AX
+	ADDQ            $32, R11
+	DECQ            CX
+	JNZ             d48loop
+
+d48sum:
+	LEAQ          (R10)(R10*2), SI
+	ADDQ          DX, SI
+	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	VMOVUPS       Y0, (DX)
+	VEXTRACTF32X8 $1, Z0, (DX)(R10*1)
+	REDUCE16(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	VMOVUPS       Y8, (DX)(R10*2)
+	VEXTRACTF32X8 $1, Z8, (SI)
+
+	ADDQ $32, DX
+	LEAQ (DI)(R9*8), DI
+	DECQ BX
+	JMP  d48group
+
+d48end:
+	VZEROUPPER
+	RET

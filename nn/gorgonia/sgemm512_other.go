@@ -17,6 +17,10 @@ func dot6x8AVX512(int, *float32, int, *float32, int, int, *float32, int) {
 	panic("gorgonia: AVX-512 dot kernel unavailable")
 }
 
+func dot4x8AVX512(int, *float32, int, *float32, int, int, *float32, int) {
+	panic("gorgonia: AVX-512 dot kernel unavailable")
+}
+
 func dot1x16AVX512(int, *float32, *float32, int, int, *float32) {
 	panic("gorgonia: AVX-512 dot kernel unavailable")
 }

@@ -296,8 +296,94 @@ func TestDotKernelsMatchPortable(t *testing.T) {
 	}
 }
 
-// TestDotKernelsAVX512MatchAVX2 checks that the 6×8 and 1×16 AVX-512 dot
-// tiles compute every product bit for bit as the AVX2 1×8 tile does.
+// TestDotTilingIsBitwise checks, on every path, that A·Bᵀ (dotNT: tiles
+// of 6 and 4 rows, overlapping where m mod 6 leaves no exact fit, column
+// blocks and the overlapping last group of 8 columns) computes every
+// element bit for bit as the product of its row alone does (one row: no
+// tiles) and as a product of a block of columns does (how the sequence
+// node's team splits it), at odd sizes past the dot kernels' cache block.
+func TestDotTilingIsBitwise(t *testing.T) {
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) {
+			useGemmPath(t, p)
+			rng := rand.New(rand.NewPCG(21, 22))
+			var pool gemmPool
+			for _, nk := range [][2]int{{1037, 263}, {67, 515}, {9, 2053}, {16, 8}} {
+				n, k := nk[0], nk[1]
+				b := randVec(rng, n*k)
+				for _, m := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 32, 71} {
+					a := randVec(rng, m*k)
+					full := make([]float32, m*n)
+					pool.sgemm(false, true, m, n, k, a, k, b, k, full, n, false)
+					testDotRows(t, &pool, m, n, k, a, b, full)
+					testDotColumns(t, &pool, m, n, k, a, b, full)
+				}
+			}
+		})
+	}
+}
+
+func testDotRows(t *testing.T, pool *gemmPool, m, n, k int, a, b, full []float32) {
+	t.Helper()
+	row := make([]float32, n)
+	for i := range m {
+		pool.sgemm(false, true, 1, n, k, a[i*k:(i+1)*k], k, b, k, row, n, false)
+		for j, v := range row {
+			if math.Float32bits(v) != math.Float32bits(full[i*n+j]) {
+				t.Fatalf("m=%d n=%d k=%d: (%d,%d) alone %v, in the product %v", m, n, k, i, j, v, full[i*n+j])
+			}
+		}
+	}
+}
+
+func testDotColumns(t *testing.T, pool *gemmPool, m, n, k int, a, b, full []float32) {
+	t.Helper()
+	for _, cols := range [][2]int{{0, 8}, {8, min(n, 72)}, {n / 16 * 8, n}} {
+		lo, hi := cols[0], cols[1]
+		if lo >= hi {
+			continue
+		}
+		sub := make([]float32, m*(hi-lo))
+		pool.sgemm(false, true, m, hi-lo, k, a, k, b[lo*k:], k, sub, hi-lo, false)
+		for i := range m {
+			for j := lo; j < hi; j++ {
+				if got, want := sub[i*(hi-lo)+j-lo], full[i*n+j]; math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("m=%d n=%d k=%d: (%d,%d) in columns [%d,%d) %v, in the product %v", m, n, k, i, j, lo, hi, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestDotRowTiles checks that the row tiles of dotLaneSums512 cover every
+// row exactly once or, where they overlap, within the rows, for m = 4 to
+// 100, with as few tiles as 6-row tiles leave.
+func TestDotRowTiles(t *testing.T) {
+	for m := 4; m <= 100; m++ {
+		seen := make([]int, m)
+		tiles := 0
+		dotRowTiles(m, func(i, h int) {
+			if h != 6 && h != 4 || i < 0 || i+h > m {
+				t.Fatalf("m=%d: tile of %d rows at %d", m, h, i)
+			}
+			for r := i; r < i+h; r++ {
+				seen[r]++
+			}
+			tiles++
+		})
+		for r, c := range seen {
+			if c == 0 {
+				t.Fatalf("m=%d: row %d not covered", m, r)
+			}
+		}
+		if most := m/6 + 2; tiles > most {
+			t.Errorf("m=%d: %d tiles, want at most %d", m, tiles, most)
+		}
+	}
+}
+
+// TestDotKernelsAVX512MatchAVX2 checks that the 6×8, 4×8 and 1×16 AVX-512
+// dot tiles compute every product bit for bit as the AVX2 1×8 tile does.
 func TestDotKernelsAVX512MatchAVX2(t *testing.T) {
 	useGemmPath(t, gemmAVX512)
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -311,6 +397,8 @@ func TestDotKernelsAVX512MatchAVX2(t *testing.T) {
 		}
 		c6 := make([]float32, 6*ldc)
 		dot6x8(k8, a, lda, b, ldb, 2*groups, c6, ldc)
+		c4 := make([]float32, 4*ldc)
+		dot4x8(k8, a[2*lda:], lda, b, ldb, 2*groups, c4, ldc)
 		c1 := make([]float32, 16*groups)
 		dot1x16(k8, a[5*lda:], b, ldb, groups, c1)
 		for r := range 6 {
@@ -321,6 +409,9 @@ func TestDotKernelsAVX512MatchAVX2(t *testing.T) {
 				}
 				if got := c1[j]; r == 5 && math.Float32bits(got) != math.Float32bits(w) {
 					t.Fatalf("k8=%d: (5,%d) is %v in a 1×16 tile, %v in an AVX2 1×8 tile", k8, j, got, w)
+				}
+				if r >= 2 && math.Float32bits(c4[(r-2)*ldc+j]) != math.Float32bits(w) {
+					t.Fatalf("k8=%d: (%d,%d) is %v in a 4×8 tile, %v in an AVX2 1×8 tile", k8, r, j, c4[(r-2)*ldc+j], w)
 				}
 			}
 		}

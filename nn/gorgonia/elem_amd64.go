@@ -1,0 +1,24 @@
+//go:build amd64 && !purego
+
+package gorgonia
+
+// addAVX512, subAVX512, mulAVX512 (sixteen lanes, AVX-512 F) and their
+// eight-lane AVX versions are implemented in elem_amd64.s; see binary.
+//
+//go:noescape
+func addAVX512(n int, a, b, out *float32)
+
+//go:noescape
+func subAVX512(n int, a, b, out *float32)
+
+//go:noescape
+func mulAVX512(n int, a, b, out *float32)
+
+//go:noescape
+func addAVX2(n8 int, a, b, out *float32)
+
+//go:noescape
+func subAVX2(n8 int, a, b, out *float32)
+
+//go:noescape
+func mulAVX2(n8 int, a, b, out *float32)
