@@ -73,11 +73,12 @@ func renderClaims(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	js, err := claims.ReadJSON(f)
+	run, js, err := claims.ReadJSON(f)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	var b bytes.Buffer
+	fmt.Fprintf(&b, "Run: %s.\n\n", run)
 	if err := claims.Markdown(&b, js); err != nil {
 		t.Fatal(err)
 	}

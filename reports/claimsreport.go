@@ -54,5 +54,5 @@ func writeClaimsJSON(w io.Writer, rf *harness.ResultsFile) error {
 	if err != nil {
 		return err
 	}
-	return claims.WriteJSON(w, js)
+	return claims.WriteJSON(w, claims.ProvenanceOf(rf.Manifest), js)
 }

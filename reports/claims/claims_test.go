@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"arbench/harness"
 )
@@ -176,16 +177,21 @@ func TestJudgeFromManifest(t *testing.T) {
 		t.Errorf("markdown:\n%s\nwant:\n%s", md.String(), want)
 	}
 	var js2 bytes.Buffer
-	if err := WriteJSON(&js2, js); err != nil {
+	rf.Manifest.Name, rf.Manifest.GitSHA, rf.Manifest.Seeds = "x", "0123456789abcdef0123", []uint64{1, 2}
+	rf.Manifest.End = time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	if err := WriteJSON(&js2, ProvenanceOf(rf.Manifest), js); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(js2.String(), `"estimate": null`) || !strings.Contains(js2.String(), `"verdict": "supported"`) {
 		t.Errorf("json:\n%s", js2.String())
 	}
 	// What WriteJSON writes, ReadJSON reads back to the same table.
-	back, err := ReadJSON(&js2)
+	run, back, err := ReadJSON(&js2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := run.String(); got != "x at commit 0123456789ab, seeds 1, 2, finished 2026-12-02" {
+		t.Errorf("provenance %q", got)
 	}
 	var md2 bytes.Buffer
 	if err := Markdown(&md2, back); err != nil || md2.String() != want {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
+	"time"
 
 	"arbench/harness"
 )
@@ -121,9 +123,48 @@ func Markdown(w io.Writer, js []Judgement) error {
 	return err
 }
 
+// Provenance says which run a claims file judges, so a quoted table can be
+// traced to the results it came from.
+type Provenance struct {
+	Experiment string    `json:"experiment"`
+	GitSHA     string    `json:"git_sha"`
+	GitDirty   bool      `json:"git_dirty"`
+	Seeds      []uint64  `json:"seeds"`
+	End        time.Time `json:"end"`
+}
+
+// ProvenanceOf is the provenance of results with manifest m.
+func ProvenanceOf(m harness.Manifest) Provenance {
+	return Provenance{Experiment: m.Name, GitSHA: m.GitSHA, GitDirty: m.GitDirty, Seeds: m.Seeds, End: m.End.UTC()}
+}
+
+// String describes the run in one line: "long-range at commit 1a2b3c4d5e6f,
+// seeds 1, 2, 3, finished 2026-12-02".
+func (p Provenance) String() string {
+	sha := p.GitSHA
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	if p.GitDirty {
+		sha += " (with uncommitted changes)"
+	}
+	seeds := make([]string, len(p.Seeds))
+	for i, s := range p.Seeds {
+		seeds[i] = strconv.FormatUint(s, 10)
+	}
+	return fmt.Sprintf("%s at commit %s, seeds %s, finished %s", p.Experiment, orDash(sha), strings.Join(seeds, ", "), p.End.Format("2006-01-02"))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // WriteJSON writes the judgements as indented JSON (claims.json beside the
-// results), NaN bounds as null.
-func WriteJSON(w io.Writer, js []Judgement) error {
+// results: {"run": provenance, "claims": [...]}), NaN bounds as null.
+func WriteJSON(w io.Writer, p Provenance, js []Judgement) error {
 	type quantity struct {
 		Estimate *float64 `json:"estimate"`
 		Lo       *float64 `json:"lo"`
@@ -161,7 +202,10 @@ func WriteJSON(w io.Writer, js []Judgement) error {
 		}
 		out = append(out, c)
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	b, err := json.MarshalIndent(struct {
+		Run    Provenance `json:"run"`
+		Claims []claim    `json:"claims"`
+	}{p, out}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode claims: %w", err)
 	}
@@ -171,28 +215,32 @@ func WriteJSON(w io.Writer, js []Judgement) error {
 
 // ReadJSON reads what WriteJSON writes (null bounds back to NaN), so a
 // committed claims.json can be rendered again (the README quotes it).
-func ReadJSON(r io.Reader) ([]Judgement, error) {
-	var in []struct {
-		ID      string  `json:"id"`
-		Claim   string  `json:"claim"`
-		Verdict Verdict `json:"verdict"`
-		Tests   []struct {
-			Describe string            `json:"describe"`
-			Test     harness.ClaimTest `json:"test"`
-			Quantity struct {
-				Estimate, Lo, Hi *float64
-				N                int
-				Of, Method       string
-			} `json:"quantity"`
+func ReadJSON(r io.Reader) (Provenance, []Judgement, error) {
+	var file struct {
+		Run    Provenance `json:"run"`
+		Claims []struct {
+			ID      string  `json:"id"`
+			Claim   string  `json:"claim"`
 			Verdict Verdict `json:"verdict"`
-			Reason  string  `json:"reason"`
-		} `json:"tests"`
+			Tests   []struct {
+				Describe string            `json:"describe"`
+				Test     harness.ClaimTest `json:"test"`
+				Quantity struct {
+					Estimate, Lo, Hi *float64
+					N                int
+					Of, Method       string
+				} `json:"quantity"`
+				Verdict Verdict `json:"verdict"`
+				Reason  string  `json:"reason"`
+			} `json:"tests"`
+		} `json:"claims"`
 	}
 	d := json.NewDecoder(r)
 	d.DisallowUnknownFields()
-	if err := d.Decode(&in); err != nil {
-		return nil, fmt.Errorf("read claims: %w", err)
+	if err := d.Decode(&file); err != nil {
+		return Provenance{}, nil, fmt.Errorf("read claims: %w", err)
 	}
+	in := file.Claims
 	val := func(p *float64) float64 {
 		if p == nil {
 			return math.NaN()
@@ -209,5 +257,5 @@ func ReadJSON(r io.Reader) ([]Judgement, error) {
 		}
 		out = append(out, j)
 	}
-	return out, nil
+	return file.Run, out, nil
 }
