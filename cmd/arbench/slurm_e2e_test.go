@@ -18,35 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"arbench/harness"
 	"arbench/internal/slurm"
+	"arbench/internal/slurm/slurmtest"
 )
-
-// slurmPing asks sinfo once per test binary (with a slurm.conf but no
-// controller, sinfo takes about 9 s to give up).
-var slurmPing = sync.OnceValue(func() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return slurm.Ping(ctx)
-})
-
-// needSlurm skips (or, with ARBENCH_REQUIRE_SLURM=1, fails) the test
-// unless a Slurm controller answers.
-func needSlurm(t *testing.T) {
-	t.Helper()
-	err := slurmPing()
-	if err == nil {
-		return
-	}
-	if os.Getenv("ARBENCH_REQUIRE_SLURM") == "1" {
-		t.Fatalf("ARBENCH_REQUIRE_SLURM=1 but no Slurm cluster answers (%v); start one with `make slurm-up` (as root)", err)
-	}
-	t.Skipf("no Slurm cluster answers (%v); start one with `make slurm-up` (as root), or set ARBENCH_REQUIRE_SLURM=1 to fail instead of skipping", err)
-}
 
 // slurmTestDir is where the test's jobs read and write: under
 // ARBENCH_SLURM_TESTDIR when set (a shared filesystem), else a temporary
@@ -171,7 +149,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the Slurm end-to-end test takes about half a minute")
 	}
-	needSlurm(t)
+	slurmtest.Need(t, slurm.Ping)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	base := slurmTestDir(t)

@@ -19,32 +19,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"arbench/internal/slurm/slurmtest"
 )
-
-// pingOnce asks sinfo once per test binary: with a slurm.conf but no
-// controller, sinfo takes about 9 s to give up.
-var pingOnce = sync.OnceValue(func() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return Ping(ctx)
-})
-
-// needSlurm skips (or, with ARBENCH_REQUIRE_SLURM=1, fails) the test unless
-// a Slurm controller answers.
-func needSlurm(t *testing.T) {
-	t.Helper()
-	err := pingOnce()
-	if err == nil {
-		return
-	}
-	if os.Getenv("ARBENCH_REQUIRE_SLURM") == "1" {
-		t.Fatalf("ARBENCH_REQUIRE_SLURM=1 but no Slurm cluster answers (%v); start one with `make slurm-up` (as root)", err)
-	}
-	t.Skipf("no Slurm cluster answers (%v); start one with `make slurm-up` (as root), or set ARBENCH_REQUIRE_SLURM=1 to fail instead of skipping", err)
-}
 
 // testDir is where the test's jobs write: under ARBENCH_SLURM_TESTDIR when
 // set (a shared filesystem), else a temporary directory. The name has a
@@ -167,7 +146,7 @@ func dumpOnFailure(t *testing.T, dir string) {
 }
 
 func TestIntegrationMaxArraySize(t *testing.T) {
-	needSlurm(t)
+	slurmtest.Need(t, Ping)
 	n, err := MaxArraySize(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +161,7 @@ func TestIntegrationMaxArraySize(t *testing.T) {
 // named by its task index; wait until all are done; check the files, the
 // logs and what Queue and Accounting say.
 func TestIntegrationArray(t *testing.T) {
-	needSlurm(t)
+	slurmtest.Need(t, Ping)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := testDir(t)
@@ -240,7 +219,7 @@ func TestIntegrationArray(t *testing.T) {
 // task records when it ran; the intervals must not overlap, and every task
 // index must have run exactly once.
 func TestIntegrationSplitArray(t *testing.T) {
-	needSlurm(t)
+	slurmtest.Need(t, Ping)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := testDir(t)
@@ -291,7 +270,7 @@ echo "$start $end $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > "$out"`)
 // A failing task is FAILED in Queue while its neighbour still runs; Cancel
 // then ends the neighbour (CANCELLED).
 func TestIntegrationFailAndCancel(t *testing.T) {
-	needSlurm(t)
+	slurmtest.Need(t, Ping)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := testDir(t)
@@ -321,7 +300,7 @@ exec sleep 300`)
 
 // sbatch's refusal reaches the caller with its stderr.
 func TestIntegrationSubmitError(t *testing.T) {
-	needSlurm(t)
+	slurmtest.Need(t, Ping)
 	s := testScript(t, "bad", t.TempDir(), "true")
 	s.Tasks = Range(1)
 	s.Partition = "no-such-partition"
