@@ -2,11 +2,9 @@ package nar
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"testing"
 
 	"arbench/harness"
-	"arbench/nn"
 	"arbench/plugins/internal/lm"
 	"arbench/plugins/internal/plugintest"
 )
@@ -67,45 +65,16 @@ func TestMemoryMeasured(t *testing.T) {
 // checkMemory is TestMemoryMeasured's check of one shape.
 func checkMemory(t *testing.T, env harness.Env, opt harness.TranslateOptions, newModel func() *Model) {
 	plugintest.SkipUnpooled(t)
-	est := newModel().EstimateMemory(env)
 	sources := memoryBatch(env, lm.EvalRows(env)).Source
-	measure := func(train bool) int64 {
-		base := plugintest.LiveHeap()
-		m := newModel()
-		if err := m.Setup(t.Context(), env); err != nil {
-			t.Fatal(err)
-		}
-		var keep []any
-		if train {
-			opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
-			b := memoryBatch(env, env.Batch)
-			if _, err := m.Gradients(t.Context(), b, 1); err != nil {
+	got := plugintest.MeasureWith(t, func() harness.Model { return newModel() }, env, plugintest.MemoryRuns{
+		Step: func(m harness.Model) any { return plugintest.AdamStep(t, m, memoryBatch(env, env.Batch)) },
+		Evaluate: func(m harness.Model) any {
+			out, err := m.(*Model).Translate(t.Context(), sources, opt)
+			if err != nil {
 				t.Fatal(err)
 			}
-			opt.Step()
-			keep = append(keep, opt, b)
-		}
-		out, err := m.Translate(t.Context(), sources, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := plugintest.LiveHeap() - base
-		runtime.KeepAlive(keep)
-		runtime.KeepAlive(out)
-		if want := 4 * int64(m.Params().Count()); est.Params != want {
-			t.Errorf("estimated parameters %d bytes, Setup allocated %d", est.Params, want)
-		}
-		m.Close()
-		return n
-	}
-	for _, c := range []struct {
-		what          string
-		estimate, got int64
-	}{{"training", est.Params + est.Training, measure(true)}, {"inference", est.Params + est.Inference, measure(false)}} {
-		ratio := float64(c.estimate) / float64(c.got)
-		t.Logf("%s: estimated %d bytes, measured %d (ratio %.2f)", c.what, c.estimate, c.got, ratio)
-		if !(ratio >= 0.5 && ratio <= 2) {
-			t.Errorf("%s: estimated %d bytes, measured %d: ratio %.2f outside [0.5, 2]", c.what, c.estimate, c.got, ratio)
-		}
-	}
+			return out
+		},
+	})
+	plugintest.CheckEstimate(t, newModel().EstimateMemory(env), got)
 }

@@ -2,12 +2,10 @@ package s2s_test
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"testing"
 
 	"arbench/harness"
-	"arbench/nn"
 	"arbench/plugins/internal/lm"
 	"arbench/plugins/internal/plugintest"
 	"arbench/plugins/s2s"
@@ -66,47 +64,18 @@ func TestMemoryEstimate(t *testing.T) {
 // checkMemoryEstimate is TestMemoryEstimate's check of one shape.
 func checkMemoryEstimate(t *testing.T, env harness.Env, newModel func() harness.Model) {
 	plugintest.SkipUnpooled(t)
-	est := newModel().(harness.MemoryEstimator).EstimateMemory(env)
 	evalBatch := memoryBatch(env, lm.EvalRows(env))
-	measure := func(train bool) int64 {
-		base := plugintest.LiveHeap()
-		m := newModel()
-		if err := m.Setup(t.Context(), env); err != nil {
-			t.Fatal(err)
-		}
-		var keep []any
-		if train {
-			opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
-			b := memoryBatch(env, env.Batch)
-			if _, err := m.(harness.Trainer).Gradients(t.Context(), b, 1); err != nil {
+	got := plugintest.MeasureWith(t, newModel, env, plugintest.MemoryRuns{
+		Step: func(m harness.Model) any { return plugintest.AdamStep(t, m, memoryBatch(env, env.Batch)) },
+		Evaluate: func(m harness.Model) any {
+			lp, err := m.(harness.Scorer).LogProbs(t.Context(), evalBatch)
+			if err != nil {
 				t.Fatal(err)
 			}
-			opt.Step()
-			keep = append(keep, opt, b)
-		}
-		lp, err := m.(harness.Scorer).LogProbs(t.Context(), evalBatch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := plugintest.LiveHeap() - base
-		runtime.KeepAlive(keep)
-		runtime.KeepAlive(lp)
-		if want := 4 * int64(m.Params().Count()); est.Params != want {
-			t.Errorf("estimated parameters %d bytes, Setup allocated %d", est.Params, want)
-		}
-		m.(*s2s.Model).Close()
-		return n
-	}
-	for _, c := range []struct {
-		what          string
-		estimate, got int64
-	}{{"training", est.Params + est.Training, measure(true)}, {"inference", est.Params + est.Inference, measure(false)}} {
-		ratio := float64(c.estimate) / float64(c.got)
-		t.Logf("%s: estimated %d bytes, measured %d (ratio %.2f)", c.what, c.estimate, c.got, ratio)
-		if !(ratio >= 0.5 && ratio <= 2) {
-			t.Errorf("%s: estimated %d bytes, measured %d: ratio %.2f outside [0.5, 2]", c.what, c.estimate, c.got, ratio)
-		}
-	}
+			return lp
+		},
+	})
+	plugintest.CheckEstimate(t, newModel().(harness.MemoryEstimator).EstimateMemory(env), got)
 }
 
 // TestRefusesHuge: an absurd configuration is refused by its estimate

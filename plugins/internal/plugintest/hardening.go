@@ -120,80 +120,108 @@ func LiveHeap() int64 {
 	return int64(ms.HeapAlloc)
 }
 
-// MeasureMemory sets up a fresh model for env and measures the live heap
-// it holds (parameters included) after one training step of env.Batch rows
-// with Adam followed by a validation-like NextLogProbs of
-// lm.EvalRows(env) rows (what the runner holds during
-// training), and, on another fresh model, after that NextLogProbs alone;
-// rows have env.SeqLen tokens.
-func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env) (train, infer int64) {
+// Measured is the live heap a model held in MeasureWith's two runs, and
+// its parameter count.
+type Measured struct {
+	Train, Infer int64
+	Params       int
+}
+
+// MemoryRuns are what MeasureWith runs on a set-up model: Step one
+// training step (AdamStep), Evaluate an evaluation; each returns what it
+// keeps alive (outputs, the optimiser), which the measurement counts.
+type MemoryRuns struct {
+	Step, Evaluate func(m harness.Model) any
+}
+
+// MeasureWith sets up a fresh model for env and measures the live heap it
+// holds (parameters included) after runs.Step followed by runs.Evaluate
+// (what the runner holds during training), and, on another fresh model,
+// after runs.Evaluate alone.
+func MeasureWith(t *testing.T, newModel func() harness.Model, env harness.Env, runs MemoryRuns) Measured {
 	t.Helper()
-	ctx := context.Background()
+	var out Measured
 	measure := func(run func(m harness.Model) any) int64 {
 		base := LiveHeap()
 		m := newModel()
-		if err := m.Setup(ctx, env); err != nil {
+		if err := m.Setup(context.Background(), env); err != nil {
 			t.Fatal(err)
 		}
 		keep := run(m)
 		n := LiveHeap() - base
 		runtime.KeepAlive(keep)
 		runtime.KeepAlive(m)
+		out.Params = m.Params().Count()
 		if c, ok := m.(io.Closer); ok {
 			c.Close()
 		}
 		return n
 	}
-	evaluate := func(m harness.Model) any {
-		lp, err := m.(harness.Distributioner).NextLogProbs(ctx, Pattern(lm.EvalRows(env), env.SeqLen, env.Vocab).Inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return lp
-	}
-	train = measure(func(m harness.Model) any {
-		opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
-		b := Pattern(env.Batch, env.SeqLen, env.Vocab)
-		if _, err := m.(harness.Trainer).Gradients(ctx, b, 1); err != nil {
-			t.Fatal(err)
-		}
-		opt.Step()
-		return []any{opt, b, evaluate(m)}
-	})
-	return train, measure(evaluate)
+	out.Train = measure(func(m harness.Model) any { return []any{runs.Step(m), runs.Evaluate(m)} })
+	out.Infer = measure(runs.Evaluate)
+	return out
 }
 
-// CheckMemoryEstimate compares a model's EstimateMemory for env with the
-// memory MeasureMemory measures: the parameters exactly (4 bytes each),
-// parameters plus training and parameters plus inference within a factor
-// of 2. The configuration must be an ordinary one, which
-// harness.CheckMemory lets through. It is skipped without pooled buffers
-// (SkipUnpooled).
-func CheckMemoryEstimate(t *testing.T, newModel func() harness.Model, env harness.Env) {
+// AdamStep runs one training step of m on b with Adam and returns what it
+// keeps (the optimiser's state and the batch).
+func AdamStep(t *testing.T, m harness.Model, b harness.Batch) any {
 	t.Helper()
-	SkipUnpooled(t)
-	if err := harness.CheckMemory(newModel(), env); err != nil {
-		t.Errorf("CheckMemory refused an ordinary configuration: %v", err)
-	}
-	est := newModel().(harness.MemoryEstimator).EstimateMemory(env)
-	m := newModel()
-	if err := m.Setup(context.Background(), env); err != nil {
+	opt := nn.NewAdam(m.Params(), nn.DefaultAdamConfig())
+	if _, err := m.(harness.Trainer).Gradients(context.Background(), b, 1); err != nil {
 		t.Fatal(err)
 	}
-	if want := 4 * int64(m.Params().Count()); est.Params != want {
+	opt.Step()
+	return []any{opt, b}
+}
+
+// MeasureMemory is MeasureWith for a language model: one training step of
+// env.Batch rows of env.SeqLen tokens, and a validation-like NextLogProbs
+// of lm.EvalRows(env) rows.
+func MeasureMemory(t *testing.T, newModel func() harness.Model, env harness.Env) Measured {
+	t.Helper()
+	return MeasureWith(t, newModel, env, MemoryRuns{
+		Step: func(m harness.Model) any { return AdamStep(t, m, Pattern(env.Batch, env.SeqLen, env.Vocab)) },
+		Evaluate: func(m harness.Model) any {
+			lp, err := m.(harness.Distributioner).NextLogProbs(context.Background(), Pattern(lm.EvalRows(env), env.SeqLen, env.Vocab).Inputs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lp
+		},
+	})
+}
+
+// CheckEstimate compares an estimate with what was measured: the
+// parameters exactly (4 bytes each), parameters plus training and
+// parameters plus inference within a factor of 2.
+func CheckEstimate(t *testing.T, est harness.MemoryEstimate, got Measured) {
+	t.Helper()
+	if want := 4 * int64(got.Params); est.Params != want {
 		t.Errorf("estimated parameters %d bytes, Setup allocated %d", est.Params, want)
 	}
-	train, infer := MeasureMemory(t, newModel, env)
 	for _, c := range []struct {
 		what          string
 		estimate, got int64
-	}{{"training", est.Params + est.Training, train}, {"inference", est.Params + est.Inference, infer}} {
+	}{{"training", est.Params + est.Training, got.Train}, {"inference", est.Params + est.Inference, got.Infer}} {
 		ratio := float64(c.estimate) / float64(c.got)
 		t.Logf("%s: estimated %d bytes, measured %d (ratio %.2f)", c.what, c.estimate, c.got, ratio)
 		if !(ratio >= 0.5 && ratio <= 2) {
 			t.Errorf("%s: estimated %d bytes, measured %d: ratio %.2f outside [0.5, 2]", c.what, c.estimate, c.got, ratio)
 		}
 	}
+}
+
+// CheckMemoryEstimate compares a model's EstimateMemory for env with the
+// memory MeasureMemory measures (CheckEstimate). The configuration must be
+// an ordinary one, which harness.CheckMemory lets through. It is skipped
+// without pooled buffers (SkipUnpooled).
+func CheckMemoryEstimate(t *testing.T, newModel func() harness.Model, env harness.Env) {
+	t.Helper()
+	SkipUnpooled(t)
+	if err := harness.CheckMemory(newModel(), env); err != nil {
+		t.Errorf("CheckMemory refused an ordinary configuration: %v", err)
+	}
+	CheckEstimate(t, newModel().(harness.MemoryEstimator).EstimateMemory(env), MeasureMemory(t, newModel, env))
 }
 
 // noPoolEnv is the gorgonia backend's switch that gives every value a
