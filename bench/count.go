@@ -19,6 +19,10 @@ import (
 // (a training step, a scoring pass, a generation loop) against it counts
 // exactly the products that operation executes on a real backend.
 //
+// nn.CacheAttention counts the products it executes, over the filled
+// slots alone: 2·N·n·(dk+dv) FLOPs for each run, n read from the run's
+// feed.
+//
 // Element-wise operations, softmax, normalisation and lookups are not
 // counted: at the sizes arbench benchmarks they are a few percent of the
 // total, and the matrix products are what a matmul ceiling compares with.
@@ -51,17 +55,33 @@ func (c *CountBackend) Compile(spec nn.Spec, build nn.BuildFunc) (exe nn.Executa
 	if err := build(g); err != nil {
 		return nil, fmt.Errorf("count: compile %s: %w", spec.Key, err)
 	}
-	return &countExec{b: c, flops: g.flops, outputs: g.outputs}, nil
+	return &countExec{b: c, flops: g.flops, fills: g.fills, outputs: g.outputs}, nil
 }
 
 type countExec struct {
 	b       *CountBackend
 	flops   float64
+	fills   []fillTerm
 	outputs map[string][]int
 }
 
-func (e *countExec) Run(context.Context, nn.Feeds) (*nn.Result, error) {
-	e.b.total += e.flops
+// fillTerm is the FLOPs of a CacheAttention node: perSlot times the
+// number of filled slots, the first value of the Ints feed named feed.
+type fillTerm struct {
+	feed    string
+	perSlot float64
+}
+
+func (e *countExec) Run(_ context.Context, feeds nn.Feeds) (*nn.Result, error) {
+	flops := e.flops
+	for _, f := range e.fills {
+		n, ok := feeds.Ints[f.feed]
+		if !ok || len(n) != 1 {
+			return nil, fmt.Errorf("count: CacheAttention's filled slots: int input %q has %d values, want 1", f.feed, len(n))
+		}
+		flops += f.perSlot * float64(n[0])
+	}
+	e.b.total += flops
 	res := &nn.Result{Outputs: make(map[string]nn.Value, len(e.outputs))}
 	for name, shape := range e.outputs {
 		res.Outputs[name] = nn.Value{Shape: slices.Clone(shape), Data: make([]float32, size(shape))}
@@ -79,11 +99,13 @@ func size(shape []int) int {
 	return n
 }
 
-// countT is a tensor of countGraph: a shape, and whether a training
-// executable's backward pass computes its gradient.
+// countT is a tensor of countGraph: a shape, whether a training
+// executable's backward pass computes its gradient, and the name of the
+// Ints input it is (for CacheAttention's filled slots).
 type countT struct {
 	shape []int
 	grad  bool
+	feed  string
 }
 
 func (t *countT) Shape() []int { return slices.Clone(t.shape) }
@@ -91,10 +113,14 @@ func (t *countT) Shape() []int { return slices.Clone(t.shape) }
 type countGraph struct {
 	train   bool
 	flops   float64
+	fills   []fillTerm
 	outputs map[string][]int
 }
 
-var _ nn.Graph = (*countGraph)(nil)
+var (
+	_ nn.Graph         = (*countGraph)(nil)
+	_ nn.CacheAttender = (*countGraph)(nil)
+)
 
 func ct(x nn.Tensor) *countT { return x.(*countT) }
 
@@ -109,7 +135,9 @@ func (g *countGraph) like(shape []int, ins ...nn.Tensor) nn.Tensor {
 func (g *countGraph) Param(p *nn.Param) nn.Tensor {
 	return &countT{shape: slices.Clone(p.Shape), grad: g.train}
 }
-func (g *countGraph) Ints(_ string, shape ...int) nn.Tensor   { return &countT{shape: shape} }
+func (g *countGraph) Ints(name string, shape ...int) nn.Tensor {
+	return &countT{shape: slices.Clone(shape), feed: name}
+}
 func (g *countGraph) Floats(_ string, shape ...int) nn.Tensor { return &countT{shape: shape} }
 func (g *countGraph) Const(_ []float32, shape ...int) nn.Tensor {
 	return &countT{shape: slices.Clone(shape)}
@@ -146,6 +174,20 @@ func (g *countGraph) matmul(batch int, a, b nn.Tensor, transA, transB bool) nn.T
 		shape = []int{batch, m, n}
 	}
 	return g.like(shape, a, b)
+}
+
+// CacheAttention counts q [N,1,dk] against the filled slots of k [N,C,dk]
+// and v [N,C,dv] when the run's n is an input, else all C slots (n derived
+// in the graph: at most C).
+func (g *countGraph) CacheAttention(q, k, v, n nn.Tensor) nn.Tensor {
+	ks, vs := ct(k).shape, ct(v).shape
+	perSlot := 2 * float64(ks[0]) * float64(ks[2]+vs[2])
+	if feed := ct(n).feed; feed != "" {
+		g.fills = append(g.fills, fillTerm{feed: feed, perSlot: perSlot})
+	} else {
+		g.flops += perSlot * float64(ks[1])
+	}
+	return g.like([]int{ks[0], 1, vs[2]}, q, k, v)
 }
 
 func (g *countGraph) Add(a, b nn.Tensor) nn.Tensor           { return g.like(ct(a).shape, a, b) }

@@ -93,7 +93,7 @@ func TestCountBackendMatchesFormulas(t *testing.T) {
 }
 
 // TestCountBackendKVDecode: a cached generation step of the transformer
-// costs one position attending to the cache's capacity.
+// costs one position attending to the filled slots of the cache.
 func TestCountBackendKVDecode(t *testing.T) {
 	ctx := context.Background()
 	const V, B, P = 11, 2, 5
@@ -118,11 +118,9 @@ func TestCountBackendKVDecode(t *testing.T) {
 		if _, err := st.Step(ctx, s, []int{1, 2}); err != nil {
 			t.Fatal(err)
 		}
-		capacity := 16
-		if pos >= 16 {
-			capacity = 32
-		}
-		if got, want := cb.FLOPs(), float64(B)*TransformerForward(8, 12, 2, V, capacity); got != want {
+		// The cache holds 16 or 32 slots; the step attends to the pos+1
+		// filled ones (nn.CacheAttention).
+		if got, want := cb.FLOPs(), float64(B)*TransformerForward(8, 12, 2, V, pos+1); got != want {
 			t.Errorf("decode at position %d counted %v, want %v", pos, got, want)
 		}
 	}

@@ -445,6 +445,42 @@ func ScaledDotProductAttention(g Graph, q, k, v, mask Tensor, dropout float32) T
 	return g.BatchMatMul(weights, v, false, false)
 }
 
+// CacheAttender is an optional interface of a Graph with a fused attention
+// of one query per row over the filled slots of a key/value cache (detected
+// by type assertion, like database/sql's optional driver interfaces; the
+// fallback is CacheAttention's). CacheAttention takes q [N,1,dk], the
+// caches k [N,C,dk] and v [N,C,dv] and n, an Ints tensor of one element:
+// the number of filled slots 1 ≤ n ≤ C, read when the executable runs. It
+// returns softmax(q kᵀ/√dk) v over slots 0..n-1 alone, [N,1,dv], and must
+// agree with ScaledDotProductAttention under a mask of 0 on those slots and
+// CausalMaskValue on the others (the reference semantics) to within float32
+// rounding. It has no gradient: it serves decoding.
+type CacheAttender interface {
+	CacheAttention(q, k, v, n Tensor) Tensor
+}
+
+// CacheAttention is attention of q [N,1,dk] over the first n slots of the
+// caches k [N,C,dk] and v [N,C,dv] (Pope et al. 2022, "Efficiently Scaling
+// Transformer Inference", §2): fused when g implements CacheAttender, which
+// skips the C-n empty slots, otherwise ScaledDotProductAttention(q, k, v,
+// mask, 0) with mask [1,C] holding 0 on slots < n and CausalMaskValue after.
+// mask and n must say the same: the caller feeds both.
+func CacheAttention(g Graph, q, k, v, mask, n Tensor) Tensor {
+	qs := checkRank("CacheAttention q", q, 3)
+	ks := checkRank("CacheAttention k", k, 3)
+	vs := checkRank("CacheAttention v", v, 3)
+	if qs[1] != 1 || ks[0] != qs[0] || ks[2] != qs[2] || vs[0] != qs[0] || vs[1] != ks[1] {
+		panic(fmt.Sprintf("nn: CacheAttention: q %v, k %v, v %v, want [N 1 dk], [N C dk], [N C dv]", qs, ks, vs))
+	}
+	if ns := n.Shape(); len(ns) != 1 || ns[0] != 1 {
+		panic(fmt.Sprintf("nn: CacheAttention: n %v, want one element", ns))
+	}
+	if ca, ok := g.(CacheAttender); ok {
+		return ca.CacheAttention(q, k, v, n)
+	}
+	return ScaledDotProductAttention(g, q, k, v, mask, 0)
+}
+
 // MultiheadAttention is torch.nn.MultiheadAttention(d, heads,
 // batch_first=True) (Vaswani et al. 2017, §3.2.2): the input projections
 // give Q, K, V, each split into heads of size d/heads; attention runs per

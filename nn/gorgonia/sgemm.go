@@ -229,6 +229,9 @@ func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int,
 		tiles = rowTiles
 	}
 	nw := workers(m*n*k, tiles)
+	if nw == 1 && p.onCrew(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc) {
+		return
+	}
 	ws := p.workspaces(nw)
 	parallelFor(tiles, nw, func(w, lo, hi int) {
 		if byRows {
@@ -246,6 +249,21 @@ func (p *gemmPool) sgemm(transA, transB bool, m, n, k int, a []float32, lda int,
 			bo = c0 * ldb
 		}
 		gemmSerial(ws[w], transA, transB, m, c1-c0, k, a, lda, b[bo:], ldb, c[c0:], ldc, acc)
+	})
+}
+
+// onCrew computes a product of at most crewRows rows and at least crewMACs
+// multiply-adds of A·Bᵀ (dotNT) on the shared crew, split by columns of C,
+// and reports whether it did (see crew: a decoding step's matrix–vector
+// products). Each element of C is the same dot product whichever worker
+// computes it.
+func (p *gemmPool) onCrew(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) bool {
+	if transA || !transB || acc || m > crewRows || m*n*k < crewMACs || n < 32 {
+		return false
+	}
+	cr := sharedCrew()
+	return cr != nil && cr.split(n, 16, func(lo, hi int) {
+		dotNT(m, hi-lo, k, a, lda, b[lo*ldb:], ldb, c[lo:], ldc)
 	})
 }
 

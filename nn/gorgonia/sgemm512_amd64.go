@@ -29,3 +29,9 @@ func dot4x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, 
 
 //go:noescape
 func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
+
+// wsum4x32AVX512 is CacheAttention's four weighted sums at once; see
+// wsum4x32.
+//
+//go:noescape
+func wsum4x32AVX512(k int, w *float32, ldw int, v *float32, ldv, sv int, c *float32, ldc int)

@@ -603,3 +603,76 @@ d48sum:
 d48end:
 	VZEROUPPER
 	RET
+
+// func wsum4x32AVX512(k int, w *float32, ldw int, v *float32, ldv, sv int, c *float32, ldc int)
+//
+// Four weighted sums of k rows at once, the m = 1 products w_r·V_r of
+// CacheAttention: for r < 4, row r of c (at c + r·ldc) gets the first 32
+// columns of Σ_p w_r[p]·V_r[p], where w_r starts at w + r·ldw and row p of
+// V_r at v + r·sv + p·ldv (strides in elements, k > 0). Each element is the
+// FMA chain over p in order from zero of kernel6x32AVX512 (and kernelAVX2),
+// so the bits are those of the packed product; eight independent chains
+// (Z0..Z7: item r's columns 0..15 and 16..31 in Z(2r), Z(2r+1)) hide the
+// FMA latency that one item's two chains would wait on.
+TEXT ·wsum4x32AVX512(SB), NOSPLIT, $0-64
+	MOVQ    k+0(FP), CX
+	MOVQ    w+8(FP), SI
+	MOVQ    ldw+16(FP), R8
+	SHLQ    $2, R8
+	LEAQ    (R8)(R8*2), R9
+	ADDQ    SI, R9
+	MOVQ    v+24(FP), DI
+	MOVQ    ldv+32(FP), R10
+	SHLQ    $2, R10
+	MOVQ    sv+40(FP), AX
+	SHLQ    $2, AX
+	LEAQ    (DI)(AX*1), R11
+	LEAQ    (R11)(AX*1), R12
+	LEAQ    (R12)(AX*1), R13
+	MOVQ    c+48(FP), DX
+	MOVQ    ldc+56(FP), BX
+	SHLQ    $2, BX
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+
+ws4loop:
+	VBROADCASTSS (SI), Z16
+	VFMADD231PS  (DI), Z16, Z0
+	VFMADD231PS  64(DI), Z16, Z1
+	VBROADCASTSS (SI)(R8*1), Z17
+	VFMADD231PS  (R11), Z17, Z2
+	VFMADD231PS  64(R11), Z17, Z3
+	VBROADCASTSS (SI)(R8*2), Z18
+	VFMADD231PS  (R12), Z18, Z4
+	VFMADD231PS  64(R12), Z18, Z5
+	VBROADCASTSS (R9), Z19
+	VFMADD231PS  (R13), Z19, Z6
+	VFMADD231PS  64(R13), Z19, Z7
+	ADDQ         $4, SI
+	ADDQ         $4, R9
+	ADDQ         R10, DI
+	ADDQ         R10, R11
+	ADDQ         R10, R12
+	ADDQ         R10, R13
+	DECQ         CX
+	JNZ          ws4loop
+
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    BX, DX
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    BX, DX
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    BX, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VZEROUPPER
+	RET

@@ -24,3 +24,7 @@ func dot4x8AVX512(int, *float32, int, *float32, int, int, *float32, int) {
 func dot1x16AVX512(int, *float32, *float32, int, int, *float32) {
 	panic("gorgonia: AVX-512 dot kernel unavailable")
 }
+
+func wsum4x32AVX512(int, *float32, int, *float32, int, int, *float32, int) {
+	panic("gorgonia: AVX-512 weighted-sum kernel unavailable")
+}

@@ -48,6 +48,7 @@ var (
 const (
 	feedPos  = "pos"  // int [B]: the position of the fed token
 	feedMask = "mask" // float [1, C]: 0 for slots 0..pos, -1e9 after
+	feedFill = "fill" // int [1]: pos+1, the filled slots (nn.CacheAttention)
 	feedX    = "x"    // float [B, 1, d]: a layer's input
 	feedQ    = "q"    // float [B·heads, 1, d/heads]: a layer's query
 	feedRows = "rows" // int [B]: the logits row of each sequence's position at (NextLogProbsAt)
@@ -197,7 +198,7 @@ func (m *Model) Step(ctx context.Context, s harness.State, tokens []int) ([][]fl
 		}
 		feeds := nn.Feeds{Floats: map[string][]float32{
 			feedX: res.Outputs[feedX].Data, feedQ: res.Outputs[feedQ].Data, feedMask: mask,
-		}}
+		}, Ints: map[string][]int{feedFill: {pos + 1}}}
 		if res, err = e.Run(ctx, feeds); err != nil {
 			return nil, fmt.Errorf("transformer: decode position %d layer %d: %w", pos, l, err)
 		}
@@ -260,13 +261,13 @@ func (m *Model) NextLogProbsAt(ctx context.Context, inputs [][]int, at int) ([][
 	return lm.LastRows(res.Outputs[lm.OutLogProbs], B, 1), nil
 }
 
-// block applies decoder layer l to x [B,Tq,d] given the layer's queries
-// and its keys and values over Tk positions, exactly as
+// block applies decoder layer l to x [B,Tq,d] given the output of its
+// attention heads ctx [B·heads,Tq,d/heads], exactly as
 // nn.TransformerEncoderLayer.Forward in evaluation (dropout is the
 // identity): x = norm1(x + attn), x = norm2(x + linear2(relu(linear1(x)))).
-func (m *Model) block(g nn.Graph, l int, x, q, k, v, mask nn.Tensor) nn.Tensor {
+func (m *Model) block(g nn.Graph, l int, x, ctx nn.Tensor) nn.Tensor {
 	layer := m.layers[l]
-	attn := layer.SelfAttn.Combine(g, nn.ScaledDotProductAttention(g, q, k, v, mask, layer.SelfAttn.Dropout))
+	attn := layer.SelfAttn.Combine(g, ctx)
 	x = layer.Norm1.Forward(g, g.Add(x, attn))
 	ff := layer.Linear2.Forward(g, g.ReLU(layer.Linear1.Forward(g, x)))
 	return layer.Norm2.Forward(g, g.Add(x, ff))
@@ -284,7 +285,7 @@ func (m *Model) buildPrefill(g nn.Graph, B, T int) {
 		q, k, v := layer.SelfAttn.Project(g, x)
 		g.Output(cacheName("k", l), k)
 		g.Output(cacheName("v", l), v)
-		x = m.block(g, l, x, q, k, v, mask)
+		x = m.block(g, l, x, nn.ScaledDotProductAttention(g, q, k, v, mask, layer.SelfAttn.Dropout))
 	}
 	last := g.Reshape(g.Slice(x, 1, T-1, T), B, d)
 	g.Output(lm.OutLogProbs, g.LogSoftmax(m.fc.Forward(g, last)))
@@ -315,7 +316,8 @@ func (m *Model) buildDecodeLayer(g nn.Graph, l, B, C int, kc, vc *nn.Param) {
 	d, H := m.cfg.Dim, m.cfg.Heads
 	x := g.Floats(feedX, B, 1, d)
 	q := g.Floats(feedQ, B*H, 1, d/H)
-	x = m.block(g, l, x, q, g.Param(kc), g.Param(vc), g.Floats(feedMask, 1, C))
+	ctx := nn.CacheAttention(g, q, g.Param(kc), g.Param(vc), g.Floats(feedMask, 1, C), g.Ints(feedFill, 1))
+	x = m.block(g, l, x, ctx)
 	if l+1 < len(m.layers) {
 		m.projectOutputs(g, l+1, x)
 		return
