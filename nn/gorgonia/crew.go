@@ -27,6 +27,7 @@ type crew struct {
 	mu      sync.Mutex // held by the caller whose phase runs
 	size    int        // workers, the caller included
 	cur     atomic.Pointer[crewPhase]
+	idle    *crewPhase   // the phase of no product
 	spinner atomic.Int32 // helpers spinning, not parked
 	wake    chan struct{}
 }
@@ -50,8 +51,8 @@ var sharedCrew = sync.OnceValue(func() *crew {
 	if n < 2 {
 		return nil
 	}
-	c := &crew{size: n, wake: make(chan struct{}, n)}
-	c.cur.Store(&crewPhase{})
+	c := &crew{size: n, wake: make(chan struct{}, n), idle: &crewPhase{}}
+	c.cur.Store(c.idle)
 	c.spinner.Store(int32(n - 1))
 	for w := 1; w < n; w++ {
 		go c.help(w)
@@ -59,35 +60,49 @@ var sharedCrew = sync.OnceValue(func() *crew {
 	return c
 })
 
-// crewPhase is one product on the crew: body(i) for pieces i < n, piece
-// i belonging to worker i, which the caller takes over if its worker has
-// not started it when the caller's own piece is done.
+// crewPhase is one product on the crew, C = A·Bᵀ for C [m,n] (dotNT), in
+// pieces of step columns, piece i belonging to worker i, which the caller
+// takes over if its worker has not started it when the caller's own piece
+// is done. It holds the operands rather than a closure: a product is one
+// allocation.
 type crewPhase struct {
-	n       int
-	body    func(i int)
-	claimed [crewMaxWorkers]atomic.Bool
-	done    atomic.Int64
+	pieces, step  int
+	m, n, k       int
+	a, b, c       []float32
+	lda, ldb, ldc int
+	claimed       atomic.Uint64 // bit i: piece i is taken
+	done          atomic.Int64
 }
 
-// crewMaxWorkers bounds the crew's size.
+// crewMaxWorkers bounds the crew's size (the bits of claimed).
 const crewMaxWorkers = 64
 
-// claim runs piece i unless another worker has claimed it.
+// claim computes piece i unless another worker has taken it.
 func (p *crewPhase) claim(i int) {
-	if p.claimed[i].CompareAndSwap(false, true) {
-		p.body(i)
-		p.done.Add(1)
+	bit := uint64(1) << i
+	for {
+		old := p.claimed.Load()
+		if old&bit != 0 {
+			return
+		}
+		if p.claimed.CompareAndSwap(old, old|bit) {
+			break
+		}
 	}
+	lo := i * p.step
+	dotNT(p.m, min(p.n, lo+p.step)-lo, p.k, p.a, p.lda, p.b[lo*p.ldb:], p.ldb, p.c[lo:], p.ldc)
+	p.done.Add(1)
 }
 
-// split runs body(lo, hi) over [0, n) cut into one piece per worker, in
-// whole multiples of align, and reports true; it runs nothing and reports
-// false when another caller holds the crew (that caller computes
-// serially instead). Worker i computes piece i of every product (so the
-// operands it reads stay in its cache from one step to the next), or the
-// caller does when worker i has not started it by the time the caller's
-// piece is done. Which worker runs a piece must not change its result.
-func (c *crew) split(n, align int, body func(lo, hi int)) bool {
+// dot computes C = A·Bᵀ (dotNT: A [m,k], B [n,k], C [m,n], row strides
+// lda, ldb, ldc) cut by columns into one piece per worker, in multiples of
+// 16, and reports true; it computes nothing and reports false when another
+// caller holds the crew (that caller computes serially instead). Worker i
+// computes piece i of every product (so the rows of B it reads stay in its
+// cache from one step to the next), or the caller does when worker i has
+// not started it by the time the caller's piece is done. Each element of C
+// is the same dot product whichever worker computes it.
+func (c *crew) dot(m, n, k int, a []float32, lda int, b []float32, ldb int, out []float32, ldc int) bool {
 	if !c.mu.TryLock() {
 		return false
 	}
@@ -98,16 +113,16 @@ func (c *crew) split(n, align int, body func(lo, hi int)) bool {
 		default:
 		}
 	}
-	step := roundUp(max(1, (n+c.size-1)/c.size), align)
-	p := &crewPhase{n: (n + step - 1) / step, body: func(i int) { body(i*step, min(n, (i+1)*step)) }}
+	step := roundUp(max(1, (n+c.size-1)/c.size), 16)
+	p := &crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc}
 	c.cur.Store(p)
-	for i := range p.n {
+	for i := range p.pieces {
 		p.claim(i)
 	}
-	spinUntil(func() bool { return p.done.Load() == int64(p.n) })
-	// Publish an empty phase: the finished one would keep its operands
+	spinUntil(func() bool { return p.done.Load() == int64(p.pieces) })
+	// Publish the empty phase: the finished one would keep its operands
 	// (an executable's buffers) reachable until the next product.
-	c.cur.Store(&crewPhase{})
+	c.cur.Store(c.idle)
 	return true
 }
 
@@ -132,9 +147,8 @@ func (c *crew) help(w int) {
 				deadline = time.Now().Add(crewIdle)
 			}
 			runtime.Gosched() // let goroutines waiting for a processor run
-
 		}
-		if w < p.n {
+		if w < p.pieces {
 			p.claim(w)
 		}
 		last = p

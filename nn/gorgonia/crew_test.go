@@ -5,54 +5,44 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestCrewSplit: every element is computed once, by pieces of whole
-// multiples of align, whether the helpers are spinning or parked (after
-// crewIdle without work), and callers that find the crew busy are told
-// so and compute nothing.
-func TestCrewSplit(t *testing.T) {
+// TestCrewDot: a product on the crew has the bits of the serial dotNT
+// whether the helpers are spinning or parked (after crewIdle without
+// work), for column counts below, at and past one piece per worker, and a
+// caller that finds the crew busy is told so and nothing is computed.
+func TestCrewDot(t *testing.T) {
 	c := sharedCrew()
 	if c == nil {
 		t.Skip("one processor: no crew")
 	}
+	rng := rand.New(rand.NewPCG(4, 4))
 	for _, pause := range []time.Duration{0, 2 * crewIdle} {
 		for _, n := range []int{1, 16, 33, 1000} {
+			const m, k = 3, 45
+			a, b := randomFloats(rng, m*k, 1), randomFloats(rng, n*k, 1)
+			want, got := make([]float32, m*n), make([]float32, m*n)
+			dotNT(m, n, k, a, k, b, k, want, n)
 			time.Sleep(pause)
-			var count [1000]atomic.Int32
-			if !c.split(n, 16, func(lo, hi int) {
-				if lo%16 != 0 {
-					t.Errorf("n = %d: piece starts at %d", n, lo)
-				}
-				for i := lo; i < hi; i++ {
-					count[i].Add(1)
-				}
-			}) {
-				t.Fatalf("n = %d: split refused with no other caller", n)
+			if !c.dot(m, n, k, a, k, b, k, got, n) {
+				t.Fatalf("n = %d: dot refused with no other caller", n)
 			}
-			for i := range n {
-				if got := count[i].Load(); got != 1 {
-					t.Fatalf("pause %v, n = %d: element %d computed %d times", pause, n, i, got)
+			for j := range want {
+				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+					t.Fatalf("pause %v, n = %d: element %d is %v, serial %v", pause, n, j, got[j], want[j])
 				}
 			}
 		}
 	}
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go c.split(2, 1, func(lo, _ int) {
-		if lo == 0 {
-			close(started)
-			<-release
-		}
-	})
-	<-started
-	if c.split(2, 1, func(int, int) { t.Error("a busy crew ran a second caller's piece") }) {
-		t.Error("split on a busy crew reported true")
+	c.mu.Lock()
+	out := make([]float32, 64)
+	busy := c.dot(1, 64, 1, []float32{1}, 1, make([]float32, 64), 1, out, 64)
+	c.mu.Unlock()
+	if busy {
+		t.Error("dot on a busy crew reported true")
 	}
-	close(release)
 }
 
 // TestCrewProductsEqualSerial: the products sgemm gives the crew (few
@@ -105,9 +95,9 @@ func TestCrewKeepsNoOperands(t *testing.T) {
 	}
 	freed := make(chan struct{})
 	func() {
-		buf := &[1 << 16]float32{}
-		runtime.SetFinalizer(buf, func(*[1 << 16]float32) { close(freed) })
-		c.split(64, 16, func(lo, hi int) { buf[lo] = float32(hi) })
+		b := make([]float32, 1<<16)
+		runtime.SetFinalizer(&b[0], func(*float32) { close(freed) })
+		c.dot(1, 1<<10, 64, make([]float32, 64), 64, b, 64, make([]float32, 1<<10), 1<<10)
 	}()
 	for range 10 {
 		runtime.GC()

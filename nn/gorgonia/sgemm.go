@@ -262,9 +262,7 @@ func (p *gemmPool) onCrew(transA, transB bool, m, n, k int, a []float32, lda int
 		return false
 	}
 	cr := sharedCrew()
-	return cr != nil && cr.split(n, 16, func(lo, hi int) {
-		dotNT(m, hi-lo, k, a, lda, b[lo*ldb:], ldb, c[lo:], ldc)
-	})
+	return cr != nil && cr.dot(m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // sgemmBatch computes batch independent products of the same shape, the

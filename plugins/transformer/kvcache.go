@@ -67,6 +67,44 @@ type kvState struct {
 	capacity int
 	// k[l] and v[l] are layer l's cache, [B·heads, capacity, d/heads].
 	k, v [][]float32
+	// steps holds what every Step at this capacity reuses.
+	steps *decodeSteps
+}
+
+// decodeSteps is what the Steps of a state at one capacity share: the
+// executables' keys, the output names of each layer's keys and values, and
+// the feeds, whose values Step updates in place (the mask gains slot pos
+// each step), so that a step formats and allocates none of them.
+type decodeSteps struct {
+	capacity         int
+	inKey            string
+	layerKeys        []string
+	kNames, vNames   []string
+	mask             []float32
+	pos, fill        []int
+	inFeeds, lyFeeds nn.Feeds
+}
+
+// stepsFor returns st's decodeSteps for capacity C with the mask of
+// position pos: 0 on slots 0..pos, CausalMaskValue after.
+func (m *Model) stepsFor(st *kvState, C, pos int) *decodeSteps {
+	if d := st.steps; d != nil && d.capacity == C {
+		d.mask[pos] = 0
+		return d
+	}
+	B := st.b
+	d := &decodeSteps{capacity: C, inKey: fmt.Sprintf("decode/in/b%d", B), mask: make([]float32, C), pos: make([]int, B), fill: make([]int, 1)}
+	for l := range m.layers {
+		d.layerKeys = append(d.layerKeys, fmt.Sprintf("decode/l%d/b%d/c%d", l, B, C))
+		d.kNames, d.vNames = append(d.kNames, cacheName("k", l)), append(d.vNames, cacheName("v", l))
+	}
+	for j := pos + 1; j < C; j++ {
+		d.mask[j] = nn.CausalMaskValue
+	}
+	d.inFeeds = nn.Feeds{Ints: map[string][]int{feedPos: d.pos}}
+	d.lyFeeds = nn.Feeds{Floats: map[string][]float32{feedMask: d.mask}, Ints: map[string][]int{feedFill: d.fill}}
+	st.steps = d
+	return d
 }
 
 func (s *kvState) Len() int { return s.n }
@@ -160,46 +198,42 @@ func (m *Model) Step(ctx context.Context, s harness.State, tokens []int) ([][]fl
 	for l := range st.k {
 		params[2*l].Data, params[2*l+1].Data = st.k[l], st.v[l]
 	}
-	posIDs := make([]int, B)
-	for i := range posIDs {
-		posIDs[i] = pos
+	d := m.stepsFor(st, C, pos)
+	for i := range d.pos {
+		d.pos[i] = pos
 	}
-	mask := make([]float32, C)
-	for j := pos + 1; j < C; j++ {
-		mask[j] = nn.CausalMaskValue
-	}
+	d.fill[0] = pos + 1
+	d.inFeeds.Ints[lm.FeedIDs] = tokens
 	// store writes a layer's new keys and values into slot pos.
 	store := func(l int, out map[string]nn.Value) {
-		kn, vn := out[cacheName("k", l)].Data, out[cacheName("v", l)].Data
+		kn, vn := out[d.kNames[l]].Data, out[d.vNames[l]].Data
 		for i := range B * H {
 			copy(st.k[l][(i*C+pos)*hd:(i*C+pos+1)*hd], kn[i*hd:(i+1)*hd])
 			copy(st.v[l][(i*C+pos)*hd:(i*C+pos+1)*hd], vn[i*hd:(i+1)*hd])
 		}
 	}
-	e, err := m.ExecUnbound(fmt.Sprintf("decode/in/b%d", B), func(g nn.Graph) error {
+	e, err := m.ExecUnbound(d.inKey, func(g nn.Graph) error {
 		m.buildDecodeInput(g, B)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.Run(ctx, nn.Feeds{Ints: map[string][]int{lm.FeedIDs: tokens, feedPos: posIDs}})
+	res, err := e.Run(ctx, d.inFeeds)
 	if err != nil {
 		return nil, fmt.Errorf("transformer: decode position %d: %w", pos, err)
 	}
 	for l := range m.layers {
 		store(l, res.Outputs)
-		e, err := m.ExecUnbound(fmt.Sprintf("decode/l%d/b%d/c%d", l, B, C), func(g nn.Graph) error {
+		e, err := m.ExecUnbound(d.layerKeys[l], func(g nn.Graph) error {
 			m.buildDecodeLayer(g, l, B, C, params[2*l], params[2*l+1])
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		feeds := nn.Feeds{Floats: map[string][]float32{
-			feedX: res.Outputs[feedX].Data, feedQ: res.Outputs[feedQ].Data, feedMask: mask,
-		}, Ints: map[string][]int{feedFill: {pos + 1}}}
-		if res, err = e.Run(ctx, feeds); err != nil {
+		d.lyFeeds.Floats[feedX], d.lyFeeds.Floats[feedQ] = res.Outputs[feedX].Data, res.Outputs[feedQ].Data
+		if res, err = e.Run(ctx, d.lyFeeds); err != nil {
 			return nil, fmt.Errorf("transformer: decode position %d layer %d: %w", pos, l, err)
 		}
 	}
