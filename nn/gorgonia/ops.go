@@ -214,6 +214,10 @@ func (b *builder) unary(name string, x nn.Tensor, cost float64, fun func(x, out 
 	return b.apply(name, h[0].shape, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			x, o := f32(in[0]), out.Float32s()
+			if serialWork(len(x), cost) {
+				fun(x, o)
+				return nil
+			}
 			splitRange(len(x), 1, cost, func(lo, hi int) { fun(x[lo:hi], o[lo:hi]) })
 			return nil
 		},
@@ -410,6 +414,10 @@ func (b *builder) rowwise(name string, x *tensorT, fun func(x, out []float32, d 
 	return b.apply(name, x.shape, false, []*tensorT{x},
 		func(in []G.Value, out *tensor.Dense) error {
 			x, o := f32(in[0]), out.Float32s()
+			if serialWork(len(x), costMath) {
+				fun(x, o, d)
+				return nil
+			}
 			splitRange(len(x), d, costMath, func(lo, hi int) { fun(x[lo:hi], o[lo:hi], d) })
 			return nil
 		},
@@ -439,6 +447,10 @@ func (b *builder) LayerNorm(x, gamma, beta nn.Tensor, eps float32) nn.Tensor {
 	return b.apply("LayerNorm", xs, false, h,
 		func(in []G.Value, out *tensor.Dense) error {
 			x, gm, bt, o := f32(in[0]), f32(in[1]), f32(in[2]), out.Float32s()
+			if serialWork(len(x), 4*costCheap) {
+				layerNormInto(x, gm, bt, o, eps)
+				return nil
+			}
 			splitRange(len(x), len(gm), 4*costCheap, func(lo, hi int) { layerNormInto(x[lo:hi], gm, bt, o[lo:hi], eps) })
 			return nil
 		},

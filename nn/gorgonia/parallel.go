@@ -47,7 +47,7 @@ func parallelFor(n, nw int, body func(w, lo, hi int)) {
 // GOMAXPROCS goroutines when the estimated work n·cost is large enough.
 func splitRange(n, align int, cost float64, body func(lo, hi int)) {
 	total := float64(n) * cost
-	if total < serialWorkNS || align <= 0 || n < 2*align {
+	if serialWork(n, cost) || align <= 0 || n < 2*align {
 		body(0, n)
 		return
 	}
@@ -56,9 +56,20 @@ func splitRange(n, align int, cost float64, body func(lo, hi int)) {
 	parallelFor(units, nw, func(_, lo, hi int) { body(lo*align, hi*align) })
 }
 
+// serialWork reports whether splitRange runs n elements of cost serially.
+// Callers on hot paths test it first and call their kernel directly: the
+// closure they would pass splitRange is allocated on the heap (its
+// parallel path hands it to goroutines) even when it runs serially, which
+// a decoding step's small nodes paid once each.
+func serialWork(n int, cost float64) bool { return float64(n)*cost < serialWorkNS }
+
 // binaryPar is the element-wise binary kernel split across goroutines for
 // large operands.
 func binaryPar(kind byte, a, b, out []float32) {
+	if serialWork(len(a), costCheap) {
+		binary(kind, a, b, out)
+		return
+	}
 	if len(a) == len(b) {
 		splitRange(len(a), 1, costCheap, func(lo, hi int) { binary(kind, a[lo:hi], b[lo:hi], out[lo:hi]) })
 		return
