@@ -573,18 +573,24 @@ func TestRowKernelsBitwise(t *testing.T) {
 
 // The softmax kernels one row at a time, as they were before rowGroup:
 // the references of TestSoftmaxRowGroupsBitwise.
+
+// shiftedExpRow sets or[j] = e^(xr[j] - m) for the row maximum m and
+// returns m and Σ_j float64(or[j]) added in order.
+func shiftedExpRow(xr, or []float32) (m float32, s float64) {
+	m = rowMaxSerial(xr)
+	for j, v := range xr {
+		or[j] = v - m
+	}
+	expInto(or, or)
+	for _, e := range or {
+		s += float64(e)
+	}
+	return m, s
+}
 func logSoftmaxRow(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
-		m := rowMaxSerial(xr)
-		for j, v := range xr {
-			or[j] = v - m
-		}
-		expInto(or, or)
-		var s float64
-		for _, e := range or {
-			s += float64(e)
-		}
+		m, s := shiftedExpRow(xr, or)
 		ls := float32(math.Log(s))
 		for j, v := range xr {
 			or[j] = (v - m) - ls
@@ -610,15 +616,7 @@ func logSoftmaxGradRow(y, g, out []float32, d int) {
 func softmaxRow(x, out []float32, d int) {
 	for off := 0; off < len(x); off += d {
 		xr, or := x[off:off+d], out[off:off+d]
-		m := rowMaxSerial(xr)
-		for j, v := range xr {
-			or[j] = v - m
-		}
-		expInto(or, or)
-		var s float64
-		for _, e := range or {
-			s += float64(e)
-		}
+		_, s := shiftedExpRow(xr, or)
 		inv := float32(1 / s)
 		for j := range or {
 			or[j] *= inv
