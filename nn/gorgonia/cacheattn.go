@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -102,16 +101,9 @@ func (a *cacheAttention) group(ws *gemmWorkspace, buf, q, k, v, out []float32, r
 // product is C = op(A)·op(B) on the calling goroutine, through the
 // library the backend's products use (see gemm).
 func product(ws *gemmWorkspace, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if !externalBLAS {
-		gemmSerial(ws, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, false)
+	if externalBLAS {
+		blasSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, false)
 		return
 	}
-	ta, tb := blas.NoTrans, blas.NoTrans
-	if transA {
-		ta = blas.Trans
-	}
-	if transB {
-		tb = blas.Trans
-	}
-	G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+	gemmSerial(ws, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, false)
 }

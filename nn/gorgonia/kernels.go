@@ -20,29 +20,41 @@ func gemm(pool *gemmPool, transA, transB bool, batch, m, n, k int, a, b, c []flo
 	if acc && batch != 1 {
 		panic("gorgonia: accumulating batched product")
 	}
-	ta, tb := blas.NoTrans, blas.NoTrans
 	lda, ldb := k, n
 	if transA {
-		ta, lda = blas.Trans, m
+		lda = m
 	}
 	if transB {
-		tb, ldb = blas.Trans, k
+		ldb = k
 	}
 	switch {
 	case externalBLAS:
-		beta := float32(0)
-		if acc {
-			beta = 1
-		}
 		sa, sb, sc := m*k, k*n, m*n
 		for i := range batch {
-			G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, beta, c[i*sc:(i+1)*sc], n)
+			blasSgemm(transA, transB, m, n, k, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, c[i*sc:(i+1)*sc], n, acc)
 		}
 	case batch == 1:
 		pool.sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, n, acc)
 	default:
 		pool.sgemmBatch(transA, transB, batch, m, n, k, a, b, c)
 	}
+}
+
+// blasSgemm is C = op(A)·op(B) (with acc, C += op(A)·op(B)) through
+// G.WhichBLAS(), the external library of the openblas build tag.
+func blasSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if transA {
+		ta = blas.Trans
+	}
+	if transB {
+		tb = blas.Trans
+	}
+	beta := float32(0)
+	if acc {
+		beta = 1
+	}
+	G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 }
 
 // binary applies a (op) b where b repeats every len(b) elements of a.
