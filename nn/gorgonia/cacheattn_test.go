@@ -40,6 +40,12 @@ func runCacheAttention(t *testing.T, c cacheAttnCase, q, k, v []float32, wrap fu
 	return res.Outputs["y"].Data
 }
 
+// inputs draws the case's queries and caches from N(0, 1).
+func (c cacheAttnCase) inputs(rng *rand.Rand) (q, k, v []float32) {
+	q = randomFloats(rng, c.rows*c.dk, 1)
+	return q, randomFloats(rng, c.rows*c.slots*c.dk, 1), randomFloats(rng, c.rows*c.slots*c.dv, 1)
+}
+
 func randomFloats(rng *rand.Rand, n int, scale float64) []float32 {
 	out := make([]float32, n)
 	for i := range out {
@@ -64,9 +70,7 @@ func TestCacheAttentionEqualsComposition(t *testing.T) {
 		for i, c := range cases {
 			t.Run(p.String()+"/"+c.String(), func(t *testing.T) {
 				useGemmPath(t, p)
-				rng := rand.New(rand.NewPCG(uint64(i), 3))
-				q := randomFloats(rng, c.rows*c.dk, 1)
-				k, v := randomFloats(rng, c.rows*c.slots*c.dk, 1), randomFloats(rng, c.rows*c.slots*c.dv, 1)
+				q, k, v := c.inputs(rand.New(rand.NewPCG(uint64(i), 3)))
 				for r := range c.rows {
 					for j := c.n; j < c.slots; j++ {
 						for d := range c.dk {
@@ -117,6 +121,43 @@ func TestCacheAttentionFilledSlots(t *testing.T) {
 		_, err := exe.Run(context.Background(), feeds)
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d filled slots of a cache of 8", n)) {
 			t.Errorf("n = %d: error %v, want one naming the filled slots", n, err)
+		}
+	}
+}
+
+// TestCacheAttentionOnCrew: split into pieces on the crew (two cores or
+// more), the attention computes bit for bit what one goroutine computes
+// over all rows, for even and odd row counts, pieces ending inside a
+// four-row group (two-row weighted sums) and values too narrow for them.
+func TestCacheAttentionOnCrew(t *testing.T) {
+	cr := sharedCrew()
+	if cr == nil {
+		t.Skip("one processor: no crew")
+	}
+	cases := []cacheAttnCase{{4, 64, 32, 32, 40}, {12, 32, 32, 64, 32}, {6, 40, 24, 40, 33}, {5, 50, 7, 5, 17}, {64, 16, 32, 32, 9}}
+	for _, p := range gemmPaths {
+		for i, c := range cases {
+			t.Run(p.String()+"/"+c.String(), func(t *testing.T) {
+				useGemmPath(t, p)
+				q, k, v := c.inputs(rand.New(rand.NewPCG(uint64(i), 5)))
+				a := newCacheAttention(c.rows, c.slots, c.dk, c.dv, &gemmPool{}, func(n int) []float32 { return make([]float32, n) })
+				if a.pieces < 2 {
+					t.Fatalf("%d rows in %d piece, want the crew's", c.rows, a.pieces)
+				}
+				a.pool.workspaces(a.pieces)
+				serial := make([]float32, c.rows*c.dv)
+				a.rowsOf(0, q, k, v, serial, 0, c.rows, c.n)
+				split := make([]float32, c.rows*c.dv)
+				a.q, a.k, a.v, a.out, a.n = q, k, v, split, c.n
+				if !cr.run(a.pieces, a) {
+					t.Fatal("the crew is busy")
+				}
+				for j := range serial {
+					if math.Float32bits(serial[j]) != math.Float32bits(split[j]) {
+						t.Fatalf("element %d: on the crew %v, serial %v", j, split[j], serial[j])
+					}
+				}
+			})
 		}
 	}
 }

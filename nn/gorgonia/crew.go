@@ -1,6 +1,7 @@
 package gorgonia
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,8 @@ import (
 // stays in its own L2 cache: a 1×128 by 128×3072 product measured 16.8 µs
 // on one core and 7.3 µs on the crew (and 10.0 against 4.9 µs at half
 // that size), where parallelFor's goroutines made it slower than one
-// core.
+// core. Other work of the same kind (a crewJob: CacheAttention's rows at
+// a small batch) runs on it in pieces owned the same way.
 type crew struct {
 	mu      sync.Mutex // held by the caller whose phase runs
 	size    int        // workers, the caller included
@@ -70,8 +72,16 @@ type crewPhase struct {
 	m, n, k       int
 	a, b, c       []float32
 	lda, ldb, ldc int
+	job           crewJob       // the work of a phase other than a product
 	claimed       atomic.Uint64 // bit i: piece i is taken
 	done          atomic.Int64
+}
+
+// crewJob is a phase's work when it is not a product: pieces that write
+// disjoint outputs, piece i belonging to worker i as a product's columns
+// do (crew.run).
+type crewJob interface {
+	piece(i int)
 }
 
 // crewMaxWorkers bounds the crew's size (the bits of claimed).
@@ -88,6 +98,11 @@ func (p *crewPhase) claim(i int) {
 		if p.claimed.CompareAndSwap(old, old|bit) {
 			break
 		}
+	}
+	if p.job != nil {
+		p.job.piece(i)
+		p.done.Add(1)
+		return
 	}
 	lo := i * p.step
 	dotNT(p.m, min(p.n, lo+p.step)-lo, p.k, p.a, p.lda, p.b[lo*p.ldb:], p.ldb, p.c[lo:], p.ldc)
@@ -107,14 +122,36 @@ func (c *crew) dot(m, n, k int, a []float32, lda int, b []float32, ldb int, out 
 		return false
 	}
 	defer c.mu.Unlock()
+	step := roundUp(max(1, (n+c.size-1)/c.size), 16)
+	c.do(&crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc})
+	return true
+}
+
+// run computes pieces (at most the crew's size) pieces of job, piece i by
+// worker i or, as in dot, by the caller when worker i has not started it,
+// and reports true; it runs nothing and reports false when another caller
+// holds the crew.
+func (c *crew) run(pieces int, job crewJob) bool {
+	if pieces > c.size {
+		panic(fmt.Sprintf("gorgonia: crew of %d given %d pieces", c.size, pieces))
+	}
+	if !c.mu.TryLock() {
+		return false
+	}
+	defer c.mu.Unlock()
+	c.do(&crewPhase{pieces: pieces, job: job})
+	return true
+}
+
+// do publishes phase p (c.mu held), wakes parked helpers, takes every
+// piece not yet taken and waits for the rest.
+func (c *crew) do(p *crewPhase) {
 	for parked := c.size - 1 - int(c.spinner.Load()); parked > 0; parked-- {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
-	step := roundUp(max(1, (n+c.size-1)/c.size), 16)
-	p := &crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc}
 	c.cur.Store(p)
 	for i := range p.pieces {
 		p.claim(i)
@@ -123,7 +160,6 @@ func (c *crew) dot(m, n, k int, a []float32, lda int, b []float32, ldb int, out 
 	// Publish the empty phase: the finished one would keep its operands
 	// (an executable's buffers) reachable until the next product.
 	c.cur.Store(c.idle)
-	return true
 }
 
 // help is helper w's loop: run its piece of each new phase, spin up to

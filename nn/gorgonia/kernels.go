@@ -465,14 +465,30 @@ const rowGroup = 4
 // start of x, Σ_j float64(row[j]) added in order from j = 0, exactly as
 // one loop over the row alone adds them.
 func rowSums(x []float32, d, n int) [rowGroup]float64 {
-	var s [rowGroup]float64
-	if n < rowGroup {
-		for r := range n {
-			for _, v := range x[r*d : (r+1)*d] {
-				s[r] += float64(v)
-			}
+	switch n {
+	case 1:
+		var s0 float64
+		for _, v := range x[:d] {
+			s0 += float64(v)
 		}
-		return s
+		return [rowGroup]float64{s0}
+	case 2:
+		r0, r1 := x[:d], x[d:2*d]
+		var s0, s1 float64
+		for j, v := range r0 {
+			s0 += float64(v)
+			s1 += float64(r1[j])
+		}
+		return [rowGroup]float64{s0, s1}
+	case 3:
+		r0, r1, r2 := x[:d], x[d:2*d], x[2*d:3*d]
+		var s0, s1, s2 float64
+		for j, v := range r0 {
+			s0 += float64(v)
+			s1 += float64(r1[j])
+			s2 += float64(r2[j])
+		}
+		return [rowGroup]float64{s0, s1, s2}
 	}
 	r0, r1, r2, r3 := x[:d], x[d:2*d], x[2*d:3*d], x[3*d:4*d]
 	var s0, s1, s2, s3 float64

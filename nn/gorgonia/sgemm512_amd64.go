@@ -35,3 +35,8 @@ func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float
 //
 //go:noescape
 func wsum4x32AVX512(k int, w *float32, ldw int, v *float32, ldv, sv int, c *float32, ldc int)
+
+// wsum2x32AVX512 is wsum4x32AVX512 for two rows.
+//
+//go:noescape
+func wsum2x32AVX512(k int, w *float32, ldw int, v *float32, ldv, sv int, c *float32, ldc int)

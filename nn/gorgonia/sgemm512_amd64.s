@@ -7,6 +7,43 @@
 // summation order of its AVX2 counterpart in sgemm_amd64.s, only more of
 // them at once in 512-bit registers, so the results are bitwise the same.
 
+// WSUMARGS loads the arguments of wsum4x32AVX512 and wsum2x32AVX512:
+// CX = k, SI = w, R8 = ldw, DI = V_0, R11 = V_1, R10 = ldv, AX = sv,
+// DX = c, BX = ldc (strides in bytes); WSUMROW(W, V, A, B, T) adds w_r[p]·V_r[p] (w_r[p] at
+// W, V_r[p] at register V) to the accumulators A, B through T; WSUMSTORE(A, B)
+// stores them as the next row of c.
+#define WSUMARGS \
+	MOVQ k+0(FP), CX; \
+	MOVQ w+8(FP), SI; \
+	MOVQ ldw+16(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ v+24(FP), DI; \
+	MOVQ ldv+32(FP), R10; \
+	SHLQ $2, R10; \
+	MOVQ sv+40(FP), AX; \
+	SHLQ $2, AX; \
+	LEAQ (DI)(AX*1), R11; \
+	MOVQ c+48(FP), DX; \
+	MOVQ ldc+56(FP), BX; \
+	SHLQ $2, BX
+
+#define WSUMROW(W, V, A, B, T) \
+	VBROADCASTSS W, T; \
+	VFMADD231PS  (V), T, A; \
+	VFMADD231PS  64(V), T, B
+
+// ZERO4 clears four vector registers.
+#define ZERO4(A, B, C, D) \
+	VPXORD A, A, A; \
+	VPXORD B, B, B; \
+	VPXORD C, C, C; \
+	VPXORD D, D, D
+
+#define WSUMSTORE(A, B) \
+	VMOVUPS A, (DX); \
+	VMOVUPS B, 64(DX); \
+	ADDQ    BX, DX
+
 // One k step of the 6×32 tile: the 32 values of row p of B (two 16-column
 // halves, at DI and R11) times the six values of column p of the A panel
 // (rows 0..2 at SI + i·R13, rows 3..5 at R12 + (i-3)·R13), into the
@@ -615,64 +652,53 @@ d48end:
 // (Z0..Z7: item r's columns 0..15 and 16..31 in Z(2r), Z(2r+1)) hide the
 // FMA latency that one item's two chains would wait on.
 TEXT ·wsum4x32AVX512(SB), NOSPLIT, $0-64
-	MOVQ    k+0(FP), CX
-	MOVQ    w+8(FP), SI
-	MOVQ    ldw+16(FP), R8
-	SHLQ    $2, R8
-	LEAQ    (R8)(R8*2), R9
-	ADDQ    SI, R9
-	MOVQ    v+24(FP), DI
-	MOVQ    ldv+32(FP), R10
-	SHLQ    $2, R10
-	MOVQ    sv+40(FP), AX
-	SHLQ    $2, AX
-	LEAQ    (DI)(AX*1), R11
-	LEAQ    (R11)(AX*1), R12
-	LEAQ    (R12)(AX*1), R13
-	MOVQ    c+48(FP), DX
-	MOVQ    ldc+56(FP), BX
-	SHLQ    $2, BX
-	VPXORD  Z0, Z0, Z0
-	VPXORD  Z1, Z1, Z1
-	VPXORD  Z2, Z2, Z2
-	VPXORD  Z3, Z3, Z3
-	VPXORD  Z4, Z4, Z4
-	VPXORD  Z5, Z5, Z5
-	VPXORD  Z6, Z6, Z6
-	VPXORD  Z7, Z7, Z7
+	WSUMARGS
+	LEAQ   (R8)(R8*2), R9
+	ADDQ   SI, R9
+	LEAQ   (R11)(AX*1), R12
+	LEAQ   (R12)(AX*1), R13
+	ZERO4(Z0, Z1, Z2, Z3)
+	ZERO4(Z4, Z5, Z6, Z7)
 
 ws4loop:
-	VBROADCASTSS (SI), Z16
-	VFMADD231PS  (DI), Z16, Z0
-	VFMADD231PS  64(DI), Z16, Z1
-	VBROADCASTSS (SI)(R8*1), Z17
-	VFMADD231PS  (R11), Z17, Z2
-	VFMADD231PS  64(R11), Z17, Z3
-	VBROADCASTSS (SI)(R8*2), Z18
-	VFMADD231PS  (R12), Z18, Z4
-	VFMADD231PS  64(R12), Z18, Z5
-	VBROADCASTSS (R9), Z19
-	VFMADD231PS  (R13), Z19, Z6
-	VFMADD231PS  64(R13), Z19, Z7
-	ADDQ         $4, SI
-	ADDQ         $4, R9
-	ADDQ         R10, DI
-	ADDQ         R10, R11
-	ADDQ         R10, R12
-	ADDQ         R10, R13
-	DECQ         CX
-	JNZ          ws4loop
+	WSUMROW((SI), DI, Z0, Z1, Z16)
+	WSUMROW((SI)(R8*1), R11, Z2, Z3, Z17)
+	WSUMROW((SI)(R8*2), R12, Z4, Z5, Z18)
+	WSUMROW((R9), R13, Z6, Z7, Z19)
+	ADDQ $4, SI
+	ADDQ $4, R9
+	ADDQ R10, DI
+	ADDQ R10, R11
+	ADDQ R10, R12
+	ADDQ R10, R13
+	DECQ CX
+	JNZ  ws4loop
 
-	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
-	ADDQ    BX, DX
-	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
-	ADDQ    BX, DX
-	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
-	ADDQ    BX, DX
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
+	WSUMSTORE(Z0, Z1)
+	WSUMSTORE(Z2, Z3)
+	WSUMSTORE(Z4, Z5)
+	WSUMSTORE(Z6, Z7)
+	VZEROUPPER
+	RET
+
+// func wsum2x32AVX512(k int, w *float32, ldw int, v *float32, ldv, sv int, c *float32, ldc int)
+//
+// wsum4x32AVX512 for two rows (r < 2): the same FMA chain per element, four
+// independent chains (Z0..Z3) instead of eight.
+TEXT ·wsum2x32AVX512(SB), NOSPLIT, $0-64
+	WSUMARGS
+	ZERO4(Z0, Z1, Z2, Z3)
+
+ws2loop:
+	WSUMROW((SI), DI, Z0, Z1, Z16)
+	WSUMROW((SI)(R8*1), R11, Z2, Z3, Z17)
+	ADDQ $4, SI
+	ADDQ R10, DI
+	ADDQ R10, R11
+	DECQ CX
+	JNZ  ws2loop
+
+	WSUMSTORE(Z0, Z1)
+	WSUMSTORE(Z2, Z3)
 	VZEROUPPER
 	RET

@@ -28,3 +28,7 @@ func dot1x16AVX512(int, *float32, *float32, int, int, *float32) {
 func wsum4x32AVX512(int, *float32, int, *float32, int, int, *float32, int) {
 	panic("gorgonia: AVX-512 weighted-sum kernel unavailable")
 }
+
+func wsum2x32AVX512(int, *float32, int, *float32, int, int, *float32, int) {
+	panic("gorgonia: AVX-512 weighted-sum kernel unavailable")
+}
