@@ -148,3 +148,28 @@ type Executable interface {
 	Run(ctx context.Context, feeds Feeds) (*Result, error)
 	Close() error
 }
+
+// IntoRunner is an optional interface of an Executable (detected by type
+// assertion): RunInto is Run writing its result into res, reusing the
+// arrays of res.Outputs whose names and sizes match (a result of an
+// earlier run), for callers that run an executable many times a second
+// and are done with each result before the next run (a decoding step).
+// Absent: RunInto (the function) stores Run's result in res.
+type IntoRunner interface {
+	RunInto(ctx context.Context, feeds Feeds, res *Result) error
+}
+
+// RunInto runs e with feeds into res: e's RunInto when it is an
+// IntoRunner, else Run. The values left in res belong to the next RunInto
+// on res: copy what must outlive it.
+func RunInto(ctx context.Context, e Executable, feeds Feeds, res *Result) error {
+	if r, ok := e.(IntoRunner); ok {
+		return r.RunInto(ctx, feeds, res)
+	}
+	out, err := e.Run(ctx, feeds)
+	if err != nil {
+		return err
+	}
+	*res = *out
+	return nil
+}

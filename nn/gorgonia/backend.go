@@ -84,8 +84,9 @@ type Backend struct {
 }
 
 var (
-	_ nn.Backend   = (*Backend)(nil)
-	_ nn.Describer = (*Backend)(nil)
+	_ nn.Backend    = (*Backend)(nil)
+	_ nn.Describer  = (*Backend)(nil)
+	_ nn.IntoRunner = (*executable)(nil)
 )
 
 // Describe names the matrix-product kernels in use (see sgemm.go).
@@ -416,16 +417,25 @@ var errClosed = errors.New("executable is closed")
 // operands (see kernelOp), so executing them in creation order is all the
 // tape machine did for these graphs.
 func (e *executable) Run(ctx context.Context, feeds nn.Feeds) (*nn.Result, error) {
+	res := &nn.Result{}
+	if err := e.RunInto(ctx, feeds, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// RunInto is Run into res (nn.IntoRunner), reusing its arrays.
+func (e *executable) RunInto(ctx context.Context, feeds nn.Feeds, res *nn.Result) error {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
+		return fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, errClosed)
+		return fmt.Errorf("gorgonia: run %s: %w", e.key, errClosed)
 	}
 	if err := e.feed(feeds); err != nil {
-		return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
+		return fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 	}
 	*e.failed = nil
 	for i, t := range e.prog {
@@ -435,23 +445,21 @@ func (e *executable) Run(ctx context.Context, feeds nn.Feeds) (*nn.Result, error
 		}
 		v, err := t.kop.Do(args...)
 		if err != nil {
-			return nil, fmt.Errorf("gorgonia: run %s: %w", e.key, err)
+			return fmt.Errorf("gorgonia: run %s: %w", e.key, err)
 		}
 		t.val = v
 		if e.nanCheck && !t.isInt && hasNaN(f32(v)) {
-			return nil, fmt.Errorf("gorgonia: run %s: %s (node %d, shape %v) produced NaN", e.key, t.kop.name, t.kop.id, t.shape)
+			return fmt.Errorf("gorgonia: run %s: %s (node %d, shape %v) produced NaN", e.key, t.kop.name, t.kop.id, t.shape)
 		}
 	}
-	res := &nn.Result{Outputs: make(map[string]nn.Value, len(e.outputs))}
-	for _, o := range e.outputs {
-		res.Outputs[o.name] = nn.Value{Shape: o.t.Shape(), Data: append([]float32(nil), f32(o.t.val)...)}
-	}
+	e.results(res)
+	res.Loss = 0
 	if e.loss != nil {
 		res.Loss = float64(f32(e.loss.val)[0])
 	}
 	for _, g := range e.grads {
 		if len(g.p.Grad) != len(g.p.Data) {
-			return nil, fmt.Errorf("gorgonia: run %s: param %s: Grad has %d values, Data %d", e.key, g.p.Name, len(g.p.Grad), len(g.p.Data))
+			return fmt.Errorf("gorgonia: run %s: param %s: Grad has %d values, Data %d", e.key, g.p.Name, len(g.p.Grad), len(g.p.Data))
 		}
 		if g.t == nil {
 			clear(g.p.Grad)
@@ -459,7 +467,47 @@ func (e *executable) Run(ctx context.Context, feeds nn.Feeds) (*nn.Result, error
 		}
 		copy(g.p.Grad, f32(g.t.val))
 	}
-	return res, nil
+	return nil
+}
+
+// results copies the outputs' values and shapes out of the executable's
+// buffers into res.Outputs: into the arrays already there when an output's
+// name, size and rank match (RunInto's reuse), else into one new array of
+// values and one of shapes for all the others (a decoding step runs small
+// executables many times a token: an allocation per output and shape was
+// most of Run's own time).
+func (e *executable) results(res *nn.Result) {
+	if res.Outputs == nil {
+		res.Outputs = make(map[string]nn.Value, len(e.outputs))
+	}
+	fits := func(o output) bool {
+		v, ok := res.Outputs[o.name]
+		return ok && len(v.Data) == o.t.size && len(v.Shape) == len(o.t.shape)
+	}
+	floats, dims := 0, 0
+	for _, o := range e.outputs {
+		if fits(o) {
+			v := res.Outputs[o.name]
+			copy(v.Data, f32(o.t.val))
+			copy(v.Shape, o.t.shape)
+			continue
+		}
+		floats += o.t.size
+		dims += len(o.t.shape)
+	}
+	if floats+dims == 0 {
+		return
+	}
+	data, shapes := make([]float32, floats), make([]int, dims)
+	for _, o := range e.outputs {
+		if fits(o) {
+			continue
+		}
+		d := data[:copy(data, f32(o.t.val)):o.t.size]
+		sh := shapes[:copy(shapes, o.t.shape):len(o.t.shape)]
+		data, shapes = data[o.t.size:], shapes[len(o.t.shape):]
+		res.Outputs[o.name] = nn.Value{Shape: sh, Data: d}
+	}
 }
 
 func hasNaN(xs []float32) bool {

@@ -83,6 +83,10 @@ type decodeSteps struct {
 	mask             []float32
 	pos, fill        []int
 	inFeeds, lyFeeds nn.Feeds
+	// inRes and lyRes[l] are the results of the input's and layer l's
+	// executables, whose arrays each step reuses (nn.RunInto).
+	inRes nn.Result
+	lyRes []nn.Result
 }
 
 // stepsFor returns st's decodeSteps for capacity C with the mask of
@@ -98,6 +102,7 @@ func (m *Model) stepsFor(st *kvState, C, pos int) *decodeSteps {
 		d.layerKeys = append(d.layerKeys, fmt.Sprintf("decode/l%d/b%d/c%d", l, B, C))
 		d.kNames, d.vNames = append(d.kNames, cacheName("k", l)), append(d.vNames, cacheName("v", l))
 	}
+	d.lyRes = make([]nn.Result, len(m.layers))
 	for j := pos + 1; j < C; j++ {
 		d.mask[j] = nn.CausalMaskValue
 	}
@@ -219,10 +224,10 @@ func (m *Model) Step(ctx context.Context, s harness.State, tokens []int) ([][]fl
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.Run(ctx, d.inFeeds)
-	if err != nil {
+	if err := nn.RunInto(ctx, e, d.inFeeds, &d.inRes); err != nil {
 		return nil, fmt.Errorf("transformer: decode position %d: %w", pos, err)
 	}
+	res := &d.inRes
 	for l := range m.layers {
 		store(l, res.Outputs)
 		e, err := m.ExecUnbound(d.layerKeys[l], func(g nn.Graph) error {
@@ -233,9 +238,10 @@ func (m *Model) Step(ctx context.Context, s harness.State, tokens []int) ([][]fl
 			return nil, err
 		}
 		d.lyFeeds.Floats[feedX], d.lyFeeds.Floats[feedQ] = res.Outputs[feedX].Data, res.Outputs[feedQ].Data
-		if res, err = e.Run(ctx, d.lyFeeds); err != nil {
+		if err := nn.RunInto(ctx, e, d.lyFeeds, &d.lyRes[l]); err != nil {
 			return nil, fmt.Errorf("transformer: decode position %d layer %d: %w", pos, l, err)
 		}
+		res = &d.lyRes[l]
 	}
 	st.n++
 	return lm.LastRows(res.Outputs[lm.OutLogProbs], B, 1), nil
