@@ -26,13 +26,21 @@ import (
 // core. Other work of the same kind (a crewJob: CacheAttention's rows at
 // a small batch) runs on it in pieces owned the same way.
 type crew struct {
-	mu      sync.Mutex // held by the caller whose phase runs
-	size    int        // workers, the caller included
-	cur     atomic.Pointer[crewPhase]
+	mu      sync.Mutex   // held by the caller whose phase runs
+	size    int          // workers, the caller included
 	idle    *crewPhase   // the phase of no product
 	spinner atomic.Int32 // helpers spinning, not parked
 	wake    chan struct{}
+	// cur, which the helpers poll, has a cache line of its own: sharing
+	// mu's, every lock and unlock invalidated the helpers' copy.
+	_   [cacheLine]byte
+	cur atomic.Pointer[crewPhase]
+	_   [cacheLine]byte
 }
+
+// cacheLine is the size of a CPU cache line on the machines arbench runs
+// on (amd64, arm64), in bytes.
+const cacheLine = 64
 
 // crewIdle is how long a helper spins without a phase before it parks.
 const crewIdle = 200 * time.Microsecond

@@ -201,14 +201,13 @@ func parallelMACs() int {
 // workers returns how many goroutines a computation of macs multiply-adds
 // that splits into at most parts independent pieces should use.
 func workers(macs, parts int) int {
-	nw := runtime.GOMAXPROCS(0)
-	if byWork := macs / parallelMACs(); byWork < nw {
-		nw = byWork
+	byWork := macs / parallelMACs()
+	if byWork <= 1 || parts <= 1 {
+		// Most products of a decoding step: runtime.GOMAXPROCS takes the
+		// scheduler's lock, which profiling showed at batch 1.
+		return 1
 	}
-	if parts < nw {
-		nw = parts
-	}
-	return max(nw, 1)
+	return max(min(runtime.GOMAXPROCS(0), byWork, parts), 1)
 }
 
 // sgemm computes C = op(A)·op(B) for row-major A (m×k, or k×m when transA),
