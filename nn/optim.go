@@ -119,6 +119,7 @@ func (a *Adam) Step() {
 	}
 	a.step++
 	c := a.cfg
+	var jobs []adamJob
 	for k, p := range list {
 		m, v := a.m[k], a.v[k]
 		if len(p.Data) != len(m) || len(p.Grad) != len(m) {
@@ -128,21 +129,17 @@ func (a *Adam) Step() {
 			continue
 		}
 		t := float64(a.step - a.start[k])
-		stepSize := c.LR / (1 - math.Pow(c.Beta1, t))
-		bc2Sqrt := math.Sqrt(1 - math.Pow(c.Beta2, t))
-		for i, g32 := range p.Grad {
-			theta := float64(p.Data[i])
-			g := float64(g32)
-			if c.WeightDecay != 0 {
-				g += c.WeightDecay * theta
-			}
-			mi := c.Beta1*float64(m[i]) + (1-c.Beta1)*g
-			vi := c.Beta2*float64(v[i]) + (1-c.Beta2)*g*g
-			m[i], v[i] = float32(mi), float32(vi)
-			denom := math.Sqrt(float64(v[i]))/bc2Sqrt + c.Eps
-			p.Data[i] = float32(theta - stepSize*float64(m[i])/denom)
+		u := adamUpdate{
+			b1: c.Beta1, omb1: 1 - c.Beta1, b2: c.Beta2, omb2: 1 - c.Beta2,
+			stepSize: c.LR / (1 - math.Pow(c.Beta1, t)), bc2Sqrt: math.Sqrt(1 - math.Pow(c.Beta2, t)),
+			eps: c.Eps, wd: c.WeightDecay,
+		}
+		for lo := 0; lo < len(m); lo += adamChunk {
+			hi := min(lo+adamChunk, len(m))
+			jobs = append(jobs, adamJob{u: u, p: p.Data[lo:hi], g: p.Grad[lo:hi], m: m[lo:hi], v: v[lo:hi]})
 		}
 	}
+	runAdamJobs(jobs)
 }
 
 // AdamState is Adam's resumable state as plain slices: the step count and
