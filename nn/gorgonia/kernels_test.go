@@ -718,3 +718,46 @@ func permutations(r int) [][]int {
 	}
 	return all
 }
+
+// rowStatsRef is the layer norm's statistics of one row as they were
+// before groupStats: two float64 sums in order.
+func rowStatsRef(x []float32, eps float32) (mean, rstd float32) {
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	mu := s / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mu
+		ss += d * d
+	}
+	return float32(mu), float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+}
+
+// TestGroupStatsBitwise: the statistics of rows taken rowGroup at a time
+// are bit for bit those of one row at a time, for 1 to 9 rows of several
+// lengths with special values.
+func TestGroupStatsBitwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, d := range []int{1, 7, 33, 128} {
+		for rows := 1; rows <= 9; rows++ {
+			x := mixedVec(rng, rows*d)
+			var got []float32
+			forRowGroups(x, d, 1e-5, func(off, n int, mean, rstd [rowGroup]float32) {
+				for r := range n {
+					got = append(got, mean[r], rstd[r])
+				}
+			})
+			if len(got) != 2*rows {
+				t.Fatalf("d=%d rows=%d: %d statistics, want %d", d, rows, len(got), 2*rows)
+			}
+			for r := range rows {
+				mu, rs := rowStatsRef(x[r*d:(r+1)*d], 1e-5)
+				if !sameFloat(got[2*r], mu) || !sameFloat(got[2*r+1], rs) {
+					t.Fatalf("d=%d rows=%d row %d: mean %v rstd %v, one row at a time %v %v", d, rows, r, got[2*r], got[2*r+1], mu, rs)
+				}
+			}
+		}
+	}
+}
