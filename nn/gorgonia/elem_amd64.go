@@ -22,3 +22,9 @@ func subAVX2(n8 int, a, b, out *float32)
 
 //go:noescape
 func mulAVX2(n8 int, a, b, out *float32)
+
+// positiveSelectAVX512 is positiveBits over n elements (see reluInto):
+// out[i] = u[i] where y[i] > 0, else +0.
+//
+//go:noescape
+func positiveSelectAVX512(n int, y, u, out *float32)

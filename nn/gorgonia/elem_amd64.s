@@ -235,3 +235,47 @@ mul8loop:
 mul8done:
 	VZEROUPPER
 	RET
+
+// func positiveSelectAVX512(n int, y, u, out *float32): out[i] = u[i]
+// where y[i] > 0, else +0, on the bits as positiveBits: y > 0 exactly when
+// bits(y) − 1 < 0x7f800000 unsigned (NaN, ±0 and negatives select 0).
+TEXT ·positiveSelectAVX512(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), CX
+	MOVQ         y+8(FP), SI
+	MOVQ         u+16(FP), R8
+	MOVQ         out+24(FP), DI
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0x7f800000, AX
+	VPBROADCASTD AX, Z31
+	SUBQ         $16, CX
+	JL           pos16tail
+
+pos16loop:
+	VMOVDQU32   (SI), Z0
+	VPSUBD      Z30, Z0, Z0
+	VPCMPUD     $1, Z31, Z0, K1
+	VMOVDQU32.Z (R8), K1, Z1
+	VMOVDQU32   Z1, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, R8
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JGE         pos16loop
+
+pos16tail:
+	ADDQ        $16, CX
+	JZ          pos16done
+	MOVL        $1, AX
+	SHLL        CX, AX
+	DECL        AX
+	KMOVW       AX, K2
+	VMOVDQU32.Z (SI), K2, Z0
+	VPSUBD      Z30, Z0, Z0
+	VPCMPUD     $1, Z31, Z0, K2, K1
+	VMOVDQU32.Z (R8), K1, Z1
+	VMOVDQU32   Z1, K2, (DI)
+
+pos16done:
+	VZEROUPPER
+	RET

@@ -22,3 +22,7 @@ func subAVX2(int, *float32, *float32, *float32) {
 func mulAVX2(int, *float32, *float32, *float32) {
 	panic("gorgonia: AVX2 element-wise kernel unavailable")
 }
+
+func positiveSelectAVX512(int, *float32, *float32, *float32) {
+	panic("gorgonia: AVX-512 element-wise kernel unavailable")
+}

@@ -240,10 +240,19 @@ func checkOut(name string, x, out []float32) {
 // u-1 < 0x7f800000 (u in (0, +Inf]), a test the compiler turns into a
 // conditional move. Profiling a Transformer step showed the branch, taken
 // at random for half the elements, mispredicted at ~10% of the step.
-func reluInto(x, out []float32) {
-	out = out[:len(x)]
-	for i, v := range x {
-		out[i] = math.Float32frombits(positiveBits(math.Float32bits(v), math.Float32bits(v)))
+func reluInto(x, out []float32) { positiveSelect(x, x, out) }
+
+// positiveSelect sets out[i] = u[i] where y[i] > 0, else +0: in the
+// AVX-512 kernel (the same test on the bits, sixteen at a time) where the
+// products run on AVX-512, else with positiveBits.
+func positiveSelect(y, u, out []float32) {
+	u, out = u[:len(y)], out[:len(y)]
+	if gemmUse == gemmAVX512 && len(y) > 0 {
+		positiveSelectAVX512(len(y), &y[0], &u[0], &out[0])
+		return
+	}
+	for i, v := range y {
+		out[i] = math.Float32frombits(positiveBits(math.Float32bits(v), math.Float32bits(u[i])))
 	}
 }
 
@@ -270,12 +279,7 @@ func sigmoidGrad(y, g, out []float32) {
 }
 
 // reluGrad: dx = g where y > 0, else 0.
-func reluGrad(y, g, out []float32) {
-	g, out = g[:len(y)], out[:len(y)]
-	for i, v := range y {
-		out[i] = math.Float32frombits(positiveBits(math.Float32bits(v), math.Float32bits(g[i])))
-	}
-}
+func reluGrad(y, g, out []float32) { positiveSelect(y, g, out) }
 
 // transposeInto permutes the axes of src (shape) into dst like
 // numpy.transpose(src, perm): by rows of the output's last axis, copied

@@ -451,13 +451,15 @@ func TestActivationExhaustive(t *testing.T) {
 }
 
 // TestReLUBranchFree: reluInto and reluGrad give, bit for bit, what
-// v > 0 ? v : 0 (and v > 0 ? g : 0) give, for special values (±0, ±Inf,
-// NaNs of both signs, the smallest subnormals, the largest finite values)
-// and random ones.
+// v > 0 ? v : 0 (and v > 0 ? g : 0) give, on every kernel path, for
+// special values (±0, ±Inf, NaNs of both signs and the ones next to the
+// infinities, the smallest subnormals, the largest finite values) and
+// random ones, at lengths that end inside and outside the sixteen-element
+// blocks.
 func TestReLUBranchFree(t *testing.T) {
 	x := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
 		float32(math.NaN()), -float32(math.NaN()), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,
-		math.MaxFloat32, -math.MaxFloat32, 1, -1}
+		math.MaxFloat32, -math.MaxFloat32, 1, -1, math.Float32frombits(0x7f800001), math.Float32frombits(0xff800001)}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 1000 {
 		x = append(x, math.Float32frombits(rng.Uint32()))
@@ -466,16 +468,30 @@ func TestReLUBranchFree(t *testing.T) {
 	for i := range g {
 		g[i] = float32(rng.NormFloat64())
 	}
-	out, grad := make([]float32, len(x)), make([]float32, len(x))
-	reluInto(x, out)
-	reluGrad(x, g, grad)
-	for i, v := range x {
-		want, wantGrad := float32(0), float32(0)
-		if v > 0 {
-			want, wantGrad = v, g[i]
+	for _, p := range gemmPaths {
+		t.Run(p.String(), func(t *testing.T) { checkReLU(t, p, x, g) })
+	}
+}
+
+// checkReLU is TestReLUBranchFree on path p.
+func checkReLU(t *testing.T, p gemmPath, x, g []float32) {
+	useGemmPath(t, p)
+	for _, n := range []int{len(x), 1, 12, 16, 33} {
+		out, grad := make([]float32, n+1), make([]float32, n+1)
+		out[n], grad[n] = 7, 7
+		reluInto(x[:n], out)
+		reluGrad(x[:n], g, grad)
+		if out[n] != 7 || grad[n] != 7 {
+			t.Fatalf("%v n=%d: wrote past the end", p, n)
 		}
-		if math.Float32bits(out[i]) != math.Float32bits(want) || math.Float32bits(grad[i]) != math.Float32bits(wantGrad) {
-			t.Errorf("x %v (%#08x): relu %v, grad %v; want %v, %v", v, math.Float32bits(v), out[i], grad[i], want, wantGrad)
+		for i, v := range x[:n] {
+			want, wantGrad := float32(0), float32(0)
+			if v > 0 {
+				want, wantGrad = v, g[i]
+			}
+			if math.Float32bits(out[i]) != math.Float32bits(want) || math.Float32bits(grad[i]) != math.Float32bits(wantGrad) {
+				t.Errorf("%v n=%d: x %v (%#08x): relu %v, grad %v; want %v, %v", p, n, v, math.Float32bits(v), out[i], grad[i], want, wantGrad)
+			}
 		}
 	}
 }
