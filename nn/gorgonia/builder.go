@@ -34,8 +34,9 @@ type tensorT struct {
 	kop  *kernelOp
 	args []*tensorT
 	// viewOf is the operand whose memory a view node's value shares (nil
-	// for other nodes).
-	viewOf *tensorT
+	// for other nodes), from element viewOff on.
+	viewOf  *tensorT
+	viewOff int
 }
 
 // opRec records a node's operands and gradient rule for the backward pass.
@@ -267,7 +268,15 @@ func (b *builder) applyDo(name string, shape []int, outInt bool, ins []*tensorT,
 // value, sharing its memory. This is safe because no op ever writes into a
 // value other than its own output buffer, and the readers of a view keep
 // the buffer it views from being reused (see lastUses).
+//
+// A view of a view no gradient flows through views the first one's operand
+// directly: chains of reshapes and slices (a decoding step's heads split
+// and merged) run as one node, the intermediate ones pruned unless read.
 func (b *builder) view(name string, x *tensorT, off int, shape []int, back backwardFunc) *tensorT {
+	if x.viewOf != nil && !x.grad {
+		off += x.viewOff
+		x = x.viewOf
+	}
 	n := sizeOf(shape)
 	var last *tensor.Dense
 	t := b.applyDo(name, shape, x.isInt, []*tensorT{x}, func(in []G.Value) (G.Value, error) {
@@ -281,7 +290,7 @@ func (b *builder) view(name string, x *tensorT, off int, shape []int, back backw
 		}
 		return last, nil
 	}, back)
-	t.viewOf = x
+	t.viewOf, t.viewOff = x, off
 	return t
 }
 

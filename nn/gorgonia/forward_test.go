@@ -333,3 +333,53 @@ func TestOutputsAreFreshCopies(t *testing.T) {
 		t.Fatal("two runs returned the same output slice")
 	}
 }
+
+// TestViewChains: a chain of views no gradient flows through (a decoding
+// step's heads split: slice, reshape, an order-keeping transpose, reshape)
+// compiles to one view of the input, and a transpose that moves only axes
+// of length 1 is a view too; the values are those of the copies.
+func TestViewChains(t *testing.T) {
+	x := make([]float32, 24)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	exe, err := New().Compile(nn.Spec{Key: "test/views"}, func(g nn.Graph) error {
+		in := g.Floats("x", 1, 1, 24)
+		k := g.Reshape(g.Slice(in, 2, 8, 16), 1, 1, 2, 4)
+		g.Output("k", g.Reshape(g.Transpose(k, 0, 2, 1, 3), 2, 1, 4))
+		g.Output("t", g.Transpose(g.Reshape(in, 6, 4), 1, 0))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	res, err := exe.Run(context.Background(), nn.Feeds{Floats: map[string][]float32{"x": x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Outputs["k"].Data, x[8:16]; !slices.Equal(got, want) {
+		t.Errorf("k = %v, want %v", got, want)
+	}
+	want := make([]float32, 24)
+	for i := range 6 {
+		for j := range 4 {
+			want[j*6+i] = x[i*4+j]
+		}
+	}
+	if got := res.Outputs["t"].Data; !slices.Equal(got, want) {
+		t.Errorf("t = %v, want %v", got, want)
+	}
+	var names []string
+	for _, op := range exe.(*executable).prog {
+		names = append(names, op.kop.name)
+	}
+	if want := []string{"Reshape", "Reshape", "Transpose"}; !slices.Equal(names, want) {
+		t.Errorf("program %v, want %v (k one view of x, t a reshape and a copy)", names, want)
+	}
+	for perm, want := range map[[4]int]bool{{0, 2, 1, 3}: true, {0, 1, 3, 2}: false, {1, 0, 2, 3}: true, {3, 2, 1, 0}: false} {
+		if got := keepsOrder([]int{1, 1, 2, 4}, perm[:]); got != want {
+			t.Errorf("keepsOrder([1 1 2 4], %v) = %v, want %v", perm, got, want)
+		}
+	}
+}

@@ -270,6 +270,9 @@ func (b *builder) transpose(x *tensorT, perm []int) *tensorT {
 		shape[d] = x.shape[p]
 		inv[p] = d
 	}
+	if keepsOrder(x.shape, perm) {
+		return b.reshape(x, shape)
+	}
 	var back backwardFunc
 	if !x.isInt {
 		back = func(_, g *tensorT, _ []bool) []grad { return []grad{dense(b.transpose(g, inv))} }
@@ -283,6 +286,24 @@ func (b *builder) transpose(x *tensorT, perm []int) *tensorT {
 			}
 			return nil
 		}, back)
+}
+
+// keepsOrder reports whether transposing shape by perm leaves the elements
+// in memory order: the axes longer than 1 keep their relative order (a
+// decoding step's [B, 1, heads, d] to [B, heads, 1, d]), so the transpose
+// is a reshape.
+func keepsOrder(shape, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if shape[p] == 1 {
+			continue
+		}
+		if p < last {
+			return false
+		}
+		last = p
+	}
+	return true
 }
 
 // axisView describes a tensor as [outer, shape[axis], inner].
