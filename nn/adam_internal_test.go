@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -47,14 +48,7 @@ func TestAdamKernelBitwise(t *testing.T) {
 				want := [4][]float32{clone32(p), clone32(g), clone32(m), clone32(v)}
 				adamElems(u, want[0], want[1], want[2], want[3])
 				adamSpan(adamJob{u: u, p: p, g: g, m: m, v: v})
-				for k, got := range [4][]float32{p, g, m, v} {
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[k][i]) {
-							t.Fatalf("wd=%v t=%v n=%d: array %d element %d is %v (%#x), adamElems gives %v (%#x)",
-								wd, step, n, k, i, got[i], math.Float32bits(got[i]), want[k][i], math.Float32bits(want[k][i]))
-						}
-					}
-				}
+				sameAdamArrays(t, fmt.Sprintf("wd=%v t=%v n=%d", wd, step, n), [4][]float32{p, g, m, v}, want)
 			}
 		}
 	}
@@ -77,10 +71,18 @@ func TestAdamJobsSplit(t *testing.T) {
 		jobs = append(jobs, adamJob{u: u, p: p[lo:hi], g: g[lo:hi], m: m[lo:hi], v: v[lo:hi]})
 	}
 	runAdamJobs(jobs)
-	for k, got := range [4][]float32{p, g, m, v} {
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(want[k][i]) {
-				t.Fatalf("array %d element %d is %v, adamElems gives %v", k, i, got[i], want[k][i])
+	sameAdamArrays(t, "split", [4][]float32{p, g, m, v}, want)
+}
+
+// sameAdamArrays fails t unless the parameters, gradients and moments got
+// are bit for bit those of want.
+func sameAdamArrays(t *testing.T, what string, got, want [4][]float32) {
+	t.Helper()
+	for k := range got {
+		for i := range got[k] {
+			if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+				t.Fatalf("%s: array %d element %d is %v (%#x), adamElems gives %v (%#x)",
+					what, k, i, got[k][i], math.Float32bits(got[k][i]), want[k][i], math.Float32bits(want[k][i]))
 			}
 		}
 	}
