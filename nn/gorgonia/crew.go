@@ -28,15 +28,35 @@ import (
 type crew struct {
 	mu      sync.Mutex   // held by the caller whose phase runs
 	size    int          // workers, the caller included
-	idle    *crewPhase   // the phase of no product
 	spinner atomic.Int32 // helpers spinning, not parked
 	wake    chan struct{}
-	// cur, which the helpers poll, has a cache line of its own: sharing
-	// mu's, every lock and unlock invalidated the helpers' copy.
-	_   [cacheLine]byte
-	cur atomic.Pointer[crewPhase]
-	_   [cacheLine]byte
+	// seq, which the helpers poll, is the current phase's number times
+	// crewSeqStep plus its number of pieces; phase holds its operands,
+	// written by the caller before it stores seq, so a helper finds the
+	// phase's description in the cache lines it polls (one allocation and
+	// two lines moved between the cores fewer per phase than a pointer
+	// to a new phase: BenchmarkCrewHandOver).
+	_     [cacheLine]byte
+	seq   atomic.Uint64
+	phase crewPhase
+	_     [cacheLine]byte
+	// workers[i] is piece i's claim and completion, on lines of their own.
+	workers []crewWorker
 }
+
+// crewWorker is piece i's state: claim is the number of the last phase
+// whose piece i was taken (by worker i or the caller), done the last whose
+// piece i is computed.
+type crewWorker struct {
+	claim atomic.Uint64
+	_     [cacheLine - 8]byte
+	done  atomic.Uint64
+	_     [cacheLine - 8]byte
+}
+
+// crewSeqStep is the step of crew.seq from one phase to the next; the
+// remainder is the phase's number of pieces.
+const crewSeqStep = 256
 
 // cacheLine is the size of a CPU cache line on the machines arbench runs
 // on (amd64, arm64), in bytes.
@@ -61,8 +81,7 @@ var sharedCrew = sync.OnceValue(func() *crew {
 	if n < 2 {
 		return nil
 	}
-	c := &crew{size: n, wake: make(chan struct{}, n), idle: &crewPhase{}}
-	c.cur.Store(c.idle)
+	c := &crew{size: n, wake: make(chan struct{}, n), workers: make([]crewWorker, n)}
 	c.spinner.Store(int32(n - 1))
 	for w := 1; w < n; w++ {
 		go c.help(w)
@@ -71,18 +90,15 @@ var sharedCrew = sync.OnceValue(func() *crew {
 })
 
 // crewPhase is one product on the crew, C = A·Bᵀ for C [m,n] (dotNT), in
-// pieces of step columns, piece i belonging to worker i, which the caller
-// takes over if its worker has not started it when the caller's own piece
-// is done. It holds the operands rather than a closure: a product is one
-// allocation.
+// pieces of step columns, or pieces of a job; piece i belongs to worker i,
+// which the caller takes over if its worker has not started it when the
+// caller's own piece (piece 0) is done.
 type crewPhase struct {
 	pieces, step  int
 	m, n, k       int
-	a, b, c       []float32
 	lda, ldb, ldc int
-	job           crewJob       // the work of a phase other than a product
-	claimed       atomic.Uint64 // bit i: piece i is taken
-	done          atomic.Int64
+	a, b, c       []float32
+	job           crewJob // the work of a phase other than a product
 }
 
 // crewJob is a phase's work when it is not a product: pieces that write
@@ -92,29 +108,32 @@ type crewJob interface {
 	piece(i int)
 }
 
-// crewMaxWorkers bounds the crew's size (the bits of claimed).
+// crewMaxWorkers bounds the crew's size (the pieces in crew.seq).
 const crewMaxWorkers = 64
 
-// claim computes piece i unless another worker has taken it.
-func (p *crewPhase) claim(i int) {
-	bit := uint64(1) << i
-	for {
-		old := p.claimed.Load()
-		if old&bit != 0 {
-			return
-		}
-		if p.claimed.CompareAndSwap(old, old|bit) {
-			break
-		}
-	}
+// compute computes piece i of p.
+func (p *crewPhase) compute(i int) {
 	if p.job != nil {
 		p.job.piece(i)
-		p.done.Add(1)
 		return
 	}
 	lo := i * p.step
 	dotNT(p.m, min(p.n, lo+p.step)-lo, p.k, p.a, p.lda, p.b[lo*p.ldb:], p.ldb, p.c[lo:], p.ldc)
-	p.done.Add(1)
+}
+
+// claim reports whether it took piece i of phase s for the caller (false:
+// another worker took it).
+func (c *crew) claim(i int, s uint64) bool {
+	w := &c.workers[i]
+	for {
+		old := w.claim.Load()
+		if old >= s {
+			return false
+		}
+		if w.claim.CompareAndSwap(old, s) {
+			return true
+		}
+	}
 }
 
 // dot computes C = A·Bᵀ (dotNT: A [m,k], B [n,k], C [m,n], row strides
@@ -131,7 +150,8 @@ func (c *crew) dot(m, n, k int, a []float32, lda int, b []float32, ldb int, out 
 	}
 	defer c.mu.Unlock()
 	step := roundUp(max(1, (n+c.size-1)/c.size), 16)
-	c.do(&crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc})
+	c.phase = crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc}
+	c.do()
 	return true
 }
 
@@ -147,38 +167,51 @@ func (c *crew) run(pieces int, job crewJob) bool {
 		return false
 	}
 	defer c.mu.Unlock()
-	c.do(&crewPhase{pieces: pieces, job: job})
+	c.phase = crewPhase{pieces: pieces, job: job}
+	c.do()
 	return true
 }
 
-// do publishes phase p (c.mu held), wakes parked helpers, takes every
-// piece not yet taken and waits for the rest.
-func (c *crew) do(p *crewPhase) {
+// do runs c.phase (c.mu held): wakes parked helpers, publishes the phase's
+// number, computes piece 0 and every piece not yet taken, and waits for
+// the rest.
+func (c *crew) do() {
 	for parked := c.size - 1 - int(c.spinner.Load()); parked > 0; parked-- {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
-	c.cur.Store(p)
-	for i := range p.pieces {
-		p.claim(i)
+	p := &c.phase
+	s := c.seq.Load()/crewSeqStep + 1
+	c.seq.Store(s*crewSeqStep + uint64(p.pieces))
+	p.compute(0)
+	for i := 1; i < p.pieces; i++ {
+		if c.claim(i, s) {
+			p.compute(i)
+			c.workers[i].done.Store(s)
+		}
 	}
-	spinUntil(func() bool { return p.done.Load() == int64(p.pieces) })
-	// Publish the empty phase: the finished one would keep its operands
-	// (an executable's buffers) reachable until the next product.
-	c.cur.Store(c.idle)
+	for i := 1; i < p.pieces; i++ {
+		w := &c.workers[i]
+		spinUntil(func() bool { return w.done.Load() >= s })
+	}
+	// Drop the operands: they would keep an executable's buffers
+	// reachable until the next phase.
+	*p = crewPhase{}
 }
 
 // help is helper w's loop: run its piece of each new phase, spin up to
-// crewIdle for the next, park until woken when none comes.
+// crewIdle for the next, park until woken when none comes. It reads a
+// phase's operands only once it holds the claim on its piece, which the
+// caller waits on before it writes the next phase.
 func (c *crew) help(w int) {
-	var last *crewPhase
+	last := c.seq.Load()
 	for {
-		var p *crewPhase
+		var v uint64
 		deadline := time.Now().Add(crewIdle)
 		for i := 1; ; i++ {
-			if p = c.cur.Load(); p != last {
+			if v = c.seq.Load(); v != last {
 				break
 			}
 			if i%1024 != 0 {
@@ -192,9 +225,10 @@ func (c *crew) help(w int) {
 			}
 			runtime.Gosched() // let goroutines waiting for a processor run
 		}
-		if w < p.pieces {
-			p.claim(w)
+		last = v
+		if s := v / crewSeqStep; w < int(v%crewSeqStep) && c.claim(w, s) {
+			c.phase.compute(w)
+			c.workers[w].done.Store(s)
 		}
-		last = p
 	}
 }

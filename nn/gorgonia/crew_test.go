@@ -109,3 +109,28 @@ func TestCrewKeepsNoOperands(t *testing.T) {
 	}
 	t.Fatal("the operands of a finished product are still reachable")
 }
+
+// BenchmarkCrewHandOver: products of one row too small to gain from a
+// second core (32 × 512 weights), on the crew, against serial dotNT: the
+// difference is the cost of handing a phase over and collecting it.
+func BenchmarkCrewHandOver(b *testing.B) {
+	cr := sharedCrew()
+	if cr == nil {
+		b.Skip("one processor: no crew")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n, k = 32, 512
+	a, w, c := randVec(rng, k), randVec(rng, n*k), make([]float32, n)
+	b.Run("serial", func(b *testing.B) {
+		for range b.N {
+			dotNT(1, n, k, a, k, w, k, c, n)
+		}
+	})
+	b.Run("crew", func(b *testing.B) {
+		for range b.N {
+			if !cr.dot(1, n, k, a, k, w, k, c, n) {
+				b.Fatal("the crew is busy")
+			}
+		}
+	})
+}
