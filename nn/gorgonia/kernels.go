@@ -639,9 +639,9 @@ func logSoftmaxGrad(y, g, out []float32, d int) {
 // each of the n ≤ rowGroup rows of length d at the start of x: a row's sum
 // added in order from its first element, then its squared deviations from
 // the mean added in order, in float64, the rows' sums run as independent
-// chains (rowSums, rowSqDevs): one row's two chains of float64 additions left the layer
-// norm waiting on every addition (profiled at 10% of a Transformer's
-// training step).
+// chains (rowSums, rowSqDevs): one row's two chains of float64 additions
+// left the layer norm waiting on every addition (profiled at 10% of a
+// Transformer's training step).
 func groupStats(x []float32, d, n int, eps float32) (mean, rstd [rowGroup]float32) {
 	s := rowSums(x, d, n)
 	var mu [rowGroup]float64
@@ -686,13 +686,16 @@ func rowSqDevs(x []float32, d, n int, mu [rowGroup]float64) [rowGroup]float64 {
 	return [rowGroup]float64{s0, s1, s2, s3}
 }
 
-// forRowGroups calls f for the rows of length d of x in groups of up to
-// rowGroup, from row offset off (in elements), with each row's groupStats.
-func forRowGroups(x []float32, d int, eps float32, f func(off, n int, mean, rstd [rowGroup]float32)) {
+// forRows calls f for each row of length d of x, from its offset off (in
+// elements), with the row's mean and 1/sqrt(var+eps), the statistics
+// taken rowGroup rows at a time (groupStats).
+func forRows(x []float32, d int, eps float32, f func(off int, mu, rs float32)) {
 	for off := 0; off < len(x); off += rowGroup * d {
 		n := min(rowGroup, (len(x)-off)/d)
 		mean, rstd := groupStats(x[off:], d, n, eps)
-		f(off, n, mean, rstd)
+		for r := range n {
+			f(off+r*d, mean[r], rstd[r])
+		}
 	}
 }
 
@@ -700,13 +703,10 @@ func forRowGroups(x []float32, d int, eps float32, f func(off, n int, mean, rstd
 // of length len(gamma) (Ba et al. 2016, "Layer Normalization").
 func layerNormInto(x, gamma, beta, out []float32, eps float32) {
 	d := len(gamma)
-	forRowGroups(x, d, eps, func(off, n int, mean, rstd [rowGroup]float32) {
-		for r := range n {
-			xr, or := x[off+r*d:off+(r+1)*d], out[off+r*d:off+(r+1)*d]
-			mu, rs := mean[r], rstd[r]
-			for j, v := range xr {
-				or[j] = (v-mu)*rs*gamma[j] + beta[j]
-			}
+	forRows(x, d, eps, func(off int, mu, rs float32) {
+		xr, or := x[off:off+d], out[off:off+d]
+		for j, v := range xr {
+			or[j] = (v-mu)*rs*gamma[j] + beta[j]
 		}
 	})
 }
@@ -716,21 +716,18 @@ func layerNormInto(x, gamma, beta, out []float32, eps float32) {
 func layerNormGradX(x, gamma, g, out []float32, eps float32) {
 	d := len(gamma)
 	fd := float64(d)
-	forRowGroups(x, d, eps, func(off, n int, mean, rstd [rowGroup]float32) {
-		for r := range n {
-			xr, gr, or := x[off+r*d:off+(r+1)*d], g[off+r*d:off+(r+1)*d], out[off+r*d:off+(r+1)*d]
-			mu, rs := mean[r], rstd[r]
-			var sg, sgx float64
-			for j, v := range xr {
-				gh := float64(gr[j] * gamma[j])
-				sg += gh
-				sgx += gh * float64((v-mu)*rs)
-			}
-			mg, mgx := float32(sg/fd), float32(sgx/fd)
-			for j, v := range xr {
-				xh := (v - mu) * rs
-				or[j] = rs * (gr[j]*gamma[j] - mg - xh*mgx)
-			}
+	forRows(x, d, eps, func(off int, mu, rs float32) {
+		xr, gr, or := x[off:off+d], g[off:off+d], out[off:off+d]
+		var sg, sgx float64
+		for j, v := range xr {
+			gh := float64(gr[j] * gamma[j])
+			sg += gh
+			sgx += gh * float64((v-mu)*rs)
+		}
+		mg, mgx := float32(sg/fd), float32(sgx/fd)
+		for j, v := range xr {
+			xh := (v - mu) * rs
+			or[j] = rs * (gr[j]*gamma[j] - mg - xh*mgx)
 		}
 	})
 }
@@ -739,13 +736,10 @@ func layerNormGradX(x, gamma, g, out []float32, eps float32) {
 func layerNormGradGamma(x, g, out []float32, eps float32) {
 	d := len(out)
 	clear(out)
-	forRowGroups(x, d, eps, func(off, n int, mean, rstd [rowGroup]float32) {
-		for r := range n {
-			xr, gr := x[off+r*d:off+(r+1)*d], g[off+r*d:off+(r+1)*d]
-			mu, rs := mean[r], rstd[r]
-			for j, v := range xr {
-				out[j] += gr[j] * (v - mu) * rs
-			}
+	forRows(x, d, eps, func(off int, mu, rs float32) {
+		xr, gr := x[off:off+d], g[off:off+d]
+		for j, v := range xr {
+			out[j] += gr[j] * (v - mu) * rs
 		}
 	})
 }
