@@ -144,7 +144,6 @@ func TestCacheAttentionOnCrew(t *testing.T) {
 				if a.pieces < 2 {
 					t.Fatalf("%d rows in %d piece, want the crew's", c.rows, a.pieces)
 				}
-				a.pool.workspaces(a.pieces)
 				serial := make([]float32, c.rows*c.dv)
 				a.rowsOf(0, q, k, v, serial, 0, c.rows, c.n)
 				split := make([]float32, c.rows*c.dv)

@@ -145,14 +145,8 @@ func (c *crew) claim(i int, s uint64) bool {
 // not started it by the time the caller's piece is done. Each element of C
 // is the same dot product whichever worker computes it.
 func (c *crew) dot(m, n, k int, a []float32, lda int, b []float32, ldb int, out []float32, ldc int) bool {
-	if !c.mu.TryLock() {
-		return false
-	}
-	defer c.mu.Unlock()
 	step := roundUp(max(1, (n+c.size-1)/c.size), 16)
-	c.phase = crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc}
-	c.do()
-	return true
+	return c.do(crewPhase{pieces: (n + step - 1) / step, step: step, m: m, n: n, k: k, a: a, b: b, c: out, lda: lda, ldb: ldb, ldc: ldc})
 }
 
 // run computes pieces (at most the crew's size) pieces of job, piece i by
@@ -163,19 +157,19 @@ func (c *crew) run(pieces int, job crewJob) bool {
 	if pieces > c.size {
 		panic(fmt.Sprintf("gorgonia: crew of %d given %d pieces", c.size, pieces))
 	}
+	return c.do(crewPhase{pieces: pieces, job: job})
+}
+
+// do runs phase ph and reports true, or reports false at once when another
+// caller holds the crew: it wakes parked helpers, publishes the phase's
+// number, computes piece 0 and every piece not yet taken, and waits for
+// the rest.
+func (c *crew) do(ph crewPhase) bool {
 	if !c.mu.TryLock() {
 		return false
 	}
 	defer c.mu.Unlock()
-	c.phase = crewPhase{pieces: pieces, job: job}
-	c.do()
-	return true
-}
-
-// do runs c.phase (c.mu held): wakes parked helpers, publishes the phase's
-// number, computes piece 0 and every piece not yet taken, and waits for
-// the rest.
-func (c *crew) do() {
+	c.phase = ph
 	for parked := c.size - 1 - int(c.spinner.Load()); parked > 0; parked-- {
 		select {
 		case c.wake <- struct{}{}:
@@ -199,6 +193,7 @@ func (c *crew) do() {
 	// Drop the operands: they would keep an executable's buffers
 	// reachable until the next phase.
 	*p = crewPhase{}
+	return true
 }
 
 // help is helper w's loop: run its piece of each new phase, spin up to
