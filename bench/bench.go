@@ -26,6 +26,9 @@
 // GFLOP/s and their fraction of the matrix-multiply ceiling measured on
 // the same backend at startup.
 //
+// A model and its peer (harness.BenchConfig.Peers) are measured
+// together, their timed repeats alternating (pairs.go).
+//
 // Models are fed uniformly random token ids: the speed of these models
 // does not depend on the data. Everything goes through nn.Backend, so the
 // same sweep runs on any backend (`-backend gotch`); memory is the host
@@ -147,6 +150,10 @@ type Point struct {
 	// Note qualifies a measured point (a translation whose outputs are not
 	// of the forced length).
 	Note string `json:"note,omitempty"`
+	// InterleavedWith is the label of the model whose same point was
+	// measured with this one's repeats alternating (a pair of
+	// Config.Peers; see pairs.go).
+	InterleavedWith string `json:"interleaved_with,omitempty"`
 
 	// TokensPerSec has one value per repeat: tokens trained, scored or
 	// generated (all rows) per second; for translation batch·Length over
@@ -282,26 +289,62 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep.Ceiling = ceil
 	logf(opt.Log, "  best %.1f GFLOP/s (median %.1f)", ceil.Best, ceil.GFLOPS.Median)
 	r := &runner{opt: opt, ceiling: ceil.Best}
+	defer sortPoints(rep)
+	pg := newPairing(r)
 	for i := range opt.Models {
-		if m, err := configured(&opt.Models[i]); err == nil && m.Info().Runtime != "" {
+		spec := &opt.Models[i]
+		if m, err := configured(spec); err == nil && m.Info().Runtime != "" {
 			if rep.Runtimes == nil {
 				rep.Runtimes = map[string]string{}
 			}
-			rep.Runtimes[opt.Models[i].Label] = m.Info().Runtime
+			rep.Runtimes[spec.Label] = m.Info().Runtime
 		}
-		for _, pt := range r.plan(&opt.Models[i]) {
+		for _, pt := range r.plan(spec) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			p, err := r.measure(ctx, &opt.Models[i], pt)
-			if err != nil {
-				return rep, fmt.Errorf("bench: %s %s: %w", opt.Models[i].Label, describe(pt), err)
+			if pg.measured(spec.Label, pt) {
+				continue
 			}
-			rep.Points = append(rep.Points, p)
-			logf(opt.Log, "%s", summaryLine(p))
+			ps, err := r.measureOne(ctx, pg, spec, pt)
+			for _, p := range ps {
+				rep.Points = append(rep.Points, p)
+				logf(opt.Log, "%s", summaryLine(p))
+			}
+			if err != nil {
+				return rep, fmt.Errorf("bench: %s %s: %w", spec.Label, describe(pt), err)
+			}
 		}
 	}
 	return rep, nil
+}
+
+// measureOne measures spec's point p, interleaved with its partner's same
+// point when it has one (pairs.go), and returns the points measured.
+func (r *runner) measureOne(ctx context.Context, pg *pairing, spec *harness.ModelSpec, p Point) ([]Point, error) {
+	other, q := pg.partner(spec.Label, p)
+	if other == nil {
+		p, err := r.measure(ctx, spec, p)
+		if err != nil {
+			return nil, err
+		}
+		return []Point{p}, nil
+	}
+	p, qq, err := pg.measurePair(ctx, spec, p, other, *q)
+	if err != nil {
+		return nil, err
+	}
+	return []Point{p, qq}, nil
+}
+
+// sortPoints puts the points in the order of the models (each model's in
+// measurement order), as a pair's points are measured together.
+func sortPoints(rep *Report) {
+	order := map[string]int{}
+	for i, m := range rep.Models {
+		order[m.Label] = i
+	}
+	slices.SortStableFunc(rep.Points, func(a, b Point) int { return cmp.Compare(order[a.Model], order[b.Model]) })
 }
 
 func logf(w io.Writer, format string, args ...any) {
@@ -551,19 +594,35 @@ func positions(p Point, sourceMode string) (need, seqLen int) {
 // generation point, which translate points replace, and its image points.
 // An image point is also skipped when the model's own check refuses the
 // image's rows.
-func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (_ Point, err error) {
+func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) (Point, error) {
+	run, p, err := r.start(ctx, spec, p)
+	if err != nil || run == nil {
+		return p, err
+	}
+	for range run.repeats {
+		if err := run.repeat(ctx); err != nil {
+			return run.p, run.close(err)
+		}
+	}
+	return run.finish()
+}
+
+// start prepares p's measurement: the checks that may skip it (run nil,
+// p.Skipped set), its FLOPs, the model set up on the real backend and
+// its warm-up runs, with memory sampled from before the set-up.
+func (r *runner) start(ctx context.Context, spec *harness.ModelSpec, p Point) (_ *pointRun, _ Point, err error) {
 	inst, err := configured(spec)
 	if err != nil {
-		return p, err
+		return nil, p, err
 	}
 	sourceMode := harness.SourceMode(inst)
 	if p.Kind == KindGenerate && conditional(inst) {
 		p.Skipped = "conditional model: see the translate points"
-		return p, nil
+		return nil, p, nil
 	}
 	if isImage(p.Kind) && conditional(inst) {
 		p.Skipped = "conditional model: image points need a language model over the pixel rows"
-		return p, nil
+		return nil, p, nil
 	}
 	need, seqLen := positions(p, sourceMode)
 	if limit := contextLimit(inst); limit > 0 && need > limit {
@@ -571,7 +630,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 		if isImage(p.Kind) {
 			p.Skipped = fmt.Sprintf("a %d×%d image is a row of %d pixels, context is %d", p.Side, p.Side, need, limit)
 		}
-		return p, nil
+		return nil, p, nil
 	}
 	// Conditional models bound their sources and decoder rows in their
 	// own check (no ContextLimiter): a point beyond them is skipped with
@@ -583,129 +642,32 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 				msgs[i] = e.Error()
 			}
 			p.Skipped = "refused by the model's check: " + strings.Join(msgs, "; ")
-			return p, nil
+			return nil, p, nil
 		}
 	}
 	if fd, ok := inst.(harness.FLOPsDeclarer); ok {
 		declaredFLOPs(&p, fd)
 	} else if err := r.countFLOPs(ctx, spec, &p, seqLen); err != nil || p.Skipped != "" {
-		return p, err
+		return nil, p, err
 	}
 
-	mon := startMemory()
-	m, err := r.newModel(ctx, spec, r.pointEnv(p, r.opt.Backend, seqLen))
-	if err != nil {
-		mon.finish()
-		return p, err
+	run := &pointRun{r: r, p: p, repeats: r.repeats(p), mon: startMemory(), stats: map[string]float64{}}
+	if run.m, err = r.newModel(ctx, spec, r.pointEnv(p, r.opt.Backend, seqLen)); err != nil {
+		run.mon.finish()
+		return nil, p, err
 	}
-	defer func() { err = errors.Join(err, closeModel(m)) }()
-	op, why, err := r.operation(m, p)
+	op, why, err := r.operation(run.m, p)
 	if err != nil || why != "" {
-		mon.finish()
 		p.Skipped = why
-		return p, err
+		return nil, p, run.close(err)
 	}
+	run.op = op
 	for range r.opt.Config.Warmup {
 		if _, err := op(ctx, nil); err != nil {
-			mon.finish()
-			return p, err
+			return nil, p, run.close(err)
 		}
 	}
-	repeats := r.repeats(p)
-	var rates, steps, ttft, lat, seqs, perSeq []float64
-	var passes, outTokens int
-	stats := map[string]float64{}
-	for range repeats {
-		switch p.Kind {
-		case KindGenerate:
-			var t timing
-			if _, err := op(ctx, &t); err != nil {
-				mon.finish()
-				return p, err
-			}
-			total := t.first
-			for _, s := range t.steps {
-				total += s
-			}
-			rates = append(rates, float64(p.Batch*p.Length)/total)
-			ttft = append(ttft, t.first)
-			lat = append(lat, t.steps...)
-			p.LatencyRepeats = append(p.LatencyRepeats, Latencies(t.steps))
-			continue
-		case KindImageSample:
-			var t timing
-			pixels, err := op(ctx, &t)
-			if err != nil {
-				mon.finish()
-				return p, err
-			}
-			sec := max(t.first, 1e-9)
-			rates = append(rates, float64(pixels)/sec)
-			steps = append(steps, sec)
-			p.Mode = t.path
-			continue
-		case KindTranslate:
-			var t timing
-			tokens, err := op(ctx, &t)
-			if err != nil {
-				mon.finish()
-				return p, err
-			}
-			sec := max(t.first, 1e-9)
-			rates = append(rates, float64(tokens)/sec)
-			steps = append(steps, sec)
-			seqs = append(seqs, float64(p.Batch)/sec)
-			perSeq = append(perSeq, sec/float64(p.Batch))
-			passes += t.translation.Passes
-			for _, o := range t.translation.Outputs {
-				outTokens += len(o)
-			}
-			for k, v := range t.translation.Stats {
-				stats[k] += v
-			}
-			continue
-		}
-		n := 0
-		var tok int
-		start := time.Now()
-		for n == 0 || time.Since(start).Seconds() < r.opt.Config.MinSeconds {
-			if tok, err = op(ctx, nil); err != nil {
-				mon.finish()
-				return p, err
-			}
-			n++
-		}
-		el := time.Since(start).Seconds()
-		rates = append(rates, float64(n*tok)/el)
-		steps = append(steps, el/float64(n))
-	}
-	p.Memory = mon.finish()
-	p.Memory.PluginPeakRSS = pluginPeakRSS(m)
-	p.TokensPerSec = Summarize(rates)
-	s := Summarize(steps)
-	switch p.Kind {
-	case KindGenerate:
-		s, l := Summarize(ttft), Latencies(lat)
-		p.TTFT, p.Latency = &s, &l
-	case KindTranslate:
-		p.StepSeconds = &s
-		sp, l := Summarize(seqs), Latencies(perSeq)
-		p.SeqPerSec, p.SeqLatency = &sp, &l
-		translationStats(&p, repeats, passes, stats)
-		if want := repeats * p.Batch * p.Length; outTokens != want {
-			p.Note = fmt.Sprintf("outputs average %.2f tokens, not the %d asked for (harness.TranslateOptions.Length)",
-				float64(outTokens)/float64(repeats*p.Batch), p.Length)
-		}
-	case KindImageSample, KindImageTrain, KindImageScore:
-		p.StepSeconds, p.MsPerImage = &s, msPerImage(steps, p.Batch)
-	default:
-		p.StepSeconds = &s
-	}
-	p.GFLOPS = p.FLOPsPerToken * p.TokensPerSec.Median / 1e9
-	if r.ceiling > 0 {
-		p.CeilingFraction = p.GFLOPS / r.ceiling
-	}
-	return p, nil
+	return run, p, nil
 }
 
 // countFLOPs sets p's FLOPs per token from the same operation run on

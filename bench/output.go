@@ -574,9 +574,9 @@ func writePeers(b *strings.Builder, r *Report) {
 			if p.Model != pr.Model || !measured(p) || !ok {
 				continue
 			}
-			rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | **%.2f×** | %s | %s |", p.Model, q.Model, describe(p), describe(q),
+			rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | **%.2f×** | %s | %s | %s |", p.Model, q.Model, describe(p), describe(q),
 				num(p.TokensPerSec.Median), num(q.TokensPerSec.Median), ratioCell(p, q), p.TokensPerSec.Median/q.TokensPerSec.Median,
-				peakCell(p), peakCell(q)))
+				pairedCell(p, q), peakCell(p), peakCell(q)))
 		}
 	}
 	if len(rows) == 0 {
@@ -584,11 +584,24 @@ func writePeers(b *strings.Builder, r *Report) {
 	}
 	b.WriteString("\n## Against peers\n\n")
 	b.WriteString("Each model's tokens/s over its peer's (the same model in another framework) at the same point, medians of this run (> 1: arbench faster). ")
-	b.WriteString("Peak RSS is the process that computes: arbench's for its own model, the plugin's for a peer run through the plugin protocol.\n\n")
-	b.WriteString("| model | peer | point | peer point | tokens/s | peer tokens/s | IQRs | ratio | peak RSS MiB | peer peak RSS MiB |\n|---|---|---|---|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("Paired: the two points' repeats alternated (model, peer, model, …), and each round's ratio of the two; median (first–third quartile) of those, — where the points were measured apart. ")
+	b.WriteString("Peak RSS is the process that computes: arbench's for its own model (which, when paired, also holds the peer's protocol client), the plugin's for a peer run through the plugin protocol.\n\n")
+	b.WriteString("| model | peer | point | peer point | tokens/s | peer tokens/s | IQRs | ratio | paired | peak RSS MiB | peer peak RSS MiB |\n|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range rows {
 		b.WriteString(row + "\n")
 	}
+}
+
+// pairedCell is the median and quartiles of the round-by-round ratios of
+// p's repeats to q's when the two were interleaved ("1.02× (0.97–1.06)"),
+// else "—".
+func pairedCell(p, q Point) string {
+	rs := pairedRatios(p, q)
+	if len(rs) == 0 {
+		return "—"
+	}
+	s := Summarize(rs)
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", s.Median, s.Q1, s.Q3)
 }
 
 // peerKey is keyOf without a generation point's mode.

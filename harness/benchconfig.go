@@ -58,7 +58,10 @@ type BenchConfig struct {
 	// Peers pairs models with the same model in another framework
 	// (arbench's lstm and its PyTorch twin through the plugin protocol):
 	// bench.md's "Against peers" table gives each pair's ratio of tokens/s
-	// and their peak memory, point by point.
+	// and their peak memory, point by point. A pair's points are measured
+	// with their timed repeats alternating (a model is interleaved with
+	// the first peer that is not already another's), so that the ratio
+	// compares the same minutes of a noisy machine.
 	Peers []BenchPeer `yaml:"peers" json:"peers,omitempty"`
 }
 
