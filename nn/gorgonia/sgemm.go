@@ -9,7 +9,7 @@ import (
 // This file is the backend's own float32 matrix multiply: a packed,
 // cache-blocked GEMM in the style of Goto & van de Geijn (2008, "Anatomy of
 // high-performance matrix multiplication") and BLIS (Van Zee & van de Geijn
-// 2015): C is computed in register tiles of 6×16 (6×32 with AVX-512) by a
+// 2015): C is computed in register tiles of 6×16 (6×64 and 6×32 with AVX-512) by a
 // micro-kernel (AVX-512 or AVX2+FMA assembly on amd64, plain Go elsewhere)
 // over panels of A and B packed into contiguous buffers (the AVX-512
 // kernels take A's strides and read it in place), with blocks of kc = 256
@@ -407,12 +407,16 @@ func (ws *gemmWorkspace) blockA(trans bool, a []float32, lda, ic, mc, pc, kc int
 // block computes the mc×nc block of C at c (row stride ldc) = [c +] the
 // product of the A block ab and the B block: packed in bp, or, when bd is
 // not nil, read in place from bd (row stride ldb) with only its last
-// partial panel packed (as panel 0 of bp). Its register tiles are 6×32
-// where the AVX-512 path has 32 columns left, else 6×16.
+// partial panel packed (as panel 0 of bp). Its register tiles are
+// 6×64 where the AVX-512 path has 64 columns left, 6×32 where it has 32,
+// else 6×16.
 func (ws *gemmWorkspace) block(mc, nc, kc int, ab aBlock, bp, bd []float32, ldb int, c []float32, ldc int, load bool) {
 	for jr := 0; jr < nc; {
 		w := gemmNR
-		if gemmUse == gemmAVX512 && nc-jr >= 2*gemmNR {
+		switch {
+		case gemmUse == gemmAVX512 && nc-jr >= 4*gemmNR:
+			w = 4 * gemmNR
+		case gemmUse == gemmAVX512 && nc-jr >= 2*gemmNR:
 			w = 2 * gemmNR
 		}
 		// The tile's columns 16..31 start next elements after 0..15.
@@ -428,10 +432,30 @@ func (ws *gemmWorkspace) block(mc, nc, kc int, ab aBlock, bp, bd []float32, ldb 
 		}
 		nr := min(w, nc-jr)
 		for ir := 0; ir < mc; ir += gemmMR {
+			if w == 4*gemmNR {
+				ws.tile64(min(gemmMR, mc-ir), kc, ab.panel(ir, kc), bt, stride, next, c[ir*ldc+jr:], ldc, load)
+				continue
+			}
 			ws.tile(w, min(gemmMR, mc-ir), nr, kc, ab.panel(ir, kc), bt, stride, next, c[ir*ldc+jr:], ldc, load)
 		}
 		jr += w
 	}
+}
+
+// tile64 computes the first mr rows of a 6×64 tile of four full panels
+// of B (next elements apart): kernel6x64AVX512 for a full tile, else two
+// 6×32 tiles (every element is the same chain either way).
+func (ws *gemmWorkspace) tile64(mr, kc int, a aPanel, b []float32, ldb, next int, c []float32, ldc int, load bool) {
+	if mr < gemmMR {
+		ws.tile(2*gemmNR, mr, 2*gemmNR, kc, a, b, ldb, next, c, ldc, load)
+		ws.tile(2*gemmNR, mr, 2*gemmNR, kc, a, b[2*next:], ldb, next, c[2*gemmNR:], ldc, load)
+		return
+	}
+	if kc <= 0 || a.rs < 0 || a.cs < 0 || len(a.a) < (gemmMR-1)*a.rs+(kc-1)*a.cs+1 || ldb < gemmNR || next < gemmNR ||
+		len(b) < 3*next+(kc-1)*ldb+gemmNR || ldc < 4*gemmNR || len(c) < (gemmMR-1)*ldc+4*gemmNR {
+		panic(fmt.Sprintf("gorgonia: 6×64 micro-kernel: k=%d with |a|=%d (strides %d, %d) |b|=%d ldb=%d next=%d |c|=%d ldc=%d", kc, len(a.a), a.rs, a.cs, len(b), ldb, next, len(c), ldc))
+	}
+	kernel6x64AVX512(kc, &a.a[0], a.rs, a.cs, &b[0], next, ldb, &c[0], ldc, load)
 }
 
 // tile computes the mr×nr corner of a 6×w register tile; see

@@ -9,11 +9,15 @@ import "golang.org/x/sys/cpu"
 // inserts, extracts and broadcasts, VL for EVEX-encoded YMM moves.
 var haveAVX512 = haveAVX2FMA && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
 
-// kernel6x32AVX512 and kernel6x16AVX512 are the AVX-512 micro-kernels;
+// kernel6x64AVX512, kernel6x32AVX512 and kernel6x16AVX512 are the AVX-512
+// micro-kernels;
 // see microKernel.
 //
 //go:noescape
 func kernel6x32AVX512(k int, a *float32, rsa, csa int, b0, b1 *float32, ldb int, c *float32, ldc int, load bool)
+
+//go:noescape
+func kernel6x64AVX512(k int, a *float32, rsa, csa int, b *float32, next, ldb int, c *float32, ldc int, load bool)
 
 //go:noescape
 func kernel6x16AVX512(k int, a *float32, rsa, csa int, b *float32, ldb int, c *float32, ldc int, load bool)

@@ -44,6 +44,30 @@
 	VMOVUPS B, 64(DX); \
 	ADDQ    BX, DX
 
+// APANELARGS loads the arguments every micro-kernel begins with (k, a,
+// rsa, csa): CX = k, SI = row 0 of the A panel, R13 = its row stride and
+// R14 its column stride in bytes, R12 = row 3.
+#define APANELARGS \
+	MOVQ k+0(FP), CX; \
+	MOVQ a+8(FP), SI; \
+	MOVQ rsa+16(FP), R13; \
+	SHLQ $2, R13; \
+	MOVQ csa+24(FP), R14; \
+	SHLQ $2, R14; \
+	LEAQ (R13)(R13*2), R12; \
+	ADDQ SI, R12
+
+// CTILEARGS loads the arguments that end the 6×32 and 6×64 kernels' (ldb,
+// c, ldc, load, at the same offsets): R10 = B's row stride in bytes, DX =
+// c, R8 = C's row stride in bytes, AX = load.
+#define CTILEARGS \
+	MOVQ    ldb+48(FP), R10; \
+	SHLQ    $2, R10; \
+	MOVQ    c+56(FP), DX; \
+	MOVQ    ldc+64(FP), R8; \
+	SHLQ    $2, R8; \
+	MOVBQZX load+72(FP), AX
+
 // One k step of the 6×32 tile: the 32 values of row p of B (two 16-column
 // halves, at DI and R11) times the six values of column p of the A panel
 // (rows 0..2 at SI + i·R13, rows 3..5 at R12 + (i-3)·R13), into the
@@ -108,22 +132,10 @@
 // C is the same FMA chain over k in order as in kernelAVX2, started from C
 // (load) or zero, and is stored back with row stride ldc (elements).
 TEXT ·kernel6x32AVX512(SB), NOSPLIT, $0-73
-	MOVQ    k+0(FP), CX
-	MOVQ    a+8(FP), SI
-	MOVQ    rsa+16(FP), R13
-	SHLQ    $2, R13
-	MOVQ    csa+24(FP), R14
-	SHLQ    $2, R14
-	LEAQ    (R13)(R13*2), R12
-	ADDQ    SI, R12
+	APANELARGS
 	MOVQ    b0+32(FP), DI
 	MOVQ    b1+40(FP), R11
-	MOVQ    ldb+48(FP), R10
-	SHLQ    $2, R10
-	MOVQ    c+56(FP), DX
-	MOVQ    ldc+64(FP), R8
-	SHLQ    $2, R8
-	MOVBQZX load+72(FP), AX
+	CTILEARGS
 	ZERO4(Z4, Z5, Z6, Z7)
 	ZERO4(Z8, Z9, Z10, Z11)
 	ZERO4(Z12, Z13, Z14, Z15)
@@ -186,6 +198,107 @@ k32store:
 	VZEROUPPER
 	RET
 
+// One k step of the 6×64 tile: the 64 values of row p of B (four
+// 16-column panels at DI, DI + BX, DI + 2·BX and R11 + 2·BX, R11 = DI + BX)
+// times the six values of column p of the A panel (as STEP6X32), into the
+// accumulators Z8..Z31 (row i, panel q: Z(8+4i+q)), each product added with
+// the FMA of STEP6X32 (VFMADD231PS B, a, acc); then SI and R12 step to the
+// next k by R14 bytes, DI and R11 by R10 (B's row stride). ROW64(X, T, A,
+// B, C, D) broadcasts A's value at X into T and adds its products with the
+// four panels to the row's accumulators A..D.
+#define ROW64(X, T, A, B, C, D) \
+	VBROADCASTSS X, T; \
+	VFMADD231PS  Z0, T, A; \
+	VFMADD231PS  Z1, T, B; \
+	VFMADD231PS  Z2, T, C; \
+	VFMADD231PS  Z3, T, D
+
+#define STEP6X64 \
+	VMOVUPS (DI), Z0; \
+	VMOVUPS (DI)(BX*1), Z1; \
+	VMOVUPS (DI)(BX*2), Z2; \
+	VMOVUPS (R11)(BX*2), Z3; \
+	ROW64((SI), Z4, Z8, Z9, Z10, Z11); \
+	ROW64((SI)(R13*1), Z5, Z12, Z13, Z14, Z15); \
+	ROW64((SI)(R13*2), Z4, Z16, Z17, Z18, Z19); \
+	ROW64((R12), Z5, Z20, Z21, Z22, Z23); \
+	ROW64((R12)(R13*1), Z4, Z24, Z25, Z26, Z27); \
+	ROW64((R12)(R13*2), Z5, Z28, Z29, Z30, Z31); \
+	ADDQ    R14, SI; \
+	ADDQ    R14, R12; \
+	ADDQ    R10, DI; \
+	ADDQ    R10, R11
+
+// LOAD64(A, B, C, D) loads the row of 64 values at R9 into A..D and
+// steps R9 to the next row (R8 bytes); STORE64 stores them.
+#define LOAD64(A, B, C, D) \
+	VMOVUPS (R9), A; \
+	VMOVUPS 64(R9), B; \
+	VMOVUPS 128(R9), C; \
+	VMOVUPS 192(R9), D; \
+	ADDQ    R8, R9
+
+#define STORE64(A, B, C, D) \
+	VMOVUPS A, (R9); \
+	VMOVUPS B, 64(R9); \
+	VMOVUPS C, 128(R9); \
+	VMOVUPS D, 192(R9); \
+	ADDQ    R8, R9
+
+// func kernel6x64AVX512(k int, a *float32, rsa, csa int, b *float32, next, ldb int, c *float32, ldc int, load bool)
+//
+// The 6×64 micro-kernel: kernel6x32AVX512's tile twice over, for the
+// columns of four 16-column panels of B starting next elements apart (row
+// stride ldb), with 24 ZMM accumulators: every k step loads the four
+// 16-value rows of B and broadcasts each of the six values of column p of
+// A once for four FMAs instead of two (a block of a product measured
+// 12–21% faster than with 6×32 tiles on a Xeon, whose A panel is read from
+// L2). Each element of C is the same FMA chain over k in order as in the
+// 6×32 and 6×16 kernels, started from C (load) or zero, so tiles of either
+// width give the same bits.
+TEXT ·kernel6x64AVX512(SB), NOSPLIT, $0-73
+	APANELARGS
+	MOVQ    b+32(FP), DI
+	MOVQ    next+40(FP), BX
+	SHLQ    $2, BX
+	LEAQ    (DI)(BX*1), R11
+	CTILEARGS
+	ZERO4(Z8, Z9, Z10, Z11)
+	ZERO4(Z12, Z13, Z14, Z15)
+	ZERO4(Z16, Z17, Z18, Z19)
+	ZERO4(Z20, Z21, Z22, Z23)
+	ZERO4(Z24, Z25, Z26, Z27)
+	ZERO4(Z28, Z29, Z30, Z31)
+	TESTQ AX, AX
+	JZ    k64start
+	MOVQ    DX, R9
+	LOAD64(Z8, Z9, Z10, Z11)
+	LOAD64(Z12, Z13, Z14, Z15)
+	LOAD64(Z16, Z17, Z18, Z19)
+	LOAD64(Z20, Z21, Z22, Z23)
+	LOAD64(Z24, Z25, Z26, Z27)
+	LOAD64(Z28, Z29, Z30, Z31)
+
+k64start:
+	TESTQ CX, CX
+	JZ    k64store
+
+k64loop:
+	STEP6X64
+	DECQ CX
+	JNZ  k64loop
+
+k64store:
+	MOVQ    DX, R9
+	STORE64(Z8, Z9, Z10, Z11)
+	STORE64(Z12, Z13, Z14, Z15)
+	STORE64(Z16, Z17, Z18, Z19)
+	STORE64(Z20, Z21, Z22, Z23)
+	STORE64(Z24, Z25, Z26, Z27)
+	STORE64(Z28, Z29, Z30, Z31)
+	VZEROUPPER
+	RET
+
 // func kernel6x16AVX512(k int, a *float32, rsa, csa int, b *float32, ldb int, c *float32, ldc int, load bool)
 //
 // The 6×16 micro-kernel for the columns a 6×32 tile cannot cover:
@@ -193,14 +306,7 @@ k32store:
 // accumulator per row (Z4..Z9) instead of two YMM ones and the same FMA
 // chain per element.
 TEXT ·kernel6x16AVX512(SB), NOSPLIT, $0-65
-	MOVQ    k+0(FP), CX
-	MOVQ    a+8(FP), SI
-	MOVQ    rsa+16(FP), R13
-	SHLQ    $2, R13
-	MOVQ    csa+24(FP), R14
-	SHLQ    $2, R14
-	LEAQ    (R13)(R13*2), R12
-	ADDQ    SI, R12
+	APANELARGS
 	MOVQ    b+32(FP), DI
 	MOVQ    ldb+40(FP), R10
 	SHLQ    $2, R10

@@ -9,6 +9,10 @@ func kernel6x32AVX512(int, *float32, int, int, *float32, *float32, int, *float32
 	panic("gorgonia: AVX-512 micro-kernel unavailable")
 }
 
+func kernel6x64AVX512(int, *float32, int, int, *float32, int, int, *float32, int, bool) {
+	panic("gorgonia: AVX-512 micro-kernel unavailable")
+}
+
 func kernel6x16AVX512(int, *float32, int, int, *float32, int, *float32, int, bool) {
 	panic("gorgonia: AVX-512 micro-kernel unavailable")
 }
