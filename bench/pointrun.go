@@ -52,25 +52,17 @@ func (run *pointRun) repeat(ctx context.Context) error {
 		p.LatencyRepeats = append(p.LatencyRepeats, Latencies(t.steps))
 		return nil
 	case KindImageSample:
-		var t timing
-		pixels, err := run.op(ctx, &t)
+		t, _, err := run.once(ctx)
 		if err != nil {
 			return err
 		}
-		sec := max(t.first, 1e-9)
-		run.rates = append(run.rates, float64(pixels)/sec)
-		run.steps = append(run.steps, sec)
 		p.Mode = t.path
 		return nil
 	case KindTranslate:
-		var t timing
-		tokens, err := run.op(ctx, &t)
+		t, sec, err := run.once(ctx)
 		if err != nil {
 			return err
 		}
-		sec := max(t.first, 1e-9)
-		run.rates = append(run.rates, float64(tokens)/sec)
-		run.steps = append(run.steps, sec)
 		run.seqs = append(run.seqs, float64(p.Batch)/sec)
 		run.perSeq = append(run.perSeq, sec/float64(p.Batch))
 		run.passes += t.translation.Passes
@@ -95,6 +87,20 @@ func (run *pointRun) repeat(ctx context.Context) error {
 	run.rates = append(run.rates, float64(n*tok)/el)
 	run.steps = append(run.steps, el/float64(n))
 	return nil
+}
+
+// once runs an operation that times itself as a whole (an image sample,
+// a translation), records its rate and seconds, and returns its timing.
+func (run *pointRun) once(ctx context.Context) (timing, float64, error) {
+	var t timing
+	n, err := run.op(ctx, &t)
+	if err != nil {
+		return t, 0, err
+	}
+	sec := max(t.first, 1e-9)
+	run.rates = append(run.rates, float64(n)/sec)
+	run.steps = append(run.steps, sec)
+	return t, sec, nil
 }
 
 // testHookRepeat, when set (by tests), is called before every timed
