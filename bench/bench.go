@@ -599,12 +599,7 @@ func (r *runner) measure(ctx context.Context, spec *harness.ModelSpec, p Point) 
 	if err != nil || run == nil {
 		return p, err
 	}
-	for range run.repeats {
-		if err := run.repeat(ctx); err != nil {
-			return run.p, run.close(err)
-		}
-	}
-	return run.finish()
+	return run.complete(ctx)
 }
 
 // start prepares p's measurement: the checks that may skip it (run nil,

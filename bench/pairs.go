@@ -48,10 +48,13 @@ type pairing struct {
 	// peer reports whether a label is the peer side of its pair (set up
 	// first).
 	peer map[string]bool
+	// plans holds each partner's plan, made once.
+	plans map[string][]Point
 }
 
 func newPairing(r *runner) *pairing {
-	pg := &pairing{r: r, with: partners(r.opt.Config.Peers), done: map[string]map[pointKey]bool{}, peer: map[string]bool{}}
+	pg := &pairing{r: r, with: partners(r.opt.Config.Peers), done: map[string]map[pointKey]bool{},
+		peer: map[string]bool{}, plans: map[string][]Point{}}
 	for _, pr := range r.opt.Config.Peers {
 		if pg.with[pr.Peer] == pr.Model {
 			pg.peer[pr.Peer] = true
@@ -72,7 +75,10 @@ func (pg *pairing) partner(label string, p Point) (*harness.ModelSpec, *Point) {
 	}
 	i := slices.IndexFunc(pg.r.opt.Models, func(m harness.ModelSpec) bool { return m.Label == other })
 	spec := &pg.r.opt.Models[i]
-	for _, q := range pg.r.plan(spec) {
+	if _, ok := pg.plans[other]; !ok {
+		pg.plans[other] = pg.r.plan(spec)
+	}
+	for _, q := range pg.plans[other] {
 		if peerKey(q) == peerKey(p) && !pg.measured(other, q) {
 			return spec, &q
 		}
@@ -86,9 +92,14 @@ func (pg *pairing) partner(label string, p Point) (*harness.ModelSpec, *Point) {
 func (pg *pairing) measurePair(ctx context.Context, a *harness.ModelSpec, pa Point, b *harness.ModelSpec, pb Point) (Point, Point, error) {
 	pg.markDone(b.Label, pb)
 	if pg.peer[a.Label] {
-		qb, qa, err := pg.measurePair(ctx, b, pb, a, pa)
-		return qa, qb, err
+		pb, pa, err := pg.interleave(ctx, b, pb, a, pa)
+		return pa, pb, err
 	}
+	return pg.interleave(ctx, a, pa, b, pb)
+}
+
+// interleave is measurePair with b the peer side.
+func (pg *pairing) interleave(ctx context.Context, a *harness.ModelSpec, pa Point, b *harness.ModelSpec, pb Point) (Point, Point, error) {
 	r := pg.r
 	peer, pb, err := r.start(ctx, b, pb)
 	if err != nil || peer == nil {
@@ -98,12 +109,7 @@ func (pg *pairing) measurePair(ctx context.Context, a *harness.ModelSpec, pa Poi
 	peer.takeMemory()
 	run, pa, err := r.start(ctx, a, pa)
 	if err != nil || run == nil {
-		for range peer.repeats {
-			if err := peer.repeat(ctx); err != nil {
-				return pa, peer.p, peer.close(err)
-			}
-		}
-		pb, errB := peer.finish()
+		pb, errB := peer.complete(ctx)
 		return pa, pb, errors.Join(err, errB)
 	}
 	run.p.InterleavedWith, peer.p.InterleavedWith = b.Label, a.Label

@@ -89,6 +89,16 @@ func (run *pointRun) repeat(ctx context.Context) error {
 	return nil
 }
 
+// complete runs the point's repeats back to back and finishes it.
+func (run *pointRun) complete(ctx context.Context) (Point, error) {
+	for range run.repeats {
+		if err := run.repeat(ctx); err != nil {
+			return run.p, run.close(err)
+		}
+	}
+	return run.finish()
+}
+
 // once runs an operation that times itself as a whole (an image sample,
 // a translation), records its rate and seconds, and returns its timing.
 func (run *pointRun) once(ctx context.Context) (timing, float64, error) {
