@@ -25,6 +25,11 @@ func dot4x3AVX2(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c 
 //go:noescape
 func dot1x8AVX2(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
 
+// copyRowsAVX2 is implemented in sgemm_amd64.s; see copyRows.
+//
+//go:noescape
+func copyRowsAVX2(dst, src *float32, lds, rows, chunks int)
+
 // expAVX2 is implemented in sgemm_amd64.s; see expInto.
 //
 //go:noescape

@@ -669,3 +669,35 @@ exploop:
 expdone:
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX2(dst, src *float32, lds, rows, chunks int)
+//
+// packB's copy of whole panel rows: for r < rows, the 16·chunks values at
+// src + r·lds (lds in elements) to dst + 16·chunks·r, 64 bytes (two YMM
+// moves) at a time. rows and chunks are positive.
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+	MOVQ chunks+32(FP), R9
+
+crrow:
+	MOVQ SI, AX
+	MOVQ R9, DX
+
+crchunk:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, AX
+	ADDQ    $64, DI
+	DECQ    DX
+	JNZ     crchunk
+	ADDQ    R8, SI
+	DECQ    CX
+	JNZ     crrow
+	VZEROUPPER
+	RET

@@ -24,3 +24,7 @@ func kernelAVX2B(int, *float32, *float32, int, *float32, int, bool) {
 func expAVX2(int, *float32, *float32) {
 	panic("gorgonia: AVX2 exp kernel unavailable")
 }
+
+func copyRowsAVX2(*float32, *float32, int, int, int) {
+	panic("gorgonia: AVX2 copy unavailable")
+}
