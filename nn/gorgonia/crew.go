@@ -118,7 +118,7 @@ func (p *crewPhase) compute(i int) {
 		return
 	}
 	lo := i * p.step
-	dotNT(p.m, min(p.n, lo+p.step)-lo, p.k, p.a, p.lda, p.b[lo*p.ldb:], p.ldb, p.c[lo:], p.ldc)
+	dotNT(nil, p.m, min(p.n, lo+p.step)-lo, p.k, p.a, p.lda, p.b[lo*p.ldb:], p.ldb, p.c[lo:], p.ldc)
 }
 
 // claim reports whether it took piece i of phase s for the caller (false:

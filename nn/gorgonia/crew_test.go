@@ -24,7 +24,7 @@ func TestCrewDot(t *testing.T) {
 			const m, k = 3, 45
 			a, b := randomFloats(rng, m*k, 1), randomFloats(rng, n*k, 1)
 			want, got := make([]float32, m*n), make([]float32, m*n)
-			dotNT(m, n, k, a, k, b, k, want, n)
+			dotNT(nil, m, n, k, a, k, b, k, want, n)
 			time.Sleep(pause)
 			if !c.dot(m, n, k, a, k, b, k, got, n) {
 				t.Fatalf("n = %d: dot refused with no other caller", n)
@@ -67,7 +67,7 @@ func TestCrewProductsEqualSerial(t *testing.T) {
 						rng := rand.New(rand.NewPCG(uint64(g), uint64(i)))
 						a, b := randomFloats(rng, m*k, 1), randomFloats(rng, n*k, 1)
 						want, got := make([]float32, m*n), make([]float32, m*n)
-						dotNT(m, n, k, a, k, b, k, want, n)
+						dotNT(nil, m, n, k, a, k, b, k, want, n)
 						var pool gemmPool
 						pool.sgemm(false, true, m, n, k, a, k, b, k, got, n, false)
 						for j := range want {
@@ -123,7 +123,7 @@ func BenchmarkCrewHandOver(b *testing.B) {
 	a, w, c := randVec(rng, k), randVec(rng, n*k), make([]float32, n)
 	b.Run("serial", func(b *testing.B) {
 		for range b.N {
-			dotNT(1, n, k, a, k, w, k, c, n)
+			dotNT(nil, 1, n, k, a, k, w, k, c, n)
 		}
 	})
 	b.Run("crew", func(b *testing.B) {

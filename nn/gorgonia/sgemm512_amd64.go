@@ -34,6 +34,20 @@ func dot4x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, 
 //go:noescape
 func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
 
+// dot6x8pAVX512 and dot4x8pAVX512 are dot6x8AVX512 and dot4x8AVX512 over
+// b packed by dotPackB; see dot6x8p.
+//
+//go:noescape
+func dot6x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)
+
+//go:noescape
+func dot4x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)
+
+// dotPackAVX512 is dotPackB's copy.
+//
+//go:noescape
+func dotPackAVX512(dst, b *float32, ldb, groups, k8 int)
+
 // wsum4x32AVX512 is CacheAttention's four weighted sums at once; see
 // wsum4x32.
 //

@@ -44,6 +44,21 @@
 	VMOVUPS B, 64(DX); \
 	ADDQ    BX, DX
 
+// DOTPARGS loads the arguments of the packed dot tiles: R13 = n8, R14 =
+// a, R8 = lda and R10 = ldc in bytes, DI = the packed b, BX = groups, DX =
+// c.
+#define DOTPARGS \
+	VMOVUPS dotperm<>(SB), Z31; \
+	MOVQ    n8+0(FP), R13; \
+	MOVQ    a+8(FP), R14; \
+	MOVQ    lda+16(FP), R8; \
+	SHLQ    $2, R8; \
+	MOVQ    b+24(FP), DI; \
+	MOVQ    groups+32(FP), BX; \
+	MOVQ    c+40(FP), DX; \
+	MOVQ    ldc+48(FP), R10; \
+	SHLQ    $2, R10
+
 // APANELARGS loads the arguments every micro-kernel begins with (k, a,
 // rsa, csa): CX = k, SI = row 0 of the A panel, R13 = its row stride and
 // R14 its column stride in bytes, R12 = row 3.
@@ -418,6 +433,69 @@ DATA dotperm<>+0x38(SB)/4, $11
 DATA dotperm<>+0x3c(SB)/4, $15
 GLOBL dotperm<>(SB), RODATA|NOPTR, $64
 
+// The shared parts of the dot tiles (dot6x8AVX512, dot4x8AVX512 and their
+// packed twins). Registers: SI = row 0 of the tile's a (rows R8 bytes
+// apart), R15 = row 3, Z24..Z27 the four pairs of b chunks of a k step,
+// DX = the tile's c (rows R10 bytes apart), Z31 = dotperm.
+//
+// DOTPAIRS loads the pairs of b rows 2q, 2q+1 (q < 4) from b in place: b
+// rows at AX (row 0), R11 (row 4), R9 bytes apart, R12 = 3·R9.
+#define DOTPAIRS \
+	VMOVUPS         (AX), Y24; \
+	VINSERTF32X8    $1, (AX)(R9*1), Z24, Z24; \
+	VMOVUPS         (AX)(R9*2), Y25; \
+	VINSERTF32X8    $1, (AX)(R12*1), Z25, Z25; \
+	VMOVUPS         (R11), Y26; \
+	VINSERTF32X8    $1, (R11)(R9*1), Z26, Z26; \
+	VMOVUPS         (R11)(R9*2), Y27; \
+	VINSERTF32X8    $1, (R11)(R12*1), Z27, Z27
+
+// DOTPACKED loads them from dotPackB's layout at DI (one 256-byte row
+// per k step) and steps DI to the next.
+#define DOTPACKED \
+	VMOVUPS (DI), Z24; \
+	VMOVUPS 64(DI), Z25; \
+	VMOVUPS 128(DI), Z26; \
+	VMOVUPS 192(DI), Z27; \
+	ADDQ    $256, DI
+
+// DOTROW(X, T, A, B, C, D) broadcasts the chunk of a at X to both halves
+// of T and adds its products with the four pairs to A..D; DOTROWS does
+// rows 0..3 into Z0..Z15, DOTROWS2 rows 4 and 5 into Z16..Z23.
+#define DOTROW(X, T, A, B, C, D) \
+	VBROADCASTF32X8 X, T; \
+	VFMADD231PS     Z24, T, A; \
+	VFMADD231PS     Z25, T, B; \
+	VFMADD231PS     Z26, T, C; \
+	VFMADD231PS     Z27, T, D
+
+#define DOTROWS(A0, A1, A2, A3, B0, B1, B2, B3, C0, C1, C2, C3, D0, D1, D2, D3) \
+	DOTROW((SI), Z28, A0, A1, A2, A3); \
+	DOTROW((SI)(R8*1), Z29, B0, B1, B2, B3); \
+	DOTROW((SI)(R8*2), Z28, C0, C1, C2, C3); \
+	DOTROW((R15), Z29, D0, D1, D2, D3)
+
+#define DOTROWS2(A0, A1, A2, A3, B0, B1, B2, B3) \
+	DOTROW((R15)(R8*1), Z28, A0, A1, A2, A3); \
+	DOTROW((R15)(R8*2), Z29, B0, B1, B2, B3)
+
+// DOTSUM4 reduces rows 0..3 (Z0..Z15) and stores them as 8 values per row
+// of c; SI = row 3 of c afterwards. DOTSUM2 does rows 4 and 5 (Z16..Z23).
+#define DOTSUM4 \
+	LEAQ          (R10)(R10*2), SI; \
+	ADDQ          DX, SI; \
+	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7); \
+	VMOVUPS       Y0, (DX); \
+	VEXTRACTF32X8 $1, Z0, (DX)(R10*1); \
+	REDUCE16(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15); \
+	VMOVUPS       Y8, (DX)(R10*2); \
+	VEXTRACTF32X8 $1, Z8, (SI)
+
+#define DOTSUM2 \
+	REDUCE16(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23); \
+	VMOVUPS       Y16, (SI)(R10*1); \
+	VEXTRACTF32X8 $1, Z16, (SI)(R10*2)
+
 // func dot6x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, c *float32, ldc int)
 //
 // For g < groups, the dot products of 6 rows of a (row stride lda
@@ -461,44 +539,9 @@ d68group:
 	JZ    d68sum
 
 d68loop:
-	VMOVUPS         (AX), Y24
-	VINSERTF32X8    $1, (AX)(R9*1), Z24, Z24
-	VMOVUPS         (AX)(R9*2), Y25
-	VINSERTF32X8    $1, (AX)(R12*1), Z25, Z25
-	VMOVUPS         (R11), Y26
-	VINSERTF32X8    $1, (R11)(R9*1), Z26, Z26
-	VMOVUPS         (R11)(R9*2), Y27
-	VINSERTF32X8    $1, (R11)(R12*1), Z27, Z27
-	VBROADCASTF32X8 (SI), Z28
-	VFMADD231PS     Z24, Z28, Z0
-	VFMADD231PS     Z25, Z28, Z1
-	VFMADD231PS     Z26, Z28, Z2
-	VFMADD231PS     Z27, Z28, Z3
-	VBROADCASTF32X8 (SI)(R8*1), Z29
-	VFMADD231PS     Z24, Z29, Z4
-	VFMADD231PS     Z25, Z29, Z5
-	VFMADD231PS     Z26, Z29, Z6
-	VFMADD231PS     Z27, Z29, Z7
-	VBROADCASTF32X8 (SI)(R8*2), Z28
-	VFMADD231PS     Z24, Z28, Z8
-	VFMADD231PS     Z25, Z28, Z9
-	VFMADD231PS     Z26, Z28, Z10
-	VFMADD231PS     Z27, Z28, Z11
-	VBROADCASTF32X8 (R15), Z29
-	VFMADD231PS     Z24, Z29, Z12
-	VFMADD231PS     Z25, Z29, Z13
-	VFMADD231PS     Z26, Z29, Z14
-	VFMADD231PS     Z27, Z29, Z15
-	VBROADCASTF32X8 (R15)(R8*1), Z28
-	VFMADD231PS     Z24, Z28, Z16
-	VFMADD231PS     Z25, Z28, Z17
-	VFMADD231PS     Z26, Z28, Z18
-	VFMADD231PS     Z27, Z28, Z19
-	VBROADCASTF32X8 (R15)(R8*2), Z29
-	VFMADD231PS     Z24, Z29, Z20
-	VFMADD231PS     Z25, Z29, Z21
-	VFMADD231PS     Z26, Z29, Z22
-	VFMADD231PS     Z27, Z29, Z23
+	DOTPAIRS
+	DOTROWS(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	DOTROWS2(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
 	ADDQ            $32, SI
 	ADDQ            $32, R15
 	ADDQ            $32, AX
@@ -507,17 +550,8 @@ d68loop:
 	JNZ             d68loop
 
 d68sum:
-	LEAQ          (R10)(R10*2), SI
-	ADDQ          DX, SI
-	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
-	VMOVUPS       Y0, (DX)
-	VEXTRACTF32X8 $1, Z0, (DX)(R10*1)
-	REDUCE16(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
-	VMOVUPS       Y8, (DX)(R10*2)
-	VEXTRACTF32X8 $1, Z8, (SI)
-	REDUCE16(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
-	VMOVUPS       Y16, (SI)(R10*1)
-	VEXTRACTF32X8 $1, Z16, (SI)(R10*2)
+	DOTSUM4
+	DOTSUM2
 
 	ADDQ $32, DX
 	LEAQ (DI)(R9*8), DI
@@ -645,34 +679,8 @@ d48group:
 	JZ    d48sum
 
 d48loop:
-	VMOVUPS         (AX), Y24
-	VINSERTF32X8    $1, (AX)(R9*1), Z24, Z24
-	VMOVUPS         (AX)(R9*2), Y25
-	VINSERTF32X8    $1, (AX)(R12*1), Z25, Z25
-	VMOVUPS         (R11), Y26
-	VINSERTF32X8    $1, (R11)(R9*1), Z26, Z26
-	VMOVUPS         (R11)(R9*2), Y27
-	VINSERTF32X8    $1, (R11)(R12*1), Z27, Z27
-	VBROADCASTF32X8 (SI), Z28
-	VFMADD231PS     Z24, Z28, Z0
-	VFMADD231PS     Z25, Z28, Z1
-	VFMADD231PS     Z26, Z28, Z2
-	VFMADD231PS     Z27, Z28, Z3
-	VBROADCASTF32X8 (SI)(R8*1), Z29
-	VFMADD231PS     Z24, Z29, Z4
-	VFMADD231PS     Z25, Z29, Z5
-	VFMADD231PS     Z26, Z29, Z6
-	VFMADD231PS     Z27, Z29, Z7
-	VBROADCASTF32X8 (SI)(R8*2), Z28
-	VFMADD231PS     Z24, Z28, Z8
-	VFMADD231PS     Z25, Z28, Z9
-	VFMADD231PS     Z26, Z28, Z10
-	VFMADD231PS     Z27, Z28, Z11
-	VBROADCASTF32X8 (R15), Z29
-	VFMADD231PS     Z24, Z29, Z12
-	VFMADD231PS     Z25, Z29, Z13
-	VFMADD231PS     Z26, Z29, Z14
-	VFMADD231PS     Z27, Z29, Z15
+	DOTPAIRS
+	DOTROWS(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	ADDQ            $32, SI
 	ADDQ            $32, R15
 	ADDQ            $32, AX
@@ -681,14 +689,7 @@ d48loop:
 	JNZ             d48loop
 
 d48sum:
-	LEAQ          (R10)(R10*2), SI
-	ADDQ          DX, SI
-	REDUCE16(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
-	VMOVUPS       Y0, (DX)
-	VEXTRACTF32X8 $1, Z0, (DX)(R10*1)
-	REDUCE16(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
-	VMOVUPS       Y8, (DX)(R10*2)
-	VEXTRACTF32X8 $1, Z8, (SI)
+	DOTSUM4
 
 	ADDQ $32, DX
 	LEAQ (DI)(R9*8), DI
@@ -696,6 +697,124 @@ d48sum:
 	JMP  d48group
 
 d48end:
+	VZEROUPPER
+	RET
+
+// DOTPSTART points SI and R15 at rows 0 and 3 of the tile's a and CX at
+// the k steps.
+#define DOTPSTART \
+	MOVQ R14, SI; \
+	LEAQ (R8)(R8*2), R15; \
+	ADDQ SI, R15; \
+	MOVQ R13, CX
+
+// func dot6x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)
+//
+// dot6x8AVX512 with b's groups of 8 rows packed by dotPackB (n8 > 0): the
+// pairs of each k step are one contiguous 256-byte row, loaded without the
+// inserts that share a port with the FMAs on Intel cores, and the groups
+// follow one another. The same FMAs in the same order and the same
+// reductions, so the same bits.
+TEXT ·dot6x8pAVX512(SB), NOSPLIT, $0-56
+	DOTPARGS
+
+d68pgroup:
+	TESTQ BX, BX
+	JZ    d68pend
+	ZERO4(Z0, Z1, Z2, Z3)
+	ZERO4(Z4, Z5, Z6, Z7)
+	ZERO4(Z8, Z9, Z10, Z11)
+	ZERO4(Z12, Z13, Z14, Z15)
+	ZERO4(Z16, Z17, Z18, Z19)
+	ZERO4(Z20, Z21, Z22, Z23)
+	DOTPSTART
+
+d68ploop:
+	DOTPACKED
+	DOTROWS(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	DOTROWS2(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
+	ADDQ $32, SI
+	ADDQ $32, R15
+	DECQ CX
+	JNZ  d68ploop
+	DOTSUM4
+	DOTSUM2
+	ADDQ $32, DX
+	DECQ BX
+	JMP  d68pgroup
+
+d68pend:
+	VZEROUPPER
+	RET
+
+// func dot4x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)
+//
+// dot6x8pAVX512 for 4 rows of a (as dot4x8AVX512).
+TEXT ·dot4x8pAVX512(SB), NOSPLIT, $0-56
+	DOTPARGS
+
+d48pgroup:
+	TESTQ BX, BX
+	JZ    d48pend
+	ZERO4(Z0, Z1, Z2, Z3)
+	ZERO4(Z4, Z5, Z6, Z7)
+	ZERO4(Z8, Z9, Z10, Z11)
+	ZERO4(Z12, Z13, Z14, Z15)
+	DOTPSTART
+
+d48ploop:
+	DOTPACKED
+	DOTROWS(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ $32, SI
+	ADDQ $32, R15
+	DECQ CX
+	JNZ  d48ploop
+	DOTSUM4
+	ADDQ $32, DX
+	DECQ BX
+	JMP  d48pgroup
+
+d48pend:
+	VZEROUPPER
+	RET
+
+// func dotPackAVX512(dst, b *float32, ldb, groups, k8 int)
+//
+// dotPackB: for g < groups and p < k8, the pairs of b rows 8g+2q, 8g+2q+1
+// (row stride ldb) of k step p, as DOTPAIRS loads them, stored side by
+// side at dst + 64·(g·k8 + p) values (k8 > 0).
+TEXT ·dotPackAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ ldb+16(FP), R9
+	SHLQ $2, R9
+	MOVQ groups+24(FP), BX
+	MOVQ k8+32(FP), R13
+	LEAQ (R9)(R9*2), R12
+
+dpgroup:
+	TESTQ BX, BX
+	JZ    dpend
+	MOVQ  SI, AX
+	LEAQ  (SI)(R9*4), R11
+	MOVQ  R13, CX
+
+dploop:
+	DOTPAIRS
+	VMOVUPS Z24, (DI)
+	VMOVUPS Z25, 64(DI)
+	VMOVUPS Z26, 128(DI)
+	VMOVUPS Z27, 192(DI)
+	ADDQ    $32, AX
+	ADDQ    $32, R11
+	ADDQ    $256, DI
+	DECQ    CX
+	JNZ     dploop
+	LEAQ    (SI)(R9*8), SI
+	DECQ    BX
+	JMP     dpgroup
+
+dpend:
 	VZEROUPPER
 	RET
 

@@ -29,6 +29,18 @@ func dot1x16AVX512(int, *float32, *float32, int, int, *float32) {
 	panic("gorgonia: AVX-512 dot kernel unavailable")
 }
 
+func dot6x8pAVX512(int, *float32, int, *float32, int, *float32, int) {
+	panic("gorgonia: AVX-512 dot kernel unavailable")
+}
+
+func dot4x8pAVX512(int, *float32, int, *float32, int, *float32, int) {
+	panic("gorgonia: AVX-512 dot kernel unavailable")
+}
+
+func dotPackAVX512(*float32, *float32, int, int, int) {
+	panic("gorgonia: AVX-512 dot packing unavailable")
+}
+
 func wsum4x32AVX512(int, *float32, int, *float32, int, int, *float32, int) {
 	panic("gorgonia: AVX-512 weighted-sum kernel unavailable")
 }
