@@ -34,10 +34,11 @@ import (
 // packing it for a single row (a generation step) would cost several
 // times the product itself, nor would it pay for a recurrent layer's
 // per-step product h·W_hhᵀ of few rows; from dotPackRows512 rows the
-// AVX-512 tiles read B's rows packed in interleaved pairs (dotPackB). Every element's value again depends only on
-// the two rows (lane-wise FMAs in order, a fixed lane reduction, then the
-// k mod 8 tail), so tiles of any height, overlapping tiles and blocks of
-// columns all give the same bits.
+// AVX-512 tiles read B's rows packed in interleaved pairs (dotPackB).
+// Every element's value again depends only on the two rows (lane-wise
+// FMAs in order, a fixed lane reduction, then the k mod 8 tail), so tiles
+// of any height, overlapping tiles and blocks of columns, packed or not,
+// all give the same bits.
 
 // Kernel paths: the micro-kernels come in three sets (gemmPath), chosen
 // once at start-up: AVX-512 (F, DQ, VL) where the CPU has it, else
