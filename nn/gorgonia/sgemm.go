@@ -712,22 +712,18 @@ func dotLaneSums512(ws *gemmWorkspace, m, n, k8 int, a []float32, lda int, b []f
 	g := n / 8
 	block := max(1, dotCacheBytes/(4*8*8*k8)) // groups of 8 rows of b
 	tiles := func(j, groups int) {
+		var bp []float32
 		if ws != nil && m >= dotPackRows512 {
-			bp := ws.bufB(64 * k8 * groups)
+			bp = ws.bufB(64 * k8 * groups)
 			dotPackB(bp, b[j*ldb:], ldb, groups, k8)
-			dotRowTiles(m, func(i, h int) {
-				if h == 6 {
-					dot6x8p(k8, a[i*lda:], lda, bp, groups, c[i*ldc+j:], ldc)
-				} else {
-					dot4x8p(k8, a[i*lda:], lda, bp, groups, c[i*ldc+j:], ldc)
-				}
-			})
-			return
 		}
 		dotRowTiles(m, func(i, h int) {
-			if h == 6 {
+			switch {
+			case bp != nil:
+				dotPacked(h, k8, a[i*lda:], lda, bp, groups, c[i*ldc+j:], ldc)
+			case h == 6:
 				dot6x8(k8, a[i*lda:], lda, b[j*ldb:], ldb, groups, c[i*ldc+j:], ldc)
-			} else {
+			default:
 				dot4x8(k8, a[i*lda:], lda, b[j*ldb:], ldb, groups, c[i*ldc+j:], ldc)
 			}
 		})
@@ -883,20 +879,17 @@ func dot6x8(k8 int, a []float32, lda int, b []float32, ldb, groups int, c []floa
 	dot6x8AVX512(k8, &a[0], lda, &b[0], ldb, groups, &c[0], ldc)
 }
 
-// dot6x8p is dot6x8 over groups of b packed by dotPackB at b.
-func dot6x8p(k8 int, a []float32, lda int, b []float32, groups int, c []float32, ldc int) {
-	if k8 <= 0 || groups <= 0 || len(a) < 5*lda+8*k8 || len(b) < 64*k8*groups || len(c) < 5*ldc+8*groups {
-		panic(fmt.Sprintf("gorgonia: dot6x8p: k8=%d groups=%d |a|=%d lda=%d |b|=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), len(c), ldc))
+// dotPacked is dot6x8 (h = 6) or dot4x8 (h = 4) over groups of b packed
+// by dotPackB at b.
+func dotPacked(h, k8 int, a []float32, lda int, b []float32, groups int, c []float32, ldc int) {
+	if h != 6 && h != 4 || k8 <= 0 || groups <= 0 || len(a) < (h-1)*lda+8*k8 || len(b) < 64*k8*groups || len(c) < (h-1)*ldc+8*groups {
+		panic(fmt.Sprintf("gorgonia: dotPacked: h=%d k8=%d groups=%d |a|=%d lda=%d |b|=%d |c|=%d ldc=%d", h, k8, groups, len(a), lda, len(b), len(c), ldc))
 	}
-	dot6x8pAVX512(k8, &a[0], lda, &b[0], groups, &c[0], ldc)
-}
-
-// dot4x8p is dot6x8p for 4 rows of a.
-func dot4x8p(k8 int, a []float32, lda int, b []float32, groups int, c []float32, ldc int) {
-	if k8 <= 0 || groups <= 0 || len(a) < 3*lda+8*k8 || len(b) < 64*k8*groups || len(c) < 3*ldc+8*groups {
-		panic(fmt.Sprintf("gorgonia: dot4x8p: k8=%d groups=%d |a|=%d lda=%d |b|=%d |c|=%d ldc=%d", k8, groups, len(a), lda, len(b), len(c), ldc))
+	if h == 6 {
+		dot6x8pAVX512(k8, &a[0], lda, &b[0], groups, &c[0], ldc)
+	} else {
+		dot4x8pAVX512(k8, &a[0], lda, &b[0], groups, &c[0], ldc)
 	}
-	dot4x8pAVX512(k8, &a[0], lda, &b[0], groups, &c[0], ldc)
 }
 
 // dot4x8 is dot6x8 for 4 rows of a (AVX-512 only).

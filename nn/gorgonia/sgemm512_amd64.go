@@ -35,7 +35,7 @@ func dot4x8AVX512(n8 int, a *float32, lda int, b *float32, ldb int, groups int, 
 func dot1x16AVX512(n8 int, a *float32, b *float32, ldb int, groups int, c *float32)
 
 // dot6x8pAVX512 and dot4x8pAVX512 are dot6x8AVX512 and dot4x8AVX512 over
-// b packed by dotPackB; see dot6x8p.
+// b packed by dotPackB; see dotPacked.
 //
 //go:noescape
 func dot6x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)

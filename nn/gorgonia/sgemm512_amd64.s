@@ -491,6 +491,14 @@ GLOBL dotperm<>(SB), RODATA|NOPTR, $64
 	VMOVUPS       Y8, (DX)(R10*2); \
 	VEXTRACTF32X8 $1, Z8, (SI)
 
+// DOTSTART points SI and R15 at rows 0 and 3 of the tile's a (R14) and
+// CX at the k steps (R13).
+#define DOTSTART \
+	MOVQ R14, SI; \
+	LEAQ (R8)(R8*2), R15; \
+	ADDQ SI, R15; \
+	MOVQ R13, CX
+
 #define DOTSUM2 \
 	REDUCE16(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23); \
 	VMOVUPS       Y16, (SI)(R10*1); \
@@ -529,12 +537,9 @@ d68group:
 	ZERO4(Z12, Z13, Z14, Z15)
 	ZERO4(Z16, Z17, Z18, Z19)
 	ZERO4(Z20, Z21, Z22, Z23)
-	MOVQ  R14, SI
-	LEAQ  (R8)(R8*2), R15
-	ADDQ  SI, R15
+	DOTSTART
 	MOVQ  DI, AX
 	LEAQ  (DI)(R9*4), R11
-	MOVQ  R13, CX
 	TESTQ CX, CX
 	JZ    d68sum
 
@@ -669,12 +674,9 @@ d48group:
 	ZERO4(Z4, Z5, Z6, Z7)
 	ZERO4(Z8, Z9, Z10, Z11)
 	ZERO4(Z12, Z13, Z14, Z15)
-	MOVQ  R14, SI
-	LEAQ  (R8)(R8*2), R15
-	ADDQ  SI, R15
+	DOTSTART
 	MOVQ  DI, AX
 	LEAQ  (DI)(R9*4), R11
-	MOVQ  R13, CX
 	TESTQ CX, CX
 	JZ    d48sum
 
@@ -700,14 +702,6 @@ d48end:
 	VZEROUPPER
 	RET
 
-// DOTPSTART points SI and R15 at rows 0 and 3 of the tile's a and CX at
-// the k steps.
-#define DOTPSTART \
-	MOVQ R14, SI; \
-	LEAQ (R8)(R8*2), R15; \
-	ADDQ SI, R15; \
-	MOVQ R13, CX
-
 // func dot6x8pAVX512(n8 int, a *float32, lda int, b *float32, groups int, c *float32, ldc int)
 //
 // dot6x8AVX512 with b's groups of 8 rows packed by dotPackB (n8 > 0): the
@@ -727,7 +721,7 @@ d68pgroup:
 	ZERO4(Z12, Z13, Z14, Z15)
 	ZERO4(Z16, Z17, Z18, Z19)
 	ZERO4(Z20, Z21, Z22, Z23)
-	DOTPSTART
+	DOTSTART
 
 d68ploop:
 	DOTPACKED
@@ -760,7 +754,7 @@ d48pgroup:
 	ZERO4(Z4, Z5, Z6, Z7)
 	ZERO4(Z8, Z9, Z10, Z11)
 	ZERO4(Z12, Z13, Z14, Z15)
-	DOTPSTART
+	DOTSTART
 
 d48ploop:
 	DOTPACKED
